@@ -1,0 +1,16 @@
+//! The data every other skein crate speaks.
+//!
+//! - [`record`]: the [`Record`] (one parsed log line) and its JSON wire form, including the
+//!   line-by-line NDJSON decoding used by ingest, which rejects a bad line on its own.
+//! - [`level`]: the normalised severity [`Level`] and the aliases it is parsed from.
+//! - [`time`]: [`Timestamp`] (UTC nanoseconds) and the time expressions users type:
+//!   RFC 3339 and Elasticsearch date math (`now-15m`, `now/d`).
+
+pub mod level;
+pub mod record;
+pub mod time;
+
+pub use level::Level;
+pub use record::{Record, RecordError};
+pub use time::{TimeError, Timestamp};
+pub use record::{decode_ndjson, Rejected};

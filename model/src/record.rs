@@ -1,0 +1,178 @@
+//! The [`Record`]: one log line after parsing, and its JSON wire form.
+//!
+//! The same JSON form is used on the ingest wire, in API hits and in `--output json`.
+//! Decoding is strict so that a shipper learns about a mistake at once: a line with a
+//! missing or unparseable `@timestamp`, a wrong type or an unknown top-level key is
+//! rejected by itself, with its line number and the reason, and the rest of its batch
+//! is kept ([`decode_ndjson`]).
+
+use crate::{Level, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// One log line after parsing and enrichment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// When the line was written (from the json-file `time`, nanoseconds kept).
+    #[serde(rename = "@timestamp")]
+    pub timestamp: Timestamp,
+    /// The node the line came from.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// Container name (or short id when no metadata is known).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub container: String,
+    /// Full container id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub container_id: String,
+    /// Image reference the container runs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image: String,
+    /// `stdout` or `stderr` (free-form for other sources).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stream: String,
+    /// Normalised severity, absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Level>,
+    /// The human-readable line.
+    #[serde(default)]
+    pub message: String,
+    /// Container labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Every other key of a structured payload; nested objects kept.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Delivery identity: the source this record came from.
+    #[serde(rename = "_source_id", default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    /// Delivery identity: strictly increasing position within `source_id`.
+    #[serde(rename = "_seq", default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+impl Record {
+    /// A record with only a time and a message set.
+    pub fn new(timestamp: Timestamp, message: impl Into<String>) -> Record {
+        Record {
+            timestamp,
+            host: String::new(),
+            container: String::new(),
+            container_id: String::new(),
+            image: String::new(),
+            stream: String::new(),
+            level: None,
+            message: message.into(),
+            labels: BTreeMap::new(),
+            fields: serde_json::Map::new(),
+            source_id: None,
+            seq: None,
+        }
+    }
+
+    /// Decodes one JSON record, explaining what is wrong when it is not one.
+    pub fn from_json(line: &[u8]) -> Result<Record, RecordError> {
+        let rec: Record = serde_json::from_slice(line).map_err(|e| {
+            let msg = e.to_string();
+            // serde reports a missing field as "missing field `@timestamp`": keep that
+            // wording but say what to send.
+            if msg.starts_with("missing field `@timestamp`") {
+                RecordError::Invalid(
+                    "missing field `@timestamp` (an RFC 3339 time such as 2026-11-20T10:00:00Z)"
+                        .into(),
+                )
+            } else {
+                RecordError::Invalid(msg)
+            }
+        })?;
+        if rec.source_id.is_some() != rec.seq.is_some() {
+            return Err(RecordError::Invalid(
+                "`_source_id` and `_seq` must be sent together".into(),
+            ));
+        }
+        Ok(rec)
+    }
+
+    /// The JSON form as one line (no trailing newline).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a Record always serialises")
+    }
+}
+
+/// Why one line of a batch was rejected.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    /// The line is not a valid record; the text says which part and why.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A line of an NDJSON batch that was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// 1-based line number within the body.
+    pub line: usize,
+    /// What was wrong with it.
+    pub error: String,
+}
+
+/// Decodes an NDJSON body line by line. Blank lines are skipped; each bad line is
+/// reported with its 1-based number and the rest are returned.
+pub fn decode_ndjson(body: &[u8]) -> (Vec<Record>, Vec<Rejected>) {
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match Record::from_json(line) {
+            Ok(r) => records.push(r),
+            Err(e) => rejected.push(Rejected {
+                line: i + 1,
+                error: e.to_string(),
+            }),
+        }
+    }
+    (records, rejected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"{"@timestamp":"2026-11-20T10:00:00.123456789Z","host":"node-1","container":"web","container_id":"3f2a","image":"shop/web:1.4","stream":"stdout","level":"error","message":"payment failed: timeout","labels":{"com.docker.compose.service":"web"},"fields":{"user_id":42,"latency_ms":1830,"path":"/api/pay"},"_source_id":"node-1/3f2a/stdout","_seq":1048576}"#;
+
+    #[test]
+    fn design_example_roundtrips() {
+        let r = Record::from_json(FULL.as_bytes()).unwrap();
+        assert_eq!(r.level, Some(Level::Error));
+        assert_eq!(r.fields["latency_ms"], 1830);
+        assert_eq!(r.seq, Some(1048576));
+        assert_eq!(r.to_json(), FULL);
+    }
+
+    #[test]
+    fn bad_lines_are_rejected_alone() {
+        let body = format!(
+            "{FULL}\nnot json\n\n{{\"message\":\"no time\"}}\n{{\"@timestamp\":\"yesterday\"}}\n{{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"fields\":[1]}}\n{{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"bogus\":1}}\n{FULL}\n"
+        );
+        let (ok, bad) = decode_ndjson(body.as_bytes());
+        assert_eq!(ok.len(), 2);
+        let lines: Vec<usize> = bad.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![2, 4, 5, 6, 7]);
+        assert!(bad[1].error.contains("@timestamp"), "{}", bad[1].error);
+        assert!(bad[2].error.contains("cannot parse time"), "{}", bad[2].error);
+        assert!(bad[3].error.contains("invalid type"), "{}", bad[3].error);
+        assert!(bad[4].error.contains("unknown field `bogus`"), "{}", bad[4].error);
+    }
+
+    #[test]
+    fn seq_without_source_is_rejected() {
+        let e = Record::from_json(br#"{"@timestamp":"2026-11-20T10:00:00Z","_seq":3}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("together"));
+    }
+}
