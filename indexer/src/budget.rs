@@ -1,0 +1,92 @@
+//! Back-pressure: a cap on the bytes of batches accepted but not yet handed to Tantivy.
+//!
+//! Ingest takes a [`Permit`] before it parses a batch and the permit travels with the
+//! batch until the indexer has added it, so memory stays bounded whatever the load. When
+//! no permit is available the caller answers 429 and the client retries later.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The shared byte budget.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    capacity: usize,
+    used: AtomicUsize,
+}
+
+/// Bytes reserved from a [`Budget`], given back on drop.
+#[derive(Debug)]
+pub struct Permit {
+    inner: Arc<Inner>,
+    bytes: usize,
+}
+
+impl Budget {
+    /// A budget of `capacity` bytes.
+    pub fn new(capacity: usize) -> Budget {
+        Budget {
+            inner: Arc::new(Inner {
+                capacity,
+                used: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Reserves `bytes` if they fit. A request larger than the whole budget is let
+    /// through when nothing else is in flight, so it cannot be refused forever.
+    pub fn try_acquire(&self, bytes: usize) -> Option<Permit> {
+        let mut used = self.inner.used.load(Ordering::Relaxed);
+        loop {
+            if used != 0 && used + bytes > self.inner.capacity {
+                return None;
+            }
+            match self.inner.used.compare_exchange_weak(
+                used,
+                used + bytes,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Some(Permit {
+                        inner: self.inner.clone(),
+                        bytes,
+                    })
+                }
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Bytes currently reserved.
+    pub fn used(&self) -> usize {
+        self.inner.used.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.inner.used.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_when_full_and_frees_on_drop() {
+        let b = Budget::new(100);
+        let p1 = b.try_acquire(60).unwrap();
+        assert!(b.try_acquire(60).is_none());
+        let p2 = b.try_acquire(40).unwrap();
+        drop(p1);
+        assert_eq!(b.used(), 40);
+        drop(p2);
+        assert!(b.try_acquire(500).is_some(), "oversized batch passes when idle");
+    }
+}

@@ -1,0 +1,260 @@
+//! The indexer thread: adds durable batches to their day's partition and commits on a
+//! short interval.
+//!
+//! Every commit stamps each written partition with the WAL position it is complete up
+//! to, then stores the [`Checkpoint`] and lets the WAL drop what is committed. When
+//! anything fails (a partition cannot be created, a commit fails because the disk is
+//! full), the thread discards its uncommitted work, reports the problem on `/healthz`,
+//! and rebuilds it from the WAL on the next tick; acknowledged records stay in the WAL
+//! until a commit holds them.
+
+use crate::batch::FeedBatch;
+use crate::budget::Permit;
+use crate::health::{Health, Severity};
+use crate::partition::{Catalog, Partition, PartitionKey};
+use crate::state::{Checkpoint, CheckpointFile};
+use crate::wal::{self, WalEntry};
+use skein_model::Record;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tantivy::IndexWriter;
+
+/// Messages to the indexer thread.
+pub(crate) enum IndexMsg {
+    /// A durable batch.
+    Batch {
+        lsn: u64,
+        batch: Arc<FeedBatch>,
+        json: Vec<String>,
+        permit: Option<Permit>,
+    },
+}
+
+/// Tuning of the indexer.
+#[derive(Debug, Clone)]
+pub struct IndexerConfig {
+    /// How often new records are committed (and become searchable).
+    pub commit_interval: Duration,
+    /// Tantivy indexing threads per partition writer.
+    pub writer_threads: usize,
+    /// Tantivy memory arena per partition writer, in bytes.
+    pub writer_memory: usize,
+}
+
+pub(crate) struct Indexer {
+    pub catalog: Arc<Catalog>,
+    pub checkpoint_file: CheckpointFile,
+    pub committed: Checkpoint,
+    pub committed_lsn: Arc<AtomicU64>,
+    pub health: Arc<Health>,
+    pub wal_dir: PathBuf,
+    pub config: IndexerConfig,
+    writers: HashMap<PartitionKey, (Arc<Partition>, IndexWriter, bool)>,
+    /// Highest LSN added to the writers.
+    last_lsn: u64,
+    /// Highest `_seq` per source as of `last_lsn`.
+    seqs: HashMap<String, u64>,
+    failing: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum IndexError {
+    #[error(transparent)]
+    Partition(#[from] crate::partition::PartitionError),
+    #[error("tantivy: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] std::io::Error),
+    #[error(transparent)]
+    Wal(#[from] crate::wal::WalError),
+}
+
+impl Indexer {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        checkpoint_file: CheckpointFile,
+        committed: Checkpoint,
+        committed_lsn: Arc<AtomicU64>,
+        health: Arc<Health>,
+        wal_dir: PathBuf,
+        config: IndexerConfig,
+    ) -> Indexer {
+        Indexer {
+            last_lsn: committed.lsn,
+            seqs: committed.seqs.clone(),
+            catalog,
+            checkpoint_file,
+            committed,
+            committed_lsn,
+            health,
+            wal_dir,
+            config,
+            writers: HashMap::new(),
+            failing: false,
+        }
+    }
+
+    /// Adds a WAL entry read back from disk (startup replay or recovery).
+    pub fn add_entry(&mut self, entry: &WalEntry) {
+        let mut records = Vec::new();
+        let mut json = Vec::new();
+        for line in entry.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            match Record::from_json(line) {
+                Ok(r) => {
+                    records.push(r);
+                    json.push(String::from_utf8_lossy(line).into_owned());
+                }
+                // The line was valid when written and its frame passed its checksum.
+                Err(e) => tracing::error!("WAL entry {} holds an unreadable record: {e}", entry.lsn),
+            }
+        }
+        self.add_or_fail(entry.lsn, &records, &json);
+    }
+
+    fn add_or_fail(&mut self, lsn: u64, records: &[Record], json: &[String]) {
+        if self.failing || lsn <= self.last_lsn {
+            return;
+        }
+        if let Err(e) = self.add(lsn, records, json) {
+            self.fail(format!("cannot index WAL entry {lsn}: {e}"));
+        }
+    }
+
+    fn add(&mut self, lsn: u64, records: &[Record], json: &[String]) -> Result<(), IndexError> {
+        let fields = self.catalog.fields().clone();
+        for (i, (r, j)) in records.iter().zip(json).enumerate() {
+            let p = self.catalog.for_time(r.timestamp)?;
+            if lsn <= p.committed_lsn() {
+                continue; // committed before a crash; replay must not add it twice
+            }
+            let writer = match self.writers.entry(p.key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let w = p
+                        .index
+                        .writer_with_num_threads(self.config.writer_threads, self.config.writer_memory)?;
+                    e.insert((p.clone(), w, false))
+                }
+            };
+            writer.1.add_document(fields.document(r, j, (lsn << 24) | i as u64))?;
+            writer.2 = true;
+            if let (Some(src), Some(seq)) = (&r.source_id, r.seq) {
+                let e = self.seqs.entry(src.clone()).or_insert(seq);
+                *e = (*e).max(seq);
+            }
+        }
+        self.last_lsn = lsn;
+        Ok(())
+    }
+
+    fn fail(&mut self, message: String) {
+        self.health.report(
+            "index",
+            Severity::Error,
+            format!("{message}; new records are kept in the WAL and indexing is retried every commit interval"),
+        );
+        self.failing = true;
+        // Uncommitted documents are dropped with their writers and rebuilt from the WAL.
+        self.writers.clear();
+        self.last_lsn = self.committed.lsn;
+        self.seqs = self.committed.seqs.clone();
+    }
+
+    /// Rebuilds everything past the checkpoint from the WAL.
+    fn recover(&mut self) {
+        self.failing = false;
+        let dir = self.wal_dir.clone();
+        let mut entries_err = None;
+        let res = wal::read_entries(&dir, self.committed.lsn, |e| {
+            if entries_err.is_none() {
+                self.add_entry(&e);
+                if self.failing {
+                    entries_err = Some(());
+                }
+            }
+        });
+        if let Err(e) = res {
+            self.fail(format!("cannot read the WAL: {e}"));
+        }
+    }
+
+    /// Commits every written partition; returns whether anything was committed.
+    pub fn commit(&mut self) -> bool {
+        if self.failing {
+            self.recover();
+            if self.failing {
+                return false;
+            }
+        }
+        if self.last_lsn == self.committed.lsn {
+            return false;
+        }
+        let started = Instant::now();
+        match self.try_commit() {
+            Ok(()) => {
+                metrics::histogram!("skein_commit_seconds").record(started.elapsed().as_secs_f64());
+                self.health.clear("index");
+                true
+            }
+            Err(e) => {
+                self.fail(format!("commit failed: {e}"));
+                false
+            }
+        }
+    }
+
+    fn try_commit(&mut self) -> Result<(), IndexError> {
+        let lsn = self.last_lsn;
+        let payload = Partition::commit_payload(lsn);
+        for (p, w, dirty) in self.writers.values_mut() {
+            if *dirty {
+                let mut prepared = w.prepare_commit()?;
+                prepared.set_payload(&payload);
+                prepared.commit()?;
+                p.committed(lsn)?;
+            }
+        }
+        let cp = Checkpoint {
+            lsn,
+            seqs: self.seqs.clone(),
+        };
+        self.checkpoint_file.store(&cp)?;
+        self.committed = cp;
+        self.committed_lsn.store(lsn, Ordering::Release);
+        // Writers hold a memory arena and threads each: keep only the ones in use.
+        self.writers.retain(|_, (_, _, dirty)| std::mem::replace(dirty, false));
+        Ok(())
+    }
+
+    pub fn run(mut self, rx: Receiver<IndexMsg>) {
+        let mut deadline = Instant::now() + self.config.commit_interval;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(IndexMsg::Batch {
+                    lsn,
+                    batch,
+                    json,
+                    permit,
+                }) => {
+                    self.add_or_fail(lsn, &batch.records, &json);
+                    drop(permit);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if Instant::now() >= deadline {
+                self.commit();
+                deadline = Instant::now() + self.config.commit_interval;
+            }
+        }
+        self.commit();
+        for (_, (_, w, _)) in self.writers.drain() {
+            let _ = w.wait_merging_threads();
+        }
+    }
+}

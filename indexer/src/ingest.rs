@@ -1,0 +1,185 @@
+//! The ingest thread: dedupe, WAL append with group commit, then hand-off.
+//!
+//! One thread owns the WAL. It takes every batch waiting in its queue, drops records
+//! already held ([`SeqTracker`]), appends one WAL entry per batch, fsyncs once for the
+//! whole group, and only then answers each caller, publishes the records on the live
+//! feed and passes them to the indexer. A failed write or fsync fails the whole group:
+//! nothing of it is acknowledged and the dedupe state forgets it.
+
+use crate::batch::{FeedBatch, IngestOutcome, PreparedBatch};
+use crate::dedupe::SeqTracker;
+use crate::health::{Health, Severity};
+use crate::indexing::IndexMsg;
+use crate::wal::Wal;
+use crate::IngestError;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
+
+/// Groups stop growing at this many payload bytes so one fsync never waits on too much.
+const MAX_GROUP_BYTES: usize = 64 << 20;
+
+/// A caller's batch and where to send the answer.
+pub(crate) struct WalRequest {
+    pub batch: PreparedBatch,
+    pub reply: oneshot::Sender<Result<IngestOutcome, IngestError>>,
+}
+
+pub(crate) struct IngestThread {
+    pub wal: Wal,
+    pub seqs: SeqTracker,
+    pub rx: Receiver<WalRequest>,
+    pub index_tx: Sender<IndexMsg>,
+    pub feed: broadcast::Sender<Arc<FeedBatch>>,
+    pub committed_lsn: Arc<AtomicU64>,
+    pub health: Arc<Health>,
+}
+
+struct Staged {
+    reply: oneshot::Sender<Result<IngestOutcome, IngestError>>,
+    outcome: IngestOutcome,
+    /// `(lsn, batch)` when something was written.
+    written: Option<(u64, PreparedBatch)>,
+}
+
+impl IngestThread {
+    pub fn run(mut self) {
+        let mut trimmed_to = 0;
+        loop {
+            let first = match self.rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(r) => r,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.trim(&mut trimmed_to);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut group = vec![first];
+            let mut bytes = 0;
+            while bytes < MAX_GROUP_BYTES {
+                match self.rx.try_recv() {
+                    Ok(r) => {
+                        bytes += r.batch.json.iter().map(|j| j.len() + 1).sum::<usize>();
+                        group.push(r);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.write_group(group);
+            self.trim(&mut trimmed_to);
+        }
+    }
+
+    fn write_group(&mut self, group: Vec<WalRequest>) {
+        self.seqs.begin();
+        let mut staged = Vec::with_capacity(group.len());
+        let mut failure = None;
+        let mut payload = Vec::new();
+        for WalRequest { batch, reply } in group {
+            if failure.is_some() {
+                staged.push(Staged {
+                    reply,
+                    outcome: IngestOutcome::default(),
+                    written: None,
+                });
+                continue;
+            }
+            let PreparedBatch {
+                records,
+                json,
+                permit,
+            } = batch;
+            let mut kept = PreparedBatch {
+                records: Vec::with_capacity(records.len()),
+                json: Vec::with_capacity(json.len()),
+                permit,
+            };
+            let mut outcome = IngestOutcome::default();
+            payload.clear();
+            for (r, j) in records.into_iter().zip(json) {
+                if self.seqs.admit(&r) {
+                    payload.extend_from_slice(j.as_bytes());
+                    payload.push(b'\n');
+                    kept.records.push(r);
+                    kept.json.push(j);
+                    outcome.accepted += 1;
+                } else {
+                    outcome.duplicates += 1;
+                }
+            }
+            let written = if kept.records.is_empty() {
+                None
+            } else {
+                match self.wal.append(&payload) {
+                    Ok(lsn) => Some((lsn, kept)),
+                    Err(e) => {
+                        failure = Some(e);
+                        None
+                    }
+                }
+            };
+            staged.push(Staged {
+                reply,
+                outcome,
+                written,
+            });
+        }
+        if failure.is_none() {
+            if let Err(e) = self.wal.sync() {
+                failure = Some(e);
+            }
+        }
+        if let Some(e) = failure {
+            self.health.report(
+                "wal",
+                Severity::Error,
+                format!("{e}; ingest answers 503 until a write succeeds"),
+            );
+            for s in staged {
+                let _ = s.reply.send(Err(IngestError::Unavailable(e.to_string())));
+            }
+            return;
+        }
+        self.seqs.commit();
+        self.health.clear("wal");
+        for s in staged {
+            metrics::counter!("skein_records_ingested_total").increment(s.outcome.accepted as u64);
+            metrics::counter!("skein_records_duplicate_total")
+                .increment(s.outcome.duplicates as u64);
+            if let Some((lsn, batch)) = s.written {
+                let PreparedBatch {
+                    records,
+                    json,
+                    permit,
+                } = batch;
+                let feed = Arc::new(FeedBatch { lsn, records });
+                // No follower is not an error.
+                let _ = self.feed.send(feed.clone());
+                let _ = self.index_tx.send(IndexMsg::Batch {
+                    lsn,
+                    batch: feed,
+                    json,
+                    permit,
+                });
+            }
+            let _ = s.reply.send(Ok(s.outcome));
+        }
+    }
+
+    fn trim(&mut self, trimmed_to: &mut u64) {
+        let committed = self.committed_lsn.load(Ordering::Acquire);
+        if committed > *trimmed_to {
+            match self.wal.trim(committed) {
+                Ok(()) => *trimmed_to = committed,
+                Err(e) => self.health.report(
+                    "wal-trim",
+                    Severity::Warning,
+                    format!("cannot delete committed WAL segments: {e}"),
+                ),
+            }
+        }
+        metrics::gauge!("skein_wal_bytes").set(self.wal.disk_bytes() as f64);
+    }
+}

@@ -1,0 +1,280 @@
+//! Ingest and storage for the skein server: everything between "a batch arrived" and
+//! "it can be searched".
+//!
+//! - [`Engine`]: opens a data directory, replays the WAL, and runs the two ingest
+//!   threads; the one entry point for any batch source (HTTP today, a JetStream
+//!   consumer later) is [`Engine::ingest`].
+//! - [`wal`]: the segmented write-ahead log, group-committed and fsynced before an ack.
+//! - [`dedupe`]: the highest `_seq` per `_source_id`, for exactly-once delivery.
+//! - `ingest` (private): the thread that owns the WAL (dedupe, append, fsync, hand-off).
+//! - `indexing` (private): the thread that adds records to Tantivy and commits.
+//! - [`partition`]: one Tantivy index per UTC day, and the [`Catalog`] of them.
+//! - [`schema`]: the Tantivy schema and the record ↔ document mapping.
+//! - [`state`]: the checkpoint (committed WAL position and `_seq` map) written atomically.
+//! - [`budget`]: back-pressure on bytes in flight.
+//! - [`health`]: known problems, for `/healthz`.
+//! - [`batch`]: the batch, outcome and live-feed types.
+
+pub mod batch;
+pub mod budget;
+pub mod dedupe;
+pub mod health;
+mod indexing;
+mod ingest;
+pub mod partition;
+pub mod schema;
+pub mod state;
+pub mod wal;
+
+pub use batch::{FeedBatch, IngestOutcome, PreparedBatch};
+pub use budget::{Budget, Permit};
+pub use health::{Health, Problem, Severity};
+pub use indexing::IndexerConfig;
+pub use partition::{Catalog, Partition};
+
+use dedupe::SeqTracker;
+use health::Severity as Sev;
+use indexing::Indexer;
+use ingest::{IngestThread, WalRequest};
+use state::CheckpointFile;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::{broadcast, oneshot};
+
+/// Why the engine could not start.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The data directory is not usable.
+    #[error("data directory {path}: {source}; check that it exists, is writable and has free space")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The WAL could not be opened.
+    #[error(transparent)]
+    Wal(#[from] wal::WalError),
+    /// The partition directory could not be opened.
+    #[error(transparent)]
+    Partition(#[from] partition::PartitionError),
+}
+
+/// Why a batch was not accepted.
+#[derive(Debug, Error, Clone)]
+pub enum IngestError {
+    /// The WAL cannot be written (disk full, I/O error): nothing was acknowledged.
+    #[error("cannot make the batch durable: {0}; retry later")]
+    Unavailable(String),
+    /// The server is shutting down.
+    #[error("the server is shutting down; retry against the restarted server")]
+    ShuttingDown,
+}
+
+/// Settings of an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Root of all state (`wal/`, `partitions/`, `checkpoint.json`).
+    pub data_dir: PathBuf,
+    /// Indexer tuning.
+    pub indexer: IndexerConfig,
+    /// A WAL segment is closed when it reaches this size.
+    pub wal_segment_bytes: u64,
+    /// Bytes of batches accepted but not yet indexed before ingest answers 429.
+    pub inflight_bytes: usize,
+}
+
+impl EngineConfig {
+    /// Defaults for `data_dir`: commit every second, 64 MiB WAL segments, 256 MiB in flight.
+    pub fn new(data_dir: impl Into<PathBuf>) -> EngineConfig {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            indexer: IndexerConfig {
+                commit_interval: Duration::from_secs(1),
+                writer_threads: 2,
+                writer_memory: 192 << 20,
+            },
+            wal_segment_bytes: 64 << 20,
+            inflight_bytes: 256 << 20,
+        }
+    }
+}
+
+/// The running ingest and storage engine of one data directory.
+pub struct Engine {
+    catalog: Arc<Catalog>,
+    health: Arc<Health>,
+    budget: Budget,
+    feed: broadcast::Sender<Arc<FeedBatch>>,
+    wal_tx: Mutex<Option<mpsc::Sender<WalRequest>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+/// Batches kept for slow live followers before they are told they lagged.
+const FEED_CAPACITY: usize = 64;
+
+impl Engine {
+    /// Opens (or creates) the data directory, replays the WAL past the last checkpoint
+    /// into the partitions, and starts the ingest and indexer threads.
+    pub fn open(config: EngineConfig) -> Result<Engine, EngineError> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|source| EngineError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let health = Arc::new(Health::default());
+        let catalog = Arc::new(Catalog::open(&dir.join("partitions"))?);
+        for f in catalog.failed() {
+            health.report(
+                &format!("partition:{}", f.path.display()),
+                Sev::Error,
+                format!(
+                    "cannot open partition: {}; its records are not searchable until it is \
+                     repaired or moved out of the data directory",
+                    f.error
+                ),
+            );
+        }
+        metrics::gauge!("skein_partitions").set(catalog.len() as f64);
+        let checkpoint_file = CheckpointFile::new(dir.join("checkpoint.json"));
+        let checkpoint = checkpoint_file.load().map_err(|source| EngineError::DataDir {
+            path: checkpoint_file.path().to_path_buf(),
+            source,
+        })?;
+        let committed_lsn = Arc::new(AtomicU64::new(checkpoint.lsn));
+        let wal_dir = dir.join("wal");
+        let mut seqs = SeqTracker::new(checkpoint.seqs.clone());
+        let mut indexer = Indexer::new(
+            catalog.clone(),
+            checkpoint_file,
+            checkpoint.clone(),
+            committed_lsn.clone(),
+            health.clone(),
+            wal_dir.clone(),
+            config.indexer.clone(),
+        );
+        let mut replayed = 0usize;
+        let (wal, report) = wal::Wal::open(&wal_dir, checkpoint.lsn, config.wal_segment_bytes, |e| {
+            for line in e.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                if let Ok(r) = skein_model::Record::from_json(line) {
+                    seqs.observe(&r);
+                    replayed += 1;
+                }
+            }
+            indexer.add_entry(&e);
+        })?;
+        for (path, offset, bytes) in &report.damaged {
+            health.report(
+                &format!("wal:{}", path.display()),
+                Sev::Warning,
+                format!(
+                    "WAL segment ends in {bytes} unreadable bytes at offset {offset} (a write \
+                     torn by a crash is normal and was never acknowledged; anything else means \
+                     disk damage); the segment is dropped once everything before it is committed"
+                ),
+            );
+        }
+        if replayed > 0 {
+            tracing::info!("replayed {replayed} records from the WAL");
+            indexer.commit();
+        }
+        let (wal_tx, wal_rx) = mpsc::channel();
+        let (index_tx, index_rx) = mpsc::channel();
+        let (feed, _) = broadcast::channel(FEED_CAPACITY);
+        let ingest = IngestThread {
+            wal,
+            seqs,
+            rx: wal_rx,
+            index_tx,
+            feed: feed.clone(),
+            committed_lsn,
+            health: health.clone(),
+        };
+        let threads = vec![
+            std::thread::Builder::new()
+                .name("skein-wal".into())
+                .spawn(move || ingest.run())
+                .map_err(|source| EngineError::DataDir {
+                    path: dir.clone(),
+                    source,
+                })?,
+            std::thread::Builder::new()
+                .name("skein-indexer".into())
+                .spawn(move || indexer.run(index_rx))
+                .map_err(|source| EngineError::DataDir {
+                    path: dir.clone(),
+                    source,
+                })?,
+        ];
+        Ok(Engine {
+            catalog,
+            health,
+            budget: Budget::new(config.inflight_bytes),
+            feed,
+            wal_tx: Mutex::new(Some(wal_tx)),
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// Makes a batch durable and answers once it is; records whose `_seq` is at or below
+    /// their source's high-water mark are counted as duplicates and dropped.
+    pub async fn ingest(&self, batch: PreparedBatch) -> Result<IngestOutcome, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        {
+            let tx = self.wal_tx.lock().expect("lock");
+            let tx = tx.as_ref().ok_or(IngestError::ShuttingDown)?;
+            tx.send(WalRequest { batch, reply })
+                .map_err(|_| IngestError::ShuttingDown)?;
+        }
+        rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// The back-pressure budget callers take permits from before preparing a batch.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// The partitions, for searches.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Known problems.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Subscribes to records as they become durable.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedBatch>> {
+        self.feed.subscribe()
+    }
+
+    /// Stops accepting batches, commits what was accepted and waits for the threads.
+    pub fn shutdown(&self) {
+        self.wal_tx.lock().expect("lock").take();
+        for t in self.threads.lock().expect("lock").drain(..) {
+            let _ = t.join();
+        }
+    }
+
+    /// The data directory root of `config`'s partitions (for tools).
+    pub fn partitions_dir(data_dir: &Path) -> PathBuf {
+        data_dir.join("partitions")
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

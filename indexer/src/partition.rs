@@ -1,0 +1,347 @@
+//! Time partitions: one Tantivy index per UTC day.
+//!
+//! A partition lives in `partitions/<YYYY-MM-DD>` (or `<YYYY-MM-DD>~N` when an earlier
+//! index for that day could not be opened and was left untouched for repair). Each
+//! commit carries the WAL position it is complete up to as its Tantivy commit payload,
+//! so replay after a crash can skip what a partition already holds and nothing is
+//! indexed twice.
+
+use crate::schema::{self, Fields};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use skein_model::Timestamp;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use tantivy::directory::MmapDirectory;
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy, Searcher};
+use thiserror::Error;
+
+const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
+/// Errors opening or creating a partition.
+#[derive(Debug, Error)]
+pub enum PartitionError {
+    /// Tantivy could not open or create the index.
+    #[error("partition {path}: {source}")]
+    Tantivy {
+        /// The partition directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: tantivy::TantivyError,
+    },
+    /// The directory could not be created or listed.
+    #[error("partition {path}: {source}; check permissions and free space")]
+    Io {
+        /// The directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// What a partition's commit payload records.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CommitPayload {
+    lsn: u64,
+}
+
+/// A partition's key: the UTC day number and a generation (0 unless an earlier index of
+/// the same day failed to open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    /// 0 normally; N for `<day>~N`.
+    pub generation: u32,
+}
+
+impl PartitionKey {
+    /// Directory name, e.g. `2026-11-20` or `2026-11-20~1`.
+    pub fn dir_name(&self) -> String {
+        let date = day_to_date(self.day);
+        if self.generation == 0 {
+            date.to_string()
+        } else {
+            format!("{date}~{}", self.generation)
+        }
+    }
+
+    fn parse(name: &str) -> Option<PartitionKey> {
+        let (date, generation) = match name.split_once('~') {
+            Some((d, g)) => (d, g.parse().ok()?),
+            None => (name, 0),
+        };
+        let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+        let day = date.signed_duration_since(NaiveDate::default()).num_days();
+        Some(PartitionKey { day, generation })
+    }
+
+    /// First instant of the day.
+    pub fn start(&self) -> Timestamp {
+        Timestamp(self.day * NANOS_PER_DAY)
+    }
+
+    /// First instant of the next day.
+    pub fn end(&self) -> Timestamp {
+        Timestamp((self.day + 1) * NANOS_PER_DAY)
+    }
+}
+
+fn day_to_date(day: i64) -> NaiveDate {
+    NaiveDate::default() + chrono::Duration::days(day)
+}
+
+/// One open partition: its index and a reader reloaded after every commit.
+pub struct Partition {
+    /// Which day (and generation) this is.
+    pub key: PartitionKey,
+    /// Directory of the index.
+    pub path: PathBuf,
+    /// The Tantivy index.
+    pub index: Index,
+    reader: IndexReader,
+    committed_lsn: AtomicU64,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition").field("path", &self.path).finish()
+    }
+}
+
+impl Partition {
+    fn open_or_create(key: PartitionKey, path: PathBuf) -> Result<Partition, PartitionError> {
+        let terr = |source| PartitionError::Tantivy {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&path).map_err(|source| PartitionError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let dir = MmapDirectory::open(&path)
+            .map_err(|e| terr(tantivy::TantivyError::from(e)))?;
+        let (schema, _) = schema::build_schema();
+        let settings = IndexSettings {
+            docstore_compression: Compressor::Zstd(ZstdCompressor {
+                compression_level: Some(3),
+            }),
+            docstore_blocksize: 64 * 1024,
+            ..IndexSettings::default()
+        };
+        let mut index = Index::builder()
+            .schema(schema)
+            .settings(settings)
+            .tokenizers(schema::tokenizers())
+            .open_or_create(dir)
+            .map_err(terr)?;
+        index.set_tokenizers(schema::tokenizers());
+        let lsn = index
+            .load_metas()
+            .map_err(terr)?
+            .payload
+            .and_then(|p| serde_json::from_str::<CommitPayload>(&p).ok())
+            .map_or(0, |p| p.lsn);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(terr)?;
+        Ok(Partition {
+            key,
+            path,
+            index,
+            reader,
+            committed_lsn: AtomicU64::new(lsn),
+        })
+    }
+
+    /// The WAL position this partition's last commit is complete up to.
+    pub fn committed_lsn(&self) -> u64 {
+        self.committed_lsn.load(Ordering::Acquire)
+    }
+
+    /// The commit payload to attach to a commit complete up to `lsn`.
+    pub fn commit_payload(lsn: u64) -> String {
+        serde_json::to_string(&CommitPayload { lsn }).expect("serialisable")
+    }
+
+    /// Records that a commit up to `lsn` succeeded and makes it visible to searches.
+    pub fn committed(&self, lsn: u64) -> tantivy::Result<()> {
+        self.committed_lsn.store(lsn, Ordering::Release);
+        self.reader.reload()
+    }
+
+    /// A searcher over the last commit.
+    pub fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    /// Whether the partition holds time `t`.
+    pub fn covers(&self, t: Timestamp) -> bool {
+        self.key.start() <= t && t < self.key.end()
+    }
+}
+
+/// A partition that could not be opened, left on disk untouched.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedPartition {
+    /// Its directory.
+    pub path: PathBuf,
+    /// Why it failed.
+    pub error: String,
+}
+
+/// Every partition of the data directory, shared by the indexer (which adds) and
+/// searches (which read).
+#[derive(Debug)]
+pub struct Catalog {
+    root: PathBuf,
+    open: RwLock<BTreeMap<PartitionKey, Arc<Partition>>>,
+    failed: RwLock<Vec<FailedPartition>>,
+    fields: Fields,
+}
+
+impl Catalog {
+    /// Opens every partition under `root` (created if missing). Partitions that fail
+    /// to open are reported in [`Catalog::failed`] and skipped; the rest serve.
+    pub fn open(root: &Path) -> Result<Catalog, PartitionError> {
+        std::fs::create_dir_all(root).map_err(|source| PartitionError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let mut open = BTreeMap::new();
+        let mut failed = Vec::new();
+        let entries = std::fs::read_dir(root).map_err(|source| PartitionError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(key) = PartitionKey::parse(&name) else {
+                continue;
+            };
+            match Partition::open_or_create(key, entry.path()) {
+                Ok(p) => {
+                    open.insert(key, Arc::new(p));
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "cannot open partition {}: {e}; its records are not searchable until \
+                         it is repaired or moved away, new records for that day go to a new index",
+                        entry.path().display()
+                    );
+                    failed.push(FailedPartition {
+                        path: entry.path(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(Catalog {
+            root: root.to_path_buf(),
+            open: RwLock::new(open),
+            failed: RwLock::new(failed),
+            fields: schema::build_schema().1,
+        })
+    }
+
+    /// Field handles (the same for every partition).
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// Partitions that failed to open.
+    pub fn failed(&self) -> Vec<FailedPartition> {
+        self.failed.read().expect("lock").clone()
+    }
+
+    /// All open partitions, oldest first.
+    pub fn all(&self) -> Vec<Arc<Partition>> {
+        self.open.read().expect("lock").values().cloned().collect()
+    }
+
+    /// Open partitions overlapping `[start, end)`, oldest first.
+    pub fn overlapping(&self, start: Timestamp, end: Timestamp) -> Vec<Arc<Partition>> {
+        self.open
+            .read()
+            .expect("lock")
+            .values()
+            .filter(|p| p.key.start() < end && start < p.key.end())
+            .cloned()
+            .collect()
+    }
+
+    /// The partition that receives records of time `t`, opened or created on demand.
+    pub fn for_time(&self, t: Timestamp) -> Result<Arc<Partition>, PartitionError> {
+        let day = t.day_number();
+        {
+            let open = self.open.read().expect("lock");
+            if let Some(p) = open
+                .range(PartitionKey { day, generation: 0 }..=PartitionKey { day, generation: u32::MAX })
+                .next_back()
+            {
+                return Ok(p.1.clone());
+            }
+        }
+        let mut open = self.open.write().expect("lock");
+        let failed = self.failed.read().expect("lock");
+        // Skip generations whose directory exists but failed to open.
+        let mut key = PartitionKey { day, generation: 0 };
+        while failed.iter().any(|f| f.path == self.root.join(key.dir_name())) {
+            key.generation += 1;
+        }
+        if let Some(p) = open.get(&key) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(Partition::open_or_create(key, self.root.join(key.dir_name()))?);
+        open.insert(key, p.clone());
+        metrics::gauge!("skein_partitions").set(open.len() as f64);
+        Ok(p)
+    }
+
+    /// Number of open partitions.
+    pub fn len(&self) -> usize {
+        self.open.read().expect("lock").len()
+    }
+
+    /// Whether no partition is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_roundtrip_through_directory_names() {
+        let t = Timestamp::parse_rfc3339("2026-11-20T23:59:59.999999999Z").unwrap();
+        let key = PartitionKey { day: t.day_number(), generation: 0 };
+        assert_eq!(key.dir_name(), "2026-11-20");
+        assert_eq!(PartitionKey::parse("2026-11-20"), Some(key));
+        let g2 = PartitionKey { generation: 2, ..key };
+        assert_eq!(PartitionKey::parse(&g2.dir_name()), Some(g2));
+        assert!(key.start() <= t && t < key.end());
+        assert_eq!(PartitionKey::parse("wal"), None);
+    }
+
+    #[test]
+    fn unopenable_partition_is_skipped_and_a_new_generation_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bad = tmp.path().join("2026-11-20");
+        std::fs::create_dir_all(&bad).unwrap();
+        std::fs::write(bad.join("meta.json"), b"{ not json").unwrap();
+        let cat = Catalog::open(tmp.path()).unwrap();
+        assert_eq!(cat.failed().len(), 1);
+        let t = Timestamp::parse_rfc3339("2026-11-20T10:00:00Z").unwrap();
+        let p = cat.for_time(t).unwrap();
+        assert_eq!(p.path.file_name().unwrap(), "2026-11-20~1");
+        // The broken index is left as it was for repair.
+        assert_eq!(std::fs::read(bad.join("meta.json")).unwrap(), b"{ not json");
+    }
+}

@@ -1,0 +1,19 @@
+//! Finding records again: from a query string and a time range to merged hits.
+//!
+//! - [`parse`]: the query string (Lucene style, as typed in Kibana) to a Tantivy query.
+//! - [`shard`]: the [`Shard`] seam. A search is scatter-gather over shards; today each
+//!   shard is a local daily partition, later it can be a remote indexer.
+//! - [`search`]: [`SearchRequest`] → [`SearchResponse`]: picks the shards overlapping the
+//!   time range, asks each for its top hits and count, merges by `(@timestamp, ingest
+//!   order)` and hands out a [`cursor::Cursor`] for the next page.
+//! - [`cursor`]: the opaque paging cursor.
+
+pub mod cursor;
+pub mod parse;
+pub mod search;
+pub mod shard;
+
+pub use cursor::Cursor;
+pub use parse::QueryError;
+pub use search::{search, Order, SearchError, SearchRequest, SearchResponse};
+pub use shard::{PartitionShard, Shard, SortKey};

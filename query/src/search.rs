@@ -1,0 +1,148 @@
+//! Scatter-gather search over the shards overlapping a time range.
+
+use crate::cursor::Cursor;
+use crate::parse::QueryError;
+use crate::shard::{PartitionShard, Shard, ShardRequest, SortKey};
+use serde::Serialize;
+use skein_indexer::Catalog;
+use skein_model::{Record, Timestamp};
+use std::time::Instant;
+use thiserror::Error;
+
+/// Hit order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Newest first (the default, as in Kibana's Discover).
+    #[default]
+    Desc,
+    /// Oldest first.
+    Asc,
+}
+
+impl Order {
+    pub(crate) fn tantivy(self) -> tantivy::Order {
+        match self {
+            Order::Desc => tantivy::Order::Desc,
+            Order::Asc => tantivy::Order::Asc,
+        }
+    }
+}
+
+/// Why a search failed.
+#[derive(Debug, Error)]
+pub enum SearchError {
+    /// The query string is invalid (a client error).
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// The index could not be read.
+    #[error("index read failed: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+}
+
+/// A search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    /// Query string; empty or `*` matches everything.
+    pub q: String,
+    /// Inclusive lower bound.
+    pub start: Option<Timestamp>,
+    /// Inclusive upper bound.
+    pub end: Option<Timestamp>,
+    /// Maximum hits to return.
+    pub limit: usize,
+    /// Hit order.
+    pub order: Order,
+    /// Continue after the previous page.
+    pub cursor: Option<Cursor>,
+}
+
+/// Hits and totals, as `GET /api/v1/search` answers them.
+#[derive(Debug, Serialize)]
+pub struct SearchResponse {
+    /// Records matching the query and time range (all pages).
+    pub total: u64,
+    /// This page.
+    pub hits: Vec<Record>,
+    /// Pass back to get the next page; absent on the last page.
+    pub cursor: Option<String>,
+    /// Time spent.
+    pub took_ms: u64,
+}
+
+/// Runs `req` over the partitions of `catalog`.
+pub fn search(catalog: &Catalog, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
+    let started = Instant::now();
+    // Validate once, so a bad query is an error even when no partition overlaps.
+    crate::parse::parse_query(&skein_indexer::schema::build_schema().0, &req.q)?;
+    let start = req.start.unwrap_or(Timestamp(i64::MIN));
+    let end_excl = req.end.map_or(Timestamp(i64::MAX), |e| Timestamp(e.0.saturating_add(1)));
+    let shards: Vec<PartitionShard> = catalog
+        .overlapping(start, end_excl)
+        .into_iter()
+        .map(PartitionShard)
+        .collect();
+    let res = gather(&shards, req);
+    metrics::histogram!("skein_search_seconds").record(started.elapsed().as_secs_f64());
+    let (total, hits, cursor) = res?;
+    Ok(SearchResponse {
+        total,
+        hits,
+        cursor: cursor.map(|c| c.to_string()),
+        took_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Merges the shards' answers: exact total, and the global top `limit` by sort key.
+///
+/// Shards are visited from the side the order starts at; once `limit` hits are held,
+/// a shard whose whole time range sorts after the last of them cannot contribute hits,
+/// and is only asked for its count.
+pub fn gather<S: Shard>(
+    shards: &[S],
+    req: &SearchRequest,
+) -> Result<(u64, Vec<Record>, Option<Cursor>), SearchError> {
+    let limit = req.limit;
+    let mut order: Vec<&S> = shards.iter().collect();
+    order.sort_by_key(|s| s.time_range().0);
+    if req.order == Order::Desc {
+        order.reverse();
+    }
+    let mut total = 0;
+    let mut hits: Vec<(SortKey, Record)> = Vec::new();
+    for shard in order {
+        let (lo, hi) = shard.time_range();
+        let full = limit > 0 && hits.len() >= limit;
+        let cannot_contribute = full && {
+            let last = hits[limit - 1].0.timestamp;
+            match req.order {
+                Order::Desc => hi.0 <= last,
+                Order::Asc => lo.0 > last,
+            }
+        };
+        let sreq = ShardRequest {
+            q: &req.q,
+            start: req.start,
+            end: req.end,
+            limit: if cannot_contribute { 0 } else { limit },
+            order: req.order,
+            after: req.cursor.map(|c| c.0),
+            count: true,
+        };
+        let mut r = shard.search(&sreq)?;
+        total += r.total;
+        if !cannot_contribute && limit > 0 {
+            hits.append(&mut r.hits);
+            match req.order {
+                Order::Desc => hits.sort_by(|a, b| b.0.cmp(&a.0)),
+                Order::Asc => hits.sort_by(|a, b| a.0.cmp(&b.0)),
+            }
+            hits.truncate(limit);
+        }
+    }
+    let cursor = if limit > 0 && hits.len() == limit {
+        hits.last().map(|h| Cursor(h.0))
+    } else {
+        None
+    };
+    Ok((total, hits.into_iter().map(|h| h.1).collect(), cursor))
+}

@@ -1,0 +1,159 @@
+//! The shard seam: one unit a search scatters to.
+//!
+//! Today a shard is a local daily partition ([`PartitionShard`]). The contract is what a
+//! remote indexer would also answer: for a query, a time range, an order and an optional
+//! position to start after, the shard's exact matching count and its own top `limit` hits
+//! with their sort keys, so the gatherer can merge without re-running anything.
+
+use crate::parse::parse_query;
+use crate::search::{Order, SearchError};
+use skein_indexer::schema::{names, to_tantivy_time};
+use skein_indexer::Partition;
+use skein_model::{Record, Timestamp};
+use std::ops::Bound;
+use std::sync::Arc;
+use tantivy::collector::sort_key::SortByStaticFastValue;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
+use tantivy::{DateTime, TantivyDocument, Term};
+
+/// Total order of hits: time first, then ingest order, which is unique per record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SortKey {
+    /// `@timestamp` in nanoseconds.
+    pub timestamp: i64,
+    /// Ingest order.
+    pub ord: u64,
+}
+
+/// What a shard is asked.
+#[derive(Debug, Clone)]
+pub struct ShardRequest<'a> {
+    /// Query string.
+    pub q: &'a str,
+    /// Inclusive lower time bound.
+    pub start: Option<Timestamp>,
+    /// Inclusive upper time bound.
+    pub end: Option<Timestamp>,
+    /// Hits wanted.
+    pub limit: usize,
+    /// Newest or oldest first.
+    pub order: Order,
+    /// Only hits strictly after this key in `order`.
+    pub after: Option<SortKey>,
+    /// Whether to count all matches (ignoring `after`).
+    pub count: bool,
+}
+
+/// What a shard answers.
+#[derive(Debug, Default)]
+pub struct ShardResult {
+    /// Matches in the shard (0 when not asked to count).
+    pub total: u64,
+    /// Its top hits in `order`.
+    pub hits: Vec<(SortKey, Record)>,
+}
+
+/// A unit of scatter-gather search.
+pub trait Shard: Send + Sync {
+    /// `[start, end)` of the times the shard can hold.
+    fn time_range(&self) -> (Timestamp, Timestamp);
+    /// Runs the request on this shard.
+    fn search(&self, req: &ShardRequest<'_>) -> Result<ShardResult, SearchError>;
+}
+
+/// A local daily partition as a shard.
+#[derive(Debug, Clone)]
+pub struct PartitionShard(pub Arc<Partition>);
+
+fn date_term(field: tantivy::schema::Field, t: i64) -> Term {
+    Term::from_field_date(field, to_tantivy_time(Timestamp(t)))
+}
+
+impl Shard for PartitionShard {
+    fn time_range(&self) -> (Timestamp, Timestamp) {
+        (self.0.key.start(), self.0.key.end())
+    }
+
+    fn search(&self, req: &ShardRequest<'_>) -> Result<ShardResult, SearchError> {
+        let p = &self.0;
+        let schema = p.index.schema();
+        let ts = schema.get_field(names::TIMESTAMP).expect("schema");
+        let ord = schema.get_field(names::ORD).expect("schema");
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, parse_query(&schema, req.q)?)];
+        if req.start.is_some() || req.end.is_some() {
+            let lower = req
+                .start
+                .map_or(Bound::Unbounded, |s| Bound::Included(date_term(ts, s.0)));
+            let upper = req
+                .end
+                .map_or(Bound::Unbounded, |e| Bound::Included(date_term(ts, e.0)));
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+        }
+        let base = BooleanQuery::new(clauses);
+        let searcher = p.searcher();
+        let total = if req.count {
+            searcher.search(&base, &Count)? as u64
+        } else {
+            0
+        };
+        let page: Box<dyn Query> = match req.after {
+            None => Box::new(base),
+            Some(k) => {
+                let (before_ts, same_ts_ord) = match req.order {
+                    Order::Desc => (
+                        RangeQuery::new(Bound::Unbounded, Bound::Excluded(date_term(ts, k.timestamp))),
+                        RangeQuery::new(Bound::Unbounded, Bound::Excluded(Term::from_field_u64(ord, k.ord))),
+                    ),
+                    Order::Asc => (
+                        RangeQuery::new(Bound::Excluded(date_term(ts, k.timestamp)), Bound::Unbounded),
+                        RangeQuery::new(Bound::Excluded(Term::from_field_u64(ord, k.ord)), Bound::Unbounded),
+                    ),
+                };
+                let at_ts = RangeQuery::new(
+                    Bound::Included(date_term(ts, k.timestamp)),
+                    Bound::Included(date_term(ts, k.timestamp)),
+                );
+                let tie: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, Box::new(at_ts) as Box<dyn Query>),
+                    (Occur::Must, Box::new(same_ts_ord)),
+                ]));
+                let after: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, Box::new(before_ts) as Box<dyn Query>),
+                    (Occur::Should, tie),
+                ]));
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, Box::new(base) as Box<dyn Query>),
+                    (Occur::Must, after),
+                ]))
+            }
+        };
+        if req.limit == 0 {
+            return Ok(ShardResult {
+                total,
+                hits: Vec::new(),
+            });
+        }
+        let order = req.order.tantivy();
+        let collector = TopDocs::with_limit(req.limit).order_by((
+            (SortByStaticFastValue::<DateTime>::for_field(names::TIMESTAMP), order),
+            (SortByStaticFastValue::<u64>::for_field(names::ORD), order),
+        ));
+        let top = searcher.search(&page, &collector)?;
+        let fields = skein_indexer::schema::build_schema().1;
+        let mut hits = Vec::with_capacity(top.len());
+        for ((t, o), addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr)?;
+            let Some(record) = fields.record(&doc) else {
+                continue;
+            };
+            let key = SortKey {
+                timestamp: t.map_or(record.timestamp.0, |t| t.into_timestamp_nanos()),
+                ord: o.unwrap_or(0),
+            };
+            hits.push((key, record));
+        }
+        Ok(ShardResult { total, hits })
+    }
+}

@@ -1,0 +1,131 @@
+//! The engine and search together: ingest, commit, search across partitions, page,
+//! restart, dedupe.
+
+use skein_indexer::{Engine, EngineConfig, PreparedBatch};
+use skein_model::{Level, Record, Timestamp};
+use skein_query::{search, Cursor, Order, SearchRequest};
+use std::time::{Duration, Instant};
+
+const DAY: i64 = 86_400_000_000_000;
+
+fn rec(i: usize, t: i64) -> Record {
+    let mut r = Record::new(
+        Timestamp(t),
+        format!("request {i} {}", if i % 10 == 0 { "failed timeout" } else { "ok" }),
+    );
+    r.container = if i % 2 == 0 { "web".into() } else { "api-1".into() };
+    r.host = "node-1".into();
+    r.level = Some(if i % 10 == 0 { Level::Error } else { Level::Info });
+    r.fields.insert("i".into(), serde_json::json!(i));
+    // One source per day, so that days can be sent newest first with `_seq` in order.
+    r.source_id = Some(format!("node-1/day-{}", r.timestamp.day_number()));
+    r.seq = Some(i as u64 + 1);
+    r
+}
+
+fn config(dir: &std::path::Path) -> EngineConfig {
+    let mut c = EngineConfig::new(dir);
+    c.indexer.commit_interval = Duration::from_millis(100);
+    c.indexer.writer_memory = 30 << 20;
+    c.indexer.writer_threads = 1;
+    c
+}
+
+fn wait_total(engine: &Engine, q: &str, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let req = SearchRequest { q: q.into(), limit: 0, ..Default::default() };
+        let got = search(engine.catalog(), &req).unwrap().total;
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "total for {q:?} stuck at {got}, want {want}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// 300 records over three days, several sharing each timestamp.
+fn corpus() -> Vec<Record> {
+    let base = Timestamp::parse_rfc3339("2026-11-19T22:00:00Z").unwrap().0;
+    (0..300).map(|i| rec(i, base + (i as i64 / 3) * (DAY / 40))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_search_page_restart_dedupe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = corpus();
+    {
+        let engine = Engine::open(config(tmp.path())).unwrap();
+        // Older days arrive after newer ones: each still lands in its own day.
+        for chunk in records.chunk_by(|a, b| a.timestamp.day_number() == b.timestamp.day_number()).rev() {
+            let out = engine.ingest(PreparedBatch::new(chunk.to_vec(), None)).await.unwrap();
+            assert_eq!(out.accepted, chunk.len());
+        }
+        wait_total(&engine, "*", 300);
+        assert!(engine.catalog().len() >= 3, "records span at least three days");
+        for p in engine.catalog().all() {
+            let n = p.searcher().num_docs();
+            let inside = records.iter().filter(|r| p.covers(r.timestamp)).count() as u64;
+            assert_eq!(n, inside, "partition {:?} holds exactly its day", p.key);
+        }
+
+        // Newest first, paging with a cursor through equal timestamps and partitions.
+        let mut seen = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let req = SearchRequest { q: String::new(), limit: 7, cursor, ..Default::default() };
+            let page = search(engine.catalog(), &req).unwrap();
+            assert_eq!(page.total, 300);
+            seen.extend(page.hits.iter().map(|h| h.fields["i"].as_u64().unwrap()));
+            match page.cursor {
+                Some(c) => cursor = Some(c.parse().unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 300, "every record exactly once");
+        let mut sorted = seen.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 300);
+        let times: Vec<_> = seen.iter().map(|&i| records[i as usize].timestamp).collect();
+        assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+        // Filters, full text, time range, ascending order.
+        let errors = records.iter().filter(|r| r.level == Some(Level::Error)).count() as u64;
+        let q = |q: &str| SearchRequest { q: q.into(), limit: 1000, ..Default::default() };
+        assert_eq!(search(engine.catalog(), &q("level:error")).unwrap().total, errors);
+        assert_eq!(search(engine.catalog(), &q("timeout")).unwrap().total, errors);
+        assert_eq!(search(engine.catalog(), &q("\"failed timeout\" AND container:web")).unwrap().total, errors);
+        assert_eq!(search(engine.catalog(), &q("container:api-1")).unwrap().total, 150);
+        let start = records[30].timestamp;
+        let end = records[59].timestamp;
+        let req = SearchRequest {
+            q: "*".into(),
+            start: Some(start),
+            end: Some(end),
+            limit: 5,
+            order: Order::Asc,
+            ..Default::default()
+        };
+        let r = search(engine.catalog(), &req).unwrap();
+        assert_eq!(r.total, 30);
+        assert_eq!(r.hits[0].timestamp, start);
+        assert!(search(engine.catalog(), &q("container:(")).is_err());
+
+        // A retry of an acknowledged batch is recognised.
+        let out = engine.ingest(PreparedBatch::new(records[..50].to_vec(), None)).await.unwrap();
+        assert_eq!((out.accepted, out.duplicates), (0, 50));
+        engine.shutdown();
+    }
+    // After a restart: same data, same dedupe state.
+    let engine = Engine::open(config(tmp.path())).unwrap();
+    wait_total(&engine, "*", 300);
+    let out = engine.ingest(PreparedBatch::new(records.clone(), None)).await.unwrap();
+    assert_eq!(out.duplicates, 300);
+    let mut fresh = rec(1000, records[299].timestamp.0);
+    fresh.source_id = records[299].source_id.clone();
+    fresh.seq = Some(10_000);
+    let out = engine.ingest(PreparedBatch::new(vec![fresh], None)).await.unwrap();
+    assert_eq!(out.accepted, 1);
+    wait_total(&engine, "*", 301);
+}
