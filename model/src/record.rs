@@ -75,7 +75,18 @@ impl Record {
     /// Decodes one JSON record, explaining what is wrong when it is not one.
     pub fn from_json(line: &[u8]) -> Result<Record, RecordError> {
         let rec: Record = serde_json::from_slice(line).map_err(|e| {
-            let msg = e.to_string();
+            // serde_json says "at line 1 column N"; within one NDJSON line only the
+            // column means anything.
+            let full = e.to_string();
+            let msg = match full.rfind(" at line ") {
+                Some(i) => format!("{} (column {})", &full[..i], e.column()),
+                None => full,
+            };
+            let msg = if e.is_syntax() || e.is_eof() {
+                format!("not valid JSON: {msg}")
+            } else {
+                msg
+            };
             // serde reports a missing field as "missing field `@timestamp`": keep that
             // wording but say what to send.
             if msg.starts_with("missing field `@timestamp`") {
@@ -163,6 +174,8 @@ mod tests {
         assert_eq!(ok.len(), 2);
         let lines: Vec<usize> = bad.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![2, 4, 5, 6, 7]);
+        assert!(bad[0].error.starts_with("not valid JSON"), "{}", bad[0].error);
+        assert!(bad[0].error.contains("(column 2)"), "{}", bad[0].error);
         assert!(bad[1].error.contains("@timestamp"), "{}", bad[1].error);
         assert!(bad[2].error.contains("cannot parse time"), "{}", bad[2].error);
         assert!(bad[3].error.contains("invalid type"), "{}", bad[3].error);

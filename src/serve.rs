@@ -1,0 +1,106 @@
+//! `skein server` / `skein up`: opens the engine and serves the router until a signal.
+
+use anyhow::{Context, Result};
+use skein_indexer::{Engine, EngineConfig};
+use skein_web::{AppState, Limits};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of `skein server`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Where the WAL, the partitions and the checkpoint live.
+    #[arg(long, env = "SKEIN_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Address of the API, the ES-compatible API and the dashboard.
+    #[arg(long, env = "SKEIN_LISTEN", default_value = "127.0.0.1:9280")]
+    pub listen: SocketAddr,
+    /// How often new records are committed to the index (they are searchable after).
+    #[arg(long, default_value_t = 1000)]
+    pub commit_interval_ms: u64,
+    /// Largest accepted request body, in bytes, as sent.
+    #[arg(long, default_value_t = 32 << 20)]
+    pub max_body_bytes: usize,
+    /// Bytes accepted but not yet indexed before ingest answers 429.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub inflight_bytes: usize,
+}
+
+impl ServerArgs {
+    /// Defaults for `skein up`.
+    pub fn with_defaults(data_dir: PathBuf, listen: SocketAddr) -> ServerArgs {
+        ServerArgs {
+            data_dir,
+            listen,
+            commit_interval_ms: 1000,
+            max_body_bytes: 32 << 20,
+            inflight_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(args: ServerArgs) -> Result<()> {
+    let started = Instant::now();
+    let metrics = skein_web::ops::install_metrics();
+    let mut config = EngineConfig::new(&args.data_dir);
+    config.indexer.commit_interval = Duration::from_millis(args.commit_interval_ms.max(10));
+    config.inflight_bytes = args.inflight_bytes;
+    let engine = Arc::new(
+        Engine::open(config)
+            .with_context(|| format!("cannot open data directory {}", args.data_dir.display()))?,
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let state = AppState {
+        engine: engine.clone(),
+        metrics,
+        limits: Limits {
+            max_body_bytes: args.max_body_bytes,
+            max_decoded_bytes: args.max_body_bytes.saturating_mul(4),
+        },
+    };
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
+            format!(
+                "cannot listen on {}; is another skein running? pick another with --listen",
+                args.listen
+            )
+        })?;
+        tracing::info!(
+            "listening on http://{} (data in {}, ready in {} ms)",
+            listener.local_addr()?,
+            args.data_dir.display(),
+            started.elapsed().as_millis()
+        );
+        axum::serve(listener, skein_web::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server failed")
+    })?;
+    tracing::info!("shutting down: committing what was accepted");
+    engine.shutdown();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,124 @@
+//! `POST /api/v1/ingest`: NDJSON records, durable before the answer.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use serde::Serialize;
+use skein_indexer::{IngestError, PreparedBatch};
+use skein_model::record::{decode_ndjson, Rejected};
+use std::io::Read;
+
+/// The ingest answer.
+#[derive(Debug, Serialize)]
+pub struct IngestResponse {
+    /// Records made durable.
+    pub accepted: usize,
+    /// Records already held (same `_source_id` with a `_seq` at or below the highest).
+    pub duplicates: usize,
+    /// Lines that were not valid records, with their 1-based line number and reason.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Handles an ingest request.
+pub async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let limits = state.limits.clone();
+    let raw = to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "request body over {} bytes; send smaller batches",
+                limits.max_body_bytes
+            ),
+        )
+    })?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    // Decompressing is CPU work: keep it off the async workers.
+    let engine = state.engine.clone();
+    let prepared = tokio::task::spawn_blocking(move || {
+        let decoded = decode_body(&encoding, &raw, limits.max_decoded_bytes)?;
+        // The parsed records take about as much memory again as the text.
+        let permit = engine.budget().try_acquire(decoded.len() * 2).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "the server is indexing as fast as it can; retry after the delay in Retry-After",
+            )
+            .retry_after(1)
+        })?;
+        let (records, rejected) = decode_ndjson(&decoded);
+        metrics::counter!("skein_records_rejected_total").increment(rejected.len() as u64);
+        Ok::<_, ApiError>((PreparedBatch::new(records, Some(permit)), rejected))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    let (batch, rejected) = prepared;
+    if batch.is_empty() {
+        return Ok(Json(IngestResponse {
+            accepted: 0,
+            duplicates: 0,
+            rejected,
+        }));
+    }
+    let outcome = state.engine.ingest(batch).await.map_err(|e| match e {
+        IngestError::Unavailable(_) | IngestError::ShuttingDown => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
+                .retry_after(5)
+        }
+    })?;
+    Ok(Json(IngestResponse {
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+        rejected,
+    }))
+}
+
+fn decode_body(encoding: &str, raw: &[u8], max: usize) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("decompressed body over {max} bytes; send smaller batches"),
+        )
+    };
+    let read_limited = |r: &mut dyn Read| -> Result<Vec<u8>, ApiError> {
+        let mut out = Vec::with_capacity(raw.len() * 4);
+        r.take(max as u64 + 1).read_to_end(&mut out).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_body",
+                format!("cannot decompress the body as {encoding}: {e}"),
+            )
+        })?;
+        if out.len() > max {
+            return Err(too_large());
+        }
+        Ok(out)
+    };
+    match encoding {
+        "identity" | "" => Ok(raw.to_vec()),
+        "zstd" => {
+            let mut d = zstd::stream::read::Decoder::new(raw).map_err(|e| {
+                ApiError::bad_request("invalid_body", format!("bad zstd body: {e}"))
+            })?;
+            read_limited(&mut d)
+        }
+        "gzip" | "x-gzip" => read_limited(&mut flate2::read::MultiGzDecoder::new(raw)),
+        other => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            format!("Content-Encoding {other:?} is not supported; use zstd, gzip or none"),
+        )),
+    }
+}

@@ -1,0 +1,64 @@
+//! The skein server's HTTP surface: one axum [`router`] on one port.
+//!
+//! - [`ingest`]: `POST /api/v1/ingest`, NDJSON in (plain, zstd or gzip), durable before
+//!   the answer, each bad line rejected on its own.
+//! - [`search`]: `GET /api/v1/search`.
+//! - [`ops`]: `GET /healthz` and `GET /metrics` (Prometheus text).
+//! - [`error`]: the JSON error shape `{"error":{"type":…,"reason":…}}` every route uses.
+//! - [`dashboard`]: the page served at `/`.
+
+pub mod dashboard;
+pub mod error;
+pub mod ingest;
+pub mod ops;
+pub mod search;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use skein_indexer::Engine;
+use std::sync::Arc;
+
+/// Limits of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body accepted, as sent (compressed or not).
+    pub max_body_bytes: usize,
+    /// Largest body accepted once decompressed.
+    pub max_decoded_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_body_bytes: 32 << 20,
+            max_decoded_bytes: 128 << 20,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The ingest and storage engine.
+    pub engine: Arc<Engine>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// Builds the router serving every route on one port.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/ingest", post(ingest::ingest))
+        .route("/api/v1/search", get(search::search))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/", get(dashboard::index))
+        .fallback(error::not_found)
+        // Bodies are read with our own limit so that an oversized one gets a JSON 413.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}

@@ -1,0 +1,96 @@
+//! `GET /api/v1/search`.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use skein_model::Timestamp;
+use skein_query::{Order, SearchError, SearchRequest, SearchResponse};
+
+/// Query-string parameters.
+#[derive(Debug, Deserialize)]
+pub struct SearchParams {
+    /// Query string.
+    #[serde(default)]
+    pub q: String,
+    /// RFC 3339 or date math.
+    pub start: Option<String>,
+    /// RFC 3339 or date math.
+    pub end: Option<String>,
+    /// Hits per page (default 100, at most 10,000).
+    pub limit: Option<usize>,
+    /// `desc` (default) or `asc`.
+    pub order: Option<String>,
+    /// From the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Largest page.
+pub const MAX_LIMIT: usize = 10_000;
+
+/// Turns parameters into a request, or says which one is wrong.
+pub fn request_from_params(p: SearchParams, now: Timestamp) -> Result<SearchRequest, ApiError> {
+    let time = |name: &str, v: Option<String>| -> Result<Option<Timestamp>, ApiError> {
+        match v.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(s) => Timestamp::parse_expr(s, now)
+                .map(Some)
+                .map_err(|e| ApiError::bad_request("invalid_time", format!("`{name}`: {e}"))),
+        }
+    };
+    let limit = p.limit.unwrap_or(100);
+    if limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("`limit` is {limit}; at most {MAX_LIMIT}, use `cursor` for more"),
+        ));
+    }
+    let order = match p.order.as_deref() {
+        None | Some("desc") => Order::Desc,
+        Some("asc") => Order::Asc,
+        Some(o) => {
+            return Err(ApiError::bad_request(
+                "invalid_order",
+                format!("`order` is {o:?}; use desc or asc"),
+            ))
+        }
+    };
+    let cursor = match p.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            c.parse()
+                .map_err(|e: String| ApiError::bad_request("invalid_cursor", e))?,
+        ),
+    };
+    Ok(SearchRequest {
+        q: p.q,
+        start: time("start", p.start)?,
+        end: time("end", p.end)?,
+        limit,
+        order,
+        cursor,
+    })
+}
+
+/// Handles a search.
+pub async fn search(
+    State(state): State<AppState>,
+    Query(params): Query<SearchParams>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let req = request_from_params(params, Timestamp::now())?;
+    let engine = state.engine.clone();
+    let res = tokio::task::spawn_blocking(move || skein_query::search(engine.catalog(), &req))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    match res {
+        Ok(r) => Ok(Json(r)),
+        Err(SearchError::Query(e)) => Err(ApiError::bad_request("query_parse_error", e.to_string())),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "search_failed",
+            e.to_string(),
+        )),
+    }
+}
