@@ -32,24 +32,9 @@ enum Command {
         #[arg(long, env = "SKEIN_LISTEN", default_value = "127.0.0.1:9280")]
         listen: SocketAddr,
     },
-    /// Write a deterministic Docker json-file corpus (DIR/<id>/<id>-json.log).
-    Gen(GenArgs),
-}
-
-#[derive(clap::Args)]
-struct GenArgs {
-    /// Output directory.
-    #[arg(long)]
-    out: PathBuf,
-    /// Total json-file lines.
-    #[arg(long, default_value_t = 100_000)]
-    lines: u64,
-    /// Number of containers.
-    #[arg(long, default_value_t = 16)]
-    containers: usize,
-    /// Random seed (same seed and arguments give the same bytes).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
+    /// or live appending with --rate (and rotation with --rotate-bytes).
+    Gen(skein_gen::GenArgs),
 }
 
 fn main() -> Result<()> {
@@ -72,7 +57,20 @@ fn main() -> Result<()> {
     }
 }
 
-fn gen(args: GenArgs) -> Result<()> {
-    let _ = args;
-    anyhow::bail!("gen is not wired yet")
+fn gen(args: skein_gen::GenArgs) -> Result<()> {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    match args.run(&stop)? {
+        skein_gen::GenOutcome::Batch(m) => eprintln!(
+            "wrote {} lines ({} bytes) for {} containers; {} needles; manifest.json has the details",
+            m.lines, m.bytes, m.containers, m.needle_count
+        ),
+        skein_gen::GenOutcome::Live(s) => eprintln!(
+            "appended {} lines ({} bytes) in {:.1}s, {} rotations",
+            s.lines,
+            s.bytes,
+            s.elapsed.as_secs_f64(),
+            s.rotations
+        ),
+    }
+    Ok(())
 }

@@ -1,0 +1,789 @@
+//! Reading what the application wrote: a JSON object, logfmt, or plain text.
+//!
+//! The rules, in order (the first that applies wins):
+//!
+//! 1. **JSON object** (the whole line): `message` from the first string among `msg`,
+//!    `message`, `log`; `level` from `level`, `lvl`, `severity`, `loglevel` or
+//!    `log.level` (also nested as `{"log":{"level":…}}`), key names matched without
+//!    regard to case, values normalised by [`Level::parse_loose`] plus pino/bunyan's
+//!    numeric levels (10…60). Every other key goes into `fields`, nested objects kept.
+//!    Without a message key the whole line is the message, so `skein logs` still shows
+//!    something readable.
+//! 2. **logfmt** (`ts=… level=warn msg="slow query" took_ms=1830`): at least two pairs
+//!    that cover at least three quarters of the line's non-blank bytes, so an access log
+//!    with a couple of `key=value` tails stays plain text. `msg`/`message` becomes the
+//!    message (else the whole line), `level`/`lvl`/… the level, the rest `fields`; bare
+//!    numbers become JSON numbers and bare `true`/`false` booleans, quoted values stay
+//!    strings.
+//! 3. **Plain text**: the whole line is the message and [`guess_level`] looks for a
+//!    severity token at its start.
+//!
+//! Nothing is ever dropped: text that fails one rule falls through to the next, and
+//! invalid UTF-8 is replaced (lossily) rather than rejected. With
+//! [`PayloadConfig::time_from_payload`], a `time`/`ts`/`timestamp`/`@timestamp` key that
+//! parses as a time becomes [`Payload::time`].
+
+use super::rfc3339;
+use serde_json::{Map, Number, Value};
+use skein_model::{Level, Timestamp};
+
+/// How payloads are read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PayloadConfig {
+    /// Take the record time from a time key of a JSON or logfmt payload when present
+    /// and parseable (default off: the runtime's time is what the line was written at,
+    /// and application clocks and formats are less trustworthy).
+    pub time_from_payload: bool,
+}
+
+/// Which rule read the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// A JSON object.
+    Json,
+    /// logfmt pairs.
+    Logfmt,
+    /// Anything else.
+    Plain,
+}
+
+/// The parts of a record a payload provides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+    /// Which rule read it.
+    pub kind: PayloadKind,
+    /// The human-readable text.
+    pub message: String,
+    /// The severity, when one was found.
+    pub level: Option<Level>,
+    /// Other keys of a structured payload.
+    pub fields: Map<String, Value>,
+    /// The payload's own time, only with [`PayloadConfig::time_from_payload`].
+    pub time: Option<Timestamp>,
+}
+
+const MESSAGE_KEYS: [&str; 3] = ["msg", "message", "log"];
+const LEVEL_KEYS: [&str; 5] = ["level", "lvl", "severity", "loglevel", "log.level"];
+const TIME_KEYS: [&str; 4] = ["time", "ts", "timestamp", "@timestamp"];
+
+/// Reads one logical line (a trailing `"\r"` is dropped). Never fails.
+pub fn parse(text: Vec<u8>, config: &PayloadConfig) -> Payload {
+    let mut text = text;
+    if text.last() == Some(&b'\r') {
+        text.pop();
+    }
+    let line = match String::from_utf8(text) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    let trimmed = line.trim_ascii();
+    if trimmed.starts_with('{') && trimmed.ends_with('}') {
+        if let Ok(map) = serde_json::from_str::<Map<String, Value>>(trimmed) {
+            return from_json(map, line, config);
+        }
+    }
+    if memchr::memchr(b'=', line.as_bytes()).is_some() {
+        if let Some(pairs) = logfmt_pairs(&line) {
+            return from_logfmt(pairs, &line, config);
+        }
+    }
+    Payload {
+        kind: PayloadKind::Plain,
+        level: guess_level(&line),
+        message: line,
+        fields: Map::new(),
+        time: None,
+    }
+}
+
+/// [`parse`] for text already in a `str`.
+pub fn parse_str(text: &str, config: &PayloadConfig) -> Payload {
+    parse(text.as_bytes().to_vec(), config)
+}
+
+fn from_json(mut map: Map<String, Value>, line: String, config: &PayloadConfig) -> Payload {
+    let message = match find_key(&map, &MESSAGE_KEYS, Value::is_string)
+        .and_then(|key| map.shift_remove(&key))
+    {
+        Some(Value::String(s)) => s,
+        _ => line,
+    };
+    let mut level = None;
+    if let Some(key) = find_key(&map, &LEVEL_KEYS, |v| level_of(v).is_some()) {
+        level = map.shift_remove(&key).as_ref().and_then(level_of);
+    } else if let Some(Value::Object(log)) = map.get_mut("log") {
+        // ECS writes `{"log":{"level":"info"}}`.
+        if let Some(l) = log.get("level").and_then(level_of) {
+            level = Some(l);
+            log.shift_remove("level");
+            if log.is_empty() {
+                map.shift_remove("log");
+            }
+        }
+    }
+    let time = if config.time_from_payload {
+        take_time(&mut map, |v| match v {
+            Value::String(s) => rfc3339::parse(s.as_bytes()).ok(),
+            Value::Number(n) => epoch_to_timestamp(n),
+            _ => None,
+        })
+    } else {
+        None
+    };
+    Payload {
+        kind: PayloadKind::Json,
+        message,
+        level,
+        fields: map,
+        time,
+    }
+}
+
+/// The first of `candidates` (in candidate order, names compared without case) present
+/// in `map` whose value passes `accept`.
+fn find_key(
+    map: &Map<String, Value>,
+    candidates: &[&str],
+    accept: impl Fn(&Value) -> bool,
+) -> Option<String> {
+    candidates.iter().find_map(|c| {
+        map.iter()
+            .find(|(k, v)| k.eq_ignore_ascii_case(c) && accept(v))
+            .map(|(k, _)| k.clone())
+    })
+}
+
+fn take_time(
+    map: &mut Map<String, Value>,
+    read: impl Fn(&Value) -> Option<Timestamp>,
+) -> Option<Timestamp> {
+    let key = find_key(map, &TIME_KEYS, |v| read(v).is_some())?;
+    map.shift_remove(&key).as_ref().and_then(read)
+}
+
+fn level_of(v: &Value) -> Option<Level> {
+    match v {
+        Value::String(s) => Level::parse_loose(s),
+        Value::Number(n) => match n.as_u64()? {
+            // pino and bunyan.
+            10 => Some(Level::Trace),
+            20 => Some(Level::Debug),
+            30 => Some(Level::Info),
+            40 => Some(Level::Warn),
+            50 => Some(Level::Error),
+            60 => Some(Level::Fatal),
+            // syslog severities.
+            n @ 0..=7 => Level::parse_loose(&n.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads a number as seconds, milliseconds, microseconds or nanoseconds since the epoch,
+/// whichever gives a time after 1973. Integers are scaled exactly; fractions of
+/// a unit (zap's `1763632800.123456`) are kept as far as `f64` carries them.
+fn epoch_to_timestamp(n: &Number) -> Option<Timestamp> {
+    const UNITS: [(f64, i64); 4] = [
+        (1e11, 1_000_000_000),
+        (1e14, 1_000_000),
+        (1e17, 1_000),
+        (f64::MAX, 1),
+    ];
+    let f = n.as_f64()?;
+    if !f.is_finite() || f <= 0.0 {
+        return None;
+    }
+    let scale = UNITS.iter().find(|(below, _)| f < *below)?.1;
+    if let Some(i) = n.as_i64() {
+        return i.checked_mul(scale).map(Timestamp);
+    }
+    let whole = f.trunc();
+    if whole >= i64::MAX as f64 {
+        return None;
+    }
+    let frac = ((f - whole) * scale as f64).round() as i64;
+    (whole as i64)
+        .checked_mul(scale)?
+        .checked_add(frac)
+        .map(Timestamp)
+}
+
+/// One `key=value` pair; `value` has quotes and escapes resolved.
+struct Pair<'a> {
+    key: &'a str,
+    value: String,
+    quoted: bool,
+}
+
+/// Splits a line into logfmt pairs, or `None` when it does not look like logfmt.
+fn logfmt_pairs(line: &str) -> Option<Vec<Pair<'_>>> {
+    let b = line.as_bytes();
+    let mut pairs = Vec::new();
+    let (mut pair_bytes, mut other_bytes) = (0usize, 0usize);
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let key_end = start + b[start..].iter().take_while(|&&c| is_key_byte(c)).count();
+        if key_end > start
+            && (b[start].is_ascii_alphabetic() || b[start] == b'_')
+            && b.get(key_end) == Some(&b'=')
+        {
+            let key = &line[start..key_end];
+            let vstart = key_end + 1;
+            if b.get(vstart) == Some(&b'"') {
+                if let Some((value, end)) = unquote(line, vstart) {
+                    pairs.push(Pair {
+                        key,
+                        value,
+                        quoted: true,
+                    });
+                    pair_bytes += end - start;
+                    i = end;
+                    continue;
+                }
+                // An unterminated quote: the rest of the line is not pairs.
+                other_bytes += b.len() - start;
+                break;
+            }
+            let end = vstart
+                + b[vstart..]
+                    .iter()
+                    .take_while(|c| !c.is_ascii_whitespace())
+                    .count();
+            pairs.push(Pair {
+                key,
+                value: line[vstart..end].to_string(),
+                quoted: false,
+            });
+            pair_bytes += end - start;
+            i = end;
+        } else {
+            let end = start
+                + b[start..]
+                    .iter()
+                    .take_while(|c| !c.is_ascii_whitespace())
+                    .count();
+            other_bytes += end - start;
+            i = end;
+        }
+    }
+    (pairs.len() >= 2 && pair_bytes * 4 >= (pair_bytes + other_bytes) * 3).then_some(pairs)
+}
+
+fn is_key_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'/' | b'@')
+}
+
+/// Reads a Go-style quoted string starting at the quote at `start`; returns the value
+/// and the index just past the closing quote.
+fn unquote(line: &str, start: usize) -> Option<(String, usize)> {
+    let b = line.as_bytes();
+    let mut out = String::new();
+    let mut i = start + 1;
+    let mut seg = i;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                out.push_str(&line[seg..i]);
+                return Some((out, i + 1));
+            }
+            b'\\' if i + 1 < b.len() => {
+                out.push_str(&line[seg..i]);
+                match b[i + 1] {
+                    b'n' => out.push('\n'),
+                    b't' => out.push('\t'),
+                    b'r' => out.push('\r'),
+                    b'"' => out.push('"'),
+                    b'\\' => out.push('\\'),
+                    // Unknown escapes are kept verbatim: losing text is worse than
+                    // showing a backslash.
+                    _ => {
+                        out.push('\\');
+                        seg = i + 1;
+                        i += 1;
+                        continue;
+                    }
+                }
+                i += 2;
+                seg = i;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn from_logfmt(pairs: Vec<Pair<'_>>, line: &str, config: &PayloadConfig) -> Payload {
+    let mut message = None;
+    let mut level = None;
+    let mut time = None;
+    let mut fields = Map::new();
+    for p in pairs {
+        let is = |names: &[&str]| names.iter().any(|n| p.key.eq_ignore_ascii_case(n));
+        if message.is_none() && is(&MESSAGE_KEYS[..2]) {
+            message = Some(p.value);
+        } else if level.is_none() && is(&LEVEL_KEYS[..4]) && Level::parse_loose(&p.value).is_some()
+        {
+            level = Level::parse_loose(&p.value);
+        } else if config.time_from_payload
+            && time.is_none()
+            && is(&TIME_KEYS)
+            && rfc3339::parse(p.value.as_bytes()).is_ok()
+        {
+            time = rfc3339::parse(p.value.as_bytes()).ok();
+        } else {
+            let value = if p.quoted {
+                Value::String(p.value)
+            } else {
+                bare_value(p.value)
+            };
+            fields.insert(p.key.to_string(), value);
+        }
+    }
+    Payload {
+        kind: PayloadKind::Logfmt,
+        message: message.unwrap_or_else(|| line.to_string()),
+        level,
+        fields,
+        time,
+    }
+}
+
+/// A bare logfmt value as JSON: numbers written the way JSON writes them and that survive
+/// the trip exactly, `true`/`false`, else the text.
+fn bare_value(v: String) -> Value {
+    match v.as_str() {
+        "true" => return Value::Bool(true),
+        "false" => return Value::Bool(false),
+        _ => {}
+    }
+    if is_json_number(v.as_bytes()) {
+        let is_integer = !v.bytes().any(|c| matches!(c, b'.' | b'e' | b'E'));
+        if is_integer {
+            if let Ok(n) = v.parse::<i64>() {
+                return Value::Number(n.into());
+            }
+            if let Ok(n) = v.parse::<u64>() {
+                return Value::Number(n.into());
+            }
+        } else if let Some(n) = v.parse::<f64>().ok().and_then(Number::from_f64) {
+            return Value::Number(n);
+        }
+    }
+    Value::String(v)
+}
+
+fn is_json_number(b: &[u8]) -> bool {
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let s = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i > s
+    };
+    if b.first() == Some(&b'-') {
+        i += 1;
+    }
+    if b.get(i) == Some(&b'0') {
+        i += 1;
+    } else if !digits(&mut i) {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Guesses the severity of a plain-text line from its first tokens, conservatively.
+///
+/// Recognised: a level word after an optional prefix of timestamps, numbers (pids),
+/// separators (`-`, `|`) and bracketed groups (`[main]`), e.g. `ERROR …`, `[WARN] …`,
+/// `2026-11-20 10:00:00.123 INFO …`, `2015-07-29 17:41:44,747 - WARN [...] …`,
+/// `[2026-11-20T10:00:00Z INFO app] …`, `[10:00:00 INF] …`; `level=warn …`; glog's
+/// `E1120 10:00:00.123456 …`. A bare level word must be upper case unless it follows a
+/// timestamp or ends in `:` (`error: …`); single letters and digits never count. The
+/// scan stops at the first other word, so access logs (`10.0.0.1 - - [20/Nov/2026…]
+/// "GET …`) and prose (`3 errors found`) get no level.
+pub fn guess_level(line: &str) -> Option<Level> {
+    glog_level(line.as_bytes()).or_else(|| scan_level(line, true))
+}
+
+fn glog_level(b: &[u8]) -> Option<Level> {
+    let level = match b.first()? {
+        b'I' => Level::Info,
+        b'W' => Level::Warn,
+        b'E' => Level::Error,
+        b'F' => Level::Fatal,
+        _ => return None,
+    };
+    let shape = b"D0000 00:00:00";
+    if b.len() < shape.len() {
+        return None;
+    }
+    let matches = shape.iter().zip(b).skip(1).all(|(s, c)| match s {
+        b'0' => c.is_ascii_digit(),
+        s => s == c,
+    });
+    matches.then_some(level)
+}
+
+fn scan_level(s: &str, outer: bool) -> Option<Level> {
+    let mut rest = s;
+    let mut after_time = false;
+    for _ in 0..8 {
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        if let Some(inner) = rest.strip_prefix('[') {
+            let close = inner.find(']')?;
+            let inside = inner[..close].trim();
+            if let Some(l) = level_word(inside) {
+                return Some(l);
+            }
+            if outer && inside.contains(' ') {
+                if let Some(l) = scan_level(inside, false) {
+                    return Some(l);
+                }
+            }
+            rest = &inner[close + 1..];
+            continue;
+        }
+        let end = rest
+            .find(|c: char| c.is_ascii_whitespace())
+            .unwrap_or(rest.len());
+        let token = &rest[..end];
+        if token.is_empty() {
+            return None;
+        }
+        rest = &rest[end..];
+        if let Some((key, value)) = token.split_once('=') {
+            if ["level", "lvl", "severity"]
+                .iter()
+                .any(|k| key.eq_ignore_ascii_case(k))
+            {
+                return Level::parse_loose(value.trim_matches('"'));
+            }
+            return None;
+        }
+        if token
+            .bytes()
+            .all(|c| c.is_ascii_digit() || b"-/:.,+TZ|".contains(&c))
+        {
+            // Timestamps, pids and separators come before the level; remember whether
+            // it was a time, which makes a lower-case level word believable.
+            after_time |=
+                token.len() >= 5 && token.bytes().any(|c| matches!(c, b':' | b'-' | b'/'));
+            continue;
+        }
+        let word_len = token.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let (word, tail) = token.split_at(word_len);
+        let level = level_word(word)?;
+        let upper = word.bytes().all(|c| c.is_ascii_uppercase());
+        return match tail.bytes().next() {
+            None if upper || after_time => Some(level),
+            Some(b':') => Some(level),
+            // logrus: `WARN[0003] …`.
+            Some(b',' | b'|' | b';' | b'[') if upper => Some(level),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// A word that names a level on its own. At least three letters, so that `I`, `e` or
+/// `5` in ordinary text are never taken for one; includes the four-letter forms of
+/// logrus (`ERRO`, `DEBU`, …) and the three-letter forms of Serilog and zerolog (`INF`).
+fn level_word(w: &str) -> Option<Level> {
+    if w.len() < 3 || w.len() > 9 {
+        return None;
+    }
+    let mut buf = [0u8; 9];
+    for (d, c) in buf.iter_mut().zip(w.bytes()) {
+        *d = c.to_ascii_lowercase();
+    }
+    Some(match &buf[..w.len()] {
+        b"trace" | b"trac" | b"trc" => Level::Trace,
+        b"debug" | b"debu" | b"dbg" => Level::Debug,
+        b"info" | b"inf" | b"notice" => Level::Info,
+        b"warn" | b"warning" | b"wrn" => Level::Warn,
+        b"error" | b"erro" | b"err" | b"severe" => Level::Error,
+        b"fatal" | b"fata" | b"ftl" | b"crit" | b"critical" | b"panic" | b"pani" | b"emerg" => {
+            Level::Fatal
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn p(s: &str) -> Payload {
+        parse_str(s, &PayloadConfig::default())
+    }
+
+    #[test]
+    fn json_application_log() {
+        let line = r#"{"level":"error","service":"checkout","msg":"charge failed: card declined","user_id":184467,"latency_ms":1830,"path":"/api/v1/payments/88121/capture","method":"POST","status":502,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","error":"TimeoutException: upstream gateway"}"#;
+        let r = p(line);
+        assert_eq!(r.kind, PayloadKind::Json);
+        assert_eq!(r.message, "charge failed: card declined");
+        assert_eq!(r.level, Some(Level::Error));
+        assert_eq!(r.fields["user_id"], 184467);
+        assert_eq!(r.fields["path"], "/api/v1/payments/88121/capture");
+        assert!(!r.fields.contains_key("msg") && !r.fields.contains_key("level"));
+        let keys: Vec<_> = r.fields.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "service",
+                "user_id",
+                "latency_ms",
+                "path",
+                "method",
+                "status",
+                "trace_id",
+                "error"
+            ]
+        );
+        assert_eq!(r.time, None);
+    }
+
+    #[test]
+    fn json_key_variants() {
+        // zap: `msg` + `ts` (epoch seconds); time ignored unless configured.
+        let zap = r#"{"level":"warn","ts":1763632800.123456,"caller":"server/http.go:88","msg":"slow request","took":"1.2s"}"#;
+        assert_eq!(p(zap).level, Some(Level::Warn));
+        assert!(p(zap).fields.contains_key("ts"));
+        let cfg = PayloadConfig {
+            time_from_payload: true,
+        };
+        let r = parse_str(zap, &cfg);
+        assert_eq!(
+            r.time.unwrap().to_rfc3339()[..26],
+            *"2025-11-20T10:00:00.123456"
+        );
+        assert!(!r.fields.contains_key("ts"));
+        // pino: numeric levels, epoch milliseconds.
+        let pino =
+            r#"{"level":50,"time":1763632800123,"pid":1,"hostname":"web-1","msg":"db down"}"#;
+        let r = parse_str(pino, &cfg);
+        assert_eq!(
+            (r.level, r.message.as_str()),
+            (Some(Level::Error), "db down")
+        );
+        assert_eq!(
+            r.time.unwrap().to_rfc3339(),
+            "2025-11-20T10:00:00.123000000Z"
+        );
+        // GCP style, capitalised keys, RFC 3339 time.
+        let gcp =
+            r#"{"severity":"WARNING","Message":"quota at 91%","time":"2026-11-20T10:00:00.5Z"}"#;
+        let r = parse_str(gcp, &cfg);
+        assert_eq!(
+            (r.level, r.message.as_str()),
+            (Some(Level::Warn), "quota at 91%")
+        );
+        assert_eq!(
+            r.time.unwrap().to_rfc3339(),
+            "2026-11-20T10:00:00.500000000Z"
+        );
+        // ECS: nested log.level, message key.
+        let ecs = r#"{"@timestamp":"2026-11-20T10:00:00Z","log":{"level":"info","logger":"app"},"message":"started","service":{"name":"api"}}"#;
+        let r = p(ecs);
+        assert_eq!(
+            (r.level, r.message.as_str()),
+            (Some(Level::Info), "started")
+        );
+        assert_eq!(r.fields["log"], json!({"logger":"app"}));
+        assert_eq!(r.fields["service"], json!({"name":"api"}));
+        // `msg` that is not a string stays a field; `message` is used instead.
+        let r = p(r#"{"msg":{"a":1},"message":"text","lvl":"dbg"}"#);
+        assert_eq!((r.message.as_str(), r.level), ("text", Some(Level::Debug)));
+        assert_eq!(r.fields["msg"], json!({"a":1}));
+        // An unknown level stays a field.
+        let r = p(r#"{"level":"loud","msg":"x"}"#);
+        assert_eq!(r.level, None);
+        assert_eq!(r.fields["level"], "loud");
+    }
+
+    #[test]
+    fn json_without_message_keeps_the_line() {
+        let line = r#"{"event":"login","user":"ana"}"#;
+        let r = p(line);
+        assert_eq!(r.kind, PayloadKind::Json);
+        assert_eq!(r.message, line);
+        assert_eq!(r.fields["user"], "ana");
+    }
+
+    #[test]
+    fn broken_json_is_plain() {
+        for line in [
+            r#"{"level":"info","msg":"cut off"#,
+            "{not json}",
+            "[1,2,3]",
+            r#"{"a":1} trailing"#,
+        ] {
+            let r = p(line);
+            assert_eq!(r.kind, PayloadKind::Plain, "{line}");
+            assert_eq!(r.message, line);
+        }
+    }
+
+    #[test]
+    fn logfmt() {
+        let line = r#"time="2026-11-20T10:00:00Z" level=warning msg="slow query on \"orders\"" took_ms=1830 rows=12.5 cached=false big=123456789012345678901234567890 id=007 neg=-3"#;
+        let r = p(line);
+        assert_eq!(r.kind, PayloadKind::Logfmt);
+        assert_eq!(r.message, "slow query on \"orders\"");
+        assert_eq!(r.level, Some(Level::Warn));
+        assert_eq!(r.fields["took_ms"], 1830);
+        assert_eq!(r.fields["rows"], 12.5);
+        assert_eq!(r.fields["cached"], false);
+        assert_eq!(r.fields["neg"], -3);
+        // Numbers that JSON cannot carry exactly stay text.
+        assert_eq!(r.fields["big"], "123456789012345678901234567890");
+        assert_eq!(r.fields["id"], "007");
+        assert_eq!(r.fields["time"], "2026-11-20T10:00:00Z");
+
+        let r = p("component=raft term=42 leader=node-2");
+        assert_eq!(r.message, "component=raft term=42 leader=node-2");
+        assert_eq!(r.level, None);
+        assert_eq!(r.fields["term"], 42);
+    }
+
+    #[test]
+    fn not_quite_logfmt_is_plain() {
+        for line in [
+            // An access log with a few pairs at the end.
+            r#"10.42.7.19 - - [20/Nov/2026:10:00:00 +0000] "GET /api/v1/cart?page=2 HTTP/1.1" 200 5123 "-" "Mozilla/5.0" rt=0.012 uct="0.000" req_id=9f2c1ab04e7d3c11"#,
+            "Starting server on port=8080 host=0.0.0.0",
+            "only=one",
+            r#"a=1 b="unterminated and a long tail of words that are not pairs"#,
+        ] {
+            let r = p(line);
+            assert_eq!(r.kind, PayloadKind::Plain, "{line}");
+            assert_eq!(r.message, line);
+            assert_eq!(r.level, None, "{line}");
+        }
+    }
+
+    #[test]
+    fn plain_levels() {
+        let cases: &[(&str, Option<Level>)] = &[
+            ("ERROR connection refused", Some(Level::Error)),
+            ("[WARN] disk 91% full", Some(Level::Warn)),
+            ("[warn] disk 91% full", Some(Level::Warn)),
+            ("2026-11-20 10:00:00.123 INFO  [cart] reserved 3 items", Some(Level::Info)),
+            ("2026-11-20 10:00:00.123 ERROR 1 --- [nio-8080-exec-3] c.e.shop.PaymentService : charge failed", Some(Level::Error)),
+            ("2026-11-20T10:00:00.123Z debug cache warm", Some(Level::Debug)),
+            ("2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Notification time out: 3200", Some(Level::Info)),
+            ("17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers for [TERM, HUP, INT]", Some(Level::Info)),
+            ("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 terminating", Some(Level::Info)),
+            ("[Sun Dec 04 04:47:44 2005] [error] mod_jk child workerEnv in error state 6", Some(Level::Error)),
+            ("[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok /etc/httpd/conf/workers2.properties", Some(Level::Info)),
+            ("2026/11/20 10:00:00 [crit] 7#7: *1 connect() failed (111: Connection refused)", Some(Level::Fatal)),
+            ("[2026-11-20T10:00:00Z WARN  skein::agent] spool at 80%", Some(Level::Warn)),
+            ("[10:00:00 INF] Application started", Some(Level::Info)),
+            ("WARN[0003] image pull slow", Some(Level::Warn)),
+            ("WARNING:root:retrying in 5s", Some(Level::Warn)),
+            ("E1120 10:00:00.123456       1 reflector.go:138] failed to list *v1.Pod", Some(Level::Error)),
+            ("I1120 10:00:00.000001       1 leaderelection.go:248] attempting to acquire leader lease", Some(Level::Info)),
+            ("level=error something broke, not logfmt at all really", Some(Level::Error)),
+            ("error: cannot open config file", Some(Level::Error)),
+            ("panic: runtime error: index out of range [3] with length 3", Some(Level::Fatal)),
+            // Conservative: no level.
+            (r#"10.42.7.19 - - [20/Nov/2026:10:00:00 +0000] "GET /error/500 HTTP/1.1" 500 512 "-" "curl/8.4.0""#, None),
+            (r#"::1 - - [20/Nov/2026:10:00:00 +0000] "POST /api/v1/warn HTTP/1.1" 200 12 "-" "kube-probe/1.30""#, None),
+            ("[GIN] 2026/11/20 - 10:00:00 | 500 |    1.2ms |  10.0.0.1 | GET \"/api/error\"", None),
+            ("error connecting to the database, retrying", None),
+            ("3 errors found during validation", None),
+            ("1 error", None),
+            ("Info about the build follows", None),
+            ("E 10:00 not glog", None),
+            ("Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186", None),
+            ("03-17 16:13:38.811  1702  2395 D WindowManager: printFreezingDisplayLogs", None),
+            ("\tat com.shop.payment.GatewayClient.charge(GatewayClient.java:212)", None),
+            ("", None),
+        ];
+        for (line, want) in cases {
+            let r = p(line);
+            assert_eq!(r.kind, PayloadKind::Plain, "{line}");
+            assert_eq!(r.level, *want, "{line}");
+            assert_eq!(r.message, *line);
+        }
+    }
+
+    #[test]
+    fn bytes_are_decoded_leniently() {
+        let r = parse(b"GET /caf\xe9 failed\r".to_vec(), &PayloadConfig::default());
+        assert_eq!(r.message, "GET /caf\u{FFFD} failed");
+        let r = parse(b"{\"msg\":\"ok\"}\r".to_vec(), &PayloadConfig::default());
+        assert_eq!((r.kind, r.message.as_str()), (PayloadKind::Json, "ok"));
+    }
+
+    proptest! {
+        /// Whatever the bytes, parsing returns, and plain text is kept whole.
+        #[test]
+        fn never_panics_never_loses_text(text in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let r = parse(text.clone(), &PayloadConfig { time_from_payload: true });
+            if r.kind == PayloadKind::Plain {
+                let mut t = text;
+                if t.last() == Some(&b'\r') {
+                    t.pop();
+                }
+                prop_assert_eq!(r.message, String::from_utf8_lossy(&t).into_owned());
+            }
+        }
+
+        #[test]
+        fn plain_strings_are_kept(text in "\\PC{0,200}") {
+            let r = p(&text);
+            if r.kind == PayloadKind::Plain {
+                prop_assert_eq!(&r.message, &text);
+            }
+        }
+
+        /// Log-shaped strings exercise the level guesser and logfmt reader harder than
+        /// uniform random text does.
+        #[test]
+        fn log_shaped_text_is_kept(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("ERROR".to_string()), Just("[warn]".to_string()), Just("2026-11-20".to_string()),
+                    Just("10:00:00.123".to_string()), Just("level=".to_string()), Just("k=v".to_string()),
+                    Just("x=\"a b\"".to_string()), Just("\"".to_string()), Just("[".to_string()),
+                    Just("]".to_string()), Just("=".to_string()), Just("{".to_string()), Just("é".to_string()),
+                    "[a-zA-Z0-9=\\[\\]\":]{0,6}",
+                ],
+                0..12,
+            ),
+            sep in prop_oneof![Just(" "), Just(""), Just("  "), Just("\t")],
+        ) {
+            let text = parts.join(sep);
+            let r = p(&text);
+            if r.kind == PayloadKind::Plain {
+                prop_assert_eq!(&r.message, &text);
+            }
+        }
+    }
+}
