@@ -175,6 +175,9 @@ impl Wal {
     fn roll(&mut self) -> Result<(), WalError> {
         self.abandon_current();
         let path = self.dir.join(format!("{:020}{SUFFIX}", self.next_lsn));
+        // A segment abandoned before any entry reached it has this same name; it holds
+        // no complete entry, so it is simply replaced.
+        self.closed.retain(|s| s.path != path);
         let file = OpenOptions::new()
             .create(true)
             .truncate(true)

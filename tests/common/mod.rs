@@ -91,6 +91,12 @@ impl Server {
         assert!(status.success(), "clean shutdown, got {status}");
     }
 
+    /// Starts again on the same port and data with other arguments.
+    pub fn restart_with(mut self, args: &[&str]) -> Server {
+        self.args = args.iter().map(|s| s.to_string()).collect();
+        self.restart()
+    }
+
     /// Starts again on the same port and data.
     pub fn restart(self) -> Server {
         let port: u16 = self.url.rsplit(':').next().unwrap().parse().unwrap();
