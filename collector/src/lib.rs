@@ -21,6 +21,8 @@
 //! calls [`build_record`]. Both mergers report the oldest offset they still hold, which
 //! bounds how far a checkpoint may advance.
 
+#![warn(missing_docs)]
+
 pub mod enrich;
 pub mod json_file_reader;
 pub mod parse;

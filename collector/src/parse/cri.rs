@@ -129,6 +129,40 @@ mod tests {
     }
 
     #[test]
+    fn partial_entries_merge_until_f() {
+        use crate::parse::partial::PartialMerger;
+        let file = "2026-11-20T10:00:00.1Z stdout P {\"level\":\"error\",\"msg\":\"upstream \n\
+                    2026-11-20T10:00:00.2Z stderr F W1120 10:00:00.200000 1 probe.go:91] slow probe\n\
+                    2026-11-20T10:00:00.3Z stdout P timed out\n\
+                    2026-11-20T10:00:00.4Z stdout F \"}\n";
+        let mut merger = PartialMerger::default();
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for line in file.split_inclusive('\n') {
+            let e = parse_line(line.as_bytes()).unwrap();
+            merger.push(e.stream, e.time, e.text, e.complete, offset, &mut out);
+            offset += line.len() as u64;
+        }
+        assert!(merger.is_empty());
+        let got: Vec<_> = out
+            .iter()
+            .map(|l| (l.stream, String::from_utf8_lossy(&l.text).into_owned()))
+            .collect();
+        assert_eq!(got[0].0, Stream::Stderr);
+        assert_eq!(
+            got[1],
+            (
+                Stream::Stdout,
+                r#"{"level":"error","msg":"upstream timed out"}"#.to_string()
+            )
+        );
+        assert_eq!(
+            (out[1].offset, out[1].time.to_rfc3339()),
+            (0, "2026-11-20T10:00:00.100000000Z".to_string())
+        );
+    }
+
+    #[test]
     fn encode_roundtrips() {
         let t = Timestamp::parse_rfc3339("2026-11-20T10:00:00.000000042Z").unwrap();
         let line = encode_line(t, Stream::Stderr, false, "a b  c");

@@ -24,6 +24,7 @@
 //! parses as a time becomes [`Payload::time`].
 
 use super::rfc3339;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use skein_model::{Level, Timestamp};
 
@@ -78,8 +79,8 @@ pub fn parse(text: Vec<u8>, config: &PayloadConfig) -> Payload {
     };
     let trimmed = line.trim_ascii();
     if trimmed.starts_with('{') && trimmed.ends_with('}') {
-        if let Ok(map) = serde_json::from_str::<Map<String, Value>>(trimmed) {
-            return from_json(map, line, config);
+        if let Ok(entries) = serde_json::from_str::<Entries>(trimmed) {
+            return from_json(entries, line, config);
         }
     }
     if memchr::memchr(b'=', line.as_bytes()).is_some() {
@@ -101,64 +102,90 @@ pub fn parse_str(text: &str, config: &PayloadConfig) -> Payload {
     parse(text.as_bytes().to_vec(), config)
 }
 
-fn from_json(mut map: Map<String, Value>, line: String, config: &PayloadConfig) -> Payload {
-    let message = match find_key(&map, &MESSAGE_KEYS, Value::is_string)
-        .and_then(|key| map.shift_remove(&key))
-    {
+fn from_json(entries: Entries, line: String, config: &PayloadConfig) -> Payload {
+    let mut entries = entries.0;
+    let message = match take(&mut entries, &MESSAGE_KEYS, Value::is_string) {
         Some(Value::String(s)) => s,
         _ => line,
     };
-    let mut level = None;
-    if let Some(key) = find_key(&map, &LEVEL_KEYS, |v| level_of(v).is_some()) {
-        level = map.shift_remove(&key).as_ref().and_then(level_of);
-    } else if let Some(Value::Object(log)) = map.get_mut("log") {
+    let mut level = take(&mut entries, &LEVEL_KEYS, |v| level_of(v).is_some())
+        .as_ref()
+        .and_then(level_of);
+    if level.is_none() {
         // ECS writes `{"log":{"level":"info"}}`.
-        if let Some(l) = log.get("level").and_then(level_of) {
-            level = Some(l);
-            log.shift_remove("level");
-            if log.is_empty() {
-                map.shift_remove("log");
+        if let Some(i) = entries.iter().position(|(k, _)| k == "log") {
+            if let Value::Object(log) = &mut entries[i].1 {
+                level = log.get("level").and_then(level_of);
+                if level.is_some() {
+                    log.shift_remove("level");
+                    if log.is_empty() {
+                        entries.remove(i);
+                    }
+                }
             }
         }
     }
     let time = if config.time_from_payload {
-        take_time(&mut map, |v| match v {
+        let read = |v: &Value| match v {
             Value::String(s) => rfc3339::parse(s.as_bytes()).ok(),
             Value::Number(n) => epoch_to_timestamp(n),
             _ => None,
-        })
+        };
+        take(&mut entries, &TIME_KEYS, |v| read(v).is_some())
+            .as_ref()
+            .and_then(read)
     } else {
         None
     };
+    let mut fields = Map::with_capacity(entries.len());
+    fields.extend(entries);
     Payload {
         kind: PayloadKind::Json,
         message,
         level,
-        fields: map,
+        fields,
         time,
     }
 }
 
-/// The first of `candidates` (in candidate order, names compared without case) present
-/// in `map` whose value passes `accept`.
-fn find_key(
-    map: &Map<String, Value>,
-    candidates: &[&str],
-    accept: impl Fn(&Value) -> bool,
-) -> Option<String> {
-    candidates.iter().find_map(|c| {
-        map.iter()
-            .find(|(k, v)| k.eq_ignore_ascii_case(c) && accept(v))
-            .map(|(k, _)| k.clone())
-    })
+/// A JSON object's members in order. Gathering them in a `Vec` first lets the keys that
+/// become record parts be taken out before the field map is built at its final size,
+/// which is measurably cheaper than inserting everything and removing some.
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Entries, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Entries, A::Error> {
+                let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(12));
+                while let Some(entry) = access.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        d.deserialize_map(ObjectVisitor)
+    }
 }
 
-fn take_time(
-    map: &mut Map<String, Value>,
-    read: impl Fn(&Value) -> Option<Timestamp>,
-) -> Option<Timestamp> {
-    let key = find_key(map, &TIME_KEYS, |v| read(v).is_some())?;
-    map.shift_remove(&key).as_ref().and_then(read)
+/// Removes and returns the value of the first of `candidates` (in candidate order, names
+/// compared without case) whose value passes `accept`.
+fn take(
+    entries: &mut Vec<(String, Value)>,
+    candidates: &[&str],
+    accept: impl Fn(&Value) -> bool,
+) -> Option<Value> {
+    let i = candidates.iter().find_map(|c| {
+        entries
+            .iter()
+            .position(|(k, v)| k.eq_ignore_ascii_case(c) && accept(v))
+    })?;
+    Some(entries.remove(i).1)
 }
 
 fn level_of(v: &Value) -> Option<Level> {

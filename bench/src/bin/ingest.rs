@@ -1,0 +1,120 @@
+//! `bench/ingest`: the HTTP ingest path end to end with the generated corpus.
+//!
+//! Each container's records go in `_seq` order, one batch in flight per container (as
+//! the agent ships them), over several connections. Prints records/s (acknowledged and
+//! searchable), MB/s of json-file, server CPU seconds per GB, peak RSS, and index bytes
+//! per json-file byte.
+
+use anyhow::{ensure, Result};
+use clap::Parser;
+use skein_bench::corpus::{build_batches, ensure_corpus};
+use skein_bench::server::{dir_bytes, ServerProcess};
+use skein_bench::stats::machine;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// json-file lines in the corpus.
+    #[arg(long, default_value_t = 1_000_000)]
+    lines: u64,
+    #[arg(long, default_value_t = 32)]
+    containers: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where the corpus is kept between runs.
+    #[arg(long, default_value = "bench/corpus/ingest")]
+    corpus: PathBuf,
+    /// Server data directory (emptied first); kept afterwards for bench/search.
+    #[arg(long, default_value = "bench/corpus/data")]
+    data_dir: PathBuf,
+    /// Records per request.
+    #[arg(long, default_value_t = 5000)]
+    batch: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    let manifest = ensure_corpus(&a.corpus, a.lines, a.containers, a.seed)?;
+    eprintln!("building batches (parse + zstd, as the agent would)…");
+    let containers = build_batches(&a.corpus, &manifest, a.batch)?;
+    let records: u64 = containers.iter().flat_map(|c| &c.batches).map(|b| b.records).sum();
+    let raw = manifest.bytes as f64;
+    if a.data_dir.exists() {
+        std::fs::remove_dir_all(&a.data_dir)?;
+    }
+    let server = ServerProcess::start(&a.data_dir, &[])?;
+    let cpu0 = server.cpu_seconds();
+    // Each connection owns a fixed set of containers, so a source never has two
+    // batches in flight.
+    let queues: Vec<Arc<Mutex<Vec<_>>>> = (0..a.connections).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+    for (i, c) in containers.into_iter().enumerate() {
+        queues[i % a.connections].lock().unwrap().push(c);
+    }
+    let started = Instant::now();
+    let throttled = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let handles: Vec<_> = queues
+        .into_iter()
+        .map(|q| {
+            let url = server.url.clone();
+            let throttled = throttled.clone();
+            std::thread::spawn(move || -> Result<u64> {
+                let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build()?;
+                let mut cs = std::mem::take(&mut *q.lock().unwrap());
+                let mut accepted = 0;
+                // Round-robin over this connection's containers, batch by batch.
+                cs.iter_mut().for_each(|c| c.batches.reverse());
+                while cs.iter().any(|c| !c.batches.is_empty()) {
+                    for c in cs.iter_mut() {
+                        let Some(b) = c.batches.pop() else { continue };
+                        loop {
+                            let r = client
+                                .post(format!("{url}/api/v1/ingest"))
+                                .header("Content-Encoding", "zstd")
+                                .body(b.body.clone())
+                                .send()?;
+                            if r.status() == 429 {
+                                throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                std::thread::sleep(Duration::from_millis(50));
+                                continue;
+                            }
+                            ensure!(r.status() == 200, "ingest answered {}", r.status());
+                            let v: serde_json::Value = r.json()?;
+                            accepted += v["accepted"].as_u64().unwrap_or(0);
+                            break;
+                        }
+                    }
+                }
+                Ok(accepted)
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for h in handles {
+        accepted += h.join().expect("sender thread")?;
+    }
+    let acked = started.elapsed().as_secs_f64();
+    while server.total("*")? < records {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let searchable = started.elapsed().as_secs_f64();
+    let cpu = server.cpu_seconds() - cpu0;
+    let rss = server.peak_rss();
+    server.stop()?;
+    let index = dir_bytes(&a.data_dir.join("partitions"));
+    ensure!(accepted == records, "accepted {accepted} of {records}");
+
+    println!("bench/ingest — {}", machine());
+    println!("corpus: {} json-file lines, {} containers, seed {}, {:.1} MB; {records} records after partial-line merge", manifest.lines, manifest.containers, manifest.seed, raw / 1e6);
+    println!("requests: {} records each, zstd, {} connections, {} answered 429 and were retried", a.batch, a.connections, throttled.load(std::sync::atomic::Ordering::Relaxed));
+    println!("acknowledged (durable): {:>10.0} records/s  {:>7.1} MB/s  in {acked:.2} s", records as f64 / acked, raw / 1e6 / acked);
+    println!("searchable (committed): {:>10.0} records/s  {:>7.1} MB/s  in {searchable:.2} s", records as f64 / searchable, raw / 1e6 / searchable);
+    println!("server CPU: {cpu:.1} s = {:.1} CPU-seconds per GB of json-file", cpu / (raw / 1e9));
+    println!("server peak RSS: {:.0} MiB", rss as f64 / (1 << 20) as f64);
+    println!("index: {:.1} MB = {:.3} x the json-file bytes", index as f64 / 1e6, index as f64 / raw);
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! The benchmark corpus and the ingest batches made from it.
+
+use anyhow::{Context, Result};
+use skein_collector::enrich::SourceMeta;
+use skein_collector::json_file_reader::{records_from_json_file, JsonFileOptions};
+use skein_gen::{GenConfig, Manifest};
+use std::io::{BufReader, Write};
+use std::path::Path;
+
+/// Generates the corpus into `dir` unless a matching one is there already.
+pub fn ensure_corpus(dir: &Path, lines: u64, containers: usize, seed: u64) -> Result<Manifest> {
+    if let Ok(m) = Manifest::load(dir) {
+        if m.lines == lines && m.containers == containers && m.seed == seed {
+            return Ok(m);
+        }
+    }
+    eprintln!("generating {lines} lines for {containers} containers into {}", dir.display());
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    let cfg = GenConfig {
+        lines,
+        containers,
+        seed,
+        ..GenConfig::default()
+    };
+    Ok(skein_gen::generate_batch(&cfg, dir)?)
+}
+
+/// One ingest request, ready to send.
+pub struct Batch {
+    /// zstd-compressed NDJSON, as the agent ships it.
+    pub body: Vec<u8>,
+    /// Records in it.
+    pub records: u64,
+}
+
+/// Batches of one container (one agent source group), in `_seq` order.
+pub struct ContainerBatches {
+    /// Container name used in the records.
+    pub name: String,
+    /// The batches.
+    pub batches: Vec<Batch>,
+}
+
+/// Parses every json-file log of the corpus as the agent does (partial-line merge,
+/// payload parsing, enrichment, `_source_id`/`_seq`) and cuts it into compressed batches
+/// of about `batch_records` records.
+pub fn build_batches(dir: &Path, manifest: &Manifest, batch_records: usize) -> Result<Vec<ContainerBatches>> {
+    let mut out = Vec::new();
+    for (i, (id, file)) in manifest.files.iter().enumerate() {
+        let name = format!("{}-{}", file.service, i);
+        let meta = SourceMeta {
+            host: "bench-node".into(),
+            container: name.clone(),
+            container_id: id.clone(),
+            image: format!("shop/{}:1.0", file.service),
+            labels: [("com.docker.compose.service".to_string(), file.service.clone())]
+                .into_iter()
+                .collect(),
+        };
+        let path = dir.join(id).join(format!("{id}-json.log"));
+        let f = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let mut batches = Vec::new();
+        let mut ndjson = Vec::with_capacity(4 << 20);
+        let mut n = 0u64;
+        let mut flush = |ndjson: &mut Vec<u8>, n: &mut u64| -> Result<()> {
+            if *n > 0 {
+                let mut enc = zstd::Encoder::new(Vec::with_capacity(ndjson.len() / 5), 1)?;
+                enc.write_all(ndjson)?;
+                batches.push(Batch { body: enc.finish()?, records: *n });
+                ndjson.clear();
+                *n = 0;
+            }
+            Ok(())
+        };
+        for rec in records_from_json_file(BufReader::with_capacity(1 << 20, f), &meta, JsonFileOptions::default()) {
+            serde_json::to_writer(&mut ndjson, &rec)?;
+            ndjson.push(b'\n');
+            n += 1;
+            if n as usize >= batch_records {
+                flush(&mut ndjson, &mut n)?;
+            }
+        }
+        flush(&mut ndjson, &mut n)?;
+        out.push(ContainerBatches { name, batches });
+    }
+    Ok(out)
+}

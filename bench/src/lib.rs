@@ -1,0 +1,11 @@
+//! Shared parts of the benchmarks in `bench/`:
+//!
+//! - [`corpus`]: the generated json-file corpus (made once, reused) and its conversion
+//!   into the ingest batches an agent would send.
+//! - [`server`]: the real `skein` release binary as a child process, with its CPU time
+//!   and peak memory read from `/proc`.
+//! - [`stats`]: percentiles and the machine description printed with every figure.
+
+pub mod corpus;
+pub mod server;
+pub mod stats;

@@ -1,0 +1,119 @@
+//! The `skein` server under test, as a child process.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `skein server`.
+pub struct ServerProcess {
+    child: Child,
+    /// Base URL.
+    pub url: String,
+}
+
+/// The release binary: `$SKEIN_BIN`, else `target/release/skein` of this workspace.
+pub fn skein_binary() -> PathBuf {
+    std::env::var_os("SKEIN_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/skein")
+    })
+}
+
+impl ServerProcess {
+    /// Starts the server on a free port and waits for `/healthz`.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
+        let bin = skein_binary();
+        if !bin.exists() {
+            bail!("{} not found; run `cargo build --release` first", bin.display());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new(&bin)
+            .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let s = ServerProcess { child, url: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let c = reqwest::blocking::Client::new();
+        while c.get(format!("{}/healthz", s.url)).send().is_err() {
+            if Instant::now() > deadline {
+                bail!("server did not start");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(s)
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// User + system CPU seconds used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (get(11) + get(12)) / ticks
+    }
+
+    /// Peak resident memory in bytes (VmHWM).
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// SIGTERM and wait: the server commits and finishes merges before it exits.
+    pub fn stop(mut self) -> Result<()> {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let st = self.child.wait()?;
+        if !st.success() {
+            bail!("server exited with {st}");
+        }
+        Ok(())
+    }
+
+    /// Total of a query over all time.
+    pub fn total(&self, q: &str) -> Result<u64> {
+        let v: serde_json::Value = reqwest::blocking::Client::new()
+            .get(format!("{}/api/v1/search", self.url))
+            .query(&[("q", q), ("limit", "0")])
+            .send()?
+            .json()?;
+        v["total"].as_u64().context("no total in search answer")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Bytes under `dir`, recursively.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_bytes(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
