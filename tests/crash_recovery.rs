@@ -58,13 +58,19 @@ fn sigkill_mid_stream_loses_nothing_and_indexes_nothing_twice() {
             })
         })
         .collect();
+    // Kill at five points spread over the stream, each a little after a batch was
+    // acknowledged, so kills land both between and in the middle of requests and commits.
+    let total_batches = SOURCES * BATCHES;
     let mut kills = 0;
     let mut rng = 0x9e3779b97f4a7c15u64;
-    while kills < 5 && acked.load(Ordering::Relaxed) < SOURCES * BATCHES * 3 / 4 {
+    for k in 1..=5u64 {
+        while acked.load(Ordering::Relaxed) < total_batches * k / 6 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(150 + rng % 500));
+        std::thread::sleep(Duration::from_millis(rng % 40));
         server.kill9();
         kills += 1;
         server = server.restart();
@@ -72,7 +78,8 @@ fn sigkill_mid_stream_loses_nothing_and_indexes_nothing_twice() {
     for w in writers {
         w.join().unwrap();
     }
-    assert!(kills >= 3, "the server was killed mid-stream {kills} times");
+    assert_eq!(kills, 5);
+    assert!(acked.load(Ordering::Relaxed) == total_batches);
 
     let want = SOURCES * BATCHES * PER_BATCH;
     server.wait_total("*", want);

@@ -3,26 +3,55 @@
 
 use crate::budget::Permit;
 use serde::Serialize;
+use skein_model::record::{decode_ndjson, Decoded, Rejected};
 use skein_model::Record;
+use std::ops::Range;
 
-/// A validated batch ready for the WAL: each record with its JSON form, serialised once
-/// by the caller's thread and then used for both the WAL and the docstore.
+/// A validated batch ready for the WAL: the records and, back to back, the JSON line
+/// of each as it goes into the WAL (the client's own line when there was one, so no
+/// record is serialised twice).
 #[derive(Debug)]
 pub struct PreparedBatch {
     pub(crate) records: Vec<Record>,
-    pub(crate) json: Vec<String>,
+    pub(crate) text: Vec<u8>,
+    pub(crate) spans: Vec<Range<usize>>,
     pub(crate) permit: Option<Permit>,
 }
 
 impl PreparedBatch {
     /// Prepares `records`, holding `permit` (if any) until they are indexed.
     pub fn new(records: Vec<Record>, permit: Option<Permit>) -> PreparedBatch {
-        let json = records.iter().map(Record::to_json).collect();
+        let mut text = Vec::new();
+        let mut spans = Vec::with_capacity(records.len());
+        for r in &records {
+            let start = text.len();
+            serde_json::to_writer(&mut text, r).expect("a Record always serialises");
+            spans.push(start..text.len());
+        }
         PreparedBatch {
             records,
-            json,
+            text,
+            spans,
             permit,
         }
+    }
+
+    /// Decodes an NDJSON body; the lines that are not valid records are returned apart.
+    pub fn from_ndjson(body: Vec<u8>, permit: Option<Permit>) -> (PreparedBatch, Vec<Rejected>) {
+        let Decoded {
+            records,
+            spans,
+            rejected,
+        } = decode_ndjson(&body);
+        (
+            PreparedBatch {
+                records,
+                text: body,
+                spans,
+                permit,
+            },
+            rejected,
+        )
     }
 
     /// Number of records.

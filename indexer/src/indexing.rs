@@ -29,7 +29,6 @@ pub(crate) enum IndexMsg {
     Batch {
         lsn: u64,
         batch: Arc<FeedBatch>,
-        json: Vec<String>,
         permit: Option<Permit>,
     },
 }
@@ -101,32 +100,28 @@ impl Indexer {
     /// Adds a WAL entry read back from disk (startup replay or recovery).
     pub fn add_entry(&mut self, entry: &WalEntry) {
         let mut records = Vec::new();
-        let mut json = Vec::new();
         for line in entry.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             match Record::from_json(line) {
-                Ok(r) => {
-                    records.push(r);
-                    json.push(String::from_utf8_lossy(line).into_owned());
-                }
+                Ok(r) => records.push(r),
                 // The line was valid when written and its frame passed its checksum.
                 Err(e) => tracing::error!("WAL entry {} holds an unreadable record: {e}", entry.lsn),
             }
         }
-        self.add_or_fail(entry.lsn, &records, &json);
+        self.add_or_fail(entry.lsn, &records);
     }
 
-    fn add_or_fail(&mut self, lsn: u64, records: &[Record], json: &[String]) {
+    fn add_or_fail(&mut self, lsn: u64, records: &[Record]) {
         if self.failing || lsn <= self.last_lsn {
             return;
         }
-        if let Err(e) = self.add(lsn, records, json) {
+        if let Err(e) = self.add(lsn, records) {
             self.fail(format!("cannot index WAL entry {lsn}: {e}"));
         }
     }
 
-    fn add(&mut self, lsn: u64, records: &[Record], json: &[String]) -> Result<(), IndexError> {
+    fn add(&mut self, lsn: u64, records: &[Record]) -> Result<(), IndexError> {
         let fields = self.catalog.fields().clone();
-        for (i, (r, j)) in records.iter().zip(json).enumerate() {
+        for (i, r) in records.iter().enumerate() {
             let p = self.catalog.for_time(r.timestamp)?;
             if lsn <= p.committed_lsn() {
                 continue; // committed before a crash; replay must not add it twice
@@ -140,7 +135,7 @@ impl Indexer {
                     e.insert((p.clone(), w, false))
                 }
             };
-            writer.1.add_document(fields.document(r, j, (lsn << 24) | i as u64))?;
+            writer.1.add_document(fields.document(r, (lsn << 24) | i as u64))?;
             writer.2 = true;
             if let (Some(src), Some(seq)) = (&r.source_id, r.seq) {
                 let e = self.seqs.entry(src.clone()).or_insert(seq);
@@ -238,10 +233,9 @@ impl Indexer {
                 Ok(IndexMsg::Batch {
                     lsn,
                     batch,
-                    json,
                     permit,
                 }) => {
-                    self.add_or_fail(lsn, &batch.records, &json);
+                    self.add_or_fail(lsn, &batch.records);
                     drop(permit);
                 }
                 Err(RecvTimeoutError::Timeout) => {}

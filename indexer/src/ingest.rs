@@ -7,6 +7,8 @@
 //! nothing of it is acknowledged and the dedupe state forgets it.
 
 use crate::batch::{FeedBatch, IngestOutcome, PreparedBatch};
+use crate::budget::Permit;
+use skein_model::Record;
 use crate::dedupe::SeqTracker;
 use crate::health::{Health, Severity};
 use crate::indexing::IndexMsg;
@@ -40,8 +42,8 @@ pub(crate) struct IngestThread {
 struct Staged {
     reply: oneshot::Sender<Result<IngestOutcome, IngestError>>,
     outcome: IngestOutcome,
-    /// `(lsn, batch)` when something was written.
-    written: Option<(u64, PreparedBatch)>,
+    /// `(lsn, records, permit)` when something was written.
+    written: Option<(u64, Vec<Record>, Option<Permit>)>,
 }
 
 impl IngestThread {
@@ -61,7 +63,7 @@ impl IngestThread {
             while bytes < MAX_GROUP_BYTES {
                 match self.rx.try_recv() {
                     Ok(r) => {
-                        bytes += r.batch.json.iter().map(|j| j.len() + 1).sum::<usize>();
+                        bytes += r.batch.text.len();
                         group.push(r);
                     }
                     Err(_) => break,
@@ -88,32 +90,29 @@ impl IngestThread {
             }
             let PreparedBatch {
                 records,
-                json,
+                text,
+                spans,
                 permit,
             } = batch;
-            let mut kept = PreparedBatch {
-                records: Vec::with_capacity(records.len()),
-                json: Vec::with_capacity(json.len()),
-                permit,
-            };
+            let mut kept = Vec::with_capacity(records.len());
             let mut outcome = IngestOutcome::default();
             payload.clear();
-            for (r, j) in records.into_iter().zip(json) {
+            for (r, span) in records.into_iter().zip(spans) {
                 if self.seqs.admit(&r) {
-                    payload.extend_from_slice(j.as_bytes());
+                    payload.extend_from_slice(&text[span]);
                     payload.push(b'\n');
-                    kept.records.push(r);
-                    kept.json.push(j);
+                    kept.push(r);
                     outcome.accepted += 1;
                 } else {
                     outcome.duplicates += 1;
                 }
             }
-            let written = if kept.records.is_empty() {
+            drop(text);
+            let written = if kept.is_empty() {
                 None
             } else {
                 match self.wal.append(&payload) {
-                    Ok(lsn) => Some((lsn, kept)),
+                    Ok(lsn) => Some((lsn, kept, permit)),
                     Err(e) => {
                         failure = Some(e);
                         None
@@ -148,19 +147,13 @@ impl IngestThread {
             metrics::counter!("skein_records_ingested_total").increment(s.outcome.accepted as u64);
             metrics::counter!("skein_records_duplicate_total")
                 .increment(s.outcome.duplicates as u64);
-            if let Some((lsn, batch)) = s.written {
-                let PreparedBatch {
-                    records,
-                    json,
-                    permit,
-                } = batch;
+            if let Some((lsn, records, permit)) = s.written {
                 let feed = Arc::new(FeedBatch { lsn, records });
                 // No follower is not an error.
                 let _ = self.feed.send(feed.clone());
                 let _ = self.index_tx.send(IndexMsg::Batch {
                     lsn,
                     batch: feed,
-                    json,
                     permit,
                 });
             }

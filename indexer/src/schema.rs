@@ -1,12 +1,16 @@
 //! The Tantivy schema of a partition and the mapping between [`Record`]s and documents.
 //!
-//! Each value is stored once: the record's JSON form goes into the zstd-compressed
-//! docstore as `_source`, and every other field is indexed and/or columnar (fast) only.
-//! `@timestamp` and `_ord` (the ingest order, a tie-breaker that makes paging stable) are
-//! fast fields; Tantivy answers range queries on them from the columns, so they need no
-//! inverted index.
+//! Each value is stored once. The zstd-compressed docstore (`_source`) holds only what
+//! no column holds: `message`, `fields` and `labels`. Time, host, container, container id,
+//! image, stream, level and the delivery identity live in fast columns, and a hit is put
+//! back together from both ([`RecordLoader`]). `@timestamp` and `_ord` (the ingest order,
+//! a tie-breaker that makes paging stable) need no inverted index: Tantivy answers range
+//! queries on fast fields from the columns.
 
-use skein_model::{Record, Timestamp};
+use serde::{Deserialize, Serialize};
+use skein_model::{Level, Record, Timestamp};
+use std::collections::{BTreeMap, HashMap};
+use tantivy::columnar::{Column, StrColumn};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions, OwnedValue,
     Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED,
@@ -14,7 +18,7 @@ use tantivy::schema::{
 use tantivy::tokenizer::{
     LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenizerManager,
 };
-use tantivy::{DateTime, TantivyDocument};
+use tantivy::{DateTime, DocAddress, Searcher, TantivyDocument};
 
 /// Name of the case-sensitive keyword tokenizer used for exact-value fields.
 pub const KEYWORD_TOKENIZER: &str = "skein_keyword";
@@ -39,6 +43,10 @@ pub struct Fields {
     pub container: Field,
     /// `container_id` keyword.
     pub container_id: Field,
+    /// `_source_id`, fast only.
+    pub source_id: Field,
+    /// `_seq`, fast only.
+    pub seq: Field,
     /// `image` keyword.
     pub image: Field,
     /// `stream` keyword.
@@ -51,7 +59,7 @@ pub struct Fields {
     pub fields: Field,
     /// `labels` JSON object.
     pub labels: Field,
-    /// The record's JSON form, stored only.
+    /// `message`, `fields` and `labels` as compact JSON, stored only.
     pub source: Field,
 }
 
@@ -61,8 +69,14 @@ pub mod names {
     pub const TIMESTAMP: &str = "@timestamp";
     /// Ingest-order tie-breaker.
     pub const ORD: &str = "_ord";
-    /// Stored record.
+    /// Stored part of the record.
     pub const SOURCE: &str = "_source";
+    /// Delivery source.
+    pub const SOURCE_ID: &str = "_source_id";
+    /// Delivery position.
+    pub const SEQ: &str = "_seq";
+    /// The keyword fields kept as columns, in the order [`super::Fields::keywords`] uses.
+    pub const KEYWORDS: [&str; 6] = ["host", "container", "container_id", "image", "stream", "level"];
 }
 
 /// Builds the schema used by every partition.
@@ -85,15 +99,7 @@ pub fn build_schema() -> (Schema, Fields) {
         .set_fast("raw");
     let host = b.add_text_field("host", keyword.clone());
     let container = b.add_text_field("container", keyword.clone());
-    let container_id = b.add_text_field(
-        "container_id",
-        TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(KEYWORD_TOKENIZER)
-                .set_fieldnorms(false)
-                .set_index_option(IndexRecordOption::Basic),
-        ),
-    );
+    let container_id = b.add_text_field("container_id", keyword.clone());
     let image = b.add_text_field("image", keyword.clone());
     let stream = b.add_text_field("stream", keyword.clone());
     let level = b.add_text_field("level", keyword);
@@ -117,6 +123,8 @@ pub fn build_schema() -> (Schema, Fields) {
     let fields = b.add_json_field("fields", json.clone());
     let labels = b.add_json_field("labels", json);
     let source = b.add_text_field(names::SOURCE, STORED);
+    let source_id = b.add_text_field(names::SOURCE_ID, TextOptions::default().set_fast("raw"));
+    let seq = b.add_u64_field(names::SEQ, FAST);
     (
         b.build(),
         Fields {
@@ -125,6 +133,8 @@ pub fn build_schema() -> (Schema, Fields) {
             host,
             container,
             container_id,
+            source_id,
+            seq,
             image,
             stream,
             level,
@@ -160,9 +170,52 @@ pub fn to_tantivy_time(ts: Timestamp) -> DateTime {
     DateTime::from_timestamp_nanos(ts.0)
 }
 
+/// The stored part of a record: what no column holds.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    #[serde(rename = "m")]
+    message: &'a str,
+    #[serde(rename = "f", skip_serializing_if = "serde_json::Map::is_empty")]
+    fields: &'a serde_json::Map<String, serde_json::Value>,
+    #[serde(rename = "l", skip_serializing_if = "BTreeMap::is_empty")]
+    labels: &'a BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct Stored {
+    #[serde(rename = "m", default)]
+    message: String,
+    #[serde(rename = "f", default)]
+    fields: serde_json::Map<String, serde_json::Value>,
+    #[serde(rename = "l", default)]
+    labels: BTreeMap<String, String>,
+}
+
+/// Converts without going through an owned `serde_json::Value` copy.
+fn owned_value(v: &serde_json::Value) -> OwnedValue {
+    match v {
+        serde_json::Value::Null => OwnedValue::Null,
+        serde_json::Value::Bool(b) => OwnedValue::Bool(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                OwnedValue::U64(u)
+            } else if let Some(i) = n.as_i64() {
+                OwnedValue::I64(i)
+            } else {
+                OwnedValue::F64(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        serde_json::Value::String(s) => OwnedValue::Str(s.clone()),
+        serde_json::Value::Array(a) => OwnedValue::Array(a.iter().map(owned_value).collect()),
+        serde_json::Value::Object(o) => OwnedValue::Object(
+            o.iter().map(|(k, v)| (k.clone(), owned_value(v))).collect(),
+        ),
+    }
+}
+
 impl Fields {
-    /// Builds the document for `record`, whose JSON form is `json` and ingest order `ord`.
-    pub fn document(&self, record: &Record, json: &str, ord: u64) -> TantivyDocument {
+    /// Builds the document for `record` with ingest order `ord`.
+    pub fn document(&self, record: &Record, ord: u64) -> TantivyDocument {
         let mut doc = TantivyDocument::new();
         doc.add_date(self.timestamp, to_tantivy_time(record.timestamp));
         doc.add_u64(self.ord, ord);
@@ -180,25 +233,122 @@ impl Fields {
         if let Some(level) = record.level {
             doc.add_text(self.level, level.as_str());
         }
+        if let (Some(src), Some(seq)) = (&record.source_id, record.seq) {
+            doc.add_text(self.source_id, src);
+            doc.add_u64(self.seq, seq);
+        }
         doc.add_text(self.message, &record.message);
         if !record.fields.is_empty() {
-            doc.add_field_value(self.fields, &OwnedValue::from(record.fields.clone()));
+            let obj = record.fields.iter().map(|(k, v)| (k.clone(), owned_value(v))).collect();
+            doc.add_object(self.fields, obj);
         }
         if !record.labels.is_empty() {
-            let labels: serde_json::Map<String, serde_json::Value> = record
+            let obj = record
                 .labels
                 .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .map(|(k, v)| (k.clone(), OwnedValue::Str(v.clone())))
                 .collect();
-            doc.add_field_value(self.labels, &OwnedValue::from(labels));
+            doc.add_object(self.labels, obj);
         }
-        doc.add_text(self.source, json);
+        let stored = StoredRef {
+            message: &record.message,
+            fields: &record.fields,
+            labels: &record.labels,
+        };
+        doc.add_text(self.source, serde_json::to_string(&stored).expect("serialisable"));
         doc
     }
+}
 
-    /// Reads the record back from a stored document.
-    pub fn record(&self, doc: &TantivyDocument) -> Option<Record> {
-        let json = doc.get_first(self.source)?.as_str()?;
-        Record::from_json(json.as_bytes()).ok()
+/// The columns of one segment a record is read back from.
+struct SegmentColumns {
+    timestamp: Column<DateTime>,
+    keywords: Vec<Option<StrColumn>>,
+    source_id: Option<StrColumn>,
+    seq: Column<u64>,
+}
+
+/// Reads whole records back for hits: the stored part from the docstore, the rest from
+/// the columns. Keeps each segment's columns open across the hits of one search.
+pub struct RecordLoader<'s> {
+    searcher: &'s Searcher,
+    fields: Fields,
+    segments: HashMap<u32, SegmentColumns>,
+    buf: String,
+}
+
+impl<'s> RecordLoader<'s> {
+    /// A loader for hits of `searcher`.
+    pub fn new(searcher: &'s Searcher) -> RecordLoader<'s> {
+        RecordLoader {
+            searcher,
+            fields: build_schema().1,
+            segments: HashMap::new(),
+            buf: String::new(),
+        }
+    }
+
+    /// The record at `addr`.
+    pub fn load(&mut self, addr: DocAddress) -> tantivy::Result<Record> {
+        let doc: TantivyDocument = self.searcher.doc(addr)?;
+        let stored: Stored = doc
+            .get_first(self.fields.source)
+            .and_then(|v| v.as_str())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .ok_or_else(|| tantivy::TantivyError::InternalError(format!("document {addr:?} has no readable _source")))?;
+        let cols = match self.segments.entry(addr.segment_ord) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let ff = self.searcher.segment_reader(addr.segment_ord).fast_fields();
+                let keywords = names::KEYWORDS
+                    .iter()
+                    .map(|n| ff.str(n))
+                    .collect::<tantivy::Result<Vec<_>>>()?;
+                e.insert(SegmentColumns {
+                    timestamp: ff.date(names::TIMESTAMP)?,
+                    keywords,
+                    source_id: ff.str(names::SOURCE_ID)?,
+                    seq: ff.u64(names::SEQ)?,
+                })
+            }
+        };
+        let doc_id = addr.doc_id;
+        let mut kw = [const { String::new() }; 6];
+        for (out, col) in kw.iter_mut().zip(&cols.keywords) {
+            if let Some(col) = col {
+                if let Some(ord) = col.term_ords(doc_id).next() {
+                    self.buf.clear();
+                    col.ord_to_str(ord, &mut self.buf)?;
+                    out.push_str(&self.buf);
+                }
+            }
+        }
+        let [host, container, container_id, image, stream, level] = kw;
+        let source_id = match &cols.source_id {
+            Some(col) => match col.term_ords(doc_id).next() {
+                Some(ord) => {
+                    let mut s = String::new();
+                    col.ord_to_str(ord, &mut s)?;
+                    Some(s)
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let seq = source_id.as_ref().and_then(|_| cols.seq.first(doc_id));
+        Ok(Record {
+            timestamp: Timestamp(cols.timestamp.first(doc_id).map_or(0, |t| t.into_timestamp_nanos())),
+            host,
+            container,
+            container_id,
+            image,
+            stream,
+            level: Level::parse_loose(&level),
+            message: stored.message,
+            labels: stored.labels,
+            fields: stored.fields,
+            source_id,
+            seq,
+        })
     }
 }

@@ -13,4 +13,4 @@ pub mod time;
 pub use level::Level;
 pub use record::{Record, RecordError};
 pub use time::{TimeError, Timestamp};
-pub use record::{decode_ndjson, Rejected};
+pub use record::{decode_ndjson, Decoded, Rejected};

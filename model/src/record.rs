@@ -129,25 +129,41 @@ pub struct Rejected {
     pub error: String,
 }
 
+/// The records of an NDJSON body, with where each came from.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// The valid records, in body order.
+    pub records: Vec<Record>,
+    /// For each record, the byte range of its line in the body (without the newline).
+    pub spans: Vec<std::ops::Range<usize>>,
+    /// The lines that were not valid records.
+    pub rejected: Vec<Rejected>,
+}
+
 /// Decodes an NDJSON body line by line. Blank lines are skipped; each bad line is
 /// reported with its 1-based number and the rest are returned.
-pub fn decode_ndjson(body: &[u8]) -> (Vec<Record>, Vec<Rejected>) {
-    let mut records = Vec::new();
-    let mut rejected = Vec::new();
+pub fn decode_ndjson(body: &[u8]) -> Decoded {
+    let mut out = Decoded::default();
+    let mut start = 0;
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let span = start..start + line.len();
+        start = span.end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         match Record::from_json(line) {
-            Ok(r) => records.push(r),
-            Err(e) => rejected.push(Rejected {
+            Ok(r) => {
+                out.records.push(r);
+                out.spans.push(span.start..span.start + line.len());
+            }
+            Err(e) => out.rejected.push(Rejected {
                 line: i + 1,
                 error: e.to_string(),
             }),
         }
     }
-    (records, rejected)
+    out
 }
 
 #[cfg(test)]
@@ -170,8 +186,11 @@ mod tests {
         let body = format!(
             "{FULL}\nnot json\n\n{{\"message\":\"no time\"}}\n{{\"@timestamp\":\"yesterday\"}}\n{{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"fields\":[1]}}\n{{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"bogus\":1}}\n{FULL}\n"
         );
-        let (ok, bad) = decode_ndjson(body.as_bytes());
+        let d = decode_ndjson(body.as_bytes());
+        let (ok, bad) = (d.records, d.rejected);
         assert_eq!(ok.len(), 2);
+        assert_eq!(&body.as_bytes()[d.spans[0].clone()], FULL.as_bytes());
+        assert_eq!(&body.as_bytes()[d.spans[1].clone()], FULL.as_bytes());
         let lines: Vec<usize> = bad.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![2, 4, 5, 6, 7]);
         assert!(bad[0].error.starts_with("not valid JSON"), "{}", bad[0].error);

@@ -7,7 +7,7 @@
 
 use crate::parse::parse_query;
 use crate::search::{Order, SearchError};
-use skein_indexer::schema::{names, to_tantivy_time};
+use skein_indexer::schema::{names, to_tantivy_time, RecordLoader};
 use skein_indexer::Partition;
 use skein_model::{Record, Timestamp};
 use std::ops::Bound;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tantivy::collector::sort_key::SortByStaticFastValue;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
-use tantivy::{DateTime, TantivyDocument, Term};
+use tantivy::{DateTime, Term};
 
 /// Total order of hits: time first, then ingest order, which is unique per record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -141,13 +141,10 @@ impl Shard for PartitionShard {
             (SortByStaticFastValue::<u64>::for_field(names::ORD), order),
         ));
         let top = searcher.search(&page, &collector)?;
-        let fields = skein_indexer::schema::build_schema().1;
+        let mut loader = RecordLoader::new(&searcher);
         let mut hits = Vec::with_capacity(top.len());
         for ((t, o), addr) in top {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            let Some(record) = fields.record(&doc) else {
-                continue;
-            };
+            let record = loader.load(addr)?;
             let key = SortKey {
                 timestamp: t.map_or(record.timestamp.0, |t| t.into_timestamp_nanos()),
                 ord: o.unwrap_or(0),
