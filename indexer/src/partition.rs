@@ -129,9 +129,9 @@ impl Partition {
             // Log text compresses far better in larger blocks and at a higher level; a
             // search reads few blocks since hits of a time range sit together.
             docstore_compression: Compressor::Zstd(ZstdCompressor {
-                compression_level: Some(7),
+                compression_level: Some(9),
             }),
-            docstore_blocksize: 256 * 1024,
+            docstore_blocksize: 512 * 1024,
             ..IndexSettings::default()
         };
         let mut index = Index::builder()

@@ -1,16 +1,18 @@
 //! The Tantivy schema of a partition and the mapping between [`Record`]s and documents.
 //!
 //! Each value is stored once. The zstd-compressed docstore (`_source`) holds only what
-//! no column holds: `message`, `fields` and `labels`. Time, host, container, container id,
-//! image, stream, level and the delivery identity live in fast columns, and a hit is put
-//! back together from both ([`RecordLoader`]). `@timestamp` and `_ord` (the ingest order,
+//! no column holds: `message`, `labels`, and `fields` only when the columns could not give
+//! them back exactly (arrays, nulls, floats, dotted keys; see [`columns_hold_exactly`]).
+//! Time, host, container, container id, image, stream, level, the delivery identity and
+//! the `fields` values live in fast columns, and a hit is put back together from both
+//! ([`RecordLoader`]). Fields read back from columns come in key order, not as sent. `@timestamp` and `_ord` (the ingest order,
 //! a tie-breaker that makes paging stable) need no inverted index: Tantivy answers range
 //! queries on fast fields from the columns.
 
 use serde::{Deserialize, Serialize};
 use skein_model::{Level, Record, Timestamp};
 use std::collections::{BTreeMap, HashMap};
-use tantivy::columnar::{Column, StrColumn};
+use tantivy::columnar::{Column, DynamicColumn, StrColumn};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions, OwnedValue,
     Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED,
@@ -106,22 +108,35 @@ pub fn build_schema() -> (Schema, Fields) {
     let message = b.add_text_field(
         "message",
         TextOptions::default().set_indexing_options(
+            // Hits are ordered by time, never by relevance: no field norms needed.
             TextFieldIndexing::default()
                 .set_tokenizer(TEXT_TOKENIZER)
+                .set_fieldnorms(false)
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         ),
     );
-    let json = JsonObjectOptions::default()
-        .set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(KEYWORD_TOKENIZER)
-                .set_fieldnorms(false)
-                .set_index_option(IndexRecordOption::Basic),
-        )
-        .set_expand_dots_enabled()
-        .set_fast("raw");
-    let fields = b.add_json_field("fields", json.clone());
-    let labels = b.add_json_field("labels", json);
+    // `fields` holds many high-cardinality values (trace ids, user ids, paths): an
+    // inverted index of them was the largest part of the index. They are columns only;
+    // exact matches on them are answered by scanning the column, which Tantivy does for
+    // range queries on fast fields.
+    let fields = b.add_json_field(
+        "fields",
+        JsonObjectOptions::default()
+            .set_expand_dots_enabled()
+            .set_fast("raw"),
+    );
+    let labels = b.add_json_field(
+        "labels",
+        JsonObjectOptions::default()
+            .set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(KEYWORD_TOKENIZER)
+                    .set_fieldnorms(false)
+                    .set_index_option(IndexRecordOption::Basic),
+            )
+            .set_expand_dots_enabled()
+            .set_fast("raw"),
+    );
     let source = b.add_text_field(names::SOURCE, STORED);
     let source_id = b.add_text_field(names::SOURCE_ID, TextOptions::default().set_fast("raw"));
     let seq = b.add_u64_field(names::SEQ, FAST);
@@ -213,6 +228,34 @@ fn owned_value(v: &serde_json::Value) -> OwnedValue {
     }
 }
 
+/// Strings longer than this keep `fields` in the docstore too.
+const MAX_COLUMN_STRING: usize = 32 * 1024;
+/// Integers beyond this could be coerced to f64 in a column shared with floats.
+const MAX_EXACT_INT: u64 = 1 << 53;
+
+/// Whether `fields` can be read back from the fast columns unchanged (up to key order):
+/// non-empty objects with plain keys whose leaves are strings, booleans or integers.
+/// Anything else (arrays, nulls, floats, empty objects, keys with dots, which the columns
+/// cannot tell from nesting) is kept in the docstore as well.
+pub fn columns_hold_exactly(fields: &serde_json::Map<String, serde_json::Value>) -> bool {
+    use serde_json::Value as V;
+    !fields.is_empty()
+        && fields.iter().all(|(k, v)| {
+            !k.is_empty()
+                && !k.contains(['.', '\\', '\u{1}', '\0'])
+                && match v {
+                    V::String(s) => s.len() <= MAX_COLUMN_STRING,
+                    V::Bool(_) => true,
+                    V::Number(n) => {
+                        n.as_u64().is_some_and(|u| u <= MAX_EXACT_INT)
+                            || n.as_i64().is_some_and(|i| i.unsigned_abs() <= MAX_EXACT_INT)
+                    }
+                    V::Object(o) => columns_hold_exactly(o),
+                    V::Array(_) | V::Null => false,
+                }
+        })
+}
+
 impl Fields {
     /// Builds the document for `record` with ingest order `ord`.
     pub fn document(&self, record: &Record, ord: u64) -> TantivyDocument {
@@ -250,9 +293,14 @@ impl Fields {
                 .collect();
             doc.add_object(self.labels, obj);
         }
+        let empty = serde_json::Map::new();
         let stored = StoredRef {
             message: &record.message,
-            fields: &record.fields,
+            fields: if columns_hold_exactly(&record.fields) {
+                &empty
+            } else {
+                &record.fields
+            },
             labels: &record.labels,
         };
         doc.add_text(self.source, serde_json::to_string(&stored).expect("serialisable"));
@@ -266,6 +314,8 @@ struct SegmentColumns {
     keywords: Vec<Option<StrColumn>>,
     source_id: Option<StrColumn>,
     seq: Column<u64>,
+    /// Every column under `fields`, with its path.
+    fields: Vec<(Vec<String>, DynamicColumn)>,
 }
 
 /// Reads whole records back for hits: the stored part from the docstore, the rest from
@@ -304,11 +354,28 @@ impl<'s> RecordLoader<'s> {
                     .iter()
                     .map(|n| ff.str(n))
                     .collect::<tantivy::Result<Vec<_>>>()?;
+                let mut fields = Vec::new();
+                let reader = self.searcher.segment_reader(addr.segment_ord);
+                for meta in reader.fields_metadata()? {
+                    let Some(path) = meta.field_name.strip_prefix("fields.") else {
+                        continue;
+                    };
+                    if meta.fast_size.is_none() {
+                        continue;
+                    }
+                    let path: Vec<String> = path.split('.').map(str::to_string).collect();
+                    for handle in ff.dynamic_column_handles(&meta.field_name)? {
+                        fields.push((path.clone(), handle.open()?));
+                    }
+                }
+                fields.sort_by(|a, b| a.0.cmp(&b.0));
+                fields.dedup_by(|a, b| a.0 == b.0 && a.1.column_type() == b.1.column_type());
                 e.insert(SegmentColumns {
                     timestamp: ff.date(names::TIMESTAMP)?,
                     keywords,
                     source_id: ff.str(names::SOURCE_ID)?,
                     seq: ff.u64(names::SEQ)?,
+                    fields,
                 })
             }
         };
@@ -336,6 +403,11 @@ impl<'s> RecordLoader<'s> {
             None => None,
         };
         let seq = source_id.as_ref().and_then(|_| cols.seq.first(doc_id));
+        let fields = if stored.fields.is_empty() {
+            fields_from_columns(&cols.fields, doc_id)?
+        } else {
+            stored.fields
+        };
         Ok(Record {
             timestamp: Timestamp(cols.timestamp.first(doc_id).map_or(0, |t| t.into_timestamp_nanos())),
             host,
@@ -346,9 +418,120 @@ impl<'s> RecordLoader<'s> {
             level: Level::parse_loose(&level),
             message: stored.message,
             labels: stored.labels,
-            fields: stored.fields,
+            fields,
             source_id,
             seq,
         })
+    }
+}
+
+/// Rebuilds a record's `fields` from the columns it has values in. Only records whose
+/// fields [`columns_hold_exactly`] get here, and those hold no floats: an f64 read back
+/// is an integer coerced because other records put floats in the same column.
+fn fields_from_columns(
+    columns: &[(Vec<String>, DynamicColumn)],
+    doc: u32,
+) -> tantivy::Result<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::Value as V;
+    let mut out = serde_json::Map::new();
+    for (path, col) in columns {
+        let value = match col {
+            DynamicColumn::Str(c) => match c.term_ords(doc).next() {
+                Some(ord) => {
+                    let mut s = String::new();
+                    c.ord_to_str(ord, &mut s)?;
+                    Some(V::String(s))
+                }
+                None => None,
+            },
+            DynamicColumn::U64(c) => c.first(doc).map(V::from),
+            DynamicColumn::I64(c) => c.first(doc).map(V::from),
+            DynamicColumn::F64(c) => c.first(doc).map(|f| {
+                if f >= 0.0 {
+                    V::from(f as u64)
+                } else {
+                    V::from(f as i64)
+                }
+            }),
+            DynamicColumn::Bool(c) => c.first(doc).map(V::from),
+            _ => None,
+        };
+        let Some(value) = value else { continue };
+        insert_at(&mut out, path, value);
+    }
+    Ok(out)
+}
+
+fn insert_at(obj: &mut serde_json::Map<String, serde_json::Value>, path: &[String], value: serde_json::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            obj.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = obj
+                .entry(first.clone())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if let serde_json::Value::Object(inner) = entry {
+                insert_at(inner, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn roundtrip(records: &[Record]) -> Vec<Record> {
+        let (schema, fields) = build_schema();
+        let index = tantivy::Index::builder().schema(schema).tokenizers(tokenizers()).create_in_ram().unwrap();
+        let mut w: tantivy::IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        for (i, r) in records.iter().enumerate() {
+            w.add_document(fields.document(r, i as u64)).unwrap();
+        }
+        w.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let mut loader = RecordLoader::new(&searcher);
+        let mut out: Vec<Record> = (0..records.len() as u32)
+            .map(|d| loader.load(DocAddress::new(0, d)).unwrap())
+            .collect();
+        out.sort_by_key(|r| r.message.clone());
+        out
+    }
+
+    #[test]
+    fn records_come_back_whole() {
+        let t = Timestamp::parse_rfc3339("2026-11-20T10:00:00.123456789Z").unwrap();
+        let mut full = Record::new(t, "a payment failed");
+        full.host = "node-1".into();
+        full.container = "web".into();
+        full.container_id = "3f2a".into();
+        full.image = "shop/web:1.4".into();
+        full.stream = "stderr".into();
+        full.level = Some(Level::Error);
+        full.labels.insert("com.docker.compose.service".into(), "web".into());
+        full.source_id = Some("node-1/3f2a/stderr".into());
+        full.seq = Some(1048576);
+        let columnar = json!({"user_id": 42, "neg": -7, "ok": true, "path": "/api/pay",
+            "http": {"status": 503, "method": "POST"}, "big": 9007199254740992u64});
+        full.fields = columnar.as_object().unwrap().clone();
+        let mut stored = Record::new(Timestamp(t.0 + 1), "b odd fields");
+        let odd = json!({"ratio": 0.5, "tags": ["x", "y"], "none": null, "a.b": 1, "empty": {}});
+        stored.fields = odd.as_object().unwrap().clone();
+        // Shares a column with the float above: the integer must come back as one.
+        let mut coerced = Record::new(Timestamp(t.0 + 2), "c coerced");
+        coerced.fields = json!({"ratio": 3}).as_object().unwrap().clone();
+        let bare = Record::new(Timestamp(t.0 + 3), "d bare");
+        assert!(columns_hold_exactly(&full.fields));
+        assert!(!columns_hold_exactly(&stored.fields));
+        let got = roundtrip(&[full.clone(), stored.clone(), coerced.clone(), bare.clone()]);
+        let as_value = |r: &Record| serde_json::to_value(r).unwrap();
+        assert_eq!(as_value(&got[0]), as_value(&full));
+        assert_eq!(as_value(&got[1]), as_value(&stored));
+        assert_eq!(got[1].fields.keys().collect::<Vec<_>>(), stored.fields.keys().collect::<Vec<_>>(), "docstore keeps key order");
+        assert_eq!(got[2].fields["ratio"], json!(3));
+        assert_eq!(as_value(&got[3]), as_value(&bare));
     }
 }
