@@ -129,9 +129,15 @@ impl Indexer {
             let writer = match self.writers.entry(p.key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    let w = p
+                    let w: IndexWriter = p
                         .index
                         .writer_with_num_threads(self.config.writer_threads, self.config.writer_memory)?;
+                    // A commit every second makes many small segments; merging them in
+                    // larger steps costs less CPU than the default policy under ingest.
+                    let mut policy = tantivy::merge_policy::LogMergePolicy::default();
+                    policy.set_min_num_segments(12);
+                    policy.set_min_layer_size(50_000);
+                    w.set_merge_policy(Box::new(policy));
                     e.insert((p.clone(), w, false))
                 }
             };
