@@ -12,7 +12,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "skein", version, about = "Container logs: collect, index, search, follow")]
+#[command(
+    name = "skein",
+    version,
+    about = "Container logs: collect, index, search, follow"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,7 +54,10 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Server(args) => serve::run(args),
         Command::Up { data_dir, listen } => {
-            eprintln!("skein up: dashboard on http://{listen}/ , data in {}", data_dir.display());
+            eprintln!(
+                "skein up: dashboard on http://{listen}/ , data in {}",
+                data_dir.display()
+            );
             serve::run(serve::ServerArgs::with_defaults(data_dir, listen))
         }
         Command::Gen(args) => gen(args),

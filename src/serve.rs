@@ -65,12 +65,14 @@ pub fn run(args: ServerArgs) -> Result<()> {
         },
     };
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| {
-            format!(
-                "cannot listen on {}; is another skein running? pick another with --listen",
-                args.listen
-            )
-        })?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}; is another skein running? pick another with --listen",
+                    args.listen
+                )
+            })?;
         tracing::info!(
             "listening on http://{} (data in {}, ready in {} ms)",
             listener.local_addr()?,

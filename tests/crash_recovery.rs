@@ -19,9 +19,21 @@ fn batch_body(src: u64, b: u64) -> Vec<u8> {
     for i in 0..PER_BATCH {
         let seq = b * PER_BATCH + i + 1;
         // Spread over two days so replay crosses partitions.
-        let day = if seq % 2 == 0 { 20 } else { 21 };
-        let ts = format!("2026-11-{day}T10:{:02}:{:02}.{:09}Z", (seq / 60) % 60, seq % 60, seq);
-        out.push_str(&record_line(&ts, &format!("c{src}"), "info", &format!("msg id{src}x{seq}"), &format!("src{src}"), seq));
+        let day = if seq.is_multiple_of(2) { 20 } else { 21 };
+        let ts = format!(
+            "2026-11-{day}T10:{:02}:{:02}.{:09}Z",
+            (seq / 60) % 60,
+            seq % 60,
+            seq
+        );
+        out.push_str(&record_line(
+            &ts,
+            &format!("c{src}"),
+            "info",
+            &format!("msg id{src}x{seq}"),
+            &format!("src{src}"),
+            seq,
+        ));
         out.push('\n');
     }
     out.into_bytes()
@@ -38,12 +50,19 @@ fn sigkill_mid_stream_loses_nothing_and_indexes_nothing_twice() {
             let url = url.clone();
             let acked = acked.clone();
             std::thread::spawn(move || {
-                let c = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+                let c = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap();
                 for b in 0..BATCHES {
                     let body = batch_body(src, b);
                     // Like an agent: resend the same batch until it is acknowledged.
                     loop {
-                        match c.post(format!("{url}/api/v1/ingest")).body(body.clone()).send() {
+                        match c
+                            .post(format!("{url}/api/v1/ingest"))
+                            .body(body.clone())
+                            .send()
+                        {
                             Ok(r) if r.status() == 200 => {
                                 let v: serde_json::Value = r.json().unwrap();
                                 assert!(v["rejected"].as_array().unwrap().is_empty());
@@ -100,7 +119,10 @@ fn sigkill_mid_stream_loses_nothing_and_indexes_nothing_twice() {
     assert_eq!(seen.len() as u64, want);
     for src in 0..SOURCES {
         for seq in 1..=BATCHES * PER_BATCH {
-            assert!(seen.contains(&format!("msg id{src}x{seq}")), "lost src{src} seq {seq}");
+            assert!(
+                seen.contains(&format!("msg id{src}x{seq}")),
+                "lost src{src} seq {seq}"
+            );
         }
     }
 }
@@ -111,9 +133,18 @@ fn damaged_wal_tail_and_broken_partition_are_reported_while_the_rest_serves() {
     let data = tmp.path().join("data");
     // A long commit interval keeps acknowledged records only in the WAL when killed.
     let mut server = Server::start(&data, &["--commit-interval-ms", "60000"]);
-    let mut day = |d: u32, n: u64, src: &str| {
+    let day = |d: u32, n: u64, src: &str| {
         (1..=n)
-            .map(|i| record_line(&format!("2026-11-{d}T09:00:{:02}Z", i % 60), "web", "info", &format!("day{d} n{i}"), src, i))
+            .map(|i| {
+                record_line(
+                    &format!("2026-11-{d}T09:00:{:02}Z", i % 60),
+                    "web",
+                    "info",
+                    &format!("day{d} n{i}"),
+                    src,
+                    i,
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
             .into_bytes()
@@ -123,7 +154,10 @@ fn damaged_wal_tail_and_broken_partition_are_reported_while_the_rest_serves() {
     server.kill9();
     // A write torn by the crash: garbage after the last frame.
     let wal = data.join("wal");
-    let mut segs: Vec<_> = std::fs::read_dir(&wal).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut segs: Vec<_> = std::fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     segs.sort();
     let last = segs.last().unwrap();
     let mut bytes = std::fs::read(last).unwrap();
@@ -140,7 +174,7 @@ fn damaged_wal_tail_and_broken_partition_are_reported_while_the_rest_serves() {
 
     assert_eq!(server.ingest(day(21, 50, "b"), None).status(), 200);
     server.stop(); // commits both days
-    // Break day 20's index.
+                   // Break day 20's index.
     std::fs::write(data.join("partitions/2026-11-20/meta.json"), b"{ torn").unwrap();
     let server = server.restart_with(&["--commit-interval-ms", "200"]);
     server.wait_total("*", 50);
@@ -148,11 +182,20 @@ fn damaged_wal_tail_and_broken_partition_are_reported_while_the_rest_serves() {
     assert_eq!(code, 200, "a broken partition does not stop the server");
     assert_eq!(health["status"], "degraded");
     let text = health["problems"].to_string();
-    assert!(text.contains("2026-11-20") && text.contains("cannot open partition"), "{text}");
+    assert!(
+        text.contains("2026-11-20") && text.contains("cannot open partition"),
+        "{text}"
+    );
     // New records of the broken day still land, in a sibling index.
     assert_eq!(server.ingest(day(20, 10, "c"), None).status(), 200);
     server.wait_total("*", 60);
-    assert_eq!(server.search(&[("start", "2026-11-20"), ("end", "2026-11-20T23:59:59Z")])["total"], 10);
+    assert_eq!(
+        server.search(&[("start", "2026-11-20"), ("end", "2026-11-20T23:59:59Z")])["total"],
+        10
+    );
     // The broken index was left as it was, for repair.
-    assert_eq!(std::fs::read(data.join("partitions/2026-11-20/meta.json")).unwrap(), b"{ torn");
+    assert_eq!(
+        std::fs::read(data.join("partitions/2026-11-20/meta.json")).unwrap(),
+        b"{ torn"
+    );
 }

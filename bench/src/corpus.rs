@@ -14,7 +14,10 @@ pub fn ensure_corpus(dir: &Path, lines: u64, containers: usize, seed: u64) -> Re
             return Ok(m);
         }
     }
-    eprintln!("generating {lines} lines for {containers} containers into {}", dir.display());
+    eprintln!(
+        "generating {lines} lines for {containers} containers into {}",
+        dir.display()
+    );
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
@@ -46,7 +49,11 @@ pub struct ContainerBatches {
 /// Parses every json-file log of the corpus as the agent does (partial-line merge,
 /// payload parsing, enrichment, `_source_id`/`_seq`) and cuts it into compressed batches
 /// of about `batch_records` records.
-pub fn build_batches(dir: &Path, manifest: &Manifest, batch_records: usize) -> Result<Vec<ContainerBatches>> {
+pub fn build_batches(
+    dir: &Path,
+    manifest: &Manifest,
+    batch_records: usize,
+) -> Result<Vec<ContainerBatches>> {
     let mut out = Vec::new();
     for (i, (id, file)) in manifest.files.iter().enumerate() {
         let name = format!("{}-{}", file.service, i);
@@ -55,12 +62,16 @@ pub fn build_batches(dir: &Path, manifest: &Manifest, batch_records: usize) -> R
             container: name.clone(),
             container_id: id.clone(),
             image: format!("shop/{}:1.0", file.service),
-            labels: [("com.docker.compose.service".to_string(), file.service.clone())]
-                .into_iter()
-                .collect(),
+            labels: [(
+                "com.docker.compose.service".to_string(),
+                file.service.clone(),
+            )]
+            .into_iter()
+            .collect(),
         };
         let path = dir.join(id).join(format!("{id}-json.log"));
-        let f = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let f =
+            std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
         let mut batches = Vec::new();
         let mut ndjson = Vec::with_capacity(4 << 20);
         let mut n = 0u64;
@@ -68,13 +79,20 @@ pub fn build_batches(dir: &Path, manifest: &Manifest, batch_records: usize) -> R
             if *n > 0 {
                 let mut enc = zstd::Encoder::new(Vec::with_capacity(ndjson.len() / 5), 1)?;
                 enc.write_all(ndjson)?;
-                batches.push(Batch { body: enc.finish()?, records: *n });
+                batches.push(Batch {
+                    body: enc.finish()?,
+                    records: *n,
+                });
                 ndjson.clear();
                 *n = 0;
             }
             Ok(())
         };
-        for rec in records_from_json_file(BufReader::with_capacity(1 << 20, f), &meta, JsonFileOptions::default()) {
+        for rec in records_from_json_file(
+            BufReader::with_capacity(1 << 20, f),
+            &meta,
+            JsonFileOptions::default(),
+        ) {
             serde_json::to_writer(&mut ndjson, &rec)?;
             ndjson.push(b'\n');
             n += 1;

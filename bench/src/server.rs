@@ -14,9 +14,9 @@ pub struct ServerProcess {
 
 /// The release binary: `$SKEIN_BIN`, else `target/release/skein` of this workspace.
 pub fn skein_binary() -> PathBuf {
-    std::env::var_os("SKEIN_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/skein")
-    })
+    std::env::var_os("SKEIN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/skein"))
 }
 
 impl ServerProcess {
@@ -24,18 +24,31 @@ impl ServerProcess {
     pub fn start(data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
         let bin = skein_binary();
         if !bin.exists() {
-            bail!("{} not found; run `cargo build --release` first", bin.display());
+            bail!(
+                "{} not found; run `cargo build --release` first",
+                bin.display()
+            );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let child = Command::new(&bin)
-            .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .args([
+                "server",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
             .arg(data_dir)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        let s = ServerProcess { child, url: format!("http://127.0.0.1:{port}") };
+        let s = ServerProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         let c = reqwest::blocking::Client::new();
         while c.get(format!("{}/healthz", s.url)).send().is_err() {
@@ -54,7 +67,8 @@ impl ServerProcess {
 
     /// User + system CPU seconds used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
         // Fields after the parenthesised command name; utime and stime are 14 and 15.
         let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
         let f: Vec<&str> = rest.split_whitespace().collect();
@@ -65,7 +79,8 @@ impl ServerProcess {
 
     /// Peak resident memory in bytes (VmHWM).
     pub fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))

@@ -2,7 +2,9 @@
 //! `cargo run --release -p skein-indexer --example space_usage -- DATA/partitions/2026-11-20`
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).ok_or("usage: space_usage PARTITION_DIR")?;
+    let dir = std::env::args()
+        .nth(1)
+        .ok_or("usage: space_usage PARTITION_DIR")?;
     let mut index = tantivy::Index::open_in_dir(&dir)?;
     index.set_tokenizers(skein_indexer::schema::tokenizers());
     let searcher = index.reader()?.searcher();
@@ -18,10 +20,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ];
         for (name, c) in comps {
             for fu in c.fields() {
-                rows.push((fu.field_name().to_string(), name.to_string(), fu.total().get_bytes()));
+                rows.push((
+                    fu.field_name().to_string(),
+                    name.to_string(),
+                    fu.total().get_bytes(),
+                ));
             }
         }
-        rows.push(("_store".into(), "store".into(), seg.store().total().get_bytes()));
+        rows.push((
+            "_store".into(),
+            "store".into(),
+            seg.store().total().get_bytes(),
+        ));
     }
     let mut agg = std::collections::BTreeMap::<(String, String), u64>::new();
     for (f, c, b) in rows {

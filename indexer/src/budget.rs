@@ -87,6 +87,9 @@ mod tests {
         drop(p1);
         assert_eq!(b.used(), 40);
         drop(p2);
-        assert!(b.try_acquire(500).is_some(), "oversized batch passes when idle");
+        assert!(
+            b.try_acquire(500).is_some(),
+            "oversized batch passes when idle"
+        );
     }
 }

@@ -61,13 +61,24 @@ impl Health {
 
     /// Clears a problem once it is solved.
     pub fn clear(&self, component: &str) {
-        if self.problems.lock().expect("lock").remove(component).is_some() {
+        if self
+            .problems
+            .lock()
+            .expect("lock")
+            .remove(component)
+            .is_some()
+        {
             tracing::info!("{component}: recovered");
         }
     }
 
     /// Current problems.
     pub fn problems(&self) -> Vec<Problem> {
-        self.problems.lock().expect("lock").values().cloned().collect()
+        self.problems
+            .lock()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect()
     }
 }

@@ -100,11 +100,17 @@ impl Indexer {
     /// Adds a WAL entry read back from disk (startup replay or recovery).
     pub fn add_entry(&mut self, entry: &WalEntry) {
         let mut records = Vec::new();
-        for line in entry.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        for line in entry
+            .payload
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+        {
             match Record::from_json(line) {
                 Ok(r) => records.push(r),
                 // The line was valid when written and its frame passed its checksum.
-                Err(e) => tracing::error!("WAL entry {} holds an unreadable record: {e}", entry.lsn),
+                Err(e) => {
+                    tracing::error!("WAL entry {} holds an unreadable record: {e}", entry.lsn)
+                }
             }
         }
         self.add_or_fail(entry.lsn, &records);
@@ -129,9 +135,10 @@ impl Indexer {
             let writer = match self.writers.entry(p.key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    let w: IndexWriter = p
-                        .index
-                        .writer_with_num_threads(self.config.writer_threads, self.config.writer_memory)?;
+                    let w: IndexWriter = p.index.writer_with_num_threads(
+                        self.config.writer_threads,
+                        self.config.writer_memory,
+                    )?;
                     // A commit every second makes many small segments; merging them in
                     // larger steps costs less CPU than the default policy under ingest.
                     let mut policy = tantivy::merge_policy::LogMergePolicy::default();
@@ -141,7 +148,9 @@ impl Indexer {
                     e.insert((p.clone(), w, false))
                 }
             };
-            writer.1.add_document(fields.document(r, (lsn << 24) | i as u64))?;
+            writer
+                .1
+                .add_document(fields.document(r, (lsn << 24) | i as u64))?;
             writer.2 = true;
             if let (Some(src), Some(seq)) = (&r.source_id, r.seq) {
                 let e = self.seqs.entry(src.clone()).or_insert(seq);
@@ -227,7 +236,8 @@ impl Indexer {
         self.committed = cp;
         self.committed_lsn.store(lsn, Ordering::Release);
         // Writers hold a memory arena and threads each: keep only the ones in use.
-        self.writers.retain(|_, (_, _, dirty)| std::mem::replace(dirty, false));
+        self.writers
+            .retain(|_, (_, _, dirty)| std::mem::replace(dirty, false));
         Ok(())
     }
 
@@ -236,11 +246,7 @@ impl Indexer {
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
-                Ok(IndexMsg::Batch {
-                    lsn,
-                    batch,
-                    permit,
-                }) => {
+                Ok(IndexMsg::Batch { lsn, batch, permit }) => {
                     self.add_or_fail(lsn, &batch.records);
                     drop(permit);
                 }

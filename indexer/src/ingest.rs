@@ -8,12 +8,12 @@
 
 use crate::batch::{FeedBatch, IngestOutcome, PreparedBatch};
 use crate::budget::Permit;
-use skein_model::Record;
 use crate::dedupe::SeqTracker;
 use crate::health::{Health, Severity};
 use crate::indexing::IndexMsg;
 use crate::wal::Wal;
 use crate::IngestError;
+use skein_model::Record;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;

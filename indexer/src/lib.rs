@@ -49,7 +49,9 @@ use tokio::sync::{broadcast, oneshot};
 #[derive(Debug, Error)]
 pub enum EngineError {
     /// The data directory is not usable.
-    #[error("data directory {path}: {source}; check that it exists, is writable and has free space")]
+    #[error(
+        "data directory {path}: {source}; check that it exists, is writable and has free space"
+    )]
     DataDir {
         /// The directory.
         path: PathBuf,
@@ -147,10 +149,12 @@ impl Engine {
         }
         metrics::gauge!("skein_partitions").set(catalog.len() as f64);
         let checkpoint_file = CheckpointFile::new(dir.join("checkpoint.json"));
-        let checkpoint = checkpoint_file.load().map_err(|source| EngineError::DataDir {
-            path: checkpoint_file.path().to_path_buf(),
-            source,
-        })?;
+        let checkpoint = checkpoint_file
+            .load()
+            .map_err(|source| EngineError::DataDir {
+                path: checkpoint_file.path().to_path_buf(),
+                source,
+            })?;
         let committed_lsn = Arc::new(AtomicU64::new(checkpoint.lsn));
         let wal_dir = dir.join("wal");
         let mut seqs = SeqTracker::new(checkpoint.seqs.clone());
@@ -164,15 +168,16 @@ impl Engine {
             config.indexer.clone(),
         );
         let mut replayed = 0usize;
-        let (wal, report) = wal::Wal::open(&wal_dir, checkpoint.lsn, config.wal_segment_bytes, |e| {
-            for line in e.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                if let Ok(r) = skein_model::Record::from_json(line) {
-                    seqs.observe(&r);
-                    replayed += 1;
+        let (wal, report) =
+            wal::Wal::open(&wal_dir, checkpoint.lsn, config.wal_segment_bytes, |e| {
+                for line in e.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    if let Ok(r) = skein_model::Record::from_json(line) {
+                        seqs.observe(&r);
+                        replayed += 1;
+                    }
                 }
-            }
-            indexer.add_entry(&e);
-        })?;
+                indexer.add_entry(&e);
+            })?;
         for (path, offset, bytes) in &report.damaged {
             health.report(
                 &format!("wal:{}", path.display()),

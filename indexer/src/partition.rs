@@ -108,7 +108,9 @@ pub struct Partition {
 
 impl std::fmt::Debug for Partition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Partition").field("path", &self.path).finish()
+        f.debug_struct("Partition")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -122,8 +124,7 @@ impl Partition {
             path: path.clone(),
             source,
         })?;
-        let dir = MmapDirectory::open(&path)
-            .map_err(|e| terr(tantivy::TantivyError::from(e)))?;
+        let dir = MmapDirectory::open(&path).map_err(|e| terr(tantivy::TantivyError::from(e)))?;
         let (schema, _) = schema::build_schema();
         let settings = IndexSettings {
             // Log text compresses far better in larger blocks and at a higher level; a
@@ -283,7 +284,12 @@ impl Catalog {
         {
             let open = self.open.read().expect("lock");
             if let Some(p) = open
-                .range(PartitionKey { day, generation: 0 }..=PartitionKey { day, generation: u32::MAX })
+                .range(
+                    PartitionKey { day, generation: 0 }..=PartitionKey {
+                        day,
+                        generation: u32::MAX,
+                    },
+                )
                 .next_back()
             {
                 return Ok(p.1.clone());
@@ -293,13 +299,19 @@ impl Catalog {
         let failed = self.failed.read().expect("lock");
         // Skip generations whose directory exists but failed to open.
         let mut key = PartitionKey { day, generation: 0 };
-        while failed.iter().any(|f| f.path == self.root.join(key.dir_name())) {
+        while failed
+            .iter()
+            .any(|f| f.path == self.root.join(key.dir_name()))
+        {
             key.generation += 1;
         }
         if let Some(p) = open.get(&key) {
             return Ok(p.clone());
         }
-        let p = Arc::new(Partition::open_or_create(key, self.root.join(key.dir_name()))?);
+        let p = Arc::new(Partition::open_or_create(
+            key,
+            self.root.join(key.dir_name()),
+        )?);
         open.insert(key, p.clone());
         metrics::gauge!("skein_partitions").set(open.len() as f64);
         Ok(p)
@@ -323,10 +335,16 @@ mod tests {
     #[test]
     fn keys_roundtrip_through_directory_names() {
         let t = Timestamp::parse_rfc3339("2026-11-20T23:59:59.999999999Z").unwrap();
-        let key = PartitionKey { day: t.day_number(), generation: 0 };
+        let key = PartitionKey {
+            day: t.day_number(),
+            generation: 0,
+        };
         assert_eq!(key.dir_name(), "2026-11-20");
         assert_eq!(PartitionKey::parse("2026-11-20"), Some(key));
-        let g2 = PartitionKey { generation: 2, ..key };
+        let g2 = PartitionKey {
+            generation: 2,
+            ..key
+        };
         assert_eq!(PartitionKey::parse(&g2.dir_name()), Some(g2));
         assert!(key.start() <= t && t < key.end());
         assert_eq!(PartitionKey::parse("wal"), None);

@@ -78,7 +78,14 @@ pub mod names {
     /// Delivery position.
     pub const SEQ: &str = "_seq";
     /// The keyword fields kept as columns, in the order [`super::Fields::keywords`] uses.
-    pub const KEYWORDS: [&str; 6] = ["host", "container", "container_id", "image", "stream", "level"];
+    pub const KEYWORDS: [&str; 6] = [
+        "host",
+        "container",
+        "container_id",
+        "image",
+        "stream",
+        "level",
+    ];
 }
 
 /// Builds the schema used by every partition.
@@ -222,9 +229,9 @@ fn owned_value(v: &serde_json::Value) -> OwnedValue {
         }
         serde_json::Value::String(s) => OwnedValue::Str(s.clone()),
         serde_json::Value::Array(a) => OwnedValue::Array(a.iter().map(owned_value).collect()),
-        serde_json::Value::Object(o) => OwnedValue::Object(
-            o.iter().map(|(k, v)| (k.clone(), owned_value(v))).collect(),
-        ),
+        serde_json::Value::Object(o) => {
+            OwnedValue::Object(o.iter().map(|(k, v)| (k.clone(), owned_value(v))).collect())
+        }
     }
 }
 
@@ -248,7 +255,8 @@ pub fn columns_hold_exactly(fields: &serde_json::Map<String, serde_json::Value>)
                     V::Bool(_) => true,
                     V::Number(n) => {
                         n.as_u64().is_some_and(|u| u <= MAX_EXACT_INT)
-                            || n.as_i64().is_some_and(|i| i.unsigned_abs() <= MAX_EXACT_INT)
+                            || n.as_i64()
+                                .is_some_and(|i| i.unsigned_abs() <= MAX_EXACT_INT)
                     }
                     V::Object(o) => columns_hold_exactly(o),
                     V::Array(_) | V::Null => false,
@@ -282,7 +290,11 @@ impl Fields {
         }
         doc.add_text(self.message, &record.message);
         if !record.fields.is_empty() {
-            let obj = record.fields.iter().map(|(k, v)| (k.clone(), owned_value(v))).collect();
+            let obj = record
+                .fields
+                .iter()
+                .map(|(k, v)| (k.clone(), owned_value(v)))
+                .collect();
             doc.add_object(self.fields, obj);
         }
         if !record.labels.is_empty() {
@@ -303,7 +315,10 @@ impl Fields {
             },
             labels: &record.labels,
         };
-        doc.add_text(self.source, serde_json::to_string(&stored).expect("serialisable"));
+        doc.add_text(
+            self.source,
+            serde_json::to_string(&stored).expect("serialisable"),
+        );
         doc
     }
 }
@@ -345,7 +360,11 @@ impl<'s> RecordLoader<'s> {
             .get_first(self.fields.source)
             .and_then(|v| v.as_str())
             .and_then(|s| serde_json::from_str(s).ok())
-            .ok_or_else(|| tantivy::TantivyError::InternalError(format!("document {addr:?} has no readable _source")))?;
+            .ok_or_else(|| {
+                tantivy::TantivyError::InternalError(format!(
+                    "document {addr:?} has no readable _source"
+                ))
+            })?;
         let cols = match self.segments.entry(addr.segment_ord) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
@@ -409,7 +428,11 @@ impl<'s> RecordLoader<'s> {
             stored.fields
         };
         Ok(Record {
-            timestamp: Timestamp(cols.timestamp.first(doc_id).map_or(0, |t| t.into_timestamp_nanos())),
+            timestamp: Timestamp(
+                cols.timestamp
+                    .first(doc_id)
+                    .map_or(0, |t| t.into_timestamp_nanos()),
+            ),
             host,
             container,
             container_id,
@@ -462,7 +485,11 @@ fn fields_from_columns(
     Ok(out)
 }
 
-fn insert_at(obj: &mut serde_json::Map<String, serde_json::Value>, path: &[String], value: serde_json::Value) {
+fn insert_at(
+    obj: &mut serde_json::Map<String, serde_json::Value>,
+    path: &[String],
+    value: serde_json::Value,
+) {
     match path {
         [] => {}
         [last] => {
@@ -486,7 +513,11 @@ mod tests {
 
     fn roundtrip(records: &[Record]) -> Vec<Record> {
         let (schema, fields) = build_schema();
-        let index = tantivy::Index::builder().schema(schema).tokenizers(tokenizers()).create_in_ram().unwrap();
+        let index = tantivy::Index::builder()
+            .schema(schema)
+            .tokenizers(tokenizers())
+            .create_in_ram()
+            .unwrap();
         let mut w: tantivy::IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
         for (i, r) in records.iter().enumerate() {
             w.add_document(fields.document(r, i as u64)).unwrap();
@@ -511,7 +542,8 @@ mod tests {
         full.image = "shop/web:1.4".into();
         full.stream = "stderr".into();
         full.level = Some(Level::Error);
-        full.labels.insert("com.docker.compose.service".into(), "web".into());
+        full.labels
+            .insert("com.docker.compose.service".into(), "web".into());
         full.source_id = Some("node-1/3f2a/stderr".into());
         full.seq = Some(1048576);
         let columnar = json!({"user_id": 42, "neg": -7, "ok": true, "path": "/api/pay",
@@ -530,7 +562,11 @@ mod tests {
         let as_value = |r: &Record| serde_json::to_value(r).unwrap();
         assert_eq!(as_value(&got[0]), as_value(&full));
         assert_eq!(as_value(&got[1]), as_value(&stored));
-        assert_eq!(got[1].fields.keys().collect::<Vec<_>>(), stored.fields.keys().collect::<Vec<_>>(), "docstore keeps key order");
+        assert_eq!(
+            got[1].fields.keys().collect::<Vec<_>>(),
+            stored.fields.keys().collect::<Vec<_>>(),
+            "docstore keeps key order"
+        );
         assert_eq!(got[2].fields["ratio"], json!(3));
         assert_eq!(as_value(&got[3]), as_value(&bare));
     }

@@ -143,7 +143,9 @@ impl Wal {
         crc.update(payload);
         header[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
         header[8..16].copy_from_slice(&lsn.to_le_bytes());
-        let res = file.write_all(&header).and_then(|_| file.write_all(payload));
+        let res = file
+            .write_all(&header)
+            .and_then(|_| file.write_all(payload));
         if let Err(e) = res {
             let path = seg.path.clone();
             self.abandon_current();
@@ -203,7 +205,10 @@ impl Wal {
     /// new segment if the current one holds only committed entries and has grown large.
     pub fn trim(&mut self, committed: u64) -> Result<(), WalError> {
         if let Some((seg, _, len)) = &self.current {
-            if self.next_lsn - 1 <= committed && *len > self.roll_bytes / 8 && seg.first_lsn <= committed {
+            if self.next_lsn - 1 <= committed
+                && *len > self.roll_bytes / 8
+                && seg.first_lsn <= committed
+            {
                 self.abandon_current();
             }
         }
@@ -304,7 +309,9 @@ fn read_segment(
             visit(WalEntry { lsn, payload });
         }
     }
-    report.damaged.push((path.to_path_buf(), offset, total - offset));
+    report
+        .damaged
+        .push((path.to_path_buf(), offset, total - offset));
     Ok(())
 }
 
@@ -365,7 +372,12 @@ mod tests {
         // Tear the last frame of the first segment.
         let seg = list_segments(tmp.path()).unwrap().remove(0).path;
         let len = fs::metadata(&seg).unwrap().len();
-        OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 2).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(len - 2)
+            .unwrap();
         let (got, rep, mut wal) = replay(tmp.path(), 0);
         assert_eq!(got.len(), 1);
         assert_eq!(rep.damaged.len(), 1);

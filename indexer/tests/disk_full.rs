@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 fn batch(tag: &str, n: usize) -> PreparedBatch {
     let t = Timestamp::parse_rfc3339("2026-11-20T10:00:00Z").unwrap();
-    let records = (0..n).map(|i| Record::new(Timestamp(t.0 + i as i64), format!("{tag} {i}"))).collect();
+    let records = (0..n)
+        .map(|i| Record::new(Timestamp(t.0 + i as i64), format!("{tag} {i}")))
+        .collect();
     PreparedBatch::new(records, None)
 }
 
@@ -43,7 +45,10 @@ async fn disk_full_refuses_then_recovers() {
     // One entry per segment, so the next write opens a file whose name we know.
     config.wal_segment_bytes = 1;
     let engine = Engine::open(config).unwrap();
-    assert_eq!(engine.ingest(batch("first", 10)).await.unwrap().accepted, 10);
+    assert_eq!(
+        engine.ingest(batch("first", 10)).await.unwrap().accepted,
+        10
+    );
 
     let next = tmp.path().join("wal").join(format!("{:020}.wal", 2));
     std::os::unix::fs::symlink("/dev/full", &next).unwrap();
@@ -51,10 +56,18 @@ async fn disk_full_refuses_then_recovers() {
     assert!(matches!(err, IngestError::Unavailable(_)), "{err}");
     assert!(err.to_string().contains("retry later"));
     let problems = engine.health().problems();
-    assert!(problems.iter().any(|p| p.component == "wal" && p.message.contains("not full")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.component == "wal" && p.message.contains("not full")),
+        "{problems:?}"
+    );
 
     std::fs::remove_file(&next).unwrap();
-    assert_eq!(engine.ingest(batch("third", 10)).await.unwrap().accepted, 10);
+    assert_eq!(
+        engine.ingest(batch("third", 10)).await.unwrap().accepted,
+        10
+    );
     assert!(engine.health().problems().is_empty());
     let deadline = Instant::now() + Duration::from_secs(10);
     while count(&engine, "third") < 10 {
@@ -62,7 +75,11 @@ async fn disk_full_refuses_then_recovers() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(count(&engine, "first"), 10);
-    assert_eq!(count(&engine, "second"), 0, "a refused batch must not appear");
+    assert_eq!(
+        count(&engine, "second"),
+        0,
+        "a refused batch must not appear"
+    );
     engine.shutdown();
     drop(engine);
 

@@ -11,6 +11,6 @@ pub mod record;
 pub mod time;
 
 pub use level::Level;
+pub use record::{decode_ndjson, Decoded, Rejected};
 pub use record::{Record, RecordError};
 pub use time::{TimeError, Timestamp};
-pub use record::{decode_ndjson, Decoded, Rejected};

@@ -46,7 +46,11 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub fields: serde_json::Map<String, serde_json::Value>,
     /// Delivery identity: the source this record came from.
-    #[serde(rename = "_source_id", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "_source_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_id: Option<String>,
     /// Delivery identity: strictly increasing position within `source_id`.
     #[serde(rename = "_seq", default, skip_serializing_if = "Option::is_none")]
@@ -193,18 +197,30 @@ mod tests {
         assert_eq!(&body.as_bytes()[d.spans[1].clone()], FULL.as_bytes());
         let lines: Vec<usize> = bad.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![2, 4, 5, 6, 7]);
-        assert!(bad[0].error.starts_with("not valid JSON"), "{}", bad[0].error);
+        assert!(
+            bad[0].error.starts_with("not valid JSON"),
+            "{}",
+            bad[0].error
+        );
         assert!(bad[0].error.contains("(column 2)"), "{}", bad[0].error);
         assert!(bad[1].error.contains("@timestamp"), "{}", bad[1].error);
-        assert!(bad[2].error.contains("cannot parse time"), "{}", bad[2].error);
+        assert!(
+            bad[2].error.contains("cannot parse time"),
+            "{}",
+            bad[2].error
+        );
         assert!(bad[3].error.contains("invalid type"), "{}", bad[3].error);
-        assert!(bad[4].error.contains("unknown field `bogus`"), "{}", bad[4].error);
+        assert!(
+            bad[4].error.contains("unknown field `bogus`"),
+            "{}",
+            bad[4].error
+        );
     }
 
     #[test]
     fn seq_without_source_is_rejected() {
-        let e = Record::from_json(br#"{"@timestamp":"2026-11-20T10:00:00Z","_seq":3}"#)
-            .unwrap_err();
+        let e =
+            Record::from_json(br#"{"@timestamp":"2026-11-20T10:00:00Z","_seq":3}"#).unwrap_err();
         assert!(e.to_string().contains("together"));
     }
 }

@@ -201,8 +201,15 @@ fn round_down(dt: DateTime<Utc>, unit: &str) -> DateTime<Utc> {
         "M" => midnight(NaiveDate::from_ymd_opt(date.year(), date.month(), 1).expect("valid")),
         "w" => midnight(date - Duration::days(date.weekday().num_days_from_monday() as i64)),
         "d" => midnight(date),
-        "h" | "H" => dt.with_nanosecond(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_minute(0)).unwrap_or(dt),
-        "m" => dt.with_nanosecond(0).and_then(|t| t.with_second(0)).unwrap_or(dt),
+        "h" | "H" => dt
+            .with_nanosecond(0)
+            .and_then(|t| t.with_second(0))
+            .and_then(|t| t.with_minute(0))
+            .unwrap_or(dt),
+        "m" => dt
+            .with_nanosecond(0)
+            .and_then(|t| t.with_second(0))
+            .unwrap_or(dt),
         "s" => dt.with_nanosecond(0).unwrap_or(dt),
         "ms" => dt
             .with_nanosecond(dt.nanosecond() / 1_000_000 * 1_000_000)
@@ -268,7 +275,10 @@ mod tests {
         let now = Timestamp(0);
         for bad in ["", "now-15x", "now*2", "yesterday", "2026-13-01"] {
             let err = Timestamp::parse_expr(bad, now).unwrap_err();
-            assert!(err.to_string().contains("cannot parse time"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("cannot parse time"),
+                "{bad}: {err}"
+            );
         }
     }
 

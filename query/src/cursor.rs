@@ -19,7 +19,9 @@ impl FromStr for Cursor {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Cursor, String> {
-        let bad = || format!("invalid cursor {s:?}; pass the `cursor` value of the previous page unchanged");
+        let bad = || {
+            format!("invalid cursor {s:?}; pass the `cursor` value of the previous page unchanged")
+        };
         let (ts, ord) = s.split_once('_').ok_or_else(bad)?;
         Ok(Cursor(SortKey {
             timestamp: ts.parse().map_err(|_| bad())?,
@@ -34,8 +36,14 @@ mod tests {
 
     #[test]
     fn roundtrip_and_rejects_garbage() {
-        let c = Cursor(SortKey { timestamp: -5, ord: 77 });
+        let c = Cursor(SortKey {
+            timestamp: -5,
+            ord: 77,
+        });
         assert_eq!(c.to_string().parse::<Cursor>().unwrap(), c);
-        assert!("abc".parse::<Cursor>().unwrap_err().contains("previous page"));
+        assert!("abc"
+            .parse::<Cursor>()
+            .unwrap_err()
+            .contains("previous page"));
     }
 }

@@ -75,7 +75,9 @@ pub fn search(catalog: &Catalog, req: &SearchRequest) -> Result<SearchResponse, 
     // Validate once, so a bad query is an error even when no partition overlaps.
     crate::parse::parse_query(&skein_indexer::schema::build_schema().0, &req.q)?;
     let start = req.start.unwrap_or(Timestamp(i64::MIN));
-    let end_excl = req.end.map_or(Timestamp(i64::MAX), |e| Timestamp(e.0.saturating_add(1)));
+    let end_excl = req
+        .end
+        .map_or(Timestamp(i64::MAX), |e| Timestamp(e.0.saturating_add(1)));
     let shards: Vec<PartitionShard> = catalog
         .overlapping(start, end_excl)
         .into_iter()
@@ -133,8 +135,8 @@ pub fn gather<S: Shard>(
         if !cannot_contribute && limit > 0 {
             hits.append(&mut r.hits);
             match req.order {
-                Order::Desc => hits.sort_by(|a, b| b.0.cmp(&a.0)),
-                Order::Asc => hits.sort_by(|a, b| a.0.cmp(&b.0)),
+                Order::Desc => hits.sort_by_key(|h| std::cmp::Reverse(h.0)),
+                Order::Asc => hits.sort_by_key(|h| h.0),
             }
             hits.truncate(limit);
         }

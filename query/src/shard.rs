@@ -103,12 +103,24 @@ impl Shard for PartitionShard {
             Some(k) => {
                 let (before_ts, same_ts_ord) = match req.order {
                     Order::Desc => (
-                        RangeQuery::new(Bound::Unbounded, Bound::Excluded(date_term(ts, k.timestamp))),
-                        RangeQuery::new(Bound::Unbounded, Bound::Excluded(Term::from_field_u64(ord, k.ord))),
+                        RangeQuery::new(
+                            Bound::Unbounded,
+                            Bound::Excluded(date_term(ts, k.timestamp)),
+                        ),
+                        RangeQuery::new(
+                            Bound::Unbounded,
+                            Bound::Excluded(Term::from_field_u64(ord, k.ord)),
+                        ),
                     ),
                     Order::Asc => (
-                        RangeQuery::new(Bound::Excluded(date_term(ts, k.timestamp)), Bound::Unbounded),
-                        RangeQuery::new(Bound::Excluded(Term::from_field_u64(ord, k.ord)), Bound::Unbounded),
+                        RangeQuery::new(
+                            Bound::Excluded(date_term(ts, k.timestamp)),
+                            Bound::Unbounded,
+                        ),
+                        RangeQuery::new(
+                            Bound::Excluded(Term::from_field_u64(ord, k.ord)),
+                            Bound::Unbounded,
+                        ),
                     ),
                 };
                 let at_ts = RangeQuery::new(
@@ -137,7 +149,10 @@ impl Shard for PartitionShard {
         }
         let order = req.order.tantivy();
         let collector = TopDocs::with_limit(req.limit).order_by((
-            (SortByStaticFastValue::<DateTime>::for_field(names::TIMESTAMP), order),
+            (
+                SortByStaticFastValue::<DateTime>::for_field(names::TIMESTAMP),
+                order,
+            ),
             (SortByStaticFastValue::<u64>::for_field(names::ORD), order),
         ));
         let top = searcher.search(&page, &collector)?;

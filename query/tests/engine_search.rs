@@ -11,11 +11,26 @@ const DAY: i64 = 86_400_000_000_000;
 fn rec(i: usize, t: i64) -> Record {
     let mut r = Record::new(
         Timestamp(t),
-        format!("request {i} {}", if i % 10 == 0 { "failed timeout" } else { "ok" }),
+        format!(
+            "request {i} {}",
+            if i.is_multiple_of(10) {
+                "failed timeout"
+            } else {
+                "ok"
+            }
+        ),
     );
-    r.container = if i % 2 == 0 { "web".into() } else { "api-1".into() };
+    r.container = if i.is_multiple_of(2) {
+        "web".into()
+    } else {
+        "api-1".into()
+    };
     r.host = "node-1".into();
-    r.level = Some(if i % 10 == 0 { Level::Error } else { Level::Info });
+    r.level = Some(if i.is_multiple_of(10) {
+        Level::Error
+    } else {
+        Level::Info
+    });
     r.fields.insert("i".into(), serde_json::json!(i));
     // One source per day, so that days can be sent newest first with `_seq` in order.
     r.source_id = Some(format!("node-1/day-{}", r.timestamp.day_number()));
@@ -34,12 +49,19 @@ fn config(dir: &std::path::Path) -> EngineConfig {
 fn wait_total(engine: &Engine, q: &str, want: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let req = SearchRequest { q: q.into(), limit: 0, ..Default::default() };
+        let req = SearchRequest {
+            q: q.into(),
+            limit: 0,
+            ..Default::default()
+        };
         let got = search(engine.catalog(), &req).unwrap().total;
         if got == want {
             return;
         }
-        assert!(Instant::now() < deadline, "total for {q:?} stuck at {got}, want {want}");
+        assert!(
+            Instant::now() < deadline,
+            "total for {q:?} stuck at {got}, want {want}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -47,7 +69,9 @@ fn wait_total(engine: &Engine, q: &str, want: u64) {
 /// 300 records over three days, several sharing each timestamp.
 fn corpus() -> Vec<Record> {
     let base = Timestamp::parse_rfc3339("2026-11-19T22:00:00Z").unwrap().0;
-    (0..300).map(|i| rec(i, base + (i as i64 / 3) * (DAY / 40))).collect()
+    (0..300)
+        .map(|i| rec(i, base + (i as i64 / 3) * (DAY / 40)))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,12 +81,21 @@ async fn ingest_search_page_restart_dedupe() {
     {
         let engine = Engine::open(config(tmp.path())).unwrap();
         // Older days arrive after newer ones: each still lands in its own day.
-        for chunk in records.chunk_by(|a, b| a.timestamp.day_number() == b.timestamp.day_number()).rev() {
-            let out = engine.ingest(PreparedBatch::new(chunk.to_vec(), None)).await.unwrap();
+        for chunk in records
+            .chunk_by(|a, b| a.timestamp.day_number() == b.timestamp.day_number())
+            .rev()
+        {
+            let out = engine
+                .ingest(PreparedBatch::new(chunk.to_vec(), None))
+                .await
+                .unwrap();
             assert_eq!(out.accepted, chunk.len());
         }
         wait_total(&engine, "*", 300);
-        assert!(engine.catalog().len() >= 3, "records span at least three days");
+        assert!(
+            engine.catalog().len() >= 3,
+            "records span at least three days"
+        );
         for p in engine.catalog().all() {
             let n = p.searcher().num_docs();
             let inside = records.iter().filter(|r| p.covers(r.timestamp)).count() as u64;
@@ -73,7 +106,12 @@ async fn ingest_search_page_restart_dedupe() {
         let mut seen = Vec::new();
         let mut cursor: Option<Cursor> = None;
         loop {
-            let req = SearchRequest { q: String::new(), limit: 7, cursor, ..Default::default() };
+            let req = SearchRequest {
+                q: String::new(),
+                limit: 7,
+                cursor,
+                ..Default::default()
+            };
             let page = search(engine.catalog(), &req).unwrap();
             assert_eq!(page.total, 300);
             seen.extend(page.hits.iter().map(|h| h.fields["i"].as_u64().unwrap()));
@@ -87,16 +125,42 @@ async fn ingest_search_page_restart_dedupe() {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), 300);
-        let times: Vec<_> = seen.iter().map(|&i| records[i as usize].timestamp).collect();
+        let times: Vec<_> = seen
+            .iter()
+            .map(|&i| records[i as usize].timestamp)
+            .collect();
         assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
 
         // Filters, full text, time range, ascending order.
-        let errors = records.iter().filter(|r| r.level == Some(Level::Error)).count() as u64;
-        let q = |q: &str| SearchRequest { q: q.into(), limit: 1000, ..Default::default() };
-        assert_eq!(search(engine.catalog(), &q("level:error")).unwrap().total, errors);
-        assert_eq!(search(engine.catalog(), &q("timeout")).unwrap().total, errors);
-        assert_eq!(search(engine.catalog(), &q("\"failed timeout\" AND container:web")).unwrap().total, errors);
-        assert_eq!(search(engine.catalog(), &q("container:api-1")).unwrap().total, 150);
+        let errors = records
+            .iter()
+            .filter(|r| r.level == Some(Level::Error))
+            .count() as u64;
+        let q = |q: &str| SearchRequest {
+            q: q.into(),
+            limit: 1000,
+            ..Default::default()
+        };
+        assert_eq!(
+            search(engine.catalog(), &q("level:error")).unwrap().total,
+            errors
+        );
+        assert_eq!(
+            search(engine.catalog(), &q("timeout")).unwrap().total,
+            errors
+        );
+        assert_eq!(
+            search(engine.catalog(), &q("\"failed timeout\" AND container:web"))
+                .unwrap()
+                .total,
+            errors
+        );
+        assert_eq!(
+            search(engine.catalog(), &q("container:api-1"))
+                .unwrap()
+                .total,
+            150
+        );
         let start = records[30].timestamp;
         let end = records[59].timestamp;
         let req = SearchRequest {
@@ -113,19 +177,28 @@ async fn ingest_search_page_restart_dedupe() {
         assert!(search(engine.catalog(), &q("container:(")).is_err());
 
         // A retry of an acknowledged batch is recognised.
-        let out = engine.ingest(PreparedBatch::new(records[..50].to_vec(), None)).await.unwrap();
+        let out = engine
+            .ingest(PreparedBatch::new(records[..50].to_vec(), None))
+            .await
+            .unwrap();
         assert_eq!((out.accepted, out.duplicates), (0, 50));
         engine.shutdown();
     }
     // After a restart: same data, same dedupe state.
     let engine = Engine::open(config(tmp.path())).unwrap();
     wait_total(&engine, "*", 300);
-    let out = engine.ingest(PreparedBatch::new(records.clone(), None)).await.unwrap();
+    let out = engine
+        .ingest(PreparedBatch::new(records.clone(), None))
+        .await
+        .unwrap();
     assert_eq!(out.duplicates, 300);
     let mut fresh = rec(1000, records[299].timestamp.0);
     fresh.source_id = records[299].source_id.clone();
     fresh.seq = Some(10_000);
-    let out = engine.ingest(PreparedBatch::new(vec![fresh], None)).await.unwrap();
+    let out = engine
+        .ingest(PreparedBatch::new(vec![fresh], None))
+        .await
+        .unwrap();
     assert_eq!(out.accepted, 1);
     wait_total(&engine, "*", 301);
 }

@@ -127,17 +127,24 @@ impl Server {
     pub fn wait_total(&self, q: &str, want: u64) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let got = self.search(&[("q", q), ("limit", "0")])["total"].as_u64().unwrap();
+            let got = self.search(&[("q", q), ("limit", "0")])["total"]
+                .as_u64()
+                .unwrap();
             if got == want {
                 return;
             }
-            assert!(Instant::now() < deadline, "total of {q:?} stuck at {got}, want {want}");
+            assert!(
+                Instant::now() < deadline,
+                "total of {q:?} stuck at {got}, want {want}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     pub fn ingest(&self, body: Vec<u8>, encoding: Option<&str>) -> reqwest::blocking::Response {
-        let mut req = client().post(format!("{}/api/v1/ingest", self.url)).body(body);
+        let mut req = client()
+            .post(format!("{}/api/v1/ingest", self.url))
+            .body(body);
         if let Some(e) = encoding {
             req = req.header("Content-Encoding", e);
         }
@@ -160,7 +167,14 @@ pub fn client() -> reqwest::blocking::Client {
 }
 
 /// One NDJSON record line.
-pub fn record_line(ts: &str, container: &str, level: &str, message: &str, src: &str, seq: u64) -> String {
+pub fn record_line(
+    ts: &str,
+    container: &str,
+    level: &str,
+    message: &str,
+    src: &str,
+    seq: u64,
+) -> String {
     serde_json::json!({
         "@timestamp": ts, "host": "node-1", "container": container, "level": level,
         "stream": "stdout", "message": message, "_source_id": src, "_seq": seq,

@@ -50,14 +50,17 @@ pub async fn ingest(
     let prepared = tokio::task::spawn_blocking(move || {
         let decoded = decode_body(&encoding, &raw, limits.max_decoded_bytes)?;
         // The parsed records take about as much memory again as the text.
-        let permit = engine.budget().try_acquire(decoded.len() * 2).ok_or_else(|| {
-            ApiError::new(
+        let permit = engine
+            .budget()
+            .try_acquire(decoded.len() * 2)
+            .ok_or_else(|| {
+                ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_requests",
                 "the server is indexing as fast as it can; retry after the delay in Retry-After",
             )
             .retry_after(1)
-        })?;
+            })?;
         let (batch, rejected) = PreparedBatch::from_ndjson(decoded, Some(permit));
         metrics::counter!("skein_records_rejected_total").increment(rejected.len() as u64);
         Ok::<_, ApiError>((batch, rejected))
@@ -73,10 +76,12 @@ pub async fn ingest(
         }));
     }
     let outcome = state.engine.ingest(batch).await.map_err(|e| match e {
-        IngestError::Unavailable(_) | IngestError::ShuttingDown => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
-                .retry_after(5)
-        }
+        IngestError::Unavailable(_) | IngestError::ShuttingDown => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
+        .retry_after(5),
     })?;
     Ok(Json(IngestResponse {
         accepted: outcome.accepted,

@@ -70,13 +70,24 @@ pub fn install_metrics() -> PrometheusHandle {
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!("skein_records_ingested_total", "Records made durable");
-    describe_counter!("skein_records_rejected_total", "Ingest lines rejected as invalid");
+    describe_counter!(
+        "skein_records_rejected_total",
+        "Ingest lines rejected as invalid"
+    );
     describe_counter!(
         "skein_records_duplicate_total",
         "Records dropped because their _seq was already held"
     );
-    describe_gauge!("skein_wal_bytes", Unit::Bytes, "Bytes held by the write-ahead log");
+    describe_gauge!(
+        "skein_wal_bytes",
+        Unit::Bytes,
+        "Bytes held by the write-ahead log"
+    );
     describe_gauge!("skein_partitions", "Open time partitions");
-    describe_histogram!("skein_commit_seconds", Unit::Seconds, "Tantivy commit latency");
+    describe_histogram!(
+        "skein_commit_seconds",
+        Unit::Seconds,
+        "Tantivy commit latency"
+    );
     describe_histogram!("skein_search_seconds", Unit::Seconds, "Search latency");
 }

@@ -86,7 +86,9 @@ pub async fn search(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     match res {
         Ok(r) => Ok(Json(r)),
-        Err(SearchError::Query(e)) => Err(ApiError::bad_request("query_parse_error", e.to_string())),
+        Err(SearchError::Query(e)) => {
+            Err(ApiError::bad_request("query_parse_error", e.to_string()))
+        }
         Err(e) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "search_failed",

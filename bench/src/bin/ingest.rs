@@ -42,7 +42,11 @@ fn main() -> Result<()> {
     let manifest = ensure_corpus(&a.corpus, a.lines, a.containers, a.seed)?;
     eprintln!("building batches (parse + zstd, as the agent would)…");
     let containers = build_batches(&a.corpus, &manifest, a.batch)?;
-    let records: u64 = containers.iter().flat_map(|c| &c.batches).map(|b| b.records).sum();
+    let records: u64 = containers
+        .iter()
+        .flat_map(|c| &c.batches)
+        .map(|b| b.records)
+        .sum();
     let raw = manifest.bytes as f64;
     if a.data_dir.exists() {
         std::fs::remove_dir_all(&a.data_dir)?;
@@ -51,7 +55,9 @@ fn main() -> Result<()> {
     let cpu0 = server.cpu_seconds();
     // Each connection owns a fixed set of containers, so a source never has two
     // batches in flight.
-    let queues: Vec<Arc<Mutex<Vec<_>>>> = (0..a.connections).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+    let queues: Vec<Arc<Mutex<Vec<_>>>> = (0..a.connections)
+        .map(|_| Arc::new(Mutex::new(Vec::new())))
+        .collect();
     for (i, c) in containers.into_iter().enumerate() {
         queues[i % a.connections].lock().unwrap().push(c);
     }
@@ -63,7 +69,9 @@ fn main() -> Result<()> {
             let url = server.url.clone();
             let throttled = throttled.clone();
             std::thread::spawn(move || -> Result<u64> {
-                let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build()?;
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(120))
+                    .build()?;
                 let mut cs = std::mem::take(&mut *q.lock().unwrap());
                 let mut accepted = 0;
                 // Round-robin over this connection's containers, batch by batch.
@@ -110,11 +118,31 @@ fn main() -> Result<()> {
 
     println!("bench/ingest — {}", machine());
     println!("corpus: {} json-file lines, {} containers, seed {}, {:.1} MB; {records} records after partial-line merge", manifest.lines, manifest.containers, manifest.seed, raw / 1e6);
-    println!("requests: {} records each, zstd, {} connections, {} answered 429 and were retried", a.batch, a.connections, throttled.load(std::sync::atomic::Ordering::Relaxed));
-    println!("acknowledged (durable): {:>10.0} records/s  {:>7.1} MB/s  in {acked:.2} s", records as f64 / acked, raw / 1e6 / acked);
-    println!("searchable (committed): {:>10.0} records/s  {:>7.1} MB/s  in {searchable:.2} s", records as f64 / searchable, raw / 1e6 / searchable);
-    println!("server CPU: {cpu:.1} s = {:.1} CPU-seconds per GB of json-file", cpu / (raw / 1e9));
+    println!(
+        "requests: {} records each, zstd, {} connections, {} answered 429 and were retried",
+        a.batch,
+        a.connections,
+        throttled.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    println!(
+        "acknowledged (durable): {:>10.0} records/s  {:>7.1} MB/s  in {acked:.2} s",
+        records as f64 / acked,
+        raw / 1e6 / acked
+    );
+    println!(
+        "searchable (committed): {:>10.0} records/s  {:>7.1} MB/s  in {searchable:.2} s",
+        records as f64 / searchable,
+        raw / 1e6 / searchable
+    );
+    println!(
+        "server CPU: {cpu:.1} s = {:.1} CPU-seconds per GB of json-file",
+        cpu / (raw / 1e9)
+    );
     println!("server peak RSS: {:.0} MiB", rss as f64 / (1 << 20) as f64);
-    println!("index: {:.1} MB = {:.3} x the json-file bytes", index as f64 / 1e6, index as f64 / raw);
+    println!(
+        "index: {:.1} MB = {:.3} x the json-file bytes",
+        index as f64 / 1e6,
+        index as f64 / raw
+    );
     Ok(())
 }

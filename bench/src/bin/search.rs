@@ -20,10 +20,13 @@ struct Args {
     runs: usize,
 }
 
-
 fn main() -> Result<()> {
     let a = Args::parse();
-    ensure!(a.data_dir.exists(), "{} does not exist; run bench/ingest first", a.data_dir.display());
+    ensure!(
+        a.data_dir.exists(),
+        "{} does not exist; run bench/ingest first",
+        a.data_dir.display()
+    );
     let server = ServerProcess::start(&a.data_dir, &[])?;
     let client = reqwest::blocking::Client::new();
     let total_docs = server.total("*")?;
@@ -33,7 +36,10 @@ fn main() -> Result<()> {
         .query(&[("q", "*"), ("limit", "1")])
         .send()?
         .json()?;
-    let container = newest["hits"][0]["container"].as_str().unwrap_or("none").to_string();
+    let container = newest["hits"][0]["container"]
+        .as_str()
+        .unwrap_or("none")
+        .to_string();
     let container_q = format!("container:{container} AND timeout");
     let queries = [
         ("rare term", "zephyrquux"),
@@ -43,9 +49,15 @@ fn main() -> Result<()> {
         ("everything", "*"),
     ];
     println!("bench/search — {}", machine());
-    println!("{total_docs} records; top 100 newest first over HTTP, {} runs after 10 warm-ups", a.runs);
+    println!(
+        "{total_docs} records; top 100 newest first over HTTP, {} runs after 10 warm-ups",
+        a.runs
+    );
     println!("container filter: {container_q}");
-    println!("{:<26} {:>9} {:>9} {:>9} {:>9}", "query", "matches", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "{:<26} {:>9} {:>9} {:>9} {:>9}",
+        "query", "matches", "p50 ms", "p99 ms", "max ms"
+    );
     for (name, q) in queries {
         let mut lat = Vec::with_capacity(a.runs);
         let mut matches = 0;
