@@ -32,6 +32,10 @@ fn rec(i: usize, t: i64) -> Record {
         Level::Info
     });
     r.fields.insert("i".into(), serde_json::json!(i));
+    r.fields.insert(
+        "path".into(),
+        serde_json::json!(format!("/api/v1/items/{}", i % 3)),
+    );
     // One source per day, so that days can be sent newest first with `_seq` in order.
     r.source_id = Some(format!("node-1/day-{}", r.timestamp.day_number()));
     r.seq = Some(i as u64 + 1);
