@@ -7,6 +7,11 @@
 //! full), the thread discards its uncommitted work, reports the problem on `/healthz`,
 //! and rebuilds it from the WAL on the next tick; acknowledged records stay in the WAL
 //! until a commit holds them.
+//!
+//! A partition that received nothing for a whole commit interval gives up its writer
+//! (an arena and threads each) and is compacted into one segment in the background: a
+//! day that is over, or a backfill that is done, then takes less space and is searched
+//! in one pass. A write to it waits for the compaction first.
 
 use crate::batch::FeedBatch;
 use crate::budget::Permit;
@@ -20,6 +25,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tantivy::IndexWriter;
 
@@ -58,6 +64,7 @@ pub(crate) struct Indexer {
     /// Highest `_seq` per source as of `last_lsn`.
     seqs: HashMap<String, u64>,
     failing: bool,
+    compacting: HashMap<PartitionKey, JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +101,7 @@ impl Indexer {
             config,
             writers: HashMap::new(),
             failing: false,
+            compacting: HashMap::new(),
         }
     }
 
@@ -131,6 +139,9 @@ impl Indexer {
             let p = self.catalog.for_time(r.timestamp)?;
             if lsn <= p.committed_lsn() {
                 continue; // committed before a crash; replay must not add it twice
+            }
+            if let Some(done) = self.compacting.remove(&p.key) {
+                let _ = done.join();
             }
             let writer = match self.writers.entry(p.key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -235,10 +246,55 @@ impl Indexer {
         self.checkpoint_file.store(&cp)?;
         self.committed = cp;
         self.committed_lsn.store(lsn, Ordering::Release);
-        // Writers hold a memory arena and threads each: keep only the ones in use.
-        self.writers
-            .retain(|_, (_, _, dirty)| std::mem::replace(dirty, false));
+        for (_, _, dirty) in self.writers.values_mut() {
+            *dirty = false;
+        }
         Ok(())
+    }
+
+    /// Retires the writers of partitions not written since the last commit and compacts
+    /// those partitions.
+    fn retire_idle(&mut self) {
+        if self.failing {
+            return;
+        }
+        let idle: Vec<PartitionKey> = self
+            .writers
+            .iter()
+            .filter(|(_, (_, _, dirty))| !*dirty)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in idle {
+            let Some((p, mut w, _)) = self.writers.remove(&key) else {
+                continue;
+            };
+            let segments = p.index.searchable_segment_ids().unwrap_or_default();
+            if segments.len() < 2 {
+                continue;
+            }
+            let spawned = std::thread::Builder::new()
+                .name("skein-compact".into())
+                .spawn(move || {
+                    // A segment already in a policy merge makes this fail; that merge
+                    // finishes below anyway.
+                    if let Err(e) = w.merge(&segments).wait() {
+                        tracing::debug!("compaction of {}: {e}", p.path.display());
+                    }
+                    if let Err(e) = w.wait_merging_threads() {
+                        tracing::warn!("compaction of {} did not finish: {e}", p.path.display());
+                    }
+                    if let Err(e) = p.reload() {
+                        tracing::warn!("cannot reload {}: {e}", p.path.display());
+                    }
+                });
+            match spawned {
+                Ok(handle) => {
+                    self.compacting.insert(key, handle);
+                }
+                Err(e) => tracing::warn!("cannot start compaction: {e}"),
+            }
+        }
+        self.compacting.retain(|_, h| !h.is_finished());
     }
 
     pub fn run(mut self, rx: Receiver<IndexMsg>) {
@@ -254,6 +310,9 @@ impl Indexer {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if Instant::now() >= deadline {
+                // Before the commit, `dirty` still tells which writers got nothing during
+                // this interval.
+                self.retire_idle();
                 self.commit();
                 deadline = Instant::now() + self.config.commit_interval;
             }
@@ -261,6 +320,9 @@ impl Indexer {
         self.commit();
         for (_, (_, w, _)) in self.writers.drain() {
             let _ = w.wait_merging_threads();
+        }
+        for (_, h) in self.compacting.drain() {
+            let _ = h.join();
         }
     }
 }

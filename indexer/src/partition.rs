@@ -178,6 +178,11 @@ impl Partition {
         self.reader.reload()
     }
 
+    /// Makes the latest segments (after a merge) visible to searches.
+    pub fn reload(&self) -> tantivy::Result<()> {
+        self.reader.reload()
+    }
+
     /// A searcher over the last commit.
     pub fn searcher(&self) -> Searcher {
         self.reader.searcher()

@@ -85,16 +85,29 @@ async fn ingest_search_page_restart_dedupe() {
     {
         let engine = Engine::open(config(tmp.path())).unwrap();
         // Older days arrive after newer ones: each still lands in its own day.
-        for chunk in records
+        // Several batches per day, so that days get several segments.
+        let mut most_segments = 0;
+        for day in records
             .chunk_by(|a, b| a.timestamp.day_number() == b.timestamp.day_number())
             .rev()
         {
-            let out = engine
-                .ingest(PreparedBatch::new(chunk.to_vec(), None))
-                .await
-                .unwrap();
-            assert_eq!(out.accepted, chunk.len());
+            for chunk in day.chunks(40) {
+                let out = engine
+                    .ingest(PreparedBatch::new(chunk.to_vec(), None))
+                    .await
+                    .unwrap();
+                assert_eq!(out.accepted, chunk.len());
+                // Let a commit happen between batches: one more segment each time.
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                for p in engine.catalog().all() {
+                    most_segments = most_segments.max(p.searcher().segment_readers().len());
+                }
+            }
         }
+        assert!(
+            most_segments > 1,
+            "the test needs partitions of several segments"
+        );
         wait_total(&engine, "*", 300);
         assert!(
             engine.catalog().len() >= 3,
@@ -179,6 +192,22 @@ async fn ingest_search_page_restart_dedupe() {
         assert_eq!(r.total, 30);
         assert_eq!(r.hits[0].timestamp, start);
         assert!(search(engine.catalog(), &q("container:(")).is_err());
+
+        // Idle partitions are compacted into one segment and lose nothing.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while engine
+            .catalog()
+            .all()
+            .iter()
+            .any(|p| p.searcher().segment_readers().len() > 1)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "idle partitions were not compacted"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        wait_total(&engine, "*", 300);
 
         // A retry of an acknowledged batch is recognised.
         let out = engine
