@@ -37,7 +37,7 @@ use health::Severity as Sev;
 use indexing::Indexer;
 use ingest::{IngestThread, WalRequest};
 use state::CheckpointFile;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -270,11 +270,6 @@ impl Engine {
         for t in self.threads.lock().expect("lock").drain(..) {
             let _ = t.join();
         }
-    }
-
-    /// The data directory root of `config`'s partitions (for tools).
-    pub fn partitions_dir(data_dir: &Path) -> PathBuf {
-        data_dir.join("partitions")
     }
 }
 
