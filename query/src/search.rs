@@ -63,7 +63,7 @@ pub struct SearchResponse {
     pub total: u64,
     /// This page.
     pub hits: Vec<Record>,
-    /// Pass back to get the next page; absent on the last page.
+    /// Pass back to get the next page; `null` once fewer than `limit` hits came back.
     pub cursor: Option<String>,
     /// Time spent.
     pub took_ms: u64,
