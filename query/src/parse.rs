@@ -12,6 +12,7 @@
 
 use skein_indexer::schema::{self as skein_schema};
 use tantivy::query::{AllQuery, Query, QueryParser};
+use tantivy::query_grammar::{UserInputAst, UserInputBound, UserInputLeaf};
 use tantivy::schema::Schema;
 use thiserror::Error;
 
@@ -34,8 +35,12 @@ pub fn parse_query(schema: &Schema, q: &str) -> Result<Box<dyn Query>, QueryErro
     let message = schema.get_field("message").expect("schema has message");
     let mut parser = QueryParser::new(schema.clone(), vec![message], skein_schema::tokenizers());
     parser.set_conjunction_by_default();
+    let ast = tantivy::query_grammar::parse_query(trimmed).map_err(|_| QueryError {
+        query: q.to_string(),
+        reason: "syntax error; check quotes, parentheses and `field:value` pairs".into(),
+    })?;
     parser
-        .parse_query(&rewrite_fields_terms(trimmed))
+        .build_query_from_user_input_ast(rewrite_fields_terms(ast))
         .map_err(|e| QueryError {
             query: q.to_string(),
             reason: describe(&e),
@@ -53,90 +58,58 @@ fn describe(e: &tantivy::query::QueryParserError) -> String {
     }
 }
 
-/// Rewrites `fields.<path>:<value>` (a bare word or a quoted string) into
-/// `fields.<path>:[<value> TO <value>]`, leaving quoted text and ranges alone.
-fn rewrite_fields_terms(q: &str) -> String {
-    let b = q.as_bytes();
-    let mut out = String::with_capacity(q.len() + 16);
-    let mut i = 0;
-    let mut token_start = true;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'"' {
-            let end = quoted_end(b, i);
-            out.push_str(&q[i..end]);
-            i = end;
-            token_start = false;
-            continue;
+/// Rewrites each `fields.<path>:<value>` leaf (a word or a quoted string, not a prefix)
+/// into the one-value range `[value TO value]`, which Tantivy answers from the column.
+fn rewrite_fields_terms(ast: UserInputAst) -> UserInputAst {
+    match ast {
+        UserInputAst::Clause(clauses) => UserInputAst::Clause(
+            clauses
+                .into_iter()
+                .map(|(occur, a)| (occur, rewrite_fields_terms(a)))
+                .collect(),
+        ),
+        UserInputAst::Boost(a, boost) => {
+            UserInputAst::Boost(Box::new(rewrite_fields_terms(*a)), boost)
         }
-        if token_start && q[i..].starts_with("fields.") {
-            let path_end = i + q[i..]
-                .find(|ch: char| !(ch.is_alphanumeric() || "._-@".contains(ch)))
-                .unwrap_or(q.len() - i);
-            if b.get(path_end) == Some(&b':') {
-                let v = path_end + 1;
-                let value_end = match b.get(v) {
-                    Some(b'"') => Some(quoted_end(b, v)),
-                    Some(ch) if !b"[{<>(/ ".contains(ch) => Some(
-                        v + q[v..]
-                            .find(|ch: char| ch.is_whitespace() || ch == ')')
-                            .unwrap_or(q.len() - v),
-                    ),
-                    _ => None,
-                };
-                if let Some(value_end) = value_end {
-                    let value = &q[v..value_end];
-                    out.push_str(&q[i..v]);
-                    out.push_str(&format!("[{value} TO {value}]"));
-                    i = value_end;
-                    token_start = false;
-                    continue;
-                }
+        UserInputAst::Leaf(leaf) => match *leaf {
+            UserInputLeaf::Literal(lit)
+                if !lit.prefix
+                    && lit
+                        .field_name
+                        .as_deref()
+                        .is_some_and(|f| f.starts_with("fields.")) =>
+            {
+                UserInputAst::Leaf(Box::new(UserInputLeaf::Range {
+                    field: lit.field_name,
+                    lower: UserInputBound::Inclusive(lit.phrase.clone()),
+                    upper: UserInputBound::Inclusive(lit.phrase),
+                }))
             }
-        }
-        token_start = c.is_ascii_whitespace() || b"(-+".contains(&c);
-        let ch_len = q[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&q[i..i + ch_len]);
-        i += ch_len;
+            other => UserInputAst::Leaf(Box::new(other)),
+        },
     }
-    out
-}
-
-/// Index just past the closing quote of the string opening at `start`.
-fn quoted_end(b: &[u8], start: usize) -> usize {
-    let mut j = start + 1;
-    while j < b.len() {
-        match b[j] {
-            b'\\' => j += 2,
-            b'"' => return j + 1,
-            _ => j += 1,
-        }
-    }
-    b.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parses(q: &str) -> Result<(), QueryError> {
+        parse_query(&skein_indexer::schema::build_schema().0, q).map(|_| ())
+    }
+
     #[test]
-    fn exact_fields_values_become_one_value_ranges() {
-        assert_eq!(
-            rewrite_fields_terms("fields.user_id:42"),
-            "fields.user_id:[42 TO 42]"
-        );
-        assert_eq!(
-            rewrite_fields_terms(r#"level:error AND (fields.path:"/api/pay" OR -fields.a.b:x)"#),
-            r#"level:error AND (fields.path:["/api/pay" TO "/api/pay"] OR -fields.a.b:[x TO x])"#
-        );
-        for untouched in [
+    fn exact_fields_values_parse() {
+        for q in [
+            "fields.user_id:42",
+            r#"fields.path:"/api/pay""#,
+            r#"level:error AND (fields.path:"/api/v1/items/1" OR -fields.a.b:x)"#,
             "fields.latency_ms:[100 TO 500]",
             "fields.latency_ms:>1000",
-            r#""fields.path:x" in a phrase"#,
-            "myfields.x:1",
-            "timeout",
+            "timeout \"fields.path:x\"",
         ] {
-            assert_eq!(rewrite_fields_terms(untouched), untouched);
+            parses(q).unwrap_or_else(|e| panic!("{q}: {e}"));
         }
+        assert!(parses("container:(").is_err());
     }
 }

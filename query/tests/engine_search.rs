@@ -178,6 +178,17 @@ async fn ingest_search_page_restart_dedupe() {
                 .total,
             150
         );
+        // `fields` values: exact matches on strings and numbers, and ranges.
+        let total = |query: &str| search(engine.catalog(), &q(query)).unwrap().total;
+        assert_eq!(total("fields.path:\"/api/v1/items/1\""), 100);
+        assert_eq!(total("fields.i:42"), 1);
+        assert_eq!(
+            search(engine.catalog(), &q("fields.i:42")).unwrap().hits[0].fields["i"],
+            42
+        );
+        assert_eq!(total("fields.i:[10 TO 19] AND container:web"), 5);
+        assert_eq!(total("fields.i:>=290"), 10);
+        assert_eq!(total("fields.path:\"/api/v1/items/1\" AND -fields.i:1"), 99);
         let start = records[30].timestamp;
         let end = records[59].timestamp;
         let req = SearchRequest {
