@@ -39,6 +39,16 @@ pub(crate) enum IndexMsg {
     },
 }
 
+/// WAL positions the ingest and indexer threads share.
+#[derive(Debug, Clone)]
+pub(crate) struct WalMarks {
+    /// Every entry at or below is committed; the WAL may drop them.
+    pub committed: Arc<AtomicU64>,
+    /// Highest LSN made durable; recovery reads no further, so it never picks up a group
+    /// whose fsync may still fail.
+    pub durable: Arc<AtomicU64>,
+}
+
 /// Tuning of the indexer.
 #[derive(Debug, Clone)]
 pub struct IndexerConfig {
@@ -54,7 +64,7 @@ pub(crate) struct Indexer {
     pub catalog: Arc<Catalog>,
     pub checkpoint_file: CheckpointFile,
     pub committed: Checkpoint,
-    pub committed_lsn: Arc<AtomicU64>,
+    pub marks: WalMarks,
     pub health: Arc<Health>,
     pub wal_dir: PathBuf,
     pub config: IndexerConfig,
@@ -84,18 +94,18 @@ impl Indexer {
         catalog: Arc<Catalog>,
         checkpoint_file: CheckpointFile,
         committed: Checkpoint,
-        committed_lsn: Arc<AtomicU64>,
+        marks: WalMarks,
         health: Arc<Health>,
         wal_dir: PathBuf,
         config: IndexerConfig,
     ) -> Indexer {
         Indexer {
+            marks,
             last_lsn: committed.lsn,
             seqs: committed.seqs.clone(),
             catalog,
             checkpoint_file,
             committed,
-            committed_lsn,
             health,
             wal_dir,
             config,
@@ -136,6 +146,18 @@ impl Indexer {
     fn add(&mut self, lsn: u64, records: &[Record]) -> Result<(), IndexError> {
         let fields = self.catalog.fields().clone();
         for (i, r) in records.iter().enumerate() {
+            // Within a source, `_seq` only grows in WAL order; a record at or below the
+            // high-water mark is a leftover of a refused group whose retry is (or will
+            // be) indexed itself.
+            if let (Some(src), Some(seq)) = (&r.source_id, r.seq) {
+                match self.seqs.get_mut(src) {
+                    Some(high) if seq <= *high => continue,
+                    Some(high) => *high = seq,
+                    None => {
+                        self.seqs.insert(src.clone(), seq);
+                    }
+                }
+            }
             let p = self.catalog.for_time(r.timestamp)?;
             if lsn <= p.committed_lsn() {
                 continue; // committed before a crash; replay must not add it twice
@@ -163,10 +185,6 @@ impl Indexer {
                 .1
                 .add_document(fields.document(r, (lsn << 24) | i as u64))?;
             writer.2 = true;
-            if let (Some(src), Some(seq)) = (&r.source_id, r.seq) {
-                let e = self.seqs.entry(src.clone()).or_insert(seq);
-                *e = (*e).max(seq);
-            }
         }
         self.last_lsn = lsn;
         Ok(())
@@ -190,8 +208,9 @@ impl Indexer {
         self.failing = false;
         let dir = self.wal_dir.clone();
         let mut entries_err = None;
+        let durable = self.marks.durable.load(Ordering::Acquire);
         let res = wal::read_entries(&dir, self.committed.lsn, |e| {
-            if entries_err.is_none() {
+            if entries_err.is_none() && e.lsn <= durable {
                 self.add_entry(&e);
                 if self.failing {
                     entries_err = Some(());
@@ -245,7 +264,7 @@ impl Indexer {
         };
         self.checkpoint_file.store(&cp)?;
         self.committed = cp;
-        self.committed_lsn.store(lsn, Ordering::Release);
+        self.marks.committed.store(lsn, Ordering::Release);
         for (_, _, dirty) in self.writers.values_mut() {
             *dirty = false;
         }

@@ -36,6 +36,8 @@ pub(crate) struct IngestThread {
     pub index_tx: Sender<IndexMsg>,
     pub feed: broadcast::Sender<Arc<FeedBatch>>,
     pub committed_lsn: Arc<AtomicU64>,
+    /// Highest LSN made durable (recovery must not read past it).
+    pub durable_lsn: Arc<AtomicU64>,
     pub health: Arc<Health>,
 }
 
@@ -76,6 +78,7 @@ impl IngestThread {
 
     fn write_group(&mut self, group: Vec<WalRequest>) {
         self.seqs.begin();
+        self.wal.begin_group();
         let mut staged = Vec::with_capacity(group.len());
         let mut failure = None;
         let mut payload = Vec::new();
@@ -131,10 +134,17 @@ impl IngestThread {
             }
         }
         if let Some(e) = failure {
+            let cleanup = match self.wal.abort_group() {
+                Ok(()) => String::new(),
+                Err(e2) => format!(
+                    "; removing the failed group from the WAL also failed ({e2}), so its \
+                     records may be indexed after a restart although they were refused"
+                ),
+            };
             self.health.report(
                 "wal",
                 Severity::Error,
-                format!("{e}; ingest answers 503 until a write succeeds"),
+                format!("{e}; ingest answers 503 until a write succeeds{cleanup}"),
             );
             for s in staged {
                 let _ = s.reply.send(Err(IngestError::Unavailable(e.to_string())));
@@ -142,6 +152,8 @@ impl IngestThread {
             return;
         }
         self.seqs.commit();
+        self.durable_lsn
+            .store(self.wal.next_lsn() - 1, Ordering::Release);
         self.health.clear("wal");
         for s in staged {
             metrics::counter!("skein_records_ingested_total").increment(s.outcome.accepted as u64);

@@ -34,7 +34,7 @@ pub use partition::{Catalog, Partition};
 
 use dedupe::SeqTracker;
 use health::Severity as Sev;
-use indexing::Indexer;
+use indexing::{Indexer, WalMarks};
 use ingest::{IngestThread, WalRequest};
 use state::CheckpointFile;
 use std::path::PathBuf;
@@ -156,13 +156,18 @@ impl Engine {
                 source,
             })?;
         let committed_lsn = Arc::new(AtomicU64::new(checkpoint.lsn));
+        // Everything on disk at start counts as durable; the ingest thread moves it on.
+        let durable_lsn = Arc::new(AtomicU64::new(u64::MAX));
         let wal_dir = dir.join("wal");
         let mut seqs = SeqTracker::new(checkpoint.seqs.clone());
         let mut indexer = Indexer::new(
             catalog.clone(),
             checkpoint_file,
             checkpoint.clone(),
-            committed_lsn.clone(),
+            WalMarks {
+                committed: committed_lsn.clone(),
+                durable: durable_lsn.clone(),
+            },
             health.clone(),
             wal_dir.clone(),
             config.indexer.clone(),
@@ -189,6 +194,7 @@ impl Engine {
                 ),
             );
         }
+        durable_lsn.store(wal.next_lsn() - 1, std::sync::atomic::Ordering::Release);
         if replayed > 0 {
             tracing::info!("replayed {replayed} records from the WAL");
             indexer.commit();
@@ -203,6 +209,7 @@ impl Engine {
             index_tx,
             feed: feed.clone(),
             committed_lsn,
+            durable_lsn,
             health: health.clone(),
         };
         let threads = vec![

@@ -81,12 +81,13 @@ impl PartitionKey {
 
     /// First instant of the day.
     pub fn start(&self) -> Timestamp {
-        Timestamp(self.day * NANOS_PER_DAY)
+        // The first and last representable days are partial: saturate at their edges.
+        Timestamp(self.day.saturating_mul(NANOS_PER_DAY))
     }
 
     /// First instant of the next day.
     pub fn end(&self) -> Timestamp {
-        Timestamp((self.day + 1) * NANOS_PER_DAY)
+        Timestamp((self.day + 1).saturating_mul(NANOS_PER_DAY))
     }
 }
 
@@ -353,6 +354,17 @@ mod tests {
         assert_eq!(PartitionKey::parse(&g2.dir_name()), Some(g2));
         assert!(key.start() <= t && t < key.end());
         assert_eq!(PartitionKey::parse("wal"), None);
+    }
+
+    #[test]
+    fn edge_days_do_not_overflow() {
+        for t in [Timestamp(i64::MAX), Timestamp(i64::MIN)] {
+            let key = PartitionKey {
+                day: t.day_number(),
+                generation: 0,
+            };
+            assert!(key.start() <= t && t <= key.end());
+        }
     }
 
     #[test]

@@ -96,6 +96,17 @@ pub struct Wal {
     current: Option<(Segment, File, u64)>,
     next_lsn: u64,
     roll_bytes: u64,
+    /// Where the group being written started, so that a failed group can be cut off.
+    group: Option<GroupStart>,
+}
+
+/// The state of the log when a group began.
+#[derive(Debug)]
+struct GroupStart {
+    /// The segment being appended to then, and its length.
+    segment: Option<(PathBuf, u64)>,
+    /// Segments created since.
+    created: Vec<PathBuf>,
 }
 
 impl Wal {
@@ -120,8 +131,46 @@ impl Wal {
             current: None,
             next_lsn: report.last_lsn.max(after) + 1,
             roll_bytes,
+            group: None,
         };
         Ok((wal, report))
+    }
+
+    /// Starts a group of appends that [`Wal::sync`] makes durable together or
+    /// [`Wal::abort_group`] removes together.
+    pub fn begin_group(&mut self) {
+        self.group = Some(GroupStart {
+            segment: self
+                .current
+                .as_ref()
+                .map(|(seg, _, len)| (seg.path.clone(), *len)),
+            created: Vec::new(),
+        });
+    }
+
+    /// Removes every entry appended since [`Wal::begin_group`]: the group failed and was
+    /// not acknowledged, so none of it may be replayed later next to the client's retry.
+    /// Later entries go to a new segment; their LSNs continue after the removed ones.
+    pub fn abort_group(&mut self) -> Result<(), WalError> {
+        self.abandon_current();
+        let Some(group) = self.group.take() else {
+            return Ok(());
+        };
+        for path in &group.created {
+            self.closed.retain(|s| &s.path != path);
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(path)(e)),
+                _ => {}
+            }
+        }
+        if let Some((path, len)) = group.segment {
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(len).and_then(|_| f.sync_data()))
+                .map_err(io_err(&path))?;
+        }
+        Ok(())
     }
 
     /// The LSN the next appended entry will get.
@@ -175,6 +224,15 @@ impl Wal {
     }
 
     fn roll(&mut self) -> Result<(), WalError> {
+        // Entries of the running group may sit in the segment being closed: they must be
+        // as durable as those the final sync covers.
+        if let Some((seg, file, _)) = &self.current {
+            if let Err(e) = file.sync_data() {
+                let path = seg.path.clone();
+                self.abandon_current();
+                return Err(WalError::Io { path, source: e });
+            }
+        }
         self.abandon_current();
         let path = self.dir.join(format!("{:020}{SUFFIX}", self.next_lsn));
         // A segment abandoned before any entry reached it has this same name; it holds
@@ -198,6 +256,10 @@ impl Wal {
             file,
             0,
         ));
+        if let Some(g) = &mut self.group {
+            g.created
+                .push(self.current.as_ref().expect("just set").0.path.clone());
+        }
         Ok(())
     }
 
@@ -390,6 +452,31 @@ mod tests {
         let payloads: Vec<&[u8]> = got.iter().map(|e| e.payload.as_slice()).collect();
         assert_eq!(payloads, vec![&b"one"[..], &b"three"[..]]);
         assert_eq!(rep.damaged.len(), 1);
+    }
+
+    #[test]
+    fn aborted_group_leaves_nothing_to_replay() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut got = Vec::new();
+        // Tiny segments: the group spans a roll.
+        let (mut wal, _) = Wal::open(tmp.path(), 0, 40, |e| got.push(e)).unwrap();
+        wal.begin_group();
+        wal.append(b"kept").unwrap();
+        wal.sync().unwrap();
+        wal.begin_group();
+        for p in [&b"refused-1"[..], b"refused-2", b"refused-3"] {
+            wal.append(p).unwrap();
+        }
+        wal.abort_group().unwrap();
+        wal.begin_group();
+        let lsn = wal.append(b"after").unwrap();
+        assert_eq!(lsn, 5, "LSNs are not reused");
+        wal.sync().unwrap();
+        drop(wal);
+        let (got, rep, _) = replay(tmp.path(), 0);
+        let payloads: Vec<&[u8]> = got.iter().map(|e| e.payload.as_slice()).collect();
+        assert_eq!(payloads, vec![&b"kept"[..], b"after"]);
+        assert!(rep.damaged.is_empty(), "{:?}", rep.damaged);
     }
 
     #[test]

@@ -63,7 +63,12 @@ async fn disk_full_refuses_then_recovers() {
         "{problems:?}"
     );
 
-    std::fs::remove_file(&next).unwrap();
+    // The refused group's segment is removed, so nothing of it can be replayed later;
+    // that also takes the /dev/full link away: space is back.
+    assert!(
+        std::fs::symlink_metadata(&next).is_err(),
+        "the failed group's segment must be gone"
+    );
     assert_eq!(
         engine.ingest(batch("third", 10)).await.unwrap().accepted,
         10
