@@ -93,23 +93,28 @@ fn split_ns(ns: i64) -> (i64, u32) {
     )
 }
 
-/// `2026-11-20T10:00:00.123456789Z`: RFC 3339 with the fixed nine fraction digits dockerd
-/// writes in json-file `time`.
-pub(crate) fn push_rfc3339_nanos(out: &mut String, ns: i64) {
-    let (secs, frac) = split_ns(ns);
+/// `2026-11-20<sep>10:00:00.` for the time `secs`, the part both ISO-style formats share.
+fn push_date_time(out: &mut String, secs: i64, sep: char) {
     let c = civil(secs);
     push_year(out, c.year);
     out.push('-');
     push_2(out, c.month);
     out.push('-');
     push_2(out, c.day);
-    out.push('T');
+    out.push(sep);
     push_2(out, c.hour);
     out.push(':');
     push_2(out, c.minute);
     out.push(':');
     push_2(out, c.second);
     out.push('.');
+}
+
+/// `2026-11-20T10:00:00.123456789Z`: RFC 3339 with the fixed nine fraction digits dockerd
+/// writes in json-file `time`.
+pub(crate) fn push_rfc3339_nanos(out: &mut String, ns: i64) {
+    let (secs, frac) = split_ns(ns);
+    push_date_time(out, secs, 'T');
     let mut digits = [b'0'; 9];
     let mut f = frac;
     for d in digits.iter_mut().rev() {
@@ -153,19 +158,7 @@ pub(crate) fn push_nginx_time(out: &mut String, ns: i64) {
 /// Spring Boot / logback style `2026-11-20 10:00:00.123` (milliseconds).
 pub(crate) fn push_app_time(out: &mut String, ns: i64) {
     let (secs, frac) = split_ns(ns);
-    let c = civil(secs);
-    push_year(out, c.year);
-    out.push('-');
-    push_2(out, c.month);
-    out.push('-');
-    push_2(out, c.day);
-    out.push(' ');
-    push_2(out, c.hour);
-    out.push(':');
-    push_2(out, c.minute);
-    out.push(':');
-    push_2(out, c.second);
-    out.push('.');
+    push_date_time(out, secs, ' ');
     let ms = frac / 1_000_000;
     out.push((b'0' + (ms / 100) as u8) as char);
     push_2(out, ms % 100);

@@ -211,6 +211,7 @@ pub struct Catalog {
     root: PathBuf,
     open: RwLock<BTreeMap<PartitionKey, Arc<Partition>>>,
     failed: RwLock<Vec<FailedPartition>>,
+    schema: tantivy::schema::Schema,
     fields: Fields,
 }
 
@@ -250,12 +251,19 @@ impl Catalog {
                 }
             }
         }
+        let (schema, fields) = schema::build_schema();
         Ok(Catalog {
             root: root.to_path_buf(),
             open: RwLock::new(open),
             failed: RwLock::new(failed),
-            fields: schema::build_schema().1,
+            schema,
+            fields,
         })
+    }
+
+    /// The schema every partition has.
+    pub fn schema(&self) -> &tantivy::schema::Schema {
+        &self.schema
     }
 
     /// Field handles (the same for every partition).

@@ -337,7 +337,7 @@ struct SegmentColumns {
 /// the columns. Keeps each segment's columns open across the hits of one search.
 pub struct RecordLoader<'s> {
     searcher: &'s Searcher,
-    fields: Fields,
+    source: Field,
     segments: HashMap<u32, SegmentColumns>,
     buf: String,
 }
@@ -347,7 +347,10 @@ impl<'s> RecordLoader<'s> {
     pub fn new(searcher: &'s Searcher) -> RecordLoader<'s> {
         RecordLoader {
             searcher,
-            fields: build_schema().1,
+            source: searcher
+                .schema()
+                .get_field(names::SOURCE)
+                .expect("every partition has _source"),
             segments: HashMap::new(),
             buf: String::new(),
         }
@@ -357,7 +360,7 @@ impl<'s> RecordLoader<'s> {
     pub fn load(&mut self, addr: DocAddress) -> tantivy::Result<Record> {
         let doc: TantivyDocument = self.searcher.doc(addr)?;
         let stored: Stored = doc
-            .get_first(self.fields.source)
+            .get_first(self.source)
             .and_then(|v| v.as_str())
             .and_then(|s| serde_json::from_str(s).ok())
             .ok_or_else(|| {

@@ -2,9 +2,11 @@
 //! health report, and recovers by itself once space is back; nothing acknowledged is
 //! lost and nothing refused shows up.
 
+mod common;
+
+use common::{small_config, wait_for};
 use skein_indexer::{Engine, EngineConfig, IngestError, PreparedBatch};
 use skein_model::{Record, Timestamp};
-use std::time::{Duration, Instant};
 
 fn batch(tag: &str, n: usize) -> PreparedBatch {
     let t = Timestamp::parse_rfc3339("2026-11-20T10:00:00Z").unwrap();
@@ -38,10 +40,7 @@ fn skein_query_like(p: &skein_indexer::Partition, word: &str) -> tantivy::query:
 #[tokio::test]
 async fn disk_full_refuses_then_recovers() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut config = EngineConfig::new(tmp.path());
-    config.indexer.commit_interval = Duration::from_millis(100);
-    config.indexer.writer_threads = 1;
-    config.indexer.writer_memory = 20 << 20;
+    let mut config = small_config(tmp.path());
     // One entry per segment, so the next write opens a file whose name we know.
     config.wal_segment_bytes = 1;
     let engine = Engine::open(config).unwrap();
@@ -74,11 +73,9 @@ async fn disk_full_refuses_then_recovers() {
         10
     );
     assert!(engine.health().problems().is_empty());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while count(&engine, "third") < 10 {
-        assert!(Instant::now() < deadline, "third batch never searchable");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the third batch to be searchable", || {
+        count(&engine, "third") == 10
+    });
     assert_eq!(count(&engine, "first"), 10);
     assert_eq!(
         count(&engine, "second"),

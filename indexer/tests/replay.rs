@@ -3,39 +3,14 @@
 //! so that a client resending its unanswered batch later is recognised, even after
 //! further commits and restarts.
 
-use skein_indexer::{Engine, EngineConfig, PreparedBatch};
-use skein_model::{Record, Timestamp};
-use std::path::Path;
-use std::time::Duration;
+mod common;
 
-fn batch(src: &str, seqs: std::ops::RangeInclusive<u64>) -> PreparedBatch {
-    let t = Timestamp::parse_rfc3339("2026-11-20T10:00:00Z").unwrap();
-    let records = seqs
-        .map(|s| {
-            let mut r = Record::new(Timestamp(t.0 + s as i64), format!("{src} {s}"));
-            r.source_id = Some(src.into());
-            r.seq = Some(s);
-            r
-        })
-        .collect();
-    PreparedBatch::new(records, None)
-}
+use common::{docs, seq_batch as batch, small_config};
+use skein_indexer::Engine;
+use std::path::Path;
 
 fn open(dir: &Path) -> Engine {
-    let mut c = EngineConfig::new(dir);
-    c.indexer.commit_interval = Duration::from_millis(50);
-    c.indexer.writer_threads = 1;
-    c.indexer.writer_memory = 20 << 20;
-    Engine::open(c).unwrap()
-}
-
-fn docs(engine: &Engine) -> u64 {
-    engine
-        .catalog()
-        .all()
-        .iter()
-        .map(|p| p.searcher().num_docs())
-        .sum()
+    Engine::open(small_config(dir)).unwrap()
 }
 
 #[tokio::test]

@@ -73,7 +73,7 @@ pub struct SearchResponse {
 pub fn search(catalog: &Catalog, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
     let started = Instant::now();
     // Validate once, so a bad query is an error even when no partition overlaps.
-    crate::parse::parse_query(&skein_indexer::schema::build_schema().0, &req.q)?;
+    crate::parse::parse_query(catalog.schema(), &req.q)?;
     let start = req.start.unwrap_or(Timestamp(i64::MIN));
     let end_excl = req
         .end
