@@ -8,7 +8,8 @@ use std::path::Path;
 
 /// What is known about the source of a log: the node and, for containers, what Docker
 /// (or the file path) says about the container.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SourceMeta {
     /// The node name.
     pub host: String,

@@ -8,16 +8,18 @@
 //! increases from record to record; across streams it does not (a split stdout line can
 //! be finished after a later stderr line), which is why the source is per stream.
 
+use crate::decode::{Event, Format, SourceDecoder};
 use crate::enrich::{build_record, Delivery, SourceMeta};
-use crate::parse::json_file::JsonFileDecoder;
-use crate::parse::multiline::{MultilineConfig, MultilineMerger};
-use crate::parse::partial::{PartialMerger, DEFAULT_MAX_LINE_BYTES};
-use crate::parse::payload::{self, PayloadConfig};
-use crate::parse::{LogicalLine, Stream};
-use skein_model::{Record, Timestamp};
+use crate::parse::multiline::MultilineConfig;
+use crate::parse::partial::DEFAULT_MAX_LINE_BYTES;
+use crate::parse::payload::PayloadConfig;
+use crate::parse::Stream;
+use skein_model::Record;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, BufRead};
 use std::time::Instant;
+
+pub use crate::decode::DECODE_ERROR_FIELD;
 
 /// How a json-file log is read.
 #[derive(Debug, Clone)]
@@ -25,7 +27,7 @@ pub struct JsonFileOptions {
     /// The position of the reader's first byte in the source, so `_seq` continues
     /// where a previous read (or a previous, rotated file) left off.
     pub start_offset: u64,
-    /// Cap on a line merged from partial entries (see [`PartialMerger`]).
+    /// Cap on a line merged from partial entries (see [`crate::PartialMerger`]).
     pub max_line_bytes: usize,
     /// Longest json-file line decoded; a longer one (dockerd never writes one) is
     /// reported as malformed and only its first `max_entry_bytes` are kept.
@@ -48,9 +50,6 @@ impl Default for JsonFileOptions {
     }
 }
 
-/// The field a malformed json-file line's record carries the decoding error in.
-pub const DECODE_ERROR_FIELD: &str = "skein_decode_error";
-
 /// Reads a whole json-file log (see [`JsonFileRecords`]).
 pub fn records_from_json_file<R: BufRead>(
     reader: R,
@@ -72,19 +71,13 @@ pub struct JsonFileRecords<R> {
     reader: R,
     meta: SourceMeta,
     source_ids: [String; 2],
-    payload: PayloadConfig,
     max_entry_bytes: usize,
-    decoder: JsonFileDecoder,
-    partial: PartialMerger,
-    multiline: Option<MultilineMerger>,
+    decoder: SourceDecoder,
     started: Instant,
-    attrs: Option<BTreeMap<String, String>>,
     line: Vec<u8>,
-    lines: Vec<LogicalLine>,
+    events: Vec<Event>,
     ready: VecDeque<Record>,
     offset: u64,
-    last_time: Option<Timestamp>,
-    malformed: u64,
     error: Option<io::Error>,
     done: bool,
 }
@@ -96,19 +89,18 @@ impl<R: BufRead> JsonFileRecords<R> {
             reader,
             source_ids: Stream::ALL.map(|s| meta.source_id(s.as_str())),
             meta: meta.clone(),
-            payload: options.payload,
             max_entry_bytes: options.max_entry_bytes.max(1),
-            decoder: JsonFileDecoder::new(),
-            partial: PartialMerger::new(options.max_line_bytes),
-            multiline: options.multiline.map(MultilineMerger::new),
+            decoder: SourceDecoder::new(
+                Format::JsonFile,
+                options.payload,
+                options.multiline,
+                options.max_line_bytes,
+            ),
             started: Instant::now(),
-            attrs: None,
             line: Vec::new(),
-            lines: Vec::new(),
+            events: Vec::new(),
             ready: VecDeque::new(),
             offset: options.start_offset,
-            last_time: None,
-            malformed: 0,
             error: None,
             done: false,
         }
@@ -121,7 +113,7 @@ impl<R: BufRead> JsonFileRecords<R> {
 
     /// How many lines were not json-file entries.
     pub fn malformed_lines(&self) -> u64 {
-        self.malformed
+        self.decoder.malformed_lines()
     }
 
     /// The I/O error that ended the iteration early, if one did.
@@ -140,125 +132,48 @@ impl<R: BufRead> JsonFileRecords<R> {
                 }
             };
         if consumed == 0 {
-            self.partial.flush(&mut self.lines);
-            self.emit_lines();
-            if let Some(m) = &mut self.multiline {
-                m.flush(&mut self.lines);
-            }
-            self.emit_events();
+            self.decoder.flush(&mut self.events);
+            self.emit();
             return false;
         }
         let offset = self.offset;
         self.offset += consumed as u64;
-        if self.line.iter().all(u8::is_ascii_whitespace) {
-            return true;
-        }
-        let decoded = if truncated {
-            Err(format!(
-                "json-file line longer than {} bytes",
-                self.max_entry_bytes
-            ))
+        if truncated {
+            let reason = format!("json-file line longer than {} bytes", self.max_entry_bytes);
+            self.decoder
+                .push_malformed(&self.line, offset, reason, &mut self.events);
         } else {
-            match self.decoder.decode(&self.line) {
-                Ok(mut e) => {
-                    self.last_time = Some(e.time);
-                    if e.attrs.is_some() {
-                        self.attrs = e.attrs.take();
-                    }
-                    self.partial.push(
-                        e.stream,
-                        e.time,
-                        e.text(),
-                        e.is_complete(),
-                        offset,
-                        &mut self.lines,
-                    );
-                    Ok(())
-                }
-                Err(e) => Err(e.to_string()),
-            }
-        };
-        if let Err(reason) = decoded {
-            self.malformed += 1;
-            self.emit_malformed(reason);
+            self.decoder
+                .push_line(&self.line, offset, self.started, &mut self.events);
         }
-        self.emit_lines();
+        self.emit();
         true
     }
 
-    /// Passes merged lines on to the multiline stage, or straight out.
-    fn emit_lines(&mut self) {
-        match &mut self.multiline {
-            Some(m) => {
-                for line in self.lines.drain(..) {
-                    if let Some(event) = m.push(line, self.started) {
-                        self.ready.push_back(to_record(
-                            &self.meta,
-                            &self.source_ids,
-                            &self.payload,
-                            &self.attrs,
-                            event,
-                        ));
-                    }
-                }
-            }
-            None => self.emit_events(),
+    fn emit(&mut self) {
+        for event in self.events.drain(..) {
+            let (stream, delivery) = match event.stream {
+                Some(s) => (
+                    s.as_str(),
+                    Some(Delivery {
+                        source_id: self.source_ids[s.index()].clone(),
+                        seq: event.offset,
+                    }),
+                ),
+                None => ("", None),
+            };
+            let mut record = build_record(&self.meta, stream, event.time, event.payload, delivery);
+            add_attrs(&mut record, self.decoder.attrs());
+            self.ready.push_back(record);
         }
     }
-
-    fn emit_events(&mut self) {
-        for event in self.lines.drain(..) {
-            self.ready.push_back(to_record(
-                &self.meta,
-                &self.source_ids,
-                &self.payload,
-                &self.attrs,
-                event,
-            ));
-        }
-    }
-
-    fn emit_malformed(&mut self, reason: String) {
-        let raw = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
-        let mut p = payload::parse(Vec::new(), &self.payload);
-        p.message = String::from_utf8_lossy(raw).into_owned();
-        p.fields
-            .insert(DECODE_ERROR_FIELD.into(), serde_json::Value::String(reason));
-        let time = self.last_time.unwrap_or_else(Timestamp::now);
-        let mut record = build_record(&self.meta, "", time, p, None);
-        add_attrs(&mut record, &self.attrs);
-        self.ready.push_back(record);
-    }
-}
-
-fn to_record(
-    meta: &SourceMeta,
-    source_ids: &[String; 2],
-    config: &PayloadConfig,
-    attrs: &Option<BTreeMap<String, String>>,
-    event: LogicalLine,
-) -> Record {
-    let payload = payload::parse(event.text, config);
-    let delivery = Delivery {
-        source_id: source_ids[event.stream.index()].clone(),
-        seq: event.offset,
-    };
-    let mut record = build_record(
-        meta,
-        event.stream.as_str(),
-        event.time,
-        payload,
-        Some(delivery),
-    );
-    add_attrs(&mut record, attrs);
-    record
 }
 
 /// json-file `attrs` are container labels and env values chosen by log options (the
 /// same on every entry of a container), so they go with the labels; what the metadata
 /// already says wins.
-fn add_attrs(record: &mut Record, attrs: &Option<BTreeMap<String, String>>) {
-    for (k, v) in attrs.iter().flatten() {
+fn add_attrs(record: &mut Record, attrs: Option<&BTreeMap<String, String>>) {
+    for (k, v) in attrs.into_iter().flatten() {
         record.labels.entry(k.clone()).or_insert_with(|| v.clone());
     }
 }
@@ -322,7 +237,7 @@ mod tests {
     use super::*;
     use crate::parse::json_file::encode_line;
     use proptest::prelude::*;
-    use skein_model::Level;
+    use skein_model::{Level, Timestamp};
     use std::io::{BufReader, Cursor, Read};
 
     const ID: &str = "9d4b1e7a2c3f5068a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718";

@@ -23,9 +23,14 @@
 
 #![warn(missing_docs)]
 
+pub mod decode;
+pub mod discover;
+pub mod encode;
 pub mod enrich;
 pub mod json_file_reader;
 pub mod parse;
+pub mod ship;
+pub mod spool;
 
 pub use enrich::{build_record, container_id_from_path, short_id, Delivery, SourceMeta};
 pub use json_file_reader::{records_from_json_file, JsonFileOptions, JsonFileRecords};

@@ -1,0 +1,155 @@
+//! `--path GLOB` sources, and the metadata a Docker data directory holds on disk for
+//! when the engine itself cannot be asked.
+
+use super::SourceSpec;
+use crate::decode::Format;
+use crate::enrich::{container_id_from_path, SourceMeta};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Expands `patterns` into the files to follow. Rotated predecessors (`x-json.log.1`,
+/// `*.gz`) are left out: they are read as part of following their live file.
+pub fn expand(patterns: &[String]) -> Result<Vec<PathBuf>, glob::PatternError> {
+    let mut out = Vec::new();
+    for pattern in patterns {
+        for path in glob::glob(pattern)?.flatten() {
+            if path.is_file() && !is_rotated(&path) && !out.contains(&path) {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_rotated(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.ends_with(".gz") {
+        return true;
+    }
+    match name.rsplit_once('.') {
+        Some((stem, n)) => {
+            !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) && stem.ends_with("-json.log")
+        }
+        None => false,
+    }
+}
+
+/// What a file found by path is: a container log keyed by its container id (with the
+/// name, image and labels from Docker's `config.v2.json` beside it when readable), or a
+/// plain file keyed by its path and named after its file stem.
+pub fn spec_for(path: &Path, host: &str) -> SourceSpec {
+    let format = Format::for_path(path);
+    match container_id_from_path(path) {
+        Some(id) => {
+            let mut meta = path
+                .parent()
+                .and_then(|dir| meta_from_config(&dir.join("config.v2.json")))
+                .unwrap_or_default();
+            meta.host = host.to_string();
+            meta.container_id = id.clone();
+            SourceSpec {
+                key: id,
+                path: path.to_path_buf(),
+                format,
+                meta,
+            }
+        }
+        None => {
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("file")
+                .to_string();
+            SourceSpec {
+                key: path.display().to_string(),
+                path: path.to_path_buf(),
+                format,
+                meta: SourceMeta {
+                    host: host.to_string(),
+                    container: stem,
+                    // Plain files have no container id; the path keeps their delivery
+                    // sources apart.
+                    container_id: path.display().to_string(),
+                    ..SourceMeta::default()
+                },
+            }
+        }
+    }
+}
+
+/// Reads name, image and labels from a Docker `config.v2.json`.
+pub fn meta_from_config(path: &Path) -> Option<SourceMeta> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(rename = "Name", default)]
+        name: String,
+        #[serde(rename = "Config", default)]
+        config: Inner,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Inner {
+        #[serde(rename = "Image", default)]
+        image: String,
+        #[serde(rename = "Labels", default)]
+        labels: Option<BTreeMap<String, String>>,
+    }
+    let data = std::fs::read(path).ok()?;
+    let c: Config = serde_json::from_slice(&data).ok()?;
+    Some(SourceMeta {
+        container: c.name.trim_start_matches('/').to_string(),
+        image: c.config.image,
+        labels: c.config.labels.unwrap_or_default(),
+        ..SourceMeta::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_globs_and_names_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "ab".repeat(32);
+        let cdir = dir.path().join(&id);
+        std::fs::create_dir(&cdir).unwrap();
+        let live = cdir.join(format!("{id}-json.log"));
+        std::fs::write(&live, "").unwrap();
+        std::fs::write(cdir.join(format!("{id}-json.log.1")), "").unwrap();
+        std::fs::write(cdir.join(format!("{id}-json.log.2.gz")), "").unwrap();
+        std::fs::write(
+            cdir.join("config.v2.json"),
+            r#"{"Name":"/shop-web-1","Config":{"Image":"shop/web:1.4","Labels":{"com.docker.compose.service":"web"}},"State":{}}"#,
+        )
+        .unwrap();
+        let app = dir.path().join("app.log");
+        std::fs::write(&app, "").unwrap();
+
+        let pattern = format!("{}/*/*-json.log*", dir.path().display());
+        let plain = format!("{}/*.log", dir.path().display());
+        assert_eq!(
+            expand(&[pattern, plain]).unwrap(),
+            vec![live.clone(), app.clone()]
+        );
+
+        let c = spec_for(&live, "node-1");
+        assert_eq!(c.key, id);
+        assert_eq!(c.format, Format::JsonFile);
+        assert_eq!(c.meta.container, "shop-web-1");
+        assert_eq!(c.meta.image, "shop/web:1.4");
+        assert_eq!(c.meta.labels["com.docker.compose.service"], "web");
+        assert_eq!(c.meta.host, "node-1");
+
+        let p = spec_for(&app, "node-1");
+        assert_eq!(p.format, Format::Plain);
+        assert_eq!(p.meta.container, "app");
+        assert_eq!(p.key, app.display().to_string());
+        assert_ne!(
+            p.meta.source_id("stdout"),
+            spec_for(&dir.path().join("b/app.log"), "node-1")
+                .meta
+                .source_id("stdout")
+        );
+        assert!(expand(&["[".to_string()]).is_err());
+    }
+}
