@@ -3,7 +3,7 @@
 use super::file_id::{FileId, Head};
 use super::rotation::{self, is_gone, Layout, Opened, Token};
 use super::TailPosition;
-use memchr::{memchr, memrchr};
+use memchr::{memchr, memchr_iter, memrchr};
 use std::collections::VecDeque;
 use std::fs;
 use std::io;
@@ -54,7 +54,7 @@ pub enum ResumeLoss {
 /// `start..start + len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chunk {
-    /// Logical position of out[appended_start] (first byte appended by this call).
+    /// Logical position of `out[appended_start]` (first byte appended by this call).
     pub start: u64,
     /// Bytes appended.
     pub len: usize,
@@ -94,7 +94,7 @@ pub struct Chunk {
 /// files stay readable when dockerd deletes them. The current file is finished when it
 /// is read to its end and either its successor has data or one more poll finds it not
 /// growing (a writer that has not yet reopened the live path gets that long to stop
-/// writing to the old file).
+/// writing to the old file), or the live path has moved on by more than one file.
 ///
 /// # Documented losses
 ///
@@ -237,20 +237,27 @@ impl FileTail {
                 }
                 _ => true,
             };
-            cur.opened.token = token;
-            if replaced {
+            if replaced && cur.offset > 0 {
+                // What was read of the old content goes out, in pieces if a line is over
+                // the cap; the token is left stale so the next poll comes back here.
+                let (len, cut) = self.carry.take_all(out, max_line);
+                if cut {
+                    return Ok(Chunk::cut(start, len));
+                }
                 let fresh = FileId::of(&cur.opened.file, &meta)?;
                 let old = std::mem::replace(&mut cur.opened.id, fresh);
+                remember(&mut self.past, old, cur.base, cur.offset);
+                cur.opened.token = token;
                 cur.settling = false;
-                if cur.offset > 0 {
-                    let len = self.carry.take_rest(out);
-                    remember(&mut self.past, old, cur.base, cur.offset);
-                    cur.base += cur.offset;
-                    cur.offset = 0;
-                    return Ok(Chunk::ended(start, len, FileEnd::Truncated));
-                }
-                // Nothing of the old content was read: nothing to end.
+                cur.base += cur.offset;
+                cur.offset = 0;
+                return Ok(Chunk::ended(start, len, FileEnd::Truncated));
             }
+            if replaced {
+                // Nothing of the old content was read: nothing to end.
+                cur.opened.id = FileId::of(&cur.opened.file, &meta)?;
+            }
+            cur.opened.token = token;
         }
 
         let mut appended = 0usize;
@@ -269,16 +276,7 @@ impl FileTail {
                         break;
                     }
                 }
-                Took::Cut(bytes) => {
-                    appended += bytes;
-                    return Ok(Chunk {
-                        start,
-                        len: appended,
-                        file_ended: false,
-                        ended_by: None,
-                        cut_line: true,
-                    });
-                }
+                Took::Cut(bytes) => return Ok(Chunk::cut(start, appended + bytes)),
             }
             if cur.offset >= size {
                 at_end = true;
@@ -316,8 +314,16 @@ impl FileTail {
                         Some(next) => next.file.metadata()?.len() > 0,
                         None => false,
                     };
-                    if successor_has_data || (cur.settling && read_now == 0) {
-                        appended += self.carry.take_rest(out);
+                    // Two files queued: the writer has moved on past the successor too.
+                    if successor_has_data || self.queue.len() > 1 || (cur.settling && read_now == 0)
+                    {
+                        let (bytes, cut) = self.carry.take_all(out, max_line);
+                        if cut {
+                            // Still settled: the next poll ends it.
+                            cur.settling = true;
+                            return Ok(Chunk::cut(start, appended + bytes));
+                        }
+                        appended += bytes;
                         ended = Some(reason);
                     } else {
                         cur.settling = true;
@@ -593,6 +599,16 @@ impl std::fmt::Debug for FileTail {
 }
 
 impl Chunk {
+    fn cut(start: u64, len: usize) -> Chunk {
+        Chunk {
+            start,
+            len,
+            file_ended: false,
+            ended_by: None,
+            cut_line: true,
+        }
+    }
+
     fn ended(start: u64, len: usize, reason: FileEnd) -> Chunk {
         Chunk {
             start,
@@ -687,7 +703,7 @@ impl Carry {
             };
         };
         let room_end = self.pos.saturating_add(room).min(self.buf.len());
-        let end = if first < room_end {
+        let mut end = if first < room_end {
             let last = memrchr(b'\n', &self.buf[first..room_end]).map_or(first, |i| first + i);
             last + 1
         } else if at_least_one {
@@ -698,6 +714,19 @@ impl Carry {
                 more: true,
             };
         };
+        if end - self.pos > max_line {
+            // Some line in there may be over the cap: stop before it, so that the next
+            // call cuts it.
+            let mut line_start = first + 1;
+            for nl in memchr_iter(b'\n', &self.buf[first + 1..end]) {
+                let nl = first + 1 + nl;
+                if nl - line_start > max_line {
+                    end = line_start;
+                    break;
+                }
+                line_start = nl + 1;
+            }
+        }
         out.extend_from_slice(&self.buf[self.pos..end]);
         let bytes = end - self.pos;
         self.pos = end;
@@ -708,12 +737,22 @@ impl Carry {
         Took::Lines { bytes, more }
     }
 
-    /// Moves out everything unreturned: the last line of a file that has ended.
-    fn take_rest(&mut self, out: &mut Vec<u8>) -> usize {
+    /// Moves out everything unreturned, for a file that has ended: its complete lines
+    /// and its unfinished last line. Stops after a cut piece (returning true) if a line
+    /// is over the cap, so that the rest goes out on later calls.
+    fn take_all(&mut self, out: &mut Vec<u8>, max_line: usize) -> (usize, bool) {
+        let mut moved = 0;
+        loop {
+            match self.take_lines(out, usize::MAX, true, max_line) {
+                Took::Cut(bytes) => return (moved + bytes, true),
+                Took::Lines { bytes: 0, .. } => break,
+                Took::Lines { bytes, .. } => moved += bytes,
+            }
+        }
         out.extend_from_slice(&self.buf[self.pos..]);
-        let n = self.unreturned();
+        moved += self.unreturned();
         self.clear();
-        n
+        (moved, false)
     }
 
     /// Appends up to `want` bytes read at `offset`.
