@@ -108,7 +108,10 @@ pub struct Chunk {
 /// - A file rotated and deleted between two polls without ever being seen, and with
 ///   [`Layout::Plain`], files renamed away while the tail was not running.
 /// - Numbered ordering assumes max-file does not shrink while files exist (dockerd
-///   fixes it for a container's life).
+///   fixes it for a container's life), and a resume whose file is gone assumes files
+///   are deleted oldest first or all together (dockerd's rotation, container removal).
+///   A checkpointed file that was empty has no fingerprint; where the filesystem keeps
+///   no birth time either, a new file reusing its inode is taken for it.
 pub struct FileTail {
     path: PathBuf,
     layout: Layout,
@@ -238,13 +241,14 @@ impl FileTail {
                 _ => true,
             };
             if replaced && cur.offset > 0 {
+                // Fallible work first: once bytes are in `out` they must be returned.
+                let fresh = FileId::of(&cur.opened.file, &meta)?;
                 // What was read of the old content goes out, in pieces if a line is over
                 // the cap; the token is left stale so the next poll comes back here.
                 let (len, cut) = self.carry.take_all(out, max_line);
                 if cut {
                     return Ok(Chunk::cut(start, len));
                 }
-                let fresh = FileId::of(&cur.opened.file, &meta)?;
                 let old = std::mem::replace(&mut cur.opened.id, fresh);
                 remember(&mut self.past, old, cur.base, cur.offset);
                 cur.opened.token = token;
@@ -310,10 +314,13 @@ impl FileTail {
             match reason {
                 None => cur.settling = false,
                 Some(reason) => {
-                    let successor_has_data = match self.queue.front() {
-                        Some(next) => next.file.metadata()?.len() > 0,
-                        None => false,
-                    };
+                    // An error here must not lose the lines already appended; at worst
+                    // the file settles one poll later.
+                    let successor_has_data = self
+                        .queue
+                        .front()
+                        .and_then(|next| next.file.metadata().ok())
+                        .is_some_and(|m| m.len() > 0);
                     // Two files queued: the writer has moved on past the successor too.
                     if successor_has_data || self.queue.len() > 1 || (cur.settling && read_now == 0)
                     {
