@@ -13,7 +13,9 @@
 //! - [`parse::rfc3339`]: the fast timestamp parser the decoders share;
 //! - [`enrich`]: source metadata, container ids from paths, and record assembly with
 //!   the delivery identity (`_source_id`, `_seq`);
-//! - [`json_file_reader`]: all of the above composed to read a whole json-file log.
+//! - [`json_file_reader`]: all of the above composed to read a whole json-file log;
+//! - [`tail`]: follows one log file through rotations and truncations, returning each
+//!   complete line once with a logical position that survives rotation and restarts.
 //!
 //! Tailing, discovery and shipping build on these: a tailer feeds decoded entries with
 //! their byte offsets to a [`PartialMerger`], passes finished lines through an optional
@@ -31,6 +33,7 @@ pub mod json_file_reader;
 pub mod parse;
 pub mod ship;
 pub mod spool;
+pub mod tail;
 
 pub use enrich::{build_record, container_id_from_path, short_id, Delivery, SourceMeta};
 pub use json_file_reader::{records_from_json_file, JsonFileOptions, JsonFileRecords};
