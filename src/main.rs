@@ -1,9 +1,13 @@
 //! The `skein` binary: the command line, and the wiring of the library crates.
 //!
 //! - `skein server`: ingest, storage, search and dashboard on one port.
-//! - `skein up`: the same with a default data dir, for one machine.
+//! - `skein up`: server and agent in one process with a default data dir, for one
+//!   machine (`--demo` adds replayed sample containers).
+//! - `skein agent`: the per-node collector shipping container logs to a server.
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
 
+mod agent;
+mod demo;
 mod serve;
 
 // Ingest allocates and frees millions of small strings per second across threads;
@@ -31,16 +35,25 @@ struct Cli {
 enum Command {
     /// Run the server: ingest API, search API and dashboard on one port.
     Server(serve::ServerArgs),
-    /// Run everything this machine needs with defaults (data in ./skein-data,
-    /// dashboard on http://127.0.0.1:9280).
+    /// Run everything this machine needs with defaults: the server (data in
+    /// ./skein-data, dashboard on http://127.0.0.1:9280) and an agent collecting this
+    /// machine's containers.
     Up {
-        /// Where data is kept.
+        /// Where data is kept (the agent's state goes in its `agent/`).
         #[arg(long, env = "SKEIN_DATA_DIR", default_value = "skein-data")]
         data_dir: PathBuf,
         /// Address of the API and dashboard.
         #[arg(long, env = "SKEIN_LISTEN", default_value = "127.0.0.1:9280")]
         listen: SocketAddr,
+        /// Also replay the sample logs in samples/demo as a few live containers.
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        collect: agent::CollectArgs,
     },
+    /// Run the per-node agent: follow every container's logs (and --path files) and
+    /// ship them to a server.
+    Agent(agent::AgentArgs),
     /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
     /// or live appending with --rate (and rotation with --rotate-bytes).
     Gen(skein_gen::GenArgs),
@@ -57,14 +70,21 @@ fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Server(args) => serve::run(args),
-        Command::Up { data_dir, listen } => {
+        Command::Server(args) => serve::run(args, None),
+        Command::Up {
+            data_dir,
+            listen,
+            demo,
+            collect,
+        } => {
             eprintln!(
                 "skein up: dashboard on http://{listen}/ , data in {}",
                 data_dir.display()
             );
-            serve::run(serve::ServerArgs::with_defaults(data_dir, listen))
+            let up = serve::Up { collect, demo };
+            serve::run(serve::ServerArgs::with_defaults(data_dir, listen), Some(up))
         }
+        Command::Agent(args) => agent::run(args),
         Command::Gen(args) => gen(args),
     }
 }

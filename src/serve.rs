@@ -41,8 +41,17 @@ impl ServerArgs {
     }
 }
 
-/// Runs the server until SIGINT or SIGTERM.
-pub fn run(args: ServerArgs) -> Result<()> {
+/// What `skein up` runs beside the server.
+pub struct Up {
+    /// The agent's collection options.
+    pub collect: crate::agent::CollectArgs,
+    /// Replay the demo samples.
+    pub demo: bool,
+}
+
+/// Runs the server (and, for `skein up`, an agent shipping to it) until SIGINT or
+/// SIGTERM.
+pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
     let started = Instant::now();
     let metrics = skein_web::ops::install_metrics();
     let mut config = EngineConfig::new(&args.data_dir);
@@ -73,14 +82,31 @@ pub fn run(args: ServerArgs) -> Result<()> {
                     args.listen
                 )
             })?;
+        let addr = listener.local_addr()?;
         tracing::info!(
-            "listening on http://{} (data in {}, ready in {} ms)",
-            listener.local_addr()?,
+            "listening on http://{addr} (data in {}, ready in {} ms)",
             args.data_dir.display(),
             started.elapsed().as_millis()
         );
+        let companions = match up {
+            Some(up) => Some(start_companions(up, &args.data_dir, addr)?),
+            None => None,
+        };
+        // The agent stops first, while the server still takes its last batches.
+        let shutdown = async move {
+            shutdown_signal().await;
+            if let Some((agent, demo)) = companions {
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Some(d) = demo {
+                        d.stop();
+                    }
+                    agent.stop();
+                })
+                .await;
+            }
+        };
         axum::serve(listener, skein_web::router(state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(shutdown)
             .await
             .context("server failed")
     })?;
@@ -89,7 +115,28 @@ pub fn run(args: ServerArgs) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+fn start_companions(
+    up: Up,
+    data_dir: &std::path::Path,
+    addr: SocketAddr,
+) -> Result<(skein_collector::agent::Agent, Option<crate::demo::Demo>)> {
+    let config = up
+        .collect
+        .config(format!("http://{addr}"), data_dir.join("agent"))?;
+    let (demo, extra) = if up.demo {
+        let (demo, specs) = crate::demo::Demo::start(&data_dir.join("demo"), &config.host)?;
+        tracing::info!("demo: replaying {} sample containers", specs.len());
+        (Some(demo), specs)
+    } else {
+        (None, Vec::new())
+    };
+    skein_collector::agent::describe_metrics();
+    let agent = crate::agent::start(config, extra)?;
+    Ok((agent, demo))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

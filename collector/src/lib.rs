@@ -1,30 +1,34 @@
-//! The skein agent's collector: from container log bytes to [`skein_model::Record`]s.
+//! The skein agent: finds container logs, follows them, parses and enriches each line,
+//! and ships records to the server without losing or repeating any.
 //!
-//! This crate holds the parsing half of the agent. Each component does one job:
+//! Data flows through the components in this order:
 //!
-//! - [`parse::json_file`]: decodes Docker json-file lines (fast path for dockerd's
-//!   exact layout, serde_json for anything else);
-//! - [`parse::cri`]: decodes containerd / CRI-O lines with their `P`/`F` flags;
-//! - [`parse::partial`]: joins lines the runtime split (per stream, size-capped);
-//! - [`parse::multiline`]: groups lines into events by a start pattern, with line,
-//!   byte and quiet-time limits driven by the caller's clock;
-//! - [`parse::payload`]: reads a line as JSON, logfmt or plain text and guesses the
-//!   level of plain text;
-//! - [`parse::rfc3339`]: the fast timestamp parser the decoders share;
-//! - [`enrich`]: source metadata, container ids from paths, and record assembly with
-//!   the delivery identity (`_source_id`, `_seq`);
-//! - [`json_file_reader`]: all of the above composed to read a whole json-file log;
+//! - [`discover`]: containers from the Docker API ([`discover::docker`]) and files from
+//!   `--path` globs ([`discover::paths`]), as [`discover::SourceSpec`]s;
 //! - [`tail`]: follows one log file through rotations and truncations, returning each
-//!   complete line once with a logical position that survives rotation and restarts.
+//!   complete line once with a logical position that survives rotation and restarts;
+//! - [`wake`]: file notifications (inotify through notify) that tell the reader which
+//!   files changed, with a polling fallback;
+//! - [`parse`]: the framing of json-file ([`parse::json_file`]) and CRI
+//!   ([`parse::cri`]) lines, the joining of split lines ([`parse::partial`]) and of
+//!   multiline events ([`parse::multiline`]), and payloads read as JSON, logfmt or plain
+//!   text ([`parse::payload`]);
+//! - [`decode`]: those stages composed for one source's stream of lines;
+//! - [`enrich`]: source metadata and the delivery identity (`_source_id`, `_seq`);
+//! - [`encode`]: events straight to the server's NDJSON;
+//! - [`source`]: one followed source (tail + decoder + encoder) and its resume state;
+//! - [`spool`]: the on-disk queue of compressed batches, capped, that absorbs outages;
+//! - [`ship`]: the HTTP client of `POST /api/v1/ingest`, with jittered backoff;
+//! - [`checkpoint`]: per-source positions saved atomically after each acknowledgement;
+//! - [`agent`]: the reader, shipper and discovery threads around all of the above.
 //!
-//! Tailing, discovery and shipping build on these: a tailer feeds decoded entries with
-//! their byte offsets to a [`PartialMerger`], passes finished lines through an optional
-//! [`MultilineMerger`] (calling `flush_expired` on its own timer), parses payloads and
-//! calls [`build_record`]. Both mergers report the oldest offset they still hold, which
-//! bounds how far a checkpoint may advance.
+//! [`json_file_reader`] composes the parsing stages to read a whole json-file log at
+//! once, for imports and benchmarks.
 
 #![warn(missing_docs)]
 
+pub mod agent;
+pub mod checkpoint;
 pub mod decode;
 pub mod discover;
 pub mod encode;
@@ -32,8 +36,10 @@ pub mod enrich;
 pub mod json_file_reader;
 pub mod parse;
 pub mod ship;
+pub mod source;
 pub mod spool;
 pub mod tail;
+pub mod wake;
 
 pub use enrich::{build_record, container_id_from_path, short_id, Delivery, SourceMeta};
 pub use json_file_reader::{records_from_json_file, JsonFileOptions, JsonFileRecords};

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod docker;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -180,4 +182,170 @@ pub fn record_line(
         "stream": "stdout", "message": message, "_source_id": src, "_seq": seq,
     })
     .to_string()
+}
+
+impl Server {
+    /// Every record matching `q`, oldest first, read page by page with the cursor.
+    pub fn all(&self, q: &str) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut params = vec![("q", q), ("limit", "10000"), ("order", "asc")];
+            if let Some(c) = &cursor {
+                params.push(("cursor", c.as_str()));
+            }
+            let page = self.search(&params);
+            let hits = page["hits"].as_array().unwrap().clone();
+            let done = hits.len() < 10_000;
+            out.extend(hits);
+            cursor = page["cursor"].as_str().map(str::to_string);
+            if done || cursor.is_none() {
+                return out;
+            }
+        }
+    }
+
+    /// Waits until `q` has at least `want` matches; returns the count seen.
+    pub fn wait_at_least(&self, q: &str, want: u64, within: Duration) -> u64 {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.search(&[("q", q), ("limit", "0")])["total"]
+                .as_u64()
+                .unwrap();
+            if got >= want || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts again in place on the same port and data (after `kill9` or `stop`).
+    pub fn respawn(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        *self = Self::start_on(&self.data_dir, self.port(), self.args.clone());
+    }
+
+    /// The port this server listens on.
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+}
+
+/// A running `skein agent`.
+pub struct AgentProc {
+    pub child: Child,
+    pub args: Vec<String>,
+    pub envs: Vec<(String, String)>,
+    pub log: PathBuf,
+}
+
+impl AgentProc {
+    /// Starts `skein agent --server URL --state-dir DIR` with extra arguments; its
+    /// stderr goes to `DIR.log`.
+    pub fn start(server: &str, state_dir: &Path, extra: &[&str]) -> AgentProc {
+        Self::start_env(server, state_dir, extra, &[])
+    }
+
+    /// [`start`](Self::start) with environment variables.
+    pub fn start_env(
+        server: &str,
+        state_dir: &Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> AgentProc {
+        let mut args: Vec<String> = vec![
+            "agent".into(),
+            "--server".into(),
+            server.into(),
+            "--state-dir".into(),
+            state_dir.display().to_string(),
+            "--metrics-listen".into(),
+            "127.0.0.1:0".into(),
+            "--host".into(),
+            "test-node".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let log = state_dir.with_extension("log");
+        Self::spawn(args, envs, log)
+    }
+
+    fn spawn(args: Vec<String>, envs: Vec<(String, String)>, log: PathBuf) -> AgentProc {
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_skein"))
+            .args(&args)
+            .envs(envs.iter().map(|(k, v)| (k, v)))
+            .env("SKEIN_LOG", "info,skein_collector=debug")
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .expect("skein binary runs");
+        AgentProc {
+            child,
+            args,
+            envs,
+            log,
+        }
+    }
+
+    /// SIGKILL: no chance to save or ship anything.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "agent exits cleanly, got {status}");
+    }
+
+    /// SIGSTOP / SIGCONT.
+    pub fn pause(&self, paused: bool) {
+        let sig = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Starts again with the same arguments (killing this one if it still runs).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        *self = Self::spawn(self.args.clone(), self.envs.clone(), self.log.clone());
+    }
+
+    /// What it logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A name no other test (or test run) uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }

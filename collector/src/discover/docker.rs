@@ -28,6 +28,9 @@ pub struct DockerDiscovery {
     pub host: String,
     /// Wait between attempts to reach the engine.
     pub retry: Duration,
+    /// Only containers carrying every one of these labels (`key=value`, or `key` for
+    /// any value) are followed; empty follows all.
+    pub include_labels: Vec<String>,
 }
 
 const ENGINE_ROOT: &str = "/var/lib/docker/containers";
@@ -149,6 +152,17 @@ impl DockerDiscovery {
             return None;
         }
         let config = c.config.unwrap_or_default();
+        let labels = config.labels.clone().unwrap_or_default();
+        let wanted = self
+            .include_labels
+            .iter()
+            .all(|want| match want.split_once('=') {
+                Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+                None => labels.contains_key(want),
+            });
+        if !wanted {
+            return None;
+        }
         let path = self.map_path(c.log_path.as_deref().filter(|p| !p.is_empty()), &id);
         Some(SourceSpec {
             key: id.clone(),
@@ -159,7 +173,7 @@ impl DockerDiscovery {
                 container: name,
                 container_id: id,
                 image: config.image.unwrap_or_default(),
-                labels: config.labels.unwrap_or_default().into_iter().collect(),
+                labels: labels.into_iter().collect(),
             },
         })
     }

@@ -414,6 +414,18 @@ impl FileTail {
         self.live_gone && self.queue.is_empty() && self.current.as_ref().is_none_or(|c| c.ended)
     }
 
+    /// Bytes on disk not read yet: the rest of the current file and the successors
+    /// already opened (an `fstat` each).
+    pub fn lag_bytes(&self) -> u64 {
+        let size = |o: &Opened| o.file.metadata().map_or(0, |m| m.len());
+        let current = self
+            .current
+            .as_ref()
+            .filter(|c| !c.ended)
+            .map_or(0, |c| size(&c.opened).saturating_sub(c.offset));
+        current + self.queue.iter().map(size).sum::<u64>()
+    }
+
     /// The path being followed.
     pub fn path(&self) -> &Path {
         &self.path

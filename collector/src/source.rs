@@ -1,0 +1,212 @@
+//! One followed source: its file tail, decoder and encoder, and what it has shipped.
+//!
+//! A source reads whatever its file has, turns it into NDJSON records straight into the
+//! caller's batch, and can say at any moment where a restart must resume
+//! ([`Source::state`]): at the oldest line a merger still holds, with the last shipped
+//! position per stream so that lines re-read after that point are not sent twice.
+
+use crate::checkpoint::SourceState;
+use crate::decode::{Event, Format, SourceDecoder};
+use crate::discover::SourceSpec;
+use crate::encode::RecordEncoder;
+use crate::parse::multiline::MultilineConfig;
+use crate::parse::payload::PayloadConfig;
+use crate::tail::{FileId, FileTail, Layout, TailPosition};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How sources read and parse.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Cap on a line joined from a runtime's split pieces.
+    pub max_line_bytes: usize,
+    /// Payload parsing of container logs.
+    pub payload: PayloadConfig,
+    /// Multiline grouping, off by default.
+    pub multiline: Option<MultilineConfig>,
+}
+
+/// What one [`Source::pump`] did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pumped {
+    /// Bytes read from the file.
+    pub bytes: usize,
+    /// On-disk lines read.
+    pub lines: u64,
+    /// Records written to the batch.
+    pub records: u64,
+}
+
+/// A followed source (see the module docs).
+pub struct Source {
+    spec: SourceSpec,
+    dir: PathBuf,
+    tail: FileTail,
+    decoder: SourceDecoder,
+    encoder: RecordEncoder,
+    attrs_generation: u64,
+    shipped: [Option<u64>; 3],
+    buf: Vec<u8>,
+    events: Vec<Event>,
+}
+
+impl Source {
+    /// Starts following `spec`, from `state` when the source was followed before.
+    pub fn open(
+        spec: SourceSpec,
+        state: Option<&SourceState>,
+        options: &ReadOptions,
+    ) -> io::Result<Source> {
+        let layout = match spec.format {
+            Format::JsonFile => Layout::Numbered,
+            Format::Cri | Format::Plain => Layout::Plain,
+        };
+        let start = state.map(|s| match &s.position {
+            Some(p) => p.clone(),
+            // The file was finished once and is back: carry on above its old end.
+            None => TailPosition {
+                file: FileId::none(),
+                offset: 0,
+                base: s.end,
+            },
+        });
+        let tail = FileTail::open(spec.path.clone(), layout, start)?;
+        if tail.lost_files() {
+            tracing::warn!(
+                "{}: the file this agent was reading is gone (rotated away while the agent was stopped); \
+                 lines between the checkpoint and the oldest remaining file are lost",
+                spec.path.display()
+            );
+        }
+        let payload = match spec.format {
+            // Lines of plain files carry their own times, if anything does.
+            Format::Plain => PayloadConfig {
+                time_from_payload: true,
+            },
+            _ => options.payload.clone(),
+        };
+        let decoder = SourceDecoder::new(
+            spec.format,
+            payload,
+            options.multiline.clone(),
+            options.max_line_bytes,
+        );
+        Ok(Source {
+            dir: spec
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            encoder: RecordEncoder::new(&spec.meta, None),
+            spec,
+            tail,
+            decoder,
+            attrs_generation: 0,
+            shipped: state.map_or([None; 3], |s| s.shipped),
+            buf: Vec::new(),
+            events: Vec::new(),
+        })
+    }
+
+    /// What is followed.
+    pub fn spec(&self) -> &SourceSpec {
+        &self.spec
+    }
+
+    /// The directory of the live file (what file notifications name).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Takes newer metadata (a renamed container, metadata learned from Docker after a
+    /// restart); later records carry it.
+    pub fn update(&mut self, spec: SourceSpec) {
+        if spec.meta != self.spec.meta {
+            self.spec.meta = spec.meta;
+            self.encoder = RecordEncoder::new(&self.spec.meta, self.decoder.attrs());
+        }
+    }
+
+    /// Reads up to about `limit` bytes and appends their records to `out`.
+    pub fn pump(&mut self, limit: usize, now: Instant, out: &mut Vec<u8>) -> io::Result<Pumped> {
+        self.buf.clear();
+        let chunk = self.tail.poll(&mut self.buf, limit)?;
+        let mut pumped = Pumped {
+            bytes: chunk.len,
+            ..Pumped::default()
+        };
+        let mut pos = 0;
+        while pos < self.buf.len() {
+            let end =
+                memchr::memchr(b'\n', &self.buf[pos..]).map_or(self.buf.len(), |i| pos + i + 1);
+            self.decoder.push_line(
+                &self.buf[pos..end],
+                chunk.start + pos as u64,
+                now,
+                &mut self.events,
+            );
+            pumped.lines += 1;
+            pos = end;
+        }
+        if chunk.file_ended {
+            self.decoder.flush(&mut self.events);
+        }
+        pumped.records = self.emit(out);
+        Ok(pumped)
+    }
+
+    /// Emits multiline events whose wait is over.
+    pub fn flush_expired(&mut self, now: Instant, out: &mut Vec<u8>) -> u64 {
+        self.decoder.flush_expired(now, &mut self.events);
+        self.emit(out)
+    }
+
+    /// When [`flush_expired`](Self::flush_expired) next has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.decoder.next_deadline()
+    }
+
+    /// Whether the file is gone and everything in it was read and emitted.
+    pub fn is_finished(&self) -> bool {
+        self.tail.is_drained() && self.decoder.pending_offset().is_none()
+    }
+
+    /// Bytes in the file not read yet.
+    pub fn lag_bytes(&self) -> u64 {
+        self.tail.lag_bytes()
+    }
+
+    /// Where a restart resumes, given everything emitted so far has been shipped.
+    pub fn state(&self) -> SourceState {
+        let end = self.tail.logical_offset();
+        let resume = self.decoder.pending_offset().unwrap_or(end);
+        SourceState {
+            path: self.spec.path.clone(),
+            meta: self.spec.meta.clone(),
+            position: (!self.is_finished()).then(|| self.tail.position_at(resume)),
+            end,
+            shipped: self.shipped,
+        }
+    }
+
+    /// Encodes the decoded events, skipping those a previous run already shipped (they
+    /// are re-read when a restart resumes before a line a merger was holding).
+    fn emit(&mut self, out: &mut Vec<u8>) -> u64 {
+        if self.decoder.attrs_generation() != self.attrs_generation {
+            self.attrs_generation = self.decoder.attrs_generation();
+            self.encoder = RecordEncoder::new(&self.spec.meta, self.decoder.attrs());
+        }
+        let mut records = 0;
+        for event in self.events.drain(..) {
+            let slot = event.stream.map_or(2, |s| s.index());
+            if self.shipped[slot].is_some_and(|s| s >= event.offset) {
+                continue;
+            }
+            self.shipped[slot] = Some(event.offset);
+            self.encoder.encode(&event, 0, out);
+            records += 1;
+        }
+        records
+    }
+}
