@@ -245,7 +245,9 @@ fn agent_killed_mid_stream_loses_and_repeats_nothing() {
         .find(|l| l.starts_with("skein_records_duplicate_total"))
         .and_then(|l| l.split_whitespace().last())
         .map_or(0.0, |v| v.parse().unwrap());
-    assert!(dupes <= 3.0 * 20_000.0, "duplicates sent: {dupes}");
+    // At most the batch in flight at each kill (a batch is at most 1 MiB, about
+    // 4,000 of these records); re-reading from the start would resend tens of thousands.
+    assert!(dupes <= 3.0 * 5_000.0, "duplicates sent: {dupes}");
 }
 
 #[test]

@@ -710,7 +710,8 @@ impl Reader {
             positions: serde_json::to_vec(&self.updates).expect("positions serialize"),
             body,
         };
-        let mut spool = self.queue.lock();
+        let queue = self.queue.clone();
+        let mut spool = queue.lock();
         let mut said_full = false;
         loop {
             let full = spool.bytes() >= self.config.spool_max_bytes && !spool.is_empty();
@@ -719,8 +720,7 @@ impl Reader {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::error!("{e}; retrying");
-                        spool = self
-                            .queue
+                        spool = queue
                             .changed
                             .wait_timeout(spool, Duration::from_secs(1))
                             .expect("spool lock")
@@ -742,8 +742,9 @@ impl Reader {
                 // are re-read from the files on the next start.
                 return;
             }
-            spool = self
-                .queue
+            // The lag grows while reading waits; keep its metric current.
+            self.record_lag();
+            spool = queue
                 .changed
                 .wait_timeout(spool, Duration::from_millis(200))
                 .expect("spool lock")
@@ -752,7 +753,7 @@ impl Reader {
         metrics::gauge!("skein_agent_spool_bytes").set(spool.bytes() as f64);
         metrics::gauge!("skein_agent_spool_batches").set(spool.len() as f64);
         drop(spool);
-        self.queue.changed.notify_all();
+        queue.changed.notify_all();
         self.next_no += 1;
         self.batch.clear();
         if self.batch.capacity() > 4 * self.config.batch_bytes {

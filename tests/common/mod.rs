@@ -18,7 +18,7 @@ pub struct Server {
     pub log: PathBuf,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -32,6 +32,15 @@ impl Server {
         let port = free_port();
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         Self::start_on(data_dir, port, args)
+    }
+
+    /// Starts `skein server` on a chosen port.
+    pub fn start_port(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
+        Self::start_on(
+            data_dir,
+            port,
+            extra.iter().map(|s| s.to_string()).collect(),
+        )
     }
 
     fn start_on(data_dir: &Path, port: u16, args: Vec<String>) -> Server {
@@ -260,11 +269,12 @@ impl AgentProc {
             server.into(),
             "--state-dir".into(),
             state_dir.display().to_string(),
-            "--metrics-listen".into(),
-            "127.0.0.1:0".into(),
             "--host".into(),
             "test-node".into(),
         ];
+        if !extra.contains(&"--metrics-listen") {
+            args.extend(["--metrics-listen".into(), "127.0.0.1:0".into()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let envs: Vec<(String, String)> = envs
             .iter()

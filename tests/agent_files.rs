@@ -1,0 +1,330 @@
+//! The agent on files it finds by `--path` (no container engine involved), the spool
+//! under an outage, and `skein up --demo`: real processes, real files, real HTTP.
+
+mod common;
+
+use common::{free_port, unique, AgentProc, Server};
+use serde_json::Value;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn append(path: &Path, lines: impl IntoIterator<Item = String>) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+}
+
+fn numbered(prefix: &str, range: std::ops::RangeInclusive<u32>) -> Vec<String> {
+    range.map(|i| format!("{prefix} line-{i}")).collect()
+}
+
+/// Asserts each of `1..=n` appears exactly once among the messages.
+fn assert_once(records: &[Value], n: u32, what: &str) {
+    let mut seen = vec![0; n as usize];
+    for r in records {
+        let i: usize = r["message"]
+            .as_str()
+            .unwrap()
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        seen[i - 1] += 1;
+    }
+    let wrong: Vec<(usize, i32)> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c != 1)
+        .map(|(i, c)| (i + 1, *c))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{what}: lines not seen exactly once: {wrong:?}"
+    );
+}
+
+fn metric(url: &str, name: &str) -> f64 {
+    let text = common::client().get(url).send().unwrap().text().unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn plain_files_survive_rename_rotation_and_copytruncate_without_docker() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--commit-interval-ms", "100"]);
+    let glob = format!("{}/*.log", logs.display());
+    let agent = AgentProc::start_env(
+        &server.url,
+        &dir.path().join("agent"),
+        &["--path", &glob, "--batch-wait-ms", "100"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    let app = logs.join("app.log");
+    let other = logs.join("other.log");
+    append(&app, numbered("app", 1..=100));
+    append(&other, numbered("other", 1..=50));
+    assert_eq!(
+        server.wait_at_least("container:app", 100, Duration::from_secs(20)),
+        100
+    );
+    assert_eq!(
+        server.wait_at_least("container:other", 50, Duration::from_secs(20)),
+        50
+    );
+
+    // logrotate's default: rename, then a new file at the path; the writer finishes
+    // its line in the old file first.
+    fs::rename(&app, logs.join("app.log.1")).unwrap();
+    append(&logs.join("app.log.1"), numbered("app", 101..=110));
+    append(&app, numbered("app", 111..=200));
+    // copytruncate: copy away, truncate in place, keep writing.
+    fs::copy(&other, logs.join("other.log.1")).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&other)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&other, numbered("other", 51..=100));
+
+    assert_eq!(
+        server.wait_at_least("container:app", 200, Duration::from_secs(20)),
+        200
+    );
+    assert_eq!(
+        server.wait_at_least("container:other", 100, Duration::from_secs(20)),
+        100
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let apps = server.all("container:app");
+    assert_once(&apps, 200, "renamed");
+    assert_once(&server.all("container:other"), 100, "copytruncated");
+    assert_eq!(apps[0]["stream"], "stdout");
+    assert_eq!(apps[0]["host"], "test-node");
+
+    let log = agent.log_text();
+    assert_eq!(
+        log.matches("no Docker engine reachable").count(),
+        1,
+        "said once that it runs without container metadata:\n{log}"
+    );
+}
+
+#[test]
+fn cri_files_have_their_partial_lines_joined() {
+    // The design reads files under /var/log/containers as CRI by their path.
+    let id: String = format!("{:x}", std::process::id())
+        .chars()
+        .chain(std::iter::repeat('c'))
+        .take(64)
+        .collect();
+    let name = format!("{}_shop_cart-{id}.log", unique("skein-e2e"));
+    fs::create_dir_all("/var/log/containers").unwrap();
+    let path = Path::new("/var/log/containers").join(&name);
+    struct Remove<'a>(&'a Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = fs::remove_file(self.0);
+        }
+    }
+    let _remove = Remove(&path);
+    append(
+        &path,
+        [
+            "2026-11-25T10:00:00.000000001Z stdout P first half ".to_string(),
+            "2026-11-25T10:00:00.000000002Z stderr F WARN on stderr".to_string(),
+            "2026-11-25T10:00:00.000000003Z stdout F second half".to_string(),
+            r#"2026-11-25T10:00:00.000000004Z stdout F {"level":"error","msg":"json in cri","code":7}"#
+                .to_string(),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--commit-interval-ms", "100"]);
+    let glob = path.display().to_string();
+    let _agent = AgentProc::start(
+        &server.url,
+        &dir.path().join("agent"),
+        &["--no-docker", "--path", &glob, "--batch-wait-ms", "100"],
+    );
+    let short = &id[..12];
+    let q = format!("container:{short}");
+    assert_eq!(server.wait_at_least(&q, 3, Duration::from_secs(20)), 3);
+    let records = server.all(&q);
+    let msgs: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["stream"].as_str().unwrap(),
+                r["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            ("stdout", "first half second half"),
+            ("stderr", "WARN on stderr"),
+            ("stdout", "json in cri"),
+        ]
+    );
+    assert_eq!(records[0]["@timestamp"], "2026-11-25T10:00:00.000000001Z");
+    assert_eq!(records[0]["container_id"], id.as_str());
+    assert_eq!(records[1]["level"], "warn");
+    assert_eq!(records[2]["fields"]["code"], 7);
+}
+
+#[test]
+fn an_outage_fills_the_spool_to_its_cap_then_reading_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let port = free_port();
+    let metrics_port = free_port();
+    let server_url = format!("http://127.0.0.1:{port}");
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let glob = format!("{}/*.log", logs.display());
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let cap = 200_000u64;
+    let agent = AgentProc::start(
+        &server_url,
+        &dir.path().join("agent"),
+        &[
+            "--no-docker",
+            "--path",
+            &glob,
+            "--metrics-listen",
+            &metrics_listen,
+            "--spool-max-bytes",
+            &cap.to_string(),
+            "--batch-bytes",
+            "65536",
+            "--batch-wait-ms",
+            "50",
+        ],
+    );
+    // About 6 MB of varied text: far more than the cap even compressed.
+    let n = 40_000u32;
+    let lines = (1..=n).map(|i| {
+        format!(
+            "{:x} {:x} {:x} outage line-{i}",
+            (i as u64).wrapping_mul(0x9e3779b97f4a7c15),
+            (i as u64).wrapping_mul(0xc2b2ae3d27d4eb4f),
+            (i as u64).wrapping_mul(0x165667b19e3779f9)
+        )
+    });
+    append(&logs.join("big.log"), lines);
+
+    // Reading stops at the cap: the spool stays bounded and the rest waits on disk.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&metrics_url, "skein_agent_spool_bytes") < cap as f64 / 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the spool never filled:\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let spooled = metric(&metrics_url, "skein_agent_spool_bytes");
+    let lag = metric(&metrics_url, "skein_agent_file_lag_bytes");
+    let on_disk: u64 = fs::read_dir(dir.path().join("agent/spool"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(
+        on_disk < cap + 200_000,
+        "spool on disk {on_disk} bytes, cap {cap}"
+    );
+    assert!(spooled >= cap as f64 / 2.0 && spooled < (cap + 200_000) as f64);
+    assert!(lag > 1_000_000.0, "reading paused with {lag} bytes unread");
+    assert!(agent.log_text().contains("spool is full"));
+
+    // The server comes: everything arrives, in order, once.
+    let server = Server::start_port(
+        &dir.path().join("data"),
+        port,
+        &["--commit-interval-ms", "100"],
+    );
+    let got = server.wait_at_least("container:big", n as u64, Duration::from_secs(60));
+    assert_eq!(got, n as u64, "agent log:\n{}", agent.log_text());
+    let records = server.all("container:big");
+    assert_once(&records, n, "after the outage");
+    let seqs: Vec<u64> = records
+        .iter()
+        .map(|r| r["_seq"].as_u64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "shipped in file order"
+    );
+}
+
+#[test]
+fn up_with_demo_populates_the_server_from_the_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = dir.path().join("up.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skein"))
+        .args(["up", "--demo", "--no-docker", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let url = format!("http://127.0.0.1:{port}");
+    let total = |q: &str| -> u64 {
+        common::client()
+            .get(format!("{url}/api/v1/search"))
+            .query(&[("q", q), ("limit", "0")])
+            .send()
+            .ok()
+            .and_then(|r| r.json::<Value>().ok())
+            .and_then(|v| v["total"].as_u64())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while total("container:demo-payments-1") < 450 {
+        assert!(
+            Instant::now() < deadline,
+            "demo history did not arrive:\n{}",
+            fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = total("*");
+    assert!(
+        before >= 4 * 450,
+        "four demo containers backfilled, got {before}"
+    );
+    assert!(total("labels.com.docker.compose.service:orders") >= 450);
+    // And it keeps going, live.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(total("*") > before, "demo lines keep arriving");
+    let guard = Kill(&mut child);
+    unsafe {
+        libc::kill(guard.0.id() as i32, libc::SIGTERM);
+    }
+    let status = guard.0.wait().unwrap();
+    assert!(status.success(), "skein up exits cleanly on SIGTERM");
+}
