@@ -22,7 +22,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, SourceStat
 use crate::discover::docker::DockerDiscovery;
 use crate::discover::{paths, SourceSpec};
 use crate::ship::{Backoff, Shipper};
-use crate::source::{ReadOptions, Source};
+use crate::source::{ReadOptions, Scratch, Source};
 use crate::spool::{Spool, SpoolError, SpooledBatch};
 use crate::wake::{DirWatcher, Wake};
 use std::collections::{BTreeMap, HashMap};
@@ -409,6 +409,7 @@ struct Reader {
     updates: Updates,
     last_full_poll: Instant,
     failed_opens: HashMap<String, Instant>,
+    scratch: Scratch,
 }
 
 impl Reader {
@@ -439,6 +440,7 @@ impl Reader {
             updates: Updates::new(),
             last_full_poll: Instant::now(),
             failed_opens: HashMap::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -570,7 +572,12 @@ impl Reader {
             .batch_bytes
             .saturating_sub(self.batch.len())
             .max(64 << 10);
-        match source.pump(room.min(ROUND_BYTES), now, &mut self.batch) {
+        match source.pump(
+            room.min(ROUND_BYTES),
+            now,
+            &mut self.scratch,
+            &mut self.batch,
+        ) {
             Ok(p) => {
                 if p.bytes == 0 && p.records == 0 {
                     return false;
@@ -601,7 +608,7 @@ impl Reader {
             .collect();
         for key in keys {
             let source = self.sources.get_mut(&key).expect("listed above");
-            let n = source.flush_expired(now, &mut self.batch);
+            let n = source.flush_expired(now, &mut self.scratch, &mut self.batch);
             if n > 0 {
                 self.records += n as u32;
                 self.opened.get_or_insert(now);

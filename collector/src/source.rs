@@ -38,6 +38,14 @@ pub struct Pumped {
     pub records: u64,
 }
 
+/// Buffers one reader lends to all its sources, so memory does not grow with the
+/// number of files followed.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    buf: Vec<u8>,
+    events: Vec<Event>,
+}
+
 /// A followed source (see the module docs).
 pub struct Source {
     spec: SourceSpec,
@@ -47,8 +55,6 @@ pub struct Source {
     encoder: RecordEncoder,
     attrs_generation: u64,
     shipped: [Option<u64>; 3],
-    buf: Vec<u8>,
-    events: Vec<Event>,
 }
 
 impl Source {
@@ -104,8 +110,6 @@ impl Source {
             decoder,
             attrs_generation: 0,
             shipped: state.map_or([None; 3], |s| s.shipped),
-            buf: Vec::new(),
-            events: Vec::new(),
         })
     }
 
@@ -129,37 +133,43 @@ impl Source {
     }
 
     /// Reads up to about `limit` bytes and appends their records to `out`.
-    pub fn pump(&mut self, limit: usize, now: Instant, out: &mut Vec<u8>) -> io::Result<Pumped> {
-        self.buf.clear();
-        let chunk = self.tail.poll(&mut self.buf, limit)?;
+    pub fn pump(
+        &mut self,
+        limit: usize,
+        now: Instant,
+        scratch: &mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> io::Result<Pumped> {
+        let Scratch { buf, events } = scratch;
+        buf.clear();
+        let chunk = self.tail.poll(buf, limit)?;
         let mut pumped = Pumped {
             bytes: chunk.len,
             ..Pumped::default()
         };
         let mut pos = 0;
-        while pos < self.buf.len() {
-            let end =
-                memchr::memchr(b'\n', &self.buf[pos..]).map_or(self.buf.len(), |i| pos + i + 1);
-            self.decoder.push_line(
-                &self.buf[pos..end],
-                chunk.start + pos as u64,
-                now,
-                &mut self.events,
-            );
+        while pos < buf.len() {
+            let end = memchr::memchr(b'\n', &buf[pos..]).map_or(buf.len(), |i| pos + i + 1);
+            self.decoder
+                .push_line(&buf[pos..end], chunk.start + pos as u64, now, events);
             pumped.lines += 1;
             pos = end;
         }
         if chunk.file_ended {
-            self.decoder.flush(&mut self.events);
+            self.decoder.flush(events);
         }
-        pumped.records = self.emit(out);
+        pumped.records = self.emit(events, out);
+        if buf.capacity() > 2 * limit.max(1 << 16) {
+            // One huge line should not pin its buffer for the life of the agent.
+            *buf = Vec::new();
+        }
         Ok(pumped)
     }
 
     /// Emits multiline events whose wait is over.
-    pub fn flush_expired(&mut self, now: Instant, out: &mut Vec<u8>) -> u64 {
-        self.decoder.flush_expired(now, &mut self.events);
-        self.emit(out)
+    pub fn flush_expired(&mut self, now: Instant, scratch: &mut Scratch, out: &mut Vec<u8>) -> u64 {
+        self.decoder.flush_expired(now, &mut scratch.events);
+        self.emit(&mut scratch.events, out)
     }
 
     /// When [`flush_expired`](Self::flush_expired) next has something to do.
@@ -192,13 +202,13 @@ impl Source {
 
     /// Encodes the decoded events, skipping those a previous run already shipped (they
     /// are re-read when a restart resumes before a line a merger was holding).
-    fn emit(&mut self, out: &mut Vec<u8>) -> u64 {
+    fn emit(&mut self, events: &mut Vec<Event>, out: &mut Vec<u8>) -> u64 {
         if self.decoder.attrs_generation() != self.attrs_generation {
             self.attrs_generation = self.decoder.attrs_generation();
             self.encoder = RecordEncoder::new(&self.spec.meta, self.decoder.attrs());
         }
         let mut records = 0;
-        for event in self.events.drain(..) {
+        for event in events.drain(..) {
             let slot = event.stream.map_or(2, |s| s.index());
             if self.shipped[slot].is_some_and(|s| s >= event.offset) {
                 continue;
