@@ -66,6 +66,21 @@ impl Setup {
         self.server
             .wait_at_least(&format!("container:{name}"), want, within)
     }
+
+    /// Waits for lines `1..=n` of container `name` and checks each arrived once; on
+    /// failure says which are missing or repeated and what the agent warned about.
+    fn expect_sequence(&self, name: &str, n: usize, what: &str) {
+        let got = self.wait_for(name, n as u64, Duration::from_secs(60));
+        let warnings: String = self
+            .agent
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let what = format!("{what} ({got} records; agent warnings:\n{warnings})");
+        assert_sequence(&self.records(name), n, &what);
+    }
 }
 
 /// Lines of a container that prints `0..n` as `{prefix}-{i:08}`, checked exactly once.
@@ -189,9 +204,7 @@ fn many_rotations_while_the_container_logs_faster_than_shipping() {
         &["--log-opt", "max-size=1m", "--log-opt", "max-file=3"],
     );
     docker::wait(&name);
-    let got = s.wait_for(&name, n as u64, Duration::from_secs(60));
-    assert_eq!(got, n as u64, "agent log:\n{}", s.agent.log_text());
-    assert_sequence(&s.records(&name), n, "rotated 1m x3");
+    s.expect_sequence(&name, n, "rotated 1m x3");
     // The files really rotated (and Docker deleted the oldest) while the agent read.
     let dir = format!("/var/lib/docker/containers/{}", docker::id(&name));
     let rotated = std::fs::read_dir(&dir)
@@ -229,9 +242,7 @@ fn agent_killed_mid_stream_loses_and_repeats_nothing() {
         s.agent.restart();
     }
     docker::wait(&name);
-    let got = s.wait_for(&name, n as u64, Duration::from_secs(60));
-    assert_eq!(got, n as u64, "agent log:\n{}", s.agent.log_text());
-    assert_sequence(&s.records(&name), n, "after three SIGKILLs");
+    s.expect_sequence(&name, n, "after three SIGKILLs");
     // The server's dedupe is the second guard, not the first: a restart resumes
     // from the checkpoint, so at most the batch in flight at the kill is resent.
     let metrics = common::client()
@@ -264,10 +275,7 @@ fn server_outage_is_spooled_and_delivered_in_order() {
     std::thread::sleep(Duration::from_secs(3));
     s.server.respawn();
     docker::wait(&name);
-    let got = s.wait_for(&name, n as u64, Duration::from_secs(60));
-    assert_eq!(got, n as u64, "agent log:\n{}", s.agent.log_text());
-    let records = s.records(&name);
-    assert_sequence(&records, n, "across a server outage");
+    s.expect_sequence(&name, n, "across a server outage");
     assert!(
         s.agent.log_text().contains("not delivered"),
         "the agent said the server was away"
@@ -286,9 +294,7 @@ fn a_removed_container_is_read_to_the_end() {
     docker::wait(&name);
     docker::rm(&name);
     s.agent.pause(false);
-    let got = s.wait_for(&name, n as u64, Duration::from_secs(30));
-    assert_eq!(got, n as u64, "agent log:\n{}", s.agent.log_text());
-    assert_sequence(&s.records(&name), n, "removed while unread");
+    s.expect_sequence(&name, n, "removed while unread");
 }
 
 #[test]

@@ -388,6 +388,8 @@ fn spawn_discovery(
 
 /// How much one source may read per round, so one busy file cannot starve the rest.
 const ROUND_BYTES: usize = 256 << 10;
+/// How long a source stays finished (file gone, all read) before it is dropped.
+const RETIRE_AFTER: Duration = Duration::from_secs(5);
 /// Shortest time between rounds woken by file events.
 const MIN_ROUND: Duration = Duration::from_millis(10);
 
@@ -491,7 +493,7 @@ impl Reader {
                 }
             }
             self.flush_expired(now);
-            self.retire_finished();
+            self.retire_finished(now);
             if full {
                 self.record_lag();
             }
@@ -620,12 +622,11 @@ impl Reader {
     /// Drops sources whose file is gone and read to the end. A container's state is
     /// forgotten (its id never returns); a plain file's end is kept, so a file that
     /// reappears at the path continues above it.
-    fn retire_finished(&mut self) {
+    fn retire_finished(&mut self, now: Instant) {
         let done: Vec<String> = self
             .sources
-            .iter()
-            .filter(|(_, s)| s.is_finished())
-            .map(|(k, _)| k.clone())
+            .iter_mut()
+            .filter_map(|(k, s)| (s.finished_for(now)? >= RETIRE_AFTER).then(|| k.clone()))
             .collect();
         for key in done {
             let source = self.sources.remove(&key).expect("listed above");
@@ -636,7 +637,8 @@ impl Reader {
             }
             let container = source.spec().format == crate::decode::Format::JsonFile
                 || crate::enrich::container_id_from_path(&source.spec().path).is_some();
-            let state = source.state();
+            let mut state = source.state();
+            state.position = None;
             self.touched.retain(|k| k != &key);
             if container {
                 self.resume.remove(&key);

@@ -55,6 +55,7 @@ pub struct Source {
     encoder: RecordEncoder,
     attrs_generation: u64,
     shipped: [Option<u64>; 3],
+    drained_since: Option<Instant>,
 }
 
 impl Source {
@@ -110,6 +111,7 @@ impl Source {
             decoder,
             attrs_generation: 0,
             shipped: state.map_or([None; 3], |s| s.shipped),
+            drained_since: None,
         })
     }
 
@@ -182,6 +184,20 @@ impl Source {
         self.tail.is_drained() && self.decoder.pending_offset().is_none()
     }
 
+    /// How long the source has been [finished](Self::is_finished), as of `now`.
+    ///
+    /// A rotation leaves the live path missing for a moment (dockerd renames the file
+    /// and then creates the new one), so a source is only dropped once it has stayed
+    /// finished for a while.
+    pub fn finished_for(&mut self, now: Instant) -> Option<std::time::Duration> {
+        if self.is_finished() {
+            Some(now.duration_since(*self.drained_since.get_or_insert(now)))
+        } else {
+            self.drained_since = None;
+            None
+        }
+    }
+
     /// Bytes in the file not read yet.
     pub fn lag_bytes(&self) -> u64 {
         self.tail.lag_bytes()
@@ -194,7 +210,7 @@ impl Source {
         SourceState {
             path: self.spec.path.clone(),
             meta: self.spec.meta.clone(),
-            position: (!self.is_finished()).then(|| self.tail.position_at(resume)),
+            position: Some(self.tail.position_at(resume)),
             end,
             shipped: self.shipped,
         }
