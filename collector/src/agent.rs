@@ -388,6 +388,10 @@ fn spawn_discovery(
 
 /// How much one source may read per round, so one busy file cannot starve the rest.
 const ROUND_BYTES: usize = 256 << 10;
+/// How often sources with recent data are polled without a notification.
+const WARM_POLL: Duration = Duration::from_millis(50);
+/// How long a source counts as warm after its last data.
+const WARM_FOR: Duration = Duration::from_secs(3);
 /// How long a source stays finished (file gone, all read) before it is dropped.
 const RETIRE_AFTER: Duration = Duration::from_secs(5);
 /// Shortest time between rounds woken by file events.
@@ -412,6 +416,11 @@ struct Reader {
     last_full_poll: Instant,
     failed_opens: HashMap<String, Instant>,
     scratch: Scratch,
+    /// Sources that had data lately, with when: polled every [`WARM_POLL`] whatever
+    /// notifications say, so a busy file's rotations are seen even when inotify events
+    /// are late or lost.
+    warm: HashMap<String, Instant>,
+    last_warm_poll: Instant,
 }
 
 impl Reader {
@@ -443,6 +452,8 @@ impl Reader {
             last_full_poll: Instant::now(),
             failed_opens: HashMap::new(),
             scratch: Scratch::default(),
+            warm: HashMap::new(),
+            last_warm_poll: Instant::now(),
         }
     }
 
@@ -484,6 +495,10 @@ impl Reader {
             if full || stopping {
                 self.last_full_poll = now;
                 to_poll = self.sources.keys().cloned().collect();
+            } else if now.duration_since(self.last_warm_poll) >= WARM_POLL {
+                self.last_warm_poll = now;
+                self.warm.retain(|_, t| now.duration_since(*t) < WARM_FOR);
+                to_poll.extend(self.warm.keys().cloned());
             }
             to_poll.sort();
             to_poll.dedup();
@@ -512,6 +527,9 @@ impl Reader {
             if caught_up {
                 let round = now.elapsed();
                 let woken = self.wake.wait(self.sleep_for(poll_interval));
+                if woken.rescan {
+                    self.last_full_poll = now - poll_interval;
+                }
                 if !woken.dirty.is_empty() && !woken.poked && round < MIN_ROUND {
                     // A busy writer raises an event per line; gathering them for a few
                     // milliseconds turns thousands of tiny reads into a few larger ones.
@@ -583,6 +601,9 @@ impl Reader {
             Ok(p) => {
                 if p.bytes == 0 && p.records == 0 {
                     return false;
+                }
+                if p.bytes > 0 {
+                    self.warm.insert(key.to_string(), now);
                 }
                 metrics::counter!("skein_agent_bytes_read_total").increment(p.bytes as u64);
                 metrics::counter!("skein_agent_lines_read_total").increment(p.lines);
@@ -688,6 +709,9 @@ impl Reader {
             .min()
         {
             until = until.min(d);
+        }
+        if !self.warm.is_empty() {
+            until = until.min(self.last_warm_poll + WARM_POLL);
         }
         // An open batch also goes as soon as the shipper is free, which pokes us.
         if let Some(t) = self.opened {

@@ -158,6 +158,12 @@ impl Source {
             pos = end;
         }
         if chunk.file_ended {
+            tracing::debug!(
+                "{}: file ended ({:?}) at logical position {}",
+                self.spec.path.display(),
+                chunk.ended_by,
+                chunk.start + chunk.len as u64
+            );
             self.decoder.flush(events);
         }
         pumped.records = self.emit(events, out);

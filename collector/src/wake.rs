@@ -16,6 +16,7 @@ use std::time::Duration;
 struct State {
     dirty: HashSet<PathBuf>,
     poked: bool,
+    rescan: bool,
 }
 
 /// The reader's wake-up signal (cheap to clone).
@@ -31,6 +32,8 @@ pub struct Woken {
     pub dirty: HashSet<PathBuf>,
     /// Something other than a file change wants attention.
     pub poked: bool,
+    /// Notifications were lost (the kernel queue overflowed): check every file.
+    pub rescan: bool,
 }
 
 impl Wake {
@@ -59,6 +62,15 @@ impl Wake {
         cond.notify_one();
     }
 
+    /// Asks for every file to be checked: notifications were lost.
+    pub fn rescan(&self) {
+        let (lock, cond) = &*self.inner;
+        let mut s = lock.lock().expect("wake lock");
+        s.rescan = true;
+        s.poked = true;
+        cond.notify_one();
+    }
+
     /// Waits up to `timeout` for a change and takes what accumulated.
     pub fn wait(&self, timeout: Duration) -> Woken {
         let (lock, cond) = &*self.inner;
@@ -69,6 +81,7 @@ impl Wake {
         Woken {
             dirty: std::mem::take(&mut s.dirty),
             poked: std::mem::take(&mut s.poked),
+            rescan: std::mem::take(&mut s.rescan),
         }
     }
 }
@@ -84,13 +97,19 @@ impl DirWatcher {
     /// system) it reports nothing and [`is_active`](Self::is_active) is false.
     pub fn new(wake: Wake) -> DirWatcher {
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
-                for path in &event.paths {
-                    match path.parent() {
-                        Some(dir) => wake.touch(dir),
-                        None => wake.touch(path),
+            match event {
+                // A starved watcher lets the kernel queue overflow; what it dropped
+                // could be a rotation, so everything is looked at.
+                Ok(event) if event.need_rescan() => wake.rescan(),
+                Ok(event) => {
+                    for path in &event.paths {
+                        match path.parent() {
+                            Some(dir) => wake.touch(dir),
+                            None => wake.touch(path),
+                        }
                     }
                 }
+                Err(_) => wake.rescan(),
             }
         });
         let watcher = match watcher {
@@ -162,6 +181,9 @@ mod tests {
 
         wake.poke();
         assert!(wake.wait(Duration::ZERO).poked);
+        wake.rescan();
+        let w = wake.wait(Duration::ZERO);
+        assert!(w.rescan && w.poked);
         let quiet = wake.wait(Duration::from_millis(20));
         assert!(!quiet.poked && quiet.dirty.is_empty());
         watcher.remove(dir.path());
