@@ -179,6 +179,9 @@ mod tests {
         assert!(woken.dirty.contains(dir.path()), "{woken:?}");
         assert!(start.elapsed() < Duration::from_secs(2));
 
+        // The write's later events (modify, close) may still be on their way.
+        std::thread::sleep(Duration::from_millis(200));
+        wake.wait(Duration::ZERO);
         wake.poke();
         assert!(wake.wait(Duration::ZERO).poked);
         wake.rescan();
