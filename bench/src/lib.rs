@@ -5,7 +5,13 @@
 //! - [`server`]: the real `skein` release binary as a child process, with its CPU time
 //!   and peak memory read from `/proc`.
 //! - [`stats`]: percentiles and the machine description printed with every figure.
+//! - [`agent`]: the real `skein agent` as a child process, with its metrics.
+//! - [`sink`]: a counting stand-in for the server's ingest endpoint.
+//! - [`procfs`]: CPU time, memory and context switches of a process.
 
+pub mod agent;
 pub mod corpus;
+pub mod procfs;
 pub mod server;
+pub mod sink;
 pub mod stats;

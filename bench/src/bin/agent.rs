@@ -1,0 +1,543 @@
+//! `bench/agent`: the real `skein agent` following Docker json-file logs.
+//!
+//! Four scenarios, each with a fresh agent state directory and `--no-docker` (files are
+//! found by `--path` glob):
+//!
+//! - **sink**: the generated corpus (1,000,000 lines, 32 containers, seed 42) into a
+//!   counting sink inside this process, which isolates the agent. Measured from the
+//!   agent's spawn until the sink holds every line: lines/s, MB/s of json-file, agent
+//!   CPU seconds per GB, agent peak RSS, lost and duplicated lines.
+//! - **server**: the same corpus into a real `skein server`, until all of it is
+//!   searchable; the same figures plus the server's CPU.
+//! - **live**: a writer appending 10,000 lines/s over 8 containers (with json-file
+//!   rotation) while the agent follows into the sink: agent CPU as % of one core over a
+//!   steady window, write→acknowledge latency (sink receive time − record
+//!   `@timestamp`), lost lines.
+//! - **idle**: 100 containers with a small log each and no writes: agent CPU as % of one
+//!   core once the initial read is shipped.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use skein_bench::agent::{scrape, AgentProcess};
+use skein_bench::corpus::ensure_corpus;
+use skein_bench::procfs::OtherLoad;
+use skein_bench::server::ServerProcess;
+use skein_bench::sink::{now_ns, Sink};
+use skein_bench::stats::{machine, percentile};
+use skein_gen::{GenConfig, LiveConfig};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Sink,
+    Server,
+    Live,
+    Idle,
+}
+
+#[derive(Parser)]
+struct Args {
+    /// json-file lines in the corpus [default: 1000000; 50000 with --quick].
+    #[arg(long)]
+    lines: Option<u64>,
+    #[arg(long, default_value_t = 32)]
+    containers: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where the corpus is kept between runs [default: bench/corpus/ingest for the
+    /// default corpus, shared with bench/ingest; else bench/corpus/agent-LINES-CONTAINERS-SEED].
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Agent state directories, the server's data, the live and idle logs (emptied).
+    #[arg(long, default_value = "bench/corpus/agent")]
+    work_dir: PathBuf,
+    /// Smoke run: 50,000 lines, 5 s live and idle windows.
+    #[arg(long)]
+    quick: bool,
+    /// Scenarios to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "sink,server,live,idle")]
+    only: Vec<Scenario>,
+    /// Live: lines per second, all containers together.
+    #[arg(long, default_value_t = 10_000.0)]
+    live_rate: f64,
+    /// Live: containers written to.
+    #[arg(long, default_value_t = 8)]
+    live_containers: usize,
+    /// Live: measured window in seconds [default: 20; 5 with --quick].
+    #[arg(long)]
+    live_seconds: Option<u64>,
+    /// Live: seconds of following before the window starts.
+    #[arg(long, default_value_t = 3)]
+    warmup_seconds: u64,
+    /// Live: rotate a file at this size, as json-file's max-size does (0 = never).
+    #[arg(long, default_value_t = 10_000_000)]
+    live_rotate_bytes: u64,
+    /// Idle: containers followed.
+    #[arg(long, default_value_t = 100)]
+    idle_containers: usize,
+    /// Idle: measured window in seconds [default: 20; 5 with --quick].
+    #[arg(long)]
+    idle_seconds: Option<u64>,
+    /// Give up waiting when nothing new has arrived for this many seconds.
+    #[arg(long, default_value_t = 60)]
+    stall_seconds: u64,
+    /// Sink scenario: copy the first 32 MB of NDJSON the agent sends to this file.
+    #[arg(long)]
+    dump_ndjson: Option<PathBuf>,
+    /// Extra argument for `skein agent` (repeatable), e.g. --agent-arg=--batch-bytes=4194304.
+    #[arg(long = "agent-arg", allow_hyphen_values = true)]
+    agent_args: Vec<String>,
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    let lines = a.lines.unwrap_or(if a.quick { 50_000 } else { 1_000_000 });
+    let live_seconds = a.live_seconds.unwrap_or(if a.quick { 5 } else { 20 });
+    let idle_seconds = a.idle_seconds.unwrap_or(if a.quick { 5 } else { 20 });
+    let corpus = a.corpus.clone().unwrap_or_else(|| {
+        if lines == 1_000_000 && a.containers == 32 && a.seed == 42 {
+            PathBuf::from("bench/corpus/ingest")
+        } else {
+            PathBuf::from(format!(
+                "bench/corpus/agent-{lines}-{}-{}",
+                a.containers, a.seed
+            ))
+        }
+    });
+    if a.work_dir.exists() {
+        std::fs::remove_dir_all(&a.work_dir)
+            .with_context(|| format!("clearing {}", a.work_dir.display()))?;
+    }
+    std::fs::create_dir_all(&a.work_dir)?;
+    let work = std::fs::canonicalize(&a.work_dir)?;
+
+    println!("bench/agent — {}", machine());
+    if !a.agent_args.is_empty() {
+        println!("agent arguments: {}", a.agent_args.join(" "));
+    }
+    let needs_corpus = a.only.contains(&Scenario::Sink) || a.only.contains(&Scenario::Server);
+    if needs_corpus {
+        let manifest = ensure_corpus(&corpus, lines, a.containers, a.seed)?;
+        let corpus = std::fs::canonicalize(&corpus)?;
+        println!(
+            "corpus: {} json-file lines, {} containers, seed {}, {:.1} MB ({})",
+            manifest.lines,
+            manifest.containers,
+            manifest.seed,
+            manifest.bytes as f64 / 1e6,
+            corpus.display()
+        );
+        let c = Corpus {
+            glob: format!("{}/*/*-json.log", corpus.display()),
+            lines: manifest.lines,
+            bytes: manifest.bytes,
+        };
+        if a.only.contains(&Scenario::Sink) {
+            sink_run(&a, &work, &c)?;
+        }
+        if a.only.contains(&Scenario::Server) {
+            server_run(&a, &work, &c)?;
+        }
+    }
+    if a.only.contains(&Scenario::Live) {
+        live_run(&a, &work, live_seconds)?;
+    }
+    if a.only.contains(&Scenario::Idle) {
+        idle_run(&a, &work, idle_seconds)?;
+    }
+    Ok(())
+}
+
+struct Corpus {
+    glob: String,
+    lines: u64,
+    bytes: u64,
+}
+
+fn fresh(dir: &Path) -> Result<PathBuf> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    Ok(dir.to_path_buf())
+}
+
+/// Polls `count` every `every` until it reaches `target`, nothing new has come for
+/// `stall`, or the agent exits. Returns the time of the last progress (or of reaching
+/// the target) since `since`, and the last count.
+fn wait_for(
+    since: Instant,
+    target: u64,
+    stall: Duration,
+    every: Duration,
+    agent: &mut AgentProcess,
+    mut count: impl FnMut() -> Result<u64>,
+) -> Result<(f64, u64)> {
+    let mut last = count()?;
+    let mut last_change = Instant::now();
+    let mut at = since.elapsed().as_secs_f64();
+    loop {
+        let n = count()?;
+        if n != last {
+            last = n;
+            last_change = Instant::now();
+            at = since.elapsed().as_secs_f64();
+        }
+        if n >= target {
+            return Ok((at, n));
+        }
+        if last_change.elapsed() > stall {
+            eprintln!("nothing new for {stall:?}: stopping at {n} of {target}");
+            return Ok((at, n));
+        }
+        if agent.exited() {
+            bail!("the agent exited");
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// This process's CPU seconds (sink, writer, polling).
+fn own_cpu() -> f64 {
+    skein_bench::procfs::cpu_seconds(std::process::id())
+}
+
+/// The line saying how busy the rest of the machine was.
+fn other_line(load: &OtherLoad, measured_cpu: f64) -> String {
+    let (cpu, share) = load.other(measured_cpu);
+    format!(
+        "other processes on the machine meanwhile: {cpu:.2} CPU-s = {:.0}% of one core{}",
+        share * 100.0,
+        if share > 0.1 {
+            " — NOT a quiet machine; figures are disturbed"
+        } else {
+            ""
+        }
+    )
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1 << 20) as f64
+}
+
+fn sink_run(a: &Args, work: &Path, c: &Corpus) -> Result<()> {
+    let state = fresh(&work.join("state-sink"))?;
+    let sink = Sink::start()?;
+    if let Some(path) = &a.dump_ndjson {
+        sink.dump_to(path, 32 << 20)?;
+    }
+    let (load, own0) = (OtherLoad::start(), own_cpu());
+    let started = Instant::now();
+    let mut agent = AgentProcess::start(
+        &sink.url,
+        &state,
+        std::slice::from_ref(&c.glob),
+        &a.agent_args,
+    )?;
+    let (wall, distinct) = wait_for(
+        started,
+        c.lines,
+        Duration::from_secs(a.stall_seconds),
+        Duration::from_millis(5),
+        &mut agent,
+        || Ok(sink.distinct()),
+    )?;
+    let cpu = agent.cpu_seconds();
+    let other = other_line(&load, cpu + own_cpu() - own0);
+    let rss = agent.peak_rss();
+    let read = agent.metric("skein_agent_lines_read_total").unwrap_or(0.0);
+    agent.stop(Duration::from_secs(10))?;
+    let k = sink.counts();
+    let gb = c.bytes as f64 / 1e9;
+    println!();
+    println!("== sink: corpus → agent → counting sink");
+    println!(
+        "all {} lines received in {wall:.2} s: {:.0} lines/s, {:.1} MB/s of json-file",
+        c.lines,
+        distinct as f64 / wall,
+        c.bytes as f64 / 1e6 / wall
+    );
+    println!(
+        "agent CPU: {cpu:.2} s = {:.2} CPU-seconds per GB of json-file ({:.0}% of one core over the run)",
+        cpu / gb,
+        cpu / wall * 100.0
+    );
+    println!("agent peak RSS: {:.1} MiB", mib(rss));
+    println!(
+        "lost: {}   duplicates: {}   rejected: {}   without identity: {}   (agent read {read:.0} lines)",
+        c.lines.saturating_sub(distinct),
+        k.duplicates,
+        k.rejected,
+        k.no_identity
+    );
+    println!(
+        "batches: {}, {:.0} KiB zstd / {:.0} KiB NDJSON each on average ({:.2} bytes of NDJSON per json-file byte)",
+        k.batches,
+        k.body_bytes as f64 / k.batches.max(1) as f64 / 1024.0,
+        k.ndjson_bytes as f64 / k.batches.max(1) as f64 / 1024.0,
+        k.ndjson_bytes as f64 / c.bytes as f64
+    );
+    println!("{other}");
+    Ok(())
+}
+
+fn server_run(a: &Args, work: &Path, c: &Corpus) -> Result<()> {
+    let state = fresh(&work.join("state-server"))?;
+    let data = work.join("server-data");
+    let server = ServerProcess::start(&data, &[])?;
+    let server_cpu0 = server.cpu_seconds();
+    let (load, own0) = (OtherLoad::start(), own_cpu());
+    let started = Instant::now();
+    let mut agent = AgentProcess::start(
+        &server.url,
+        &state,
+        std::slice::from_ref(&c.glob),
+        &a.agent_args,
+    )?;
+    let stall = Duration::from_secs(a.stall_seconds);
+    let metrics = agent.metrics_url.clone();
+    let (acked, _) = wait_for(
+        started,
+        c.lines,
+        stall,
+        Duration::from_millis(50),
+        &mut agent,
+        || Ok(scrape(&metrics, "skein_agent_records_shipped_total").unwrap_or(0.0) as u64),
+    )?;
+    let agent_cpu_acked = agent.cpu_seconds();
+    let (searchable, total) = wait_for(
+        started,
+        c.lines,
+        stall,
+        Duration::from_millis(20),
+        &mut agent,
+        || server.total("*"),
+    )?;
+    let agent_cpu = agent.cpu_seconds();
+    let server_cpu = server.cpu_seconds() - server_cpu0;
+    let other = other_line(&load, agent_cpu + server_cpu + own_cpu() - own0);
+    let agent_rss = agent.peak_rss();
+    let server_rss = server.peak_rss();
+    agent.stop(Duration::from_secs(10))?;
+    server.stop()?;
+    let gb = c.bytes as f64 / 1e9;
+    println!();
+    println!("== server: corpus → agent → skein server");
+    println!(
+        "acknowledged (durable) in {acked:.2} s: {:.0} lines/s, {:.1} MB/s of json-file",
+        c.lines as f64 / acked,
+        c.bytes as f64 / 1e6 / acked
+    );
+    println!(
+        "searchable in {searchable:.2} s: {:.0} lines/s, {:.1} MB/s of json-file",
+        total as f64 / searchable,
+        c.bytes as f64 / 1e6 / searchable
+    );
+    println!(
+        "agent CPU: {agent_cpu:.2} s = {:.2} CPU-seconds per GB ({agent_cpu_acked:.2} s when acknowledged)",
+        agent_cpu / gb
+    );
+    println!("agent peak RSS: {:.1} MiB", mib(agent_rss));
+    println!(
+        "server CPU: {server_cpu:.2} s = {:.1} CPU-seconds per GB; server peak RSS {:.0} MiB",
+        server_cpu / gb,
+        mib(server_rss)
+    );
+    println!(
+        "lost: {} (searchable {total} of {})",
+        c.lines.saturating_sub(total),
+        c.lines
+    );
+    println!("{other}");
+    Ok(())
+}
+
+fn live_run(a: &Args, work: &Path, window_s: u64) -> Result<()> {
+    let dir = fresh(&work.join("live"))?;
+    let state = fresh(&work.join("state-live"))?;
+    let sink = Sink::start()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let cfg = LiveConfig {
+        gen: GenConfig {
+            lines: 0,
+            containers: a.live_containers,
+            seed: a.seed,
+            ..GenConfig::default()
+        },
+        rate: a.live_rate,
+        duration: None,
+        rotate_bytes: a.live_rotate_bytes,
+        rotate_keep: 3,
+    };
+    let writer = {
+        let dir = dir.clone();
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("bench-writer".into())
+            .spawn(move || skein_gen::generate_live(&cfg, &dir, &stop))?
+    };
+    let glob = format!("{}/*/*-json.log", dir.display());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while skein_collector::discover::paths::expand(std::slice::from_ref(&glob))?.len()
+        < a.live_containers
+    {
+        if Instant::now() > deadline {
+            bail!("the live writer did not create its files");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut agent = AgentProcess::start(
+        &sink.url,
+        &state,
+        std::slice::from_ref(&glob),
+        &a.agent_args,
+    )?;
+    std::thread::sleep(Duration::from_secs(a.warmup_seconds));
+    if agent.exited() {
+        bail!("the agent exited");
+    }
+    sink.latency_window(now_ns(), i64::MAX);
+    let (load, own0) = (OtherLoad::start(), own_cpu());
+    let (cpu0, cs0, t0) = (
+        agent.cpu_seconds(),
+        agent.context_switches(),
+        Instant::now(),
+    );
+    std::thread::sleep(Duration::from_secs(window_s));
+    let (cpu1, cs1, t1) = (
+        agent.cpu_seconds(),
+        agent.context_switches(),
+        Instant::now(),
+    );
+    let other = other_line(&load, cpu1 - cpu0 + own_cpu() - own0);
+    sink.end_latency_window(now_ns());
+    stop.store(true, Ordering::SeqCst);
+    let stats = writer.join().expect("writer thread")?;
+    let (_, distinct) = wait_for(
+        Instant::now(),
+        stats.lines,
+        Duration::from_secs(a.stall_seconds.min(30)),
+        Duration::from_millis(10),
+        &mut agent,
+        || Ok(sink.distinct()),
+    )?;
+    let rss = agent.peak_rss();
+    agent.stop(Duration::from_secs(10))?;
+    let k = sink.counts();
+    let lat = sink.latencies_ms();
+    let secs = (t1 - t0).as_secs_f64();
+    println!();
+    println!(
+        "== live: {} lines/s over {} containers (rotation at {} MB) → agent → counting sink",
+        a.live_rate,
+        a.live_containers,
+        a.live_rotate_bytes as f64 / 1e6
+    );
+    println!(
+        "written: {} lines, {:.1} MB in {:.1} s, {} rotations; window {secs:.1} s after {} s of warm-up",
+        stats.lines,
+        stats.bytes as f64 / 1e6,
+        stats.elapsed.as_secs_f64(),
+        stats.rotations,
+        a.warmup_seconds
+    );
+    println!(
+        "agent CPU over the window: {:.2} s = {:.1}% of one core; {:.0} context switches/s; peak RSS {:.1} MiB",
+        cpu1 - cpu0,
+        (cpu1 - cpu0) / secs * 100.0,
+        (cs1 - cs0) as f64 / secs,
+        mib(rss)
+    );
+    println!(
+        "write→ack latency of the {} lines written in the window: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        lat.len(),
+        percentile(&lat, 50.0),
+        percentile(&lat, 99.0),
+        lat.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "lost: {}   duplicates: {}   rejected: {}   batches: {} ({:.1}/s)",
+        stats.lines.saturating_sub(distinct),
+        k.duplicates,
+        k.rejected,
+        k.batches,
+        k.batches as f64 / stats.elapsed.as_secs_f64()
+    );
+    println!(
+        "{other} (the writer and the sink run in the bench process and are not counted as other)"
+    );
+    Ok(())
+}
+
+fn idle_run(a: &Args, work: &Path, window_s: u64) -> Result<()> {
+    let dir = work.join("idle");
+    let manifest = ensure_corpus(
+        &dir,
+        a.idle_containers as u64 * 20,
+        a.idle_containers,
+        a.seed,
+    )?;
+    let dir = std::fs::canonicalize(&dir)?;
+    let state = fresh(&work.join("state-idle"))?;
+    let sink = Sink::start()?;
+    let glob = format!("{}/*/*-json.log", dir.display());
+    let files = skein_collector::discover::paths::expand(std::slice::from_ref(&glob))?.len();
+    let started = Instant::now();
+    let mut agent = AgentProcess::start(
+        &sink.url,
+        &state,
+        std::slice::from_ref(&glob),
+        &a.agent_args,
+    )?;
+    let (initial, distinct) = wait_for(
+        started,
+        manifest.lines,
+        Duration::from_secs(a.stall_seconds.min(30)),
+        Duration::from_millis(10),
+        &mut agent,
+        || Ok(sink.distinct()),
+    )?;
+    // Let the batch of the initial read be acknowledged and the poll timers settle.
+    std::thread::sleep(Duration::from_secs(2));
+    let (load, own0) = (OtherLoad::start(), own_cpu());
+    let (cpu0, cs0, t0) = (
+        agent.cpu_seconds(),
+        agent.context_switches(),
+        Instant::now(),
+    );
+    let batches0 = sink.counts().batches;
+    std::thread::sleep(Duration::from_secs(window_s));
+    let (cpu1, cs1, t1) = (
+        agent.cpu_seconds(),
+        agent.context_switches(),
+        Instant::now(),
+    );
+    let other = other_line(&load, cpu1 - cpu0 + own_cpu() - own0);
+    let batches1 = sink.counts().batches;
+    let sources = agent.metric("skein_agent_sources").unwrap_or(0.0);
+    let rss = agent.rss();
+    agent.stop(Duration::from_secs(10))?;
+    let secs = (t1 - t0).as_secs_f64();
+    println!();
+    println!(
+        "== idle: {} containers, {files} log files, no writes → agent → counting sink",
+        a.idle_containers
+    );
+    println!(
+        "initial read: {distinct} of {} lines in {initial:.2} s; agent follows {sources:.0} sources",
+        manifest.lines
+    );
+    println!(
+        "agent CPU over {secs:.1} s idle: {:.3} s = {:.2}% of one core; {:.1} context switches/s; {} batches sent; RSS {:.1} MiB",
+        cpu1 - cpu0,
+        (cpu1 - cpu0) / secs * 100.0,
+        (cs1 - cs0) as f64 / secs,
+        batches1 - batches0,
+        mib(rss)
+    );
+    println!("{other}");
+    Ok(())
+}
