@@ -388,6 +388,8 @@ fn spawn_discovery(
 
 /// How much one source may read per round, so one busy file cannot starve the rest.
 const ROUND_BYTES: usize = 256 << 10;
+/// Longest the checkpoint lags the acknowledgements while a backlog drains.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// How often sources with recent data are polled without a notification.
 const WARM_POLL: Duration = Duration::from_millis(50);
 /// How long a source counts as warm after its last data.
@@ -815,34 +817,56 @@ impl ShipperLoop {
             .build()
             .expect("a current-thread runtime");
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        let mut saved = Instant::now();
         loop {
             let Some(batch) = self.next_batch() else {
+                // Stopping: what was acknowledged is saved before the thread ends.
+                self.save_checkpoint();
                 return;
             };
             if batch.records > 0 && !self.deliver(&rt, &batch, &mut backoff) {
+                self.save_checkpoint();
                 return;
             }
             let updates: Updates = serde_json::from_slice(&batch.positions).unwrap_or_default();
             self.checkpoint.apply(updates);
             self.checkpoint.acked_batch = batch.no;
-            while let Err(e) = self.store.save(&self.checkpoint) {
-                tracing::error!("{e}; retrying");
-                if self.flags.abandon.load(Ordering::SeqCst) {
+            // Saving costs an fsync or two; while a backlog drains, once per interval is
+            // enough. A crash in between resends at most that interval's acknowledged
+            // batches, which the server drops as already held.
+            let more = self.queue.lock().last_no().is_some_and(|n| n > batch.no);
+            if !more || saved.elapsed() >= CHECKPOINT_EVERY {
+                if !self.save_checkpoint() {
                     return;
                 }
-                std::thread::sleep(Duration::from_secs(1));
+                saved = Instant::now();
             }
-            let mut spool = self.queue.lock();
-            if let Err(e) = spool.ack(batch.no) {
-                tracing::error!("{e}");
-            }
-            metrics::gauge!("skein_agent_spool_bytes").set(spool.bytes() as f64);
-            metrics::gauge!("skein_agent_spool_batches").set(spool.len() as f64);
-            drop(spool);
-            self.queue.changed.notify_all();
             // The reader may be waiting for the shipper to go idle before cutting.
             self.wake.poke();
         }
+    }
+
+    /// Saves the checkpoint and frees the spool of what it covers; `false` if the agent
+    /// was told to stop while saving kept failing.
+    fn save_checkpoint(&self) -> bool {
+        while let Err(e) = self.store.save(&self.checkpoint) {
+            tracing::error!("{e}; retrying");
+            if self.flags.abandon.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        // Only batches the saved checkpoint covers leave the spool, so a restart always
+        // finds the spool continuing the checkpoint.
+        let mut spool = self.queue.lock();
+        if let Err(e) = spool.ack(self.checkpoint.acked_batch) {
+            tracing::error!("{e}");
+        }
+        metrics::gauge!("skein_agent_spool_bytes").set(spool.bytes() as f64);
+        metrics::gauge!("skein_agent_spool_batches").set(spool.len() as f64);
+        drop(spool);
+        self.queue.changed.notify_all();
+        true
     }
 
     /// The next batch to send; `None` when the agent is stopping and nothing is left.

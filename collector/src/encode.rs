@@ -68,7 +68,7 @@ impl RecordEncoder {
         let p = &event.payload;
         out.extend_from_slice(b"{\"@timestamp\":\"");
         let time = p.time.unwrap_or(event.time);
-        write!(out, "{time}").expect("writing to a Vec");
+        out.extend_from_slice(&time.rfc3339_bytes());
         out.push(b'"');
         out.extend_from_slice(&self.identity);
         out.extend_from_slice(b",\"stream\":\"");

@@ -46,13 +46,21 @@ impl SourceMeta {
         }
     }
 
-    /// The delivery source of one stream of this container: `{host}/{container_id}/{stream}`.
+    /// The delivery source of one stream of this container:
+    /// `{host}/{short container id}/{stream}`.
     ///
     /// Sources are per stream because split lines are merged per stream: a stdout line
     /// begun before a stderr line may be finished after it, so only within one stream do
     /// records leave in the order of their positions.
     pub fn source_id(&self, stream: &str) -> String {
-        format!("{}/{}/{}", self.host, self.container_id, stream)
+        // Docker's short id is as unique on one host as the full one and keeps every
+        // record ~50 bytes lighter; other ids (a plain file's path) are kept whole.
+        let id = if is_container_id(&self.container_id) {
+            short_id(&self.container_id)
+        } else {
+            &self.container_id
+        };
+        format!("{}/{}/{}", self.host, id, stream)
     }
 }
 
@@ -183,7 +191,8 @@ mod tests {
         assert_eq!(
             r.to_json(),
             format!(
-                r#"{{"@timestamp":"2026-11-20T10:00:00.123456789Z","host":"node-1","container":"web","container_id":"{ID}","image":"shop/web:1.4","stream":"stdout","level":"error","message":"payment failed: timeout","labels":{{"com.docker.compose.service":"web"}},"fields":{{"user_id":42,"latency_ms":1830,"path":"/api/pay"}},"_source_id":"node-1/{ID}/stdout","_seq":1048576}}"#
+                r#"{{"@timestamp":"2026-11-20T10:00:00.123456789Z","host":"node-1","container":"web","container_id":"{ID}","image":"shop/web:1.4","stream":"stdout","level":"error","message":"payment failed: timeout","labels":{{"com.docker.compose.service":"web"}},"fields":{{"user_id":42,"latency_ms":1830,"path":"/api/pay"}},"_source_id":"node-1/{}/stdout","_seq":1048576}}"#,
+                &ID[..12]
             )
         );
     }

@@ -2,7 +2,7 @@
 //! backfills, imports and benchmarks. The tailer composes the same stages itself, since
 //! it also has to wait for lines, time out multiline events and checkpoint.
 //!
-//! Delivery identity: `_source_id` is `{host}/{container_id}/{stream}` and `_seq` is
+//! Delivery identity: `_source_id` is `{host}/{short container id}/{stream}` and `_seq` is
 //! the byte position of the start of the record's first json-file line (plus
 //! [`JsonFileOptions::start_offset`]). Within one stream that position strictly
 //! increases from record to record; across streams it does not (a split stdout line can
@@ -340,12 +340,12 @@ mod tests {
         assert_eq!(merged.timestamp, ts(2));
         assert_eq!(
             merged.source_id.as_deref(),
-            Some(format!("node-1/{ID}/stdout").as_str())
+            Some(format!("node-1/{}/stdout", &ID[..12]).as_str())
         );
         assert_eq!(merged.container, &ID[..12]);
         assert_eq!(
             records[1].source_id.as_deref(),
-            Some(format!("node-1/{ID}/stderr").as_str())
+            Some(format!("node-1/{}/stderr", &ID[..12]).as_str())
         );
         let torn = &records[2];
         assert_eq!(torn.timestamp, ts(4));
