@@ -52,7 +52,9 @@ pub struct SourceState {
     /// reappearing file's positions to start above.
     #[serde(default)]
     pub end: u64,
-    /// Last position shipped per stream (stdout, stderr) and for malformed lines.
+    /// Per slot (stdout, stderr, malformed lines), the position of the last on-disk line
+    /// that went into a shipped record: a restart that re-reads from before it (to
+    /// rebuild a line a merger was holding) drops that slot's lines up to here.
     pub shipped: [Option<u64>; 3],
 }
 

@@ -69,6 +69,15 @@ pub struct Event {
     /// with strictly increasing offsets (the record's `_seq`); malformed lines come out
     /// in order among themselves.
     pub offset: u64,
+    /// Position of the event's last on-disk line (see [`SourceDecoder::skip_through`]).
+    pub last_offset: u64,
+}
+
+impl Event {
+    /// Which delivery slot the event belongs to: 0 stdout, 1 stderr, 2 malformed lines.
+    pub fn slot(&self) -> usize {
+        self.stream.map_or(2, Stream::index)
+    }
 }
 
 /// Turns one source's lines into events (see the module docs).
@@ -84,6 +93,7 @@ pub struct SourceDecoder {
     last_time: Option<Timestamp>,
     lines: Vec<LogicalLine>,
     malformed: u64,
+    skip: [Option<u64>; 3],
 }
 
 impl SourceDecoder {
@@ -105,7 +115,20 @@ impl SourceDecoder {
             last_time: None,
             lines: Vec::new(),
             malformed: 0,
+            skip: [None; 3],
         }
+    }
+
+    /// After a restart that re-reads from before what was shipped: drops each slot's
+    /// on-disk lines at or below its mark (the `last_offset` of the last event shipped
+    /// on that slot) before they reach the mergers, so no piece is joined into a second
+    /// record.
+    pub fn skip_through(&mut self, marks: [Option<u64>; 3]) {
+        self.skip = marks;
+    }
+
+    fn skipped(&self, slot: usize, offset: u64) -> bool {
+        self.skip[slot].is_some_and(|m| offset <= m)
     }
 
     /// The format being decoded.
@@ -129,6 +152,9 @@ impl SourceDecoder {
                             self.attrs_generation += 1;
                         }
                     }
+                    if self.skip[e.stream.index()].is_some_and(|m| offset <= m) {
+                        return;
+                    }
                     self.partial.push(
                         e.stream,
                         e.time,
@@ -143,6 +169,9 @@ impl SourceDecoder {
             Format::Cri => match cri::parse_line(line) {
                 Ok(e) => {
                     self.last_time = Some(e.time);
+                    if self.skipped(e.stream.index(), offset) {
+                        return;
+                    }
                     self.partial.push(
                         e.stream,
                         e.time,
@@ -155,12 +184,16 @@ impl SourceDecoder {
                 Err(e) => self.push_malformed(line, offset, e.to_string(), out),
             },
             Format::Plain => {
+                if self.skipped(Stream::Stdout.index(), offset) {
+                    return;
+                }
                 let text = line.strip_suffix(b"\n").unwrap_or(line);
                 self.lines.push(LogicalLine {
                     stream: Stream::Stdout,
                     time: Timestamp::now(),
                     text: text.to_vec(),
                     offset,
+                    last_offset: offset,
                 });
             }
         }
@@ -236,6 +269,7 @@ impl SourceDecoder {
                 time: line.time,
                 payload: payload::parse(line.text, &self.payload),
                 offset: line.offset,
+                last_offset: line.last_offset,
             });
         }
     }
@@ -250,6 +284,9 @@ impl SourceDecoder {
         reason: String,
         out: &mut Vec<Event>,
     ) {
+        if self.skipped(2, offset) {
+            return;
+        }
         self.malformed += 1;
         let raw = line.strip_suffix(b"\n").unwrap_or(line);
         let mut p = payload::parse(Vec::new(), &self.payload);
@@ -261,6 +298,7 @@ impl SourceDecoder {
             time: self.last_time.unwrap_or_else(Timestamp::now),
             payload: p,
             offset,
+            last_offset: offset,
         });
     }
 }

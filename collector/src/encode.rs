@@ -18,8 +18,8 @@ pub struct RecordEncoder {
     identity: Vec<u8>,
     /// `,"labels":{…}` or empty.
     labels: Vec<u8>,
-    /// `,"_source_id":"…"` per stream.
-    source_ids: [Vec<u8>; 2],
+    /// `,"_source_id":"…"` per slot: stdout, stderr, malformed lines.
+    source_ids: [Vec<u8>; 3],
 }
 
 impl RecordEncoder {
@@ -49,9 +49,9 @@ impl RecordEncoder {
             labels.extend_from_slice(b",\"labels\":");
             serde_json::to_writer(&mut labels, &merged).expect("writing to a Vec");
         }
-        let source_ids = Stream::ALL.map(|s| {
+        let source_ids = SLOTS.map(|s| {
             let mut v = b",\"_source_id\":".to_vec();
-            write_str(&mut v, &meta.source_id(s.as_str()));
+            write_str(&mut v, &meta.source_id(s));
             v
         });
         RecordEncoder {
@@ -61,9 +61,9 @@ impl RecordEncoder {
         }
     }
 
-    /// Appends `event` as one NDJSON line. Events with a stream carry the delivery
-    /// identity (`_source_id` of their stream, `_seq` = `seq_base + event.offset`);
-    /// malformed ones carry none, since they belong to no stream.
+    /// Appends `event` as one NDJSON line with its delivery identity: `_source_id` of its
+    /// stream (malformed lines, which belong to none, have a source of their own) and
+    /// `_seq` = `seq_base + event.offset`.
     pub fn encode(&self, event: &Event, seq_base: u64, out: &mut Vec<u8>) {
         let p = &event.payload;
         out.extend_from_slice(b"{\"@timestamp\":\"");
@@ -86,13 +86,14 @@ impl RecordEncoder {
             out.extend_from_slice(b",\"fields\":");
             serde_json::to_writer(&mut *out, &p.fields).expect("writing to a Vec");
         }
-        if let Some(stream) = event.stream {
-            out.extend_from_slice(&self.source_ids[stream.index()]);
-            write!(out, ",\"_seq\":{}", seq_base + event.offset).expect("writing to a Vec");
-        }
+        out.extend_from_slice(&self.source_ids[event.slot()]);
+        write!(out, ",\"_seq\":{}", seq_base + event.offset).expect("writing to a Vec");
         out.extend_from_slice(b"}\n");
     }
 }
+
+/// The delivery sources of a container, by [`Event::slot`].
+pub const SLOTS: [&str; 3] = ["stdout", "stderr", "malformed"];
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(out, s).expect("writing to a Vec");
@@ -114,8 +115,8 @@ mod tests {
         e: &Event,
         base: u64,
     ) -> Record {
-        let delivery = e.stream.map(|s| Delivery {
-            source_id: meta.source_id(s.as_str()),
+        let delivery = Some(Delivery {
+            source_id: meta.source_id(SLOTS[e.slot()]),
             seq: base + e.offset,
         });
         let stream = e.stream.map_or("", Stream::as_str);
@@ -157,6 +158,7 @@ mod tests {
                 time: Timestamp(nanos),
                 payload: payload::parse_str(&line, &PayloadConfig::default()),
                 offset,
+                last_offset: offset,
             };
             let mut out = Vec::new();
             RecordEncoder::new(&meta, Some(&attrs)).encode(&event, base, &mut out);

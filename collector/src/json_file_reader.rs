@@ -9,6 +9,7 @@
 //! be finished after a later stderr line), which is why the source is per stream.
 
 use crate::decode::{Event, Format, SourceDecoder};
+use crate::encode::SLOTS;
 use crate::enrich::{build_record, Delivery, SourceMeta};
 use crate::parse::multiline::MultilineConfig;
 use crate::parse::partial::DEFAULT_MAX_LINE_BYTES;
@@ -64,13 +65,13 @@ pub fn records_from_json_file<R: BufRead>(
 ///
 /// Nothing is dropped. A line that is not a json-file entry (a torn write, a foreign
 /// line) becomes a record of its own: its raw text as the message, an empty stream, the
-/// time of the entry before it, the error in [`DECODE_ERROR_FIELD`], and no delivery
-/// identity, since it belongs to no stream. An I/O error ends the iteration after the
+/// time of the entry before it, the error in [`DECODE_ERROR_FIELD`], and the delivery
+/// source `{host}/{id}/malformed` of its own, since it belongs to no stream. An I/O error ends the iteration after the
 /// records gathered so far; see [`io_error`](Self::io_error).
 pub struct JsonFileRecords<R> {
     reader: R,
     meta: SourceMeta,
-    source_ids: [String; 2],
+    source_ids: [String; 3],
     max_entry_bytes: usize,
     decoder: SourceDecoder,
     started: Instant,
@@ -87,7 +88,7 @@ impl<R: BufRead> JsonFileRecords<R> {
     pub fn new(reader: R, meta: &SourceMeta, options: JsonFileOptions) -> JsonFileRecords<R> {
         JsonFileRecords {
             reader,
-            source_ids: Stream::ALL.map(|s| meta.source_id(s.as_str())),
+            source_ids: SLOTS.map(|s| meta.source_id(s)),
             meta: meta.clone(),
             max_entry_bytes: options.max_entry_bytes.max(1),
             decoder: SourceDecoder::new(
@@ -152,16 +153,11 @@ impl<R: BufRead> JsonFileRecords<R> {
 
     fn emit(&mut self) {
         for event in self.events.drain(..) {
-            let (stream, delivery) = match event.stream {
-                Some(s) => (
-                    s.as_str(),
-                    Some(Delivery {
-                        source_id: self.source_ids[s.index()].clone(),
-                        seq: event.offset,
-                    }),
-                ),
-                None => ("", None),
-            };
+            let stream = event.stream.map_or("", Stream::as_str);
+            let delivery = Some(Delivery {
+                source_id: self.source_ids[event.slot()].clone(),
+                seq: event.offset,
+            });
             let mut record = build_record(&self.meta, stream, event.time, event.payload, delivery);
             add_attrs(&mut record, self.decoder.attrs());
             self.ready.push_back(record);
@@ -320,7 +316,12 @@ mod tests {
                     Some(f.starts[2]),
                     "2026-11-20 10:00:00.003 ".to_string()
                 ),
-                ("", None, None, "{\"log\":\"torn wri".to_string()),
+                (
+                    "",
+                    None,
+                    Some(f.starts[5]),
+                    "{\"log\":\"torn wri".to_string()
+                ),
                 (
                     "stdout",
                     Some(Level::Info),

@@ -81,4 +81,7 @@ pub struct LogicalLine {
     /// one stream, lines come out with strictly increasing offsets, which is what makes
     /// this usable as a record's `_seq`.
     pub offset: u64,
+    /// Position of the last piece. A restart that re-reads from before it skips this
+    /// stream's pieces up to here, so a line is never joined and sent a second time.
+    pub last_offset: u64,
 }

@@ -88,6 +88,7 @@ impl MultilineMerger {
             {
                 p.event.text.push(b'\n');
                 p.event.text.extend_from_slice(&line.text);
+                p.event.last_offset = line.last_offset;
                 p.lines += 1;
                 p.last_joined = now;
                 None
@@ -161,6 +162,7 @@ mod tests {
             time: Timestamp(offset as i64),
             text: text.as_bytes().to_vec(),
             offset,
+            last_offset: offset,
         }
     }
 

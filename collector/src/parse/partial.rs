@@ -58,13 +58,17 @@ impl PartialMerger {
             }
         }
         match slot {
-            Some(p) => p.text.extend_from_slice(text),
+            Some(p) => {
+                p.text.extend_from_slice(text);
+                p.last_offset = offset;
+            }
             None => {
                 *slot = Some(LogicalLine {
                     stream,
                     time,
                     text: text.to_vec(),
                     offset,
+                    last_offset: offset,
                 })
             }
         }
