@@ -388,6 +388,8 @@ fn spawn_discovery(
 
 /// How much one source may read per round, so one busy file cannot starve the rest.
 const ROUND_BYTES: usize = 256 << 10;
+/// Wait before a source that could not be opened is tried again.
+const RETRY_OPEN: Duration = Duration::from_secs(5);
 /// Longest the checkpoint lags the acknowledgements while a backlog drains.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// How often sources with recent data are polled without a notification.
@@ -416,7 +418,9 @@ struct Reader {
     touched: Vec<String>,
     updates: Updates,
     last_full_poll: Instant,
-    failed_opens: HashMap<String, Instant>,
+    /// Sources that could not be opened, with when they were last tried; retried on
+    /// the poll timer, since discovery may never name them again.
+    failed_opens: HashMap<String, (Instant, SourceSpec)>,
     scratch: Scratch,
     /// Sources that had data lately, with when: polled every [`WARM_POLL`] whatever
     /// notifications say, so a busy file's rotations are seen even when inotify events
@@ -496,6 +500,15 @@ impl Reader {
             let mut to_poll: Vec<String> = std::mem::take(&mut hot);
             if full || stopping {
                 self.last_full_poll = now;
+                let retry: Vec<SourceSpec> = self
+                    .failed_opens
+                    .values()
+                    .filter(|(at, _)| at.elapsed() >= RETRY_OPEN)
+                    .map(|(_, spec)| spec.clone())
+                    .collect();
+                for spec in retry {
+                    self.add(spec);
+                }
                 to_poll = self.sources.keys().cloned().collect();
             } else if now.duration_since(self.last_warm_poll) >= WARM_POLL {
                 self.last_warm_poll = now;
@@ -556,14 +569,14 @@ impl Reader {
             source.update(spec);
             return None;
         }
-        if let Some(at) = self.failed_opens.get(&spec.key) {
-            if at.elapsed() < Duration::from_secs(5) {
+        if let Some((at, _)) = self.failed_opens.get(&spec.key) {
+            if at.elapsed() < RETRY_OPEN {
                 return None;
             }
         }
         let key = spec.key.clone();
         let path = spec.path.clone();
-        match Source::open(spec, self.resume.get(&key), &self.config.read) {
+        match Source::open(spec.clone(), self.resume.get(&key), &self.config.read) {
             Ok(source) => {
                 self.failed_opens.remove(&key);
                 self.watcher.add(source.dir());
@@ -577,8 +590,13 @@ impl Reader {
                 Some(key)
             }
             Err(e) => {
-                tracing::warn!("cannot follow {}: {e}", path.display());
-                self.failed_opens.insert(key, Instant::now());
+                if !self.failed_opens.contains_key(&key) {
+                    tracing::warn!(
+                        "cannot follow {}: {e}; retrying every {RETRY_OPEN:?}",
+                        path.display()
+                    );
+                }
+                self.failed_opens.insert(key, (Instant::now(), spec));
                 None
             }
         }
@@ -755,6 +773,10 @@ impl Reader {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::error!("{e}; retrying");
+                        if self.flags.stop.load(Ordering::SeqCst) {
+                            // Not spooled: its lines are read again on the next start.
+                            return;
+                        }
                         spool = queue
                             .changed
                             .wait_timeout(spool, Duration::from_secs(1))
@@ -903,7 +925,22 @@ impl ShipperLoop {
         backoff: &mut Backoff,
     ) -> bool {
         loop {
-            match rt.block_on(self.shipper.send(batch.body.clone())) {
+            let abandon = async {
+                while !self.flags.abandon.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            let sent = rt.block_on(async {
+                tokio::select! {
+                    r = self.shipper.send(batch.body.clone()) => Some(r),
+                    _ = abandon => None,
+                }
+            });
+            // Told to stop mid-request: the batch stays spooled for the next start.
+            let Some(sent) = sent else {
+                return false;
+            };
+            match sent {
                 Ok(ack) => {
                     if backoff.failures() > 0 {
                         tracing::info!("server {} is taking batches again", self.shipper.url());

@@ -78,13 +78,26 @@ impl Source {
                 base: s.end,
             },
         });
-        let tail = FileTail::open(spec.path.clone(), layout, start)?;
-        if tail.lost_files() {
+        let mut tail = FileTail::open(spec.path.clone(), layout, start)?;
+        if let Some(loss) = tail.resume_loss() {
             tracing::warn!(
-                "{}: the file this agent was reading is gone (rotated away while the agent was stopped); \
-                 lines between the checkpoint and the oldest remaining file are lost",
+                "{}: the file this agent was reading is gone or was truncated while the agent \
+                 was stopped ({loss:?}); lines written after the checkpoint and no longer on \
+                 disk are lost",
                 spec.path.display()
             );
+            // What is read now is numbered above everything read before, including what
+            // was read past the resume point (held by a merger) on the other stream.
+            if let Some(s) =
+                state.filter(|s| s.position.as_ref().is_some_and(|p| p.logical() < s.end))
+            {
+                let above = TailPosition {
+                    file: FileId::none(),
+                    offset: 0,
+                    base: s.end,
+                };
+                tail = FileTail::open(spec.path.clone(), layout, Some(above))?;
+            }
         }
         let payload = match spec.format {
             // Lines of plain files carry their own times, if anything does.

@@ -88,7 +88,8 @@ impl Spool {
     /// Opens the spool in `dir`, keeping the valid frames of earlier runs and dropping
     /// those numbered at or below `acked` (already acknowledged) and anything after the
     /// first damaged frame. Returns the spool and the batches it still holds, oldest
-    /// first, bodies included, so the caller can restore positions and resend them.
+    /// first, without their bodies (which stay on disk for [`read`](Self::read)), so the
+    /// caller can restore positions; memory holds one segment at a time.
     pub fn open(dir: &Path, acked: u64) -> Result<(Spool, Vec<SpooledBatch>), SpoolError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let mut names: Vec<u64> = fs::read_dir(dir)
@@ -140,7 +141,10 @@ impl Spool {
                         offset: offset as u64,
                         len: len as u32,
                     });
-                    kept.push(batch);
+                    kept.push(SpooledBatch {
+                        body: Vec::new(),
+                        ..batch
+                    });
                     live = true;
                 }
                 offset += len;
@@ -339,6 +343,13 @@ mod tests {
         }
     }
 
+    fn bodiless(no: u64) -> SpooledBatch {
+        SpooledBatch {
+            body: Vec::new(),
+            ..batch(no, 0)
+        }
+    }
+
     #[test]
     fn appends_reads_acks_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
@@ -362,7 +373,8 @@ mod tests {
         drop(spool);
 
         let (mut spool, kept) = Spool::open(dir.path(), 4).unwrap();
-        assert_eq!(kept, vec![batch(5, 6 << 20)]);
+        assert_eq!(kept, vec![bodiless(5)]);
+        assert_eq!(spool.read(5).unwrap(), Some(batch(5, 6 << 20)));
         spool.append(&batch(6, 10)).unwrap();
         spool.ack(6).unwrap();
         assert_eq!(spool.bytes(), 0);
@@ -383,11 +395,12 @@ mod tests {
         let f = OpenOptions::new().write(true).open(&seg).unwrap();
         f.set_len(len - 7).unwrap();
         let (mut spool, kept) = Spool::open(dir.path(), 0).unwrap();
-        assert_eq!(kept, vec![batch(1, 100), batch(2, 100)]);
+        assert_eq!(kept, vec![bodiless(1), bodiless(2)]);
         spool.append(&batch(3, 50)).unwrap();
         drop(spool);
-        let (_, kept) = Spool::open(dir.path(), 1).unwrap();
-        assert_eq!(kept, vec![batch(2, 100), batch(3, 50)]);
+        let (spool, kept) = Spool::open(dir.path(), 1).unwrap();
+        assert_eq!(kept, vec![bodiless(2), bodiless(3)]);
+        assert_eq!(spool.read(3).unwrap(), Some(batch(3, 50)));
     }
 
     #[test]
@@ -404,7 +417,7 @@ mod tests {
         data[second] ^= 0xff;
         fs::write(&seg, &data).unwrap();
         let (spool, kept) = Spool::open(dir.path(), 0).unwrap();
-        assert_eq!(kept, vec![batch(1, 100)]);
+        assert_eq!(kept, vec![bodiless(1)]);
         assert_eq!(spool.bytes(), batch(1, 100).frame_len() as u64);
     }
 }

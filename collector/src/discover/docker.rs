@@ -40,6 +40,9 @@ impl DockerDiscovery {
     /// running container, then every container that starts.
     pub async fn run(self, report: impl Fn(SourceSpec) -> bool) {
         let mut said_unreachable = false;
+        // Events are asked for from the last one seen, so a container that started
+        // while the stream was down is still reported.
+        let mut since = chrono::Utc::now().timestamp() - 1;
         loop {
             let docker = match connect().await {
                 Ok(d) => d,
@@ -59,7 +62,7 @@ impl DockerDiscovery {
                 tracing::info!("Docker engine reachable again; following its containers");
                 said_unreachable = false;
             }
-            match self.follow(&docker, &report).await {
+            match self.follow(&docker, &report, &mut since).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!("lost the Docker event stream ({e}); reconnecting");
@@ -74,14 +77,17 @@ impl DockerDiscovery {
         &self,
         docker: &Docker,
         report: &impl Fn(SourceSpec) -> bool,
+        since: &mut i64,
     ) -> Result<(), bollard::errors::Error> {
-        // Events since just before the listing, so a container that starts between
-        // the two is reported (twice at worst, which the reader ignores).
-        let since = (chrono::Utc::now().timestamp() - 1).to_string();
-        let running = docker
-            .list_containers(Some(ListContainersOptions::default()))
+        // Every container, stopped ones too: one that ran while the agent was down has
+        // lines to read (a container reported twice is followed once).
+        let listed = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                ..ListContainersOptions::default()
+            }))
             .await?;
-        for c in running {
+        for c in listed {
             if let Some(id) = c.id {
                 if let Some(spec) = self.inspect(docker, &id).await {
                     if !report(spec) {
@@ -98,12 +104,15 @@ impl DockerDiscovery {
             ),
         ]);
         let mut events = docker.events(Some(EventsOptions {
-            since: Some(since),
+            since: Some(since.to_string()),
             until: None,
             filters: Some(filters),
         }));
         while let Some(event) = events.next().await {
             let event = event?;
+            if let Some(t) = event.time {
+                *since = (*since).max(t);
+            }
             if event.typ != Some(EventMessageTypeEnum::CONTAINER) {
                 continue;
             }

@@ -7,31 +7,48 @@ use crate::enrich::{container_id_from_path, SourceMeta};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Expands `patterns` into the files to follow. Rotated predecessors (`x-json.log.1`,
-/// `*.gz`) are left out: they are read as part of following their live file.
+/// Expands `patterns` into the files to follow, each once: a file reached through a
+/// symlink or two spellings of a path counts once (by its resolved path), and rotated
+/// predecessors (`app.log.1`, `app.log-20261125`, `x-json.log.2`, `*.gz`, whenever the
+/// live name beside them exists) are left out, since they are read as part of following
+/// their live file.
 pub fn expand(patterns: &[String]) -> Result<Vec<PathBuf>, glob::PatternError> {
-    let mut out = Vec::new();
+    let mut found = Vec::new();
     for pattern in patterns {
         for path in glob::glob(pattern)?.flatten() {
-            if path.is_file() && !is_rotated(&path) && !out.contains(&path) {
-                out.push(path);
+            if path.is_file() && !is_rotated(&path) {
+                found.push(path);
             }
         }
     }
-    Ok(out)
+    // A file named directly wins over a symlink to it: its own name carries the
+    // container id and the format.
+    found.sort_by_key(|p| p.is_symlink());
+    let mut resolved = std::collections::HashSet::new();
+    Ok(found
+        .into_iter()
+        .filter(|p| resolved.insert(p.canonicalize().unwrap_or_else(|_| p.clone())))
+        .collect())
 }
 
+/// Whether `path` is a rotated predecessor of a live file in the same directory: its
+/// name is the live name plus `.N`, `-N` (logrotate's `dateext`), or `.gz`.
 fn is_rotated(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
     if name.ends_with(".gz") {
         return true;
     }
-    match name.rsplit_once('.') {
-        Some((stem, n)) => {
-            !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) && stem.ends_with("-json.log")
-        }
-        None => false,
-    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    name.char_indices()
+        .filter(|&(i, c)| i > 0 && (c == '.' || c == '-'))
+        .any(|(i, _)| {
+            let suffix = &name[i + 1..];
+            !suffix.is_empty()
+                && suffix.bytes().all(|c| c.is_ascii_digit())
+                && dir.join(&name[..i]).is_file()
+        })
 }
 
 /// What a file found by path is: a container log keyed by its container id (with the
@@ -126,11 +143,18 @@ mod tests {
         std::fs::write(&app, "").unwrap();
 
         let pattern = format!("{}/*/*-json.log*", dir.path().display());
-        let plain = format!("{}/*.log", dir.path().display());
-        assert_eq!(
-            expand(&[pattern, plain]).unwrap(),
-            vec![live.clone(), app.clone()]
-        );
+        let plain = format!("{}/*", dir.path().display());
+        // logrotate's leftovers beside app.log, and a symlink to it, are not sources.
+        std::fs::write(dir.path().join("app.log.1"), "").unwrap();
+        std::fs::write(dir.path().join("app.log-20261125"), "").unwrap();
+        std::os::unix::fs::symlink(&app, dir.path().join("alias.log")).unwrap();
+        // A name that merely ends in digits is a source of its own.
+        std::fs::write(dir.path().join("build-42"), "").unwrap();
+        let mut got = expand(&[pattern, plain]).unwrap();
+        got.sort();
+        let mut want = vec![live.clone(), app.clone(), dir.path().join("build-42")];
+        want.sort();
+        assert_eq!(got, want);
 
         let c = spec_for(&live, "node-1");
         assert_eq!(c.key, id);
