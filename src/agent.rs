@@ -117,6 +117,28 @@ pub fn start(config: AgentConfig, extra: Vec<SourceSpec>) -> Result<Agent> {
     Ok(agent)
 }
 
+/// For `skein agent`, makes mimalloc commit memory as it is used instead of whole
+/// arenas up front (with transparent huge pages those cost megabytes of resident memory
+/// each). The agent's working set is a few megabytes and on a node its resident size is
+/// what people watch; the server keeps the default, which is faster for its big heaps.
+///
+/// mimalloc reads the option when the process starts, before `main`, so the agent
+/// re-executes itself once with it set.
+pub fn commit_memory_lazily_or_reexec() -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    const OPTION: &str = "MIMALLOC_ARENA_EAGER_COMMIT";
+    let is_agent = std::env::args_os().nth(1).is_some_and(|a| a == "agent");
+    if !is_agent || std::env::var_os(OPTION).is_some() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().context("cannot find the skein executable")?;
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(OPTION, "0")
+        .exec();
+    Err(err).context("cannot restart the agent with lazy memory commit")
+}
+
 /// Runs `skein agent` until SIGINT or SIGTERM.
 pub fn run(args: AgentArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -60,6 +60,7 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    agent::commit_memory_lazily_or_reexec()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SKEIN_LOG")
