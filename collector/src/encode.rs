@@ -82,7 +82,10 @@ impl RecordEncoder {
         out.extend_from_slice(b",\"message\":");
         write_str(out, &p.message);
         out.extend_from_slice(&self.labels);
-        if !p.fields.is_empty() {
+        if let Some(raw) = &p.raw_fields {
+            out.extend_from_slice(b",\"fields\":");
+            out.extend_from_slice(raw.as_bytes());
+        } else if !p.fields.is_empty() {
             out.extend_from_slice(b",\"fields\":");
             serde_json::to_writer(&mut *out, &p.fields).expect("writing to a Vec");
         }

@@ -79,9 +79,10 @@ pub fn build_record(
     meta: &SourceMeta,
     stream: &str,
     time: Timestamp,
-    payload: Payload,
+    mut payload: Payload,
     delivery: Option<Delivery>,
 ) -> Record {
+    payload.materialize();
     let (source_id, seq) = match delivery {
         Some(d) => (Some(d.source_id), Some(d.seq)),
         None => (None, None),

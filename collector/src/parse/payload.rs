@@ -25,8 +25,10 @@
 
 use super::rfc3339;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 use skein_model::{Level, Timestamp};
+use std::borrow::Cow;
 
 /// How payloads are read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,10 +59,24 @@ pub struct Payload {
     pub message: String,
     /// The severity, when one was found.
     pub level: Option<Level>,
-    /// Other keys of a structured payload.
+    /// Other keys of a structured payload (empty while they are in `raw_fields`).
     pub fields: Map<String, Value>,
+    /// The other keys of a JSON payload as a JSON object text, exactly as the payload
+    /// wrote their values. The agent's hot path keeps them so, since building
+    /// `Value`s only to write them out again was a large share of its CPU; call
+    /// [`materialize`](Payload::materialize) to have them in `fields`.
+    pub raw_fields: Option<String>,
     /// The payload's own time, only with [`PayloadConfig::time_from_payload`].
     pub time: Option<Timestamp>,
+}
+
+impl Payload {
+    /// Moves [`raw_fields`](Payload::raw_fields) into [`fields`](Payload::fields).
+    pub fn materialize(&mut self) {
+        if let Some(raw) = self.raw_fields.take() {
+            self.fields = serde_json::from_str(&raw).expect("raw fields are a JSON object");
+        }
+    }
 }
 
 const MESSAGE_KEYS: [&str; 3] = ["msg", "message", "log"];
@@ -79,6 +95,9 @@ pub fn parse(text: Vec<u8>, config: &PayloadConfig) -> Payload {
     };
     let trimmed = line.trim_ascii();
     if trimmed.starts_with('{') && trimmed.ends_with('}') {
+        if let Some(p) = from_json_raw(trimmed, &line, config) {
+            return p;
+        }
         if let Ok(entries) = serde_json::from_str::<Entries>(trimmed) {
             return from_json(entries, line, config);
         }
@@ -93,7 +112,127 @@ pub fn parse(text: Vec<u8>, config: &PayloadConfig) -> Payload {
         level: guess_level(&line),
         message: line,
         fields: Map::new(),
+        raw_fields: None,
         time: None,
+    }
+}
+
+/// The JSON rule without building `Value`s for the fields: keys are borrowed where
+/// they need no unescaping and values stay as the text the payload wrote. `None`
+/// hands the line to [`from_json`], which covers what this does not: payload times,
+/// ECS's nested `{"log":{"level":…}}`, and `\uD8xx` escapes (a lone surrogate must
+/// make the line plain text, as `from_json` decides, rather than reach the server).
+fn from_json_raw(trimmed: &str, line: &str, config: &PayloadConfig) -> Option<Payload> {
+    if config.time_from_payload
+        || memchr::memmem::find(trimmed.as_bytes(), b"\\ud").is_some()
+        || memchr::memmem::find(trimmed.as_bytes(), b"\\uD").is_some()
+    {
+        return None;
+    }
+    let RawEntries(entries) = serde_json::from_str(trimmed).ok()?;
+    let mut taken = vec![false; entries.len()];
+    let mut find = |keys: &[&str], accept: &mut dyn FnMut(&RawValue) -> bool| {
+        for key in keys {
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if !taken[i] && k.eq_ignore_ascii_case(key) && accept(v) {
+                    taken[i] = true;
+                    return;
+                }
+            }
+        }
+    };
+    let mut message = None;
+    find(&MESSAGE_KEYS, &mut |v| {
+        message = v
+            .get()
+            .starts_with('"')
+            .then(|| serde_json::from_str::<String>(v.get()).ok())
+            .flatten();
+        message.is_some()
+    });
+    let mut level = None;
+    find(&LEVEL_KEYS, &mut |v| {
+        level = serde_json::from_str::<Value>(v.get())
+            .ok()
+            .as_ref()
+            .and_then(level_of);
+        level.is_some()
+    });
+    let rest = entries
+        .iter()
+        .zip(&taken)
+        .filter(|(_, t)| !**t)
+        .map(|(e, _)| e);
+    if level.is_none()
+        && rest
+            .clone()
+            .any(|(k, v)| k == "log" && v.get().starts_with('{'))
+    {
+        return None;
+    }
+    let mut raw = String::new();
+    for (k, v) in rest {
+        raw.push(if raw.is_empty() { '{' } else { ',' });
+        raw.push_str(&serde_json::to_string(k.as_ref()).expect("a string serializes"));
+        raw.push(':');
+        raw.push_str(v.get());
+    }
+    if !raw.is_empty() {
+        raw.push('}');
+    }
+    Some(Payload {
+        kind: PayloadKind::Json,
+        message: message.unwrap_or_else(|| line.to_string()),
+        level,
+        fields: Map::new(),
+        raw_fields: (!raw.is_empty()).then_some(raw),
+        time: None,
+    })
+}
+
+/// A JSON object's members with their values as written.
+struct RawEntries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawEntries<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RawEntries<'de>, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+                Ok(Cow::Owned(v.to_string()))
+            }
+        }
+        struct Key<'a>(Cow<'a, str>);
+        impl<'de> Deserialize<'de> for Key<'de> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
+                d.deserialize_str(KeyVisitor).map(Key)
+            }
+        }
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = RawEntries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<RawEntries<'de>, A::Error> {
+                let mut entries = Vec::with_capacity(12);
+                while let Some(Key(k)) = access.next_key()? {
+                    let v: &'de RawValue = access.next_value()?;
+                    entries.push((k, v));
+                }
+                Ok(RawEntries(entries))
+            }
+        }
+        d.deserialize_map(ObjectVisitor)
     }
 }
 
@@ -144,6 +283,7 @@ fn from_json(entries: Entries, line: String, config: &PayloadConfig) -> Payload 
         message,
         level,
         fields,
+        raw_fields: None,
         time,
     }
 }
@@ -377,6 +517,7 @@ fn from_logfmt(pairs: Vec<Pair<'_>>, line: &str, config: &PayloadConfig) -> Payl
         message: message.unwrap_or_else(|| line.to_string()),
         level,
         fields,
+        raw_fields: None,
         time,
     }
 }
@@ -565,7 +706,9 @@ mod tests {
     use serde_json::json;
 
     fn p(s: &str) -> Payload {
-        parse_str(s, &PayloadConfig::default())
+        let mut p = parse_str(s, &PayloadConfig::default());
+        p.materialize();
+        p
     }
 
     #[test]
@@ -770,6 +913,38 @@ mod tests {
 
     proptest! {
         /// Whatever the bytes, parsing returns, and plain text is kept whole.
+        #[test]
+        fn raw_fields_agree_with_the_value_path(
+            members in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("msg"), Just("MESSAGE"), Just("log"), Just("level"), Just("Lvl"),
+                        Just("severity"), Just("log.level"), Just("a"), Just("k\\\"q"), Just("n")
+                    ],
+                    prop_oneof![
+                        "\\PC{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+                        Just("\"WARN\"".to_string()), Just("30".to_string()), Just("7".to_string()),
+                        Just("-1.5e3".to_string()), Just("null".to_string()), Just("true".to_string()),
+                        Just("[1, {\"x\" : \"y\"}]".to_string()), Just("{\"level\":\"info\"}".to_string()),
+                        Just("\"tab\\tand \\u00e9\"".to_string()),
+                    ],
+                ),
+                0..8,
+            )
+        ) {
+            let body: Vec<String> = members
+                .iter()
+                .map(|(k, v)| format!("{}: {v}", serde_json::to_string(k).unwrap()))
+                .collect();
+            let line = format!("{{ {} }}", body.join(", "));
+            let config = PayloadConfig::default();
+            if let Some(mut fast) = from_json_raw(&line, &line, &config) {
+                fast.materialize();
+                let entries = serde_json::from_str::<Entries>(&line).unwrap();
+                prop_assert_eq!(fast, from_json(entries, line.clone(), &config));
+            }
+        }
+
         #[test]
         fn never_panics_never_loses_text(text in proptest::collection::vec(any::<u8>(), 0..300)) {
             let r = parse(text.clone(), &PayloadConfig { time_from_payload: true });
