@@ -386,6 +386,17 @@ fn spawn_discovery(
     (stop_tx, handle)
 }
 
+/// The `source` label of a file's lag: the container name (what people search by),
+/// or the path of a plain file.
+fn lag_label(source: &Source) -> String {
+    let spec = source.spec();
+    if spec.meta.container_id == spec.path.display().to_string() {
+        spec.key.clone()
+    } else {
+        spec.meta.container_name().to_string()
+    }
+}
+
 /// How much one source may read per round, so one busy file cannot starve the rest.
 const ROUND_BYTES: usize = 256 << 10;
 /// Wait before a source that could not be opened is tried again.
@@ -688,14 +699,14 @@ impl Reader {
                 self.resume.insert(key.clone(), state.clone());
                 self.updates.insert(key.clone(), Some(state));
             }
-            metrics::gauge!("skein_agent_file_lag_bytes", "source" => key).set(0.0);
+            metrics::gauge!("skein_agent_file_lag_bytes", "source" => lag_label(&source)).set(0.0);
             metrics::gauge!("skein_agent_sources").set(self.sources.len() as f64);
         }
     }
 
     fn record_lag(&self) {
-        for (key, s) in &self.sources {
-            metrics::gauge!("skein_agent_file_lag_bytes", "source" => key.clone())
+        for s in self.sources.values() {
+            metrics::gauge!("skein_agent_file_lag_bytes", "source" => lag_label(s))
                 .set(s.lag_bytes() as f64);
         }
     }
