@@ -18,7 +18,9 @@
 //! from the positions of the newest spooled batch: nothing acknowledged is lost and
 //! nothing is sent twice (the server's `_seq` dedupe is a second guard).
 
-use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, SourceState, Updates};
+use crate::checkpoint::{
+    apply, Checkpoint, CheckpointError, CheckpointStore, SourceState, Updates,
+};
 use crate::discover::docker::DockerDiscovery;
 use crate::discover::{paths, SourceSpec};
 use crate::ship::{Backoff, Shipper};
@@ -298,19 +300,6 @@ impl Agent {
         self.queue.changed.notify_all();
         for t in threads {
             let _ = t.join();
-        }
-    }
-}
-
-fn apply(states: &mut BTreeMap<String, SourceState>, updates: Updates) {
-    for (key, state) in updates {
-        match state {
-            Some(s) => {
-                states.insert(key, s);
-            }
-            None => {
-                states.remove(&key);
-            }
         }
     }
 }

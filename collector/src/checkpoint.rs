@@ -74,14 +74,19 @@ pub type Updates = BTreeMap<String, Option<SourceState>>;
 impl Checkpoint {
     /// Applies a batch's updates.
     pub fn apply(&mut self, updates: Updates) {
-        for (key, state) in updates {
-            match state {
-                Some(s) => {
-                    self.sources.insert(key, s);
-                }
-                None => {
-                    self.sources.remove(&key);
-                }
+        apply(&mut self.sources, updates);
+    }
+}
+
+/// Applies a batch's updates to per-source states.
+pub fn apply(states: &mut BTreeMap<String, SourceState>, updates: Updates) {
+    for (key, state) in updates {
+        match state {
+            Some(s) => {
+                states.insert(key, s);
+            }
+            None => {
+                states.remove(&key);
             }
         }
     }
