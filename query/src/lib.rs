@@ -1,6 +1,7 @@
 //! Finding records again: from a query string and a time range to merged hits.
 //!
-//! - [`parse`]: the query string (Lucene style, as typed in Kibana) to a Tantivy query.
+//! - [`parse`]: the query string (Lucene style, as typed in Kibana) to a Tantivy query,
+//!   through [`lang`]: its parser and compiler.
 //! - [`shard`]: the [`Shard`] seam. A search is scatter-gather over shards; today each
 //!   shard is a local daily partition, later it can be a remote indexer.
 //! - [`search`]: [`SearchRequest`] → [`SearchResponse`]: picks the shards overlapping the
@@ -9,6 +10,7 @@
 //! - [`cursor`]: the opaque paging cursor.
 
 pub mod cursor;
+pub mod lang;
 pub mod parse;
 pub mod search;
 pub mod shard;

@@ -1,18 +1,15 @@
-//! The query string to a Tantivy query.
+//! The query string to a Tantivy query: see [`crate::lang`] for the language.
 //!
 //! Free terms and phrases search `message`; `field:value` matches the exact value of a
-//! keyword field (`host`, `container`, `container_id`, `image`, `stream`, `level`) or of
-//! a JSON path (`fields.user_id:42`, `labels.app:web`). Terms are combined with AND
-//! unless `OR` is written; `-term` and parentheses work as in Lucene. An empty
-//! query or `*` matches everything.
-//!
-//! `fields` values are columns only (no inverted index), so an exact value on a
-//! `fields.` path is rewritten into the one-value range `[v TO v]`, which Tantivy answers
-//! by scanning the column.
+//! keyword field (`host`, `container`, `container_id`, `image`, `stream`, `level`), a
+//! label (`labels.app:web`) or a payload field (`fields.user_id:42`, or just
+//! `user_id:42`); `AND`, `OR`, `NOT`, `-`, `+`, parentheses, wildcards, `/regex/`,
+//! ranges, `@timestamp` date math and `_exists_:` work as in Kibana's Lucene syntax.
+//! An empty query or `*` matches everything.
 
-use skein_indexer::schema::{self as skein_schema};
-use tantivy::query::{AllQuery, Query, QueryParser};
-use tantivy::query_grammar::{UserInputAst, UserInputBound, UserInputLeaf};
+use crate::lang::{compile::Compiler, parser};
+use skein_model::Timestamp;
+use tantivy::query::Query;
 use tantivy::schema::Schema;
 use thiserror::Error;
 
@@ -22,72 +19,32 @@ use thiserror::Error;
 pub struct QueryError {
     /// What the user typed.
     pub query: String,
-    /// What is wrong, and where when known.
+    /// What is wrong and where: `at position N: expected …`.
     pub reason: String,
+    /// 1-based character position of the problem.
+    pub position: usize,
 }
 
-/// Parses `q` against the partition schema.
+/// Parses `q` against the partition schema, with date math relative to the current time.
 pub fn parse_query(schema: &Schema, q: &str) -> Result<Box<dyn Query>, QueryError> {
-    let trimmed = q.trim();
-    if trimmed.is_empty() || trimmed == "*" {
-        return Ok(Box::new(AllQuery));
-    }
-    let message = schema.get_field("message").expect("schema has message");
-    let mut parser = QueryParser::new(schema.clone(), vec![message], skein_schema::tokenizers());
-    parser.set_conjunction_by_default();
-    let ast = tantivy::query_grammar::parse_query(trimmed).map_err(|_| QueryError {
+    parse_query_at(schema, q, Timestamp::now())
+}
+
+/// Parses `q` against the partition schema; date math (`now-1h`) is relative to `now`.
+pub fn parse_query_at(
+    schema: &Schema,
+    q: &str,
+    now: Timestamp,
+) -> Result<Box<dyn Query>, QueryError> {
+    let err = |position: usize, message: String| QueryError {
         query: q.to_string(),
-        reason: "syntax error; check quotes, parentheses and `field:value` pairs".into(),
-    })?;
-    parser
-        .build_query_from_user_input_ast(rewrite_fields_terms(ast))
-        .map_err(|e| QueryError {
-            query: q.to_string(),
-            reason: describe(&e),
-        })
-}
-
-fn describe(e: &tantivy::query::QueryParserError) -> String {
-    use tantivy::query::QueryParserError as E;
-    match e {
-        E::SyntaxError(s) => format!("syntax error: {s}; check quotes, parentheses and `field:value` pairs"),
-        E::FieldDoesNotExist(f) => format!(
-            "unknown field `{f}`; use message, host, container, container_id, image, stream, level, fields.<name> or labels.<name>"
-        ),
-        other => other.to_string(),
-    }
-}
-
-/// Rewrites each `fields.<path>:<value>` leaf (a word or a quoted string, not a prefix)
-/// into the one-value range `[value TO value]`, which Tantivy answers from the column.
-fn rewrite_fields_terms(ast: UserInputAst) -> UserInputAst {
-    match ast {
-        UserInputAst::Clause(clauses) => UserInputAst::Clause(
-            clauses
-                .into_iter()
-                .map(|(occur, a)| (occur, rewrite_fields_terms(a)))
-                .collect(),
-        ),
-        UserInputAst::Boost(a, boost) => {
-            UserInputAst::Boost(Box::new(rewrite_fields_terms(*a)), boost)
-        }
-        UserInputAst::Leaf(leaf) => match *leaf {
-            UserInputLeaf::Literal(lit)
-                if !lit.prefix
-                    && lit
-                        .field_name
-                        .as_deref()
-                        .is_some_and(|f| f.starts_with("fields.")) =>
-            {
-                UserInputAst::Leaf(Box::new(UserInputLeaf::Range {
-                    field: lit.field_name,
-                    lower: UserInputBound::Inclusive(lit.phrase.clone()),
-                    upper: UserInputBound::Inclusive(lit.phrase),
-                }))
-            }
-            other => UserInputAst::Leaf(Box::new(other)),
-        },
-    }
+        reason: format!("at position {position}: {message}"),
+        position,
+    };
+    let ast = parser::parse(q).map_err(|e| err(e.pos, e.message))?;
+    Compiler::new(schema, now)
+        .compile(&ast)
+        .map_err(|e| err(e.pos, e.message))
 }
 
 #[cfg(test)]
@@ -99,17 +56,60 @@ mod tests {
     }
 
     #[test]
-    fn exact_fields_values_parse() {
+    fn every_form_compiles() {
         for q in [
+            "",
+            "*",
+            "timeout",
+            "\"connection reset\"",
             "fields.user_id:42",
+            "user_id:42",
             r#"fields.path:"/api/pay""#,
             r#"level:error AND (fields.path:"/api/v1/items/1" OR -fields.a.b:x)"#,
             "fields.latency_ms:[100 TO 500]",
+            "fields.latency_ms:{100 TO 500}",
             "fields.latency_ms:>1000",
+            "fields.latency_ms:<=1000",
             "timeout \"fields.path:x\"",
+            "labels.com.docker.compose.service:web",
+            "labels.com.docker.compose.service:w*",
+            "labels.com.docker.compose.service:/w.b/",
+            "container:api-* OR container:*-worker OR container:/api-[0-9]+/",
+            "NOT stream:stderr",
+            "@timestamp:>now-1h",
+            "@timestamp:[2026-11-20 TO 2026-11-20T12:00:00Z}",
+            "_exists_:fields.error AND _exists_:level",
+            r"fields.path:\/api*",
+            "tim?out OR /time.*/",
         ] {
             parses(q).unwrap_or_else(|e| panic!("{q}: {e}"));
         }
-        assert!(parses("container:(").is_err());
+    }
+
+    #[test]
+    fn unsupported_forms_say_where_and_why() {
+        for (q, pos, msg) in [
+            (
+                "level:error fields.path:*items",
+                13,
+                "only a trailing wildcard",
+            ),
+            (
+                "fields.path:/a.*/",
+                1,
+                "/regex/ is not supported on `fields.path`",
+            ),
+            ("container:/a[/", 1, "invalid regex"),
+            ("x @timestamp:>yesterday", 3, "cannot parse time"),
+            ("@timestamp:2026*", 1, "do not apply to @timestamp"),
+            ("message:[a TO b]", 1, "ranges apply to"),
+            ("fields:1", 1, "expected a path after `fields.`"),
+            ("labels.:1", 1, "expected a path after `labels.`"),
+        ] {
+            let e = parses(q).expect_err(q);
+            assert_eq!(e.position, pos, "{q}: {e}");
+            assert!(e.reason.contains(msg), "{q}: {e}");
+            assert!(e.reason.starts_with(&format!("at position {pos}: ")), "{e}");
+        }
     }
 }

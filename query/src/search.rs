@@ -54,6 +54,9 @@ pub struct SearchRequest {
     pub order: Order,
     /// Continue after the previous page.
     pub cursor: Option<Cursor>,
+    /// What `now` means in the query's date math (`@timestamp:>now-1h`); the current
+    /// time when unset. One value for every shard, so they all see the same range.
+    pub now: Option<Timestamp>,
 }
 
 /// Hits and totals, as `GET /api/v1/search` answers them.
@@ -72,8 +75,11 @@ pub struct SearchResponse {
 /// Runs `req` over the partitions of `catalog`.
 pub fn search(catalog: &Catalog, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
     let started = Instant::now();
+    let mut req = req.clone();
+    let now = *req.now.get_or_insert_with(Timestamp::now);
+    let req = &req;
     // Validate once, so a bad query is an error even when no partition overlaps.
-    crate::parse::parse_query(catalog.schema(), &req.q)?;
+    crate::parse::parse_query_at(catalog.schema(), &req.q, now)?;
     let start = req.start.unwrap_or(Timestamp(i64::MIN));
     let end_excl = req
         .end
@@ -104,6 +110,7 @@ pub fn gather<S: Shard>(
     req: &SearchRequest,
 ) -> Result<(u64, Vec<Record>, Option<Cursor>), SearchError> {
     let limit = req.limit;
+    let now = req.now.unwrap_or_else(Timestamp::now);
     let mut order: Vec<&S> = shards.iter().collect();
     order.sort_by_key(|s| s.time_range().0);
     if req.order == Order::Desc {
@@ -123,6 +130,7 @@ pub fn gather<S: Shard>(
         };
         let sreq = ShardRequest {
             q: &req.q,
+            now,
             start: req.start,
             end: req.end,
             limit: if cannot_contribute { 0 } else { limit },

@@ -5,7 +5,7 @@
 //! position to start after, the shard's exact matching count and its own top `limit` hits
 //! with their sort keys, so the gatherer can merge without re-running anything.
 
-use crate::parse::parse_query;
+use crate::parse::parse_query_at;
 use crate::search::{Order, SearchError};
 use skein_indexer::schema::{names, to_tantivy_time, RecordLoader};
 use skein_indexer::Partition;
@@ -31,6 +31,8 @@ pub struct SortKey {
 pub struct ShardRequest<'a> {
     /// Query string.
     pub q: &'a str,
+    /// What `now` means in the query's date math.
+    pub now: Timestamp,
     /// Inclusive lower time bound.
     pub start: Option<Timestamp>,
     /// Inclusive upper time bound.
@@ -81,7 +83,7 @@ impl Shard for PartitionShard {
         let ts = schema.get_field(names::TIMESTAMP).expect("schema");
         let ord = schema.get_field(names::ORD).expect("schema");
         let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-            vec![(Occur::Must, parse_query(&schema, req.q)?)];
+            vec![(Occur::Must, parse_query_at(&schema, req.q, req.now)?)];
         if req.start.is_some() || req.end.is_some() {
             let lower = req
                 .start

@@ -71,6 +71,7 @@ pub fn request_from_params(p: SearchParams, now: Timestamp) -> Result<SearchRequ
         limit,
         order,
         cursor,
+        now: Some(now),
     })
 }
 

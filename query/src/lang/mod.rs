@@ -1,0 +1,12 @@
+//! The query language: Lucene style, as typed in Kibana's search bar.
+//!
+//! - [`ast`]: what a query says, independent of the index.
+//! - [`parser`]: the query string to an [`ast::Node`], with errors that name the
+//!   character position and what was expected there.
+//! - [`compile`]: an [`ast::Node`] to a Tantivy query over the partition schema. Leaves
+//!   that Tantivy's own query parser handles well (text, JSON values and ranges) are
+//!   handed to it; the rest (negation, wildcards, regexes, time ranges) is built here.
+
+pub mod ast;
+pub mod compile;
+pub mod parser;
