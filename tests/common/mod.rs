@@ -89,17 +89,12 @@ impl Server {
 
     /// SIGKILL, no chance to flush anything.
     pub fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        kill9(&mut self.child);
     }
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "clean shutdown, got {status}");
+        terminate(&mut self.child, "server");
     }
 
     /// Starts again on the same port and data with other arguments.
@@ -308,17 +303,12 @@ impl AgentProc {
 
     /// SIGKILL: no chance to save or ship anything.
     pub fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        kill9(&mut self.child);
     }
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "agent exits cleanly, got {status}");
+        terminate(&mut self.child, "agent");
     }
 
     /// SIGSTOP / SIGCONT.
@@ -358,4 +348,20 @@ pub fn unique(prefix: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+fn kill9(child: &mut Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn terminate(child: &mut Child, what: &str) {
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "{what} exits cleanly on SIGTERM, got {status}"
+    );
 }
