@@ -1,7 +1,7 @@
 //! The `skein agent` under test, as a child process.
 
 use crate::procfs;
-use crate::server::skein_binary;
+use crate::server::{built_skein_binary, free_port};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -23,16 +23,8 @@ impl AgentProcess {
         paths: &[String],
         extra: &[String],
     ) -> Result<AgentProcess> {
-        let bin = skein_binary();
-        if !bin.exists() {
-            bail!(
-                "{} not found; run `cargo build --release` first",
-                bin.display()
-            );
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let bin = built_skein_binary()?;
+        let port = free_port()?;
         let mut cmd = Command::new(&bin);
         cmd.args([
             "agent",

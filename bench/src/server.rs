@@ -19,19 +19,30 @@ pub fn skein_binary() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/skein"))
 }
 
+/// [`skein_binary`], or an error saying to build it.
+pub fn built_skein_binary() -> Result<PathBuf> {
+    let bin = skein_binary();
+    if !bin.exists() {
+        bail!(
+            "{} not found; run `cargo build --release` first",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 impl ServerProcess {
     /// Starts the server on a free port and waits for `/healthz`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
-        let bin = skein_binary();
-        if !bin.exists() {
-            bail!(
-                "{} not found; run `cargo build --release` first",
-                bin.display()
-            );
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let bin = built_skein_binary()?;
+        let port = free_port()?;
         let child = Command::new(&bin)
             .args([
                 "server",

@@ -1,7 +1,10 @@
 //! The engine and search together: ingest, commit, search across partitions, page,
 //! restart, dedupe.
 
-use skein_indexer::{Engine, EngineConfig, PreparedBatch};
+mod common;
+
+use common::config;
+use skein_indexer::{Engine, PreparedBatch};
 use skein_model::{Level, Record, Timestamp};
 use skein_query::{search, Cursor, Order, SearchRequest};
 use std::time::{Duration, Instant};
@@ -40,14 +43,6 @@ fn rec(i: usize, t: i64) -> Record {
     r.source_id = Some(format!("node-1/day-{}", r.timestamp.day_number()));
     r.seq = Some(i as u64 + 1);
     r
-}
-
-fn config(dir: &std::path::Path) -> EngineConfig {
-    let mut c = EngineConfig::new(dir);
-    c.indexer.commit_interval = Duration::from_millis(100);
-    c.indexer.writer_memory = 30 << 20;
-    c.indexer.writer_threads = 1;
-    c
 }
 
 fn wait_total(engine: &Engine, q: &str, want: u64) {

@@ -1,7 +1,10 @@
 //! Every form of the query language, end to end: records over several daily partitions,
 //! each query's answer computed independently from the generated records.
 
-use skein_indexer::{Engine, EngineConfig, PreparedBatch};
+mod common;
+
+use common::config;
+use skein_indexer::{Engine, PreparedBatch};
 use skein_model::{Level, Record, Timestamp};
 use skein_query::{search, SearchRequest};
 use std::time::{Duration, Instant};
@@ -54,14 +57,6 @@ fn rec(i: usize, t: i64) -> Record {
     r.source_id = Some(format!("node-1/day-{}", r.timestamp.day_number()));
     r.seq = Some(i as u64 + 1);
     r
-}
-
-fn config(dir: &std::path::Path) -> EngineConfig {
-    let mut c = EngineConfig::new(dir);
-    c.indexer.commit_interval = Duration::from_millis(100);
-    c.indexer.writer_memory = 30 << 20;
-    c.indexer.writer_threads = 1;
-    c
 }
 
 fn total(engine: &Engine, q: &str, now: i64) -> u64 {
