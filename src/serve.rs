@@ -72,6 +72,9 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
             max_body_bytes: args.max_body_bytes,
             max_decoded_bytes: args.max_body_bytes.saturating_mul(4),
         },
+        dashboards: Arc::new(skein_web::dashboards::Store::open(
+            args.data_dir.join("dashboards"),
+        )?),
     };
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)

@@ -7,11 +7,13 @@
 //! - [`catalog`]: `GET /api/v1/fields` and `GET /api/v1/sources`: what is in the index.
 //! - [`ops`]: `GET /healthz` and `GET /metrics` (Prometheus text).
 //! - [`error`]: the JSON error shape `{"error":{"type":…,"reason":…}}` every route uses.
-//! - [`dashboard`]: the page served at `/`.
+//! - [`assets`]: the dashboard page at `/` and its embedded files under `/assets/`.
+//! - [`dashboards`]: saved dashboards, `/api/v1/dashboards` CRUD over `DATA/dashboards/`.
 
 pub mod aggregate;
+pub mod assets;
 pub mod catalog;
-pub mod dashboard;
+pub mod dashboards;
 pub mod error;
 pub mod ingest;
 pub mod ops;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Request limits.
     pub limits: Limits,
+    /// Saved dashboards.
+    pub dashboards: Arc<dashboards::Store>,
 }
 
 /// Builds the router serving every route on one port.
@@ -63,7 +67,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sources", get(catalog::sources))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
-        .route("/", get(dashboard::index))
+        .route("/api/v1/dashboards", get(dashboards::list).post(dashboards::create))
+        .route(
+            "/api/v1/dashboards/{id}",
+            get(dashboards::get)
+                .put(dashboards::put)
+                .delete(dashboards::delete),
+        )
+        .route("/", get(assets::index))
+        .route("/assets/{*path}", get(assets::asset))
         .fallback(error::not_found)
         // Bodies are read with our own limit so that an oversized one gets a JSON 413.
         .layer(DefaultBodyLimit::disable())
