@@ -3,6 +3,7 @@
 //! - [`request`]: the user's JSON to Tantivy's request (field names, intervals, exact
 //!   terms), checked before anything runs.
 //! - [`interval`]: date histogram intervals, fixed and automatic.
+//! - [`forecast`]: a seasonal forecast of a date histogram, with a band and anomalies.
 //! - [`response`]: the merged result in Elasticsearch's shape.
 //!
 //! Each shard answers with Tantivy's intermediate results, which merge without loss:
@@ -10,6 +11,7 @@
 //! cardinality sketches merge into the sketch of the union. So the same request gives
 //! the same answer whether the records sit in one partition or in many.
 
+pub mod forecast;
 pub mod interval;
 pub mod request;
 pub mod response;
@@ -171,7 +173,14 @@ pub fn gather_aggregations<S: Shard>(
         .map_err(AggregateError::from_tantivy)?;
     let mut value =
         serde_json::to_value(result).map_err(|e| AggregateError::Invalid(e.to_string()))?;
-    response::shape(&prepared, &mut value);
+    response::shape(
+        &prepared,
+        &mut value,
+        response::Frame {
+            start: req.start,
+            now,
+        },
+    );
     Ok((total, value))
 }
 
