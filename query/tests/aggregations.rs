@@ -509,6 +509,19 @@ fn bad_requests_say_which_aggregation_and_why() {
         }
         other => panic!("{other:?}"),
     }
+    match run(
+        "",
+        json!({"ok": {"avg": {"field": "x"}}, "bad": {"terms": {"field": "level", "colour": 1}}}),
+    ) {
+        Err(e @ AggregateError::Request { .. }) => {
+            let m = e.to_string();
+            assert!(
+                m.starts_with("aggregation `bad`: `terms` has no option `colour`"),
+                "{m}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     // Nothing ingested: empty results in the requested shape, not an error.
     let r = run(
         "",

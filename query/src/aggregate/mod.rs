@@ -147,11 +147,8 @@ pub fn gather_aggregations<S: Shard>(
         None
     };
     let prepared = request::prepare(&req.aggs, range)?;
-    let aggs: Aggregations =
-        serde_json::from_value(prepared.aggs.clone()).map_err(|e| AggregateError::Request {
-            path: String::new(),
-            reason: e.to_string(),
-        })?;
+    let aggs: Aggregations = serde_json::from_value(prepared.aggs.clone())
+        .map_err(|e| locate_mistake(&prepared.aggs, e))?;
     let mut total = 0;
     let mut merged = IntermediateAggregationResults::default();
     for shard in shards {
@@ -182,6 +179,21 @@ pub fn gather_aggregations<S: Shard>(
         },
     );
     Ok((total, value))
+}
+
+/// Names the top-level aggregation whose options Tantivy refused (an unknown option,
+/// a wrong type), so the error says where to look.
+fn locate_mistake(aggs: &serde_json::Value, whole: serde_json::Error) -> AggregateError {
+    let culprit = aggs.as_object().and_then(|all| {
+        all.iter().find_map(|(name, agg)| {
+            let one = serde_json::json!({ name.clone(): agg.clone() });
+            serde_json::from_value::<Aggregations>(one)
+                .err()
+                .map(|e| (name.clone(), e.to_string()))
+        })
+    });
+    let (path, reason) = culprit.unwrap_or_else(|| (String::new(), whole.to_string()));
+    AggregateError::Request { path, reason }
 }
 
 /// The time span automatic intervals divide: the request's bounds, completed by the

@@ -38,6 +38,46 @@ const SUPPORTED: &str = "date_histogram, auto_date_histogram, terms, histogram, 
                          min, max, sum, stats, extended_stats, value_count, percentiles, \
                          cardinality";
 
+/// The options each aggregation type takes (after the rewrites above); anything else
+/// is refused rather than silently ignored.
+fn options(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "terms" => &[
+            "field",
+            "size",
+            "segment_size",
+            "show_term_doc_count_error",
+            "min_doc_count",
+            "order",
+            "missing",
+            "include",
+            "exclude",
+        ],
+        "date_histogram" => &[
+            "field",
+            "fixed_interval",
+            "offset",
+            "min_doc_count",
+            "hard_bounds",
+            "extended_bounds",
+            "keyed",
+        ],
+        "histogram" => &[
+            "field",
+            "interval",
+            "offset",
+            "min_doc_count",
+            "hard_bounds",
+            "extended_bounds",
+            "keyed",
+        ],
+        "range" => &["field", "ranges", "keyed"],
+        "extended_stats" => &["field", "missing", "sigma"],
+        "percentiles" => &["field", "percents", "keyed", "missing"],
+        _ => &["field", "missing"],
+    }
+}
+
 /// A per-shard term limit high enough to keep every term: exact merges.
 const ALL_TERMS: u64 = u32::MAX as u64;
 
@@ -195,6 +235,27 @@ fn rewrite_agg(
 }
 
 fn rewrite_body(
+    kind: &str,
+    body: &Map<String, Value>,
+    path: &[String],
+    range: Option<(Timestamp, Timestamp)>,
+    prep: &mut Prepared,
+) -> Result<(&'static str, Map<String, Value>), AggregateError> {
+    let (kind, body) = rewrite_options(kind, body, path, range, prep)?;
+    let allowed = options(kind);
+    if let Some(unknown) = body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(bad(
+            path,
+            format!(
+                "`{kind}` has no option `{unknown}`; it takes {}",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    Ok((kind, body))
+}
+
+fn rewrite_options(
     kind: &str,
     body: &Map<String, Value>,
     path: &[String],
