@@ -44,6 +44,10 @@ pub struct AggArgs {
     /// Count, min, avg, max, sum and percentiles of this numeric field.
     #[arg(long)]
     pub stats: Option<String>,
+    /// With a count over time: forecast the next buckets (one season, or a quarter of
+    /// the history) with a 95% band, and name the past buckets outside theirs.
+    #[arg(long, conflicts_with_all = ["by", "top", "stats"])]
+    pub forecast: bool,
     /// Output: a table for people, or one JSON object per row for scripts.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -88,24 +92,23 @@ pub fn run(args: AggArgs) -> Result<()> {
         _ => None,
     };
     let now = Timestamp::now();
-    let mut body = Map::new();
-    body.insert("q".into(), Value::String(args.query.clone()));
+    let mut body = json!({"q": args.query});
     if let Some(s) = &args.since {
-        body.insert("start".into(), Value::String(to_server_time(s, now)?));
+        body["start"] = Value::String(to_server_time(s, now)?);
     }
     if let Some(u) = &args.until {
-        body.insert("end".into(), Value::String(to_server_time(u, now)?));
+        body["end"] = Value::String(to_server_time(u, now)?);
     }
-    body.insert(
-        "aggs".into(),
-        request(
-            split.as_deref(),
-            interval.as_deref(),
-            args.stats.as_deref(),
-            args.size,
-        ),
+    body["aggs"] = request(
+        split.as_deref(),
+        interval.as_deref(),
+        args.stats.as_deref(),
+        args.size,
     );
-    let answer = Client::new(&args.server)?.post("/api/v1/aggregate", &Value::Object(body))?;
+    if args.forecast {
+        body["aggs"]["time"]["date_histogram"]["forecast"] = Value::Bool(true);
+    }
+    let answer = Client::new(&args.server)?.post("/api/v1/aggregate", &body)?;
     let aggs = &answer["aggregations"];
     let rows = rows(
         aggs,
@@ -125,6 +128,12 @@ pub fn run(args: AggArgs) -> Result<()> {
             for r in &rows {
                 writeln!(out, "{}", row_json(r, split.as_deref()))?;
             }
+            for b in forecast_buckets(aggs, "buckets") {
+                let mut row = json!({"time": key_time(b), "forecast": b["value"]});
+                row["lower"] = b["lower"].clone();
+                row["upper"] = b["upper"].clone();
+                writeln!(out, "{row}")?;
+            }
         }
         Output::Table => {
             let style = Style::detect(args.utc);
@@ -135,6 +144,9 @@ pub fn run(args: AggArgs) -> Result<()> {
                 pivot(&mut out, &rows, aggs, field, style, seconds)?;
             } else {
                 long_table(&mut out, &rows, field, total, style, seconds)?;
+            }
+            if args.forecast {
+                forecast_table(&mut out, aggs, style, seconds)?;
             }
             let mut footer = format!("{} matching records", thousands(total));
             if interval.is_some() {
@@ -151,6 +163,60 @@ pub fn run(args: AggArgs) -> Result<()> {
             }
             eprintln!("{}", style.dim(&footer));
         }
+    }
+    Ok(())
+}
+
+fn forecast_buckets<'a>(aggs: &'a Value, list: &str) -> &'a [Value] {
+    aggs["time"]["forecast"][list]
+        .as_array()
+        .map_or(&[], Vec::as_slice)
+}
+
+fn key_time(bucket: &Value) -> String {
+    Timestamp(bucket["key"].as_i64().unwrap_or(0) * 1_000_000).to_string()
+}
+
+/// The forecast under the counts, and the past buckets outside their band.
+fn forecast_table(out: &mut impl Write, aggs: &Value, style: Style, seconds: bool) -> Result<()> {
+    let f = &aggs["time"]["forecast"];
+    if let Some(reason) = f["reason"].as_str() {
+        writeln!(out, "{}", style.dim(&format!("no forecast: {reason}")))?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{}",
+        style.bold(&format!(
+            "FORECAST ({}, season {} buckets, 95% band)",
+            f["model"].as_str().unwrap_or(""),
+            f["season_buckets"]
+        ))
+    )?;
+    let time = |b: &Value| style.bucket_time(b["key"].as_i64().unwrap_or(0), seconds);
+    let n = |v: &Value| num(v.as_f64().map(f64::round));
+    for b in forecast_buckets(aggs, "buckets") {
+        writeln!(
+            out,
+            "{}  ~{}  [{} – {}]",
+            time(b),
+            n(&b["value"]),
+            n(&b["lower"]),
+            n(&b["upper"])
+        )?;
+    }
+    for a in forecast_buckets(aggs, "anomalies") {
+        writeln!(
+            out,
+            "{}",
+            style.paint_warn(&format!(
+                "anomaly at {}: {} where {} – {} was expected",
+                time(a),
+                a["doc_count"],
+                n(&a["lower"]),
+                n(&a["upper"])
+            ))
+        )?;
     }
     Ok(())
 }

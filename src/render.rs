@@ -52,6 +52,11 @@ impl Style {
         self.paint("2", text)
     }
 
+    /// Text that calls for attention (anomalies), in the warning colour.
+    pub fn paint_warn(&self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
     /// Bold text, for headers.
     pub fn bold(&self, text: &str) -> String {
         self.paint("1", text)

@@ -231,6 +231,27 @@ fn search_and_agg_commands() {
         "2 hours in 40 buckets"
     );
 
+    // A forecast continues the steady 20 records per 10 minutes.
+    let out = ok(&skein(
+        url,
+        &["agg", "--interval", "10m", "--forecast", "-o", "json"],
+    ));
+    let rows = json_lines(&out);
+    let ahead: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r.get("forecast").is_some())
+        .collect();
+    assert_eq!(ahead.len(), 3, "a quarter of 12 buckets: {out}");
+    for r in &ahead {
+        assert!((r["forecast"].as_f64().unwrap() - 20.0).abs() < 0.5, "{r}");
+    }
+    assert_eq!(
+        ahead[0]["time"],
+        Timestamp((T0 + 7200) * 1_000_000_000).to_string()
+    );
+    let text = ok(&skein(url, &["agg", "--interval", "10m", "--forecast"]));
+    assert!(text.contains("FORECAST (holt"), "{text}");
+
     // Mistakes: the server's reason, exit status 1.
     let out = skein(url, &["search", "level:(error"]);
     assert_eq!(out.status.code(), Some(1));
