@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// WebDriver's key for element references.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecb";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process with one browser session.
 pub struct Browser {
@@ -44,6 +44,8 @@ impl Browser {
         let port = super::common::free_port();
         let driver = Command::new(driver_bin)
             .arg(format!("--port={port}"))
+            // A zone other than UTC, so that the zone switch is observable.
+            .env("TZ", "Asia/Kolkata")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -97,6 +99,11 @@ impl Browser {
     }
 
     fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+        self.try_cmd(method, path, body)
+            .unwrap_or_else(|e| panic!("webdriver {method} {path}: {e}"))
+    }
+
+    fn try_cmd(&self, method: &str, path: &str, body: Value) -> Result<Value, String> {
         let url = format!("{}{}", self.base, path);
         let req = match method {
             "GET" => self.http.get(url),
@@ -105,12 +112,9 @@ impl Browser {
         };
         let r: Value = req.send().expect("chromedriver answers").json().unwrap();
         if let Some(err) = r["value"].get("error") {
-            panic!(
-                "webdriver {method} {path}: {err}: {}",
-                r["value"]["message"]
-            );
+            return Err(format!("{err}: {}", r["value"]["message"]));
         }
-        r["value"].clone()
+        Ok(r["value"].clone())
     }
 
     /// Opens a URL and waits for the load event.
@@ -120,14 +124,21 @@ impl Browser {
 
     /// Runs JavaScript (a function body; `arguments` holds `args`) and returns its value.
     pub fn js(&self, script: &str, args: Value) -> Value {
-        self.cmd("POST", "/execute/sync", json!({ "script": script, "args": args }))
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": args }),
+        )
     }
 
     /// Waits until `expr` (a JavaScript expression) is truthy; returns its value.
     pub fn wait(&self, what: &str, expr: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let v = self.js(&format!("try {{ return ({expr}); }} catch (e) {{ return null; }}"), json!([]));
+            let v = self.js(
+                &format!("try {{ return ({expr}); }} catch (e) {{ return null; }}"),
+                json!([]),
+            );
             if !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0)) {
                 return v;
             }
@@ -144,18 +155,39 @@ impl Browser {
 
     /// The first element matching a CSS selector.
     pub fn find(&self, css: &str) -> Value {
-        let v = self.cmd("POST", "/element", json!({"using": "css selector", "value": css}));
-        json!({ ELEMENT: v[ELEMENT] })
+        self.cmd(
+            "POST",
+            "/element",
+            json!({"using": "css selector", "value": css}),
+        )
     }
 
     fn el_id(el: &Value) -> String {
-        el[ELEMENT].as_str().unwrap().to_string()
+        el[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an element: {el}"))
+            .to_string()
     }
 
     /// Clicks an element as a user would (real pointer events at its centre).
     pub fn click(&self, css: &str) {
-        let el = self.find(css);
-        self.cmd("POST", &format!("/element/{}/click", Self::el_id(&el)), json!({}));
+        // The page redraws asynchronously: an element found a moment ago may have been
+        // replaced by the time it is clicked; find it again then.
+        for _ in 0..5 {
+            let el = self.find(css);
+            match self.try_cmd(
+                "POST",
+                &format!("/element/{}/click", Self::el_id(&el)),
+                json!({}),
+            ) {
+                Ok(_) => return,
+                Err(e) if e.contains("stale element") => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => panic!("click on {css}: {e}"),
+            }
+        }
+        panic!("click on {css}: the element kept being replaced");
     }
 
     /// Types into an element (`\u{E007}` is Enter).
@@ -163,7 +195,11 @@ impl Browser {
         let el = self.find(css);
         let id = Self::el_id(&el);
         self.cmd("POST", &format!("/element/{id}/clear"), json!({}));
-        self.cmd("POST", &format!("/element/{id}/value"), json!({ "text": text }));
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            json!({ "text": text }),
+        );
     }
 
     /// Presses keys with the focus wherever it is.
@@ -172,7 +208,10 @@ impl Browser {
             .chars()
             .flat_map(|c| {
                 let s = c.to_string();
-                [json!({"type": "keyDown", "value": s}), json!({"type": "keyUp", "value": s})]
+                [
+                    json!({"type": "keyDown", "value": s}),
+                    json!({"type": "keyUp", "value": s}),
+                ]
             })
             .collect();
         self.cmd(
@@ -186,8 +225,15 @@ impl Browser {
     pub fn drag(&self, css: &str, from: (i64, i64), to: (i64, i64)) {
         let el = self.find(css);
         // WebDriver offsets are from the element's centre.
-        let rect = self.cmd("GET", &format!("/element/{}/rect", Self::el_id(&el)), json!({}));
-        let (w, hh) = (rect["width"].as_f64().unwrap(), rect["height"].as_f64().unwrap());
+        let rect = self.cmd(
+            "GET",
+            &format!("/element/{}/rect", Self::el_id(&el)),
+            json!({}),
+        );
+        let (w, hh) = (
+            rect["width"].as_f64().unwrap(),
+            rect["height"].as_f64().unwrap(),
+        );
         let at = |(x, y): (i64, i64)| {
             json!({"type": "pointerMove", "duration": 50, "origin": el,
                    "x": x - (w / 2.0) as i64, "y": y - (hh / 2.0) as i64})
@@ -203,7 +249,10 @@ impl Browser {
 
     /// The page's URL.
     pub fn url(&self) -> String {
-        self.cmd("GET", "/url", json!({})).as_str().unwrap().to_string()
+        self.cmd("GET", "/url", json!({}))
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Browser Back.

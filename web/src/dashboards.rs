@@ -282,7 +282,9 @@ pub enum StoreError {
     #[error("invalid dashboard: {0}")]
     Invalid(String),
     /// The disk said no.
-    #[error("cannot {what} {path}: {source}; check the data directory's permissions and free space")]
+    #[error(
+        "cannot {what} {path}: {source}; check the data directory's permissions and free space"
+    )]
     Io {
         /// What was being done.
         what: &'static str,
@@ -374,7 +376,7 @@ impl Store {
                 Err(e) => tracing::warn!("dashboard {}: {e}", path.display()),
             }
         }
-        out.sort_by(|a, b| a.title.to_lowercase().cmp(&b.title.to_lowercase()));
+        out.sort_by_key(|d| d.title.to_lowercase());
         Ok(out)
     }
 
@@ -390,9 +392,8 @@ impl Store {
             }
             r => r.map_err(io("read", &path))?,
         };
-        let mut d: Dashboard = serde_json::from_slice(&bytes).map_err(|e| {
-            StoreError::Invalid(format!("{} does not parse: {e}", path.display()))
-        })?;
+        let mut d: Dashboard = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Invalid(format!("{} does not parse: {e}", path.display())))?;
         d.id = id.into();
         Ok(d)
     }
@@ -476,7 +477,9 @@ fn slug(title: &str) -> String {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            StoreError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
             StoreError::Invalid(_) => ApiError::bad_request("invalid_dashboard", e.to_string()),
             StoreError::Io { .. } => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -615,7 +618,10 @@ mod tests {
         let mut d = Dashboard::overview();
         d.panels[5].field = None; // top values without a field
         let e = s.create(d).unwrap_err().to_string();
-        assert!(e.contains("panel 6") && e.contains("needs a `field`"), "{e}");
+        assert!(
+            e.contains("panel 6") && e.contains("needs a `field`"),
+            "{e}"
+        );
         let mut d = Dashboard::overview();
         d.refresh = "2s".into();
         assert!(s.create(d).unwrap_err().to_string().contains("refresh"));

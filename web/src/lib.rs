@@ -67,7 +67,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sources", get(catalog::sources))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
-        .route("/api/v1/dashboards", get(dashboards::list).post(dashboards::create))
+        .route(
+            "/api/v1/dashboards",
+            get(dashboards::list).post(dashboards::create),
+        )
         .route(
             "/api/v1/dashboards/{id}",
             get(dashboards::get)

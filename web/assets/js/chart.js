@@ -184,8 +184,9 @@ export function timeLines(el, opts) {
       ...(opts.extraY || [])));
     const f = frame(el, { t0, t1, yMax, tz, height: opts.height, yFormat: opts.yFormat });
     if (fpts.length) {
-      const up = fpts.map(p => `${f.x(p[0])},${f.y(p[3])}`);
-      const lo = fpts.map(p => `${f.x(p[0])},${f.y(p[2])}`).reverse();
+      const band = forecast.band || fpts;
+      const up = band.map(p => `${f.x(p[0])},${f.y(p[3])}`);
+      const lo = band.map(p => `${f.x(p[0])},${f.y(Math.max(0, p[2]))}`).reverse();
       f.svg.append(s('polygon', { class: 'band', points: up.concat(lo).join(' ') }),
         s('polyline', { class: 'forecast-line', points: fpts.map(p => `${f.x(p[0])},${f.y(p[1])}`).join(' ') }));
     }

@@ -75,6 +75,8 @@ async function countOverTime(panel, body, base, ctx) {
   const fc = total.forecast;
   const forecast = fc ? {
     points: fc.buckets.map(b => [b.key, b.value, b.lower, b.upper]),
+    // The model's one-step band over the history shows why a point is an anomaly.
+    band: (fc.fitted || []).concat(fc.buckets).map(b => [b.key, b.value, b.lower, b.upper]),
     anomalies: (fc.anomalies || []).map(a => ({ t: a.key, v: a.doc_count, expected: a.expected, lower: a.lower, upper: a.upper })),
   } : null;
   const chart = h('div.panel-chart');
