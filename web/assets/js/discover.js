@@ -145,9 +145,13 @@ export function createDiscover() {
         status.replaceChildren(h('b', { id: 'hits' }, num(r.total)), ` hit${r.total === 1 ? '' : 's'}`,
           h('span.muted', ` · ${r.took_ms} ms on the server, ${Math.round(performance.now() - t0)} ms here`));
         performance.mark('skein:table');
-      }).catch(showError);
+      }).catch(showError).finally(loadFields);
     }
-    sidebar.load({ q: eff.query, start, end }, signal).catch(showError);
+    // The field list waits for the first page so that it never slows the documents.
+    function loadFields() {
+      if (!signal.aborted) sidebar.load({ q: eff.query, start, end }, signal).catch(showError);
+    }
+    if (state.live) loadFields();
   }
 
   function scheduleRefresh() {

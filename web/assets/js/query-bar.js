@@ -90,7 +90,7 @@ export function createQueryBar({ onSubmit, onFilters, withFilters = true, placeh
       return h('span.pill' + (f.neg ? '.neg' : '') + (f.off ? '.off' : ''), { dataset: { field: f.field } },
         h('span.pill-label', { title: filterClause(f) }, (f.neg ? 'NOT ' : '') + f.field + ': ' + String(f.value)),
         h('button.pill-btn', { type: 'button', title: f.neg ? 'include these (filter for)' : 'exclude these (filter against)', 'data-act': 'invert', onclick: () => change({ neg: !f.neg }) }, '⇄'),
-        h('button.pill-btn', { type: 'button', title: f.off ? 'enable' : 'disable', 'data-act': 'toggle', onclick: () => change({ off: !f.off }) }, f.off ? '▶' : '⏸'),
+        h('button.pill-btn', { type: 'button', title: f.off ? 'enable' : 'disable', 'data-act': 'toggle', onclick: () => change({ off: !f.off }) }, f.off ? '⊙' : '⊘'),
         h('button.pill-btn', { type: 'button', title: 'remove', 'data-act': 'remove', onclick: () => onFilters(filters.filter((_, j) => j !== i)) }, '×'));
     }), h('button.link', { type: 'button', onclick: () => { addForm.hidden = !addForm.hidden; addForm.querySelector('input').focus(); } }, '+ Add filter'), addForm);
   }
