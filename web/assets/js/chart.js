@@ -15,11 +15,13 @@ function s(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** The smallest 1/2/5×10^k at or above v. */
-function niceMax(v) {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  return [1, 2, 2.5, 5, 10].map(m => m * p).find(m => m >= v);
+/** A round step (1/2/5×10^k, at least 1 for counts) giving about four grid lines. */
+function niceScale(v, integer) {
+  const raw = (v > 0 ? v : 1) / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  let step = [1, 2, 5, 10].map(m => m * p).find(x => x >= raw);
+  if (integer) step = Math.max(1, Math.round(step));
+  return { max: step * Math.max(1, Math.ceil((v > 0 ? v : 1) / step)), step };
 }
 
 const compact = v => (Math.abs(v) >= 1e6 ? +(v / 1e6).toFixed(1) + 'M' : Math.abs(v) >= 1e3 ? +(v / 1e3).toFixed(1) + 'k' : +v.toFixed(2) + '');
@@ -40,15 +42,15 @@ function mount(el, draw) {
 }
 
 /** Axes, grid and scales shared by the time charts. */
-function frame(el, { t0, t1, yMax, tz, height, yFormat = compact }) {
+function frame(el, { t0, t1, yMax: top, tz, height, yFormat = compact, integer = true }) {
+  const { max: yMax, step: yStep } = niceScale(top, integer);
   const W = Math.max(200, el.clientWidth || 600);
   const H = height || el.clientHeight || 160;
   const x = t => M.left + ((t - t0) / Math.max(1, t1 - t0)) * (W - M.left - M.right);
   const y = v => H - M.bottom - (v / yMax) * (H - M.top - M.bottom);
   const svg = s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: 'chart' });
   const grid = s('g', { class: 'grid' });
-  for (let i = 0; i <= 4; i++) {
-    const v = (yMax * i) / 4;
+  for (let v = 0; v <= yMax + yStep / 2; v += yStep) {
     grid.append(s('line', { x1: M.left, x2: W - M.right, y1: y(v), y2: y(v) }),
       s('text', { x: M.left - 6, y: y(v) + 4, 'text-anchor': 'end' }, yFormat(v)));
   }
@@ -118,7 +120,7 @@ export function timeBars(el, opts) {
     const t0 = opts.t0 ?? buckets[0]?.t ?? Date.now();
     const t1 = opts.t1 ?? (buckets.length ? buckets[buckets.length - 1].t + interval : t0 + 1);
     const total = b => series.reduce((a, se) => a + (b.counts[se.key] || 0), 0);
-    const yMax = niceMax(Math.max(0, ...buckets.map(total)));
+    const yMax = Math.max(0, ...buckets.map(total));
     const f = frame(el, { t0, t1, yMax, tz, height: opts.height });
     const bars = s('g', { class: 'bars' });
     const bw = Math.max(1, f.x(t0 + interval) - f.x(t0) - 1);
@@ -180,9 +182,9 @@ export function timeLines(el, opts) {
       if (stacked && v != null) base.set(t, top);
       return [t, b, top];
     }));
-    const yMax = niceMax(Math.max(0, ...layers.flat().map(p => p[2] ?? 0), ...fpts.map(p => p[3] ?? p[1] ?? 0),
+    const yMax = (Math.max(0, ...layers.flat().map(p => p[2] ?? 0), ...fpts.map(p => p[3] ?? p[1] ?? 0),
       ...(opts.extraY || [])));
-    const f = frame(el, { t0, t1, yMax, tz, height: opts.height, yFormat: opts.yFormat });
+    const f = frame(el, { t0, t1, yMax, tz, height: opts.height, yFormat: opts.yFormat, integer: opts.integer !== false });
     if (fpts.length) {
       const band = forecast.band || fpts;
       const up = band.map(p => `${f.x(p[0])},${f.y(p[3])}`);

@@ -109,7 +109,7 @@ async function percentilesOverTime(panel, body, base, ctx) {
   }
   const chart = h('div.panel-chart');
   body.replaceChildren(h('div.legend', series.map(se => h('span.legend-item', h('i.swatch', { style: `background:${se.color}` }), se.label))), chart);
-  timeLines(chart, { series, style: 'line', tz: ctx.tz, t0: ctx.t0, t1: ctx.t1, height: 180, valueFormat: v => num(Math.round(v * 10) / 10), onSelect: ctx.onZoom });
+  timeLines(chart, { series, style: 'line', tz: ctx.tz, t0: ctx.t0, t1: ctx.t1, height: 180, integer: false, valueFormat: v => num(Math.round(v * 10) / 10), onSelect: ctx.onZoom });
 }
 
 async function topValues(panel, body, base, ctx) {

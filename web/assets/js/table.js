@@ -92,10 +92,11 @@ export function createTable(actions) {
      * the bottom and returns how many it dropped.
      */
     prepend(recs, maxRows) {
+      // Rows that would be trimmed at once are never built.
+      let dropped = Math.max(0, recs.length - maxRows);
       const frag = document.createDocumentFragment();
-      for (let i = recs.length - 1; i >= 0; i--) frag.append(makeRow(recs[i]));
+      for (let i = recs.length - 1; i >= dropped; i--) frag.append(makeRow(recs[i]));
       body.prepend(frag);
-      let dropped = 0;
       while (body.rows.length > maxRows) {
         const last = body.lastElementChild;
         if (!last.classList.contains('detail')) dropped++;
