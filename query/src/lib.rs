@@ -8,8 +8,10 @@
 //!   time range, asks each for its top hits and count, merges by `(@timestamp, ingest
 //!   order)` and hands out a [`cursor::Cursor`] for the next page.
 //! - [`cursor`]: the opaque paging cursor.
+//! - [`follow`]: history then live records for `GET /api/v1/tail` and `skein logs -f`.
 
 pub mod cursor;
+pub mod follow;
 pub mod lang;
 pub mod parse;
 pub mod search;

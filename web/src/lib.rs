@@ -3,6 +3,7 @@
 //! - [`ingest`]: `POST /api/v1/ingest`, NDJSON in (plain, zstd or gzip), durable before
 //!   the answer, each bad line rejected on its own.
 //! - [`search`]: `GET /api/v1/search`.
+//! - [`tail`]: `GET /api/v1/tail`, history then live records as NDJSON or SSE.
 //! - [`ops`]: `GET /healthz` and `GET /metrics` (Prometheus text).
 //! - [`error`]: the JSON error shape `{"error":{"type":…,"reason":…}}` every route uses.
 //! - [`dashboard`]: the page served at `/`.
@@ -12,6 +13,7 @@ pub mod error;
 pub mod ingest;
 pub mod ops;
 pub mod search;
+pub mod tail;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -47,6 +49,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Request limits.
     pub limits: Limits,
+    /// Live followers of `GET /api/v1/tail`.
+    pub follow: skein_query::follow::Hub,
 }
 
 /// Builds the router serving every route on one port.
@@ -54,6 +58,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/ingest", post(ingest::ingest))
         .route("/api/v1/search", get(search::search))
+        .route("/api/v1/tail", get(tail::tail))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/", get(dashboard::index))
