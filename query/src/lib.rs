@@ -9,15 +9,25 @@
 //!   order)` and hands out a [`cursor::Cursor`] for the next page.
 //! - [`cursor`]: the opaque paging cursor.
 //! - [`follow`]: history then live records for `GET /api/v1/tail` and `skein logs -f`.
+//! - [`fields`] and [`sources`]: what the index holds, for field lists and name lookup:
+//!   field names with types and top values; hosts and containers with their time spans.
+//! - [`aggregate`]: Elasticsearch-style aggregations over the same shards, merged
+//!   exactly from each shard's intermediate results.
 
+pub mod aggregate;
 pub mod cursor;
+pub mod fields;
 pub mod follow;
 pub mod lang;
 pub mod parse;
 pub mod search;
 pub mod shard;
+pub mod sources;
 
+pub use aggregate::{aggregate, AggregateError, AggregateRequest, AggregateResponse};
 pub use cursor::Cursor;
+pub use fields::{fields, FieldsRequest, FieldsResponse};
 pub use parse::QueryError;
 pub use search::{search, Order, SearchError, SearchRequest, SearchResponse};
 pub use shard::{PartitionShard, Shard, SortKey};
+pub use sources::{sources, Source, SourcesResponse};
