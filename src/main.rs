@@ -4,10 +4,12 @@
 //! - `skein up`: server and agent in one process with a default data dir, for one
 //!   machine (`--demo` adds replayed sample containers).
 //! - `skein agent`: the per-node collector shipping container logs to a server.
+//! - `skein logs`: `docker logs` across every host, from the server (src/logs/).
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
 
 mod agent;
 mod demo;
+mod logs;
 mod serve;
 
 // Ingest allocates and frees millions of small strings per second across threads;
@@ -54,6 +56,8 @@ enum Command {
     /// Run the per-node agent: follow every container's logs (and --path files) and
     /// ship them to a server.
     Agent(agent::AgentArgs),
+    /// Print a container's logs from every host, like `docker logs` (-f to follow).
+    Logs(logs::LogsArgs),
     /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
     /// or live appending with --rate (and rotation with --rotate-bytes).
     Gen(skein_gen::GenArgs),
@@ -87,6 +91,7 @@ fn main() -> Result<()> {
         }
         Command::Agent(args) => agent::run(args),
         Command::Gen(args) => gen(args),
+        Command::Logs(args) => logs::run(args),
     }
 }
 

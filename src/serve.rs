@@ -106,8 +106,11 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
             None => None,
         };
         // The agent stops first, while the server still takes its last batches.
+        let follow = state.follow.clone();
         let shutdown = async move {
             shutdown_signal().await;
+            // Live tails never end by themselves; graceful shutdown waits for them.
+            follow.close();
             if let Some((agent, demo)) = companions {
                 let _ = tokio::task::spawn_blocking(move || {
                     if let Some(d) = demo {

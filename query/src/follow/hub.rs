@@ -11,7 +11,7 @@ use super::matcher::{BatchIndex, LiveMatcher};
 use skein_indexer::{Engine, FeedBatch};
 use skein_model::Timestamp;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, Notify};
 
@@ -102,6 +102,7 @@ struct Inner {
     slots: Mutex<HashMap<u64, Arc<Slot>>>,
     next_id: AtomicU64,
     limits: HubLimits,
+    closed: AtomicBool,
 }
 
 /// The live side of following: subscribe, then read matching records as they arrive.
@@ -123,6 +124,7 @@ impl Hub {
             slots: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             limits,
+            closed: AtomicBool::new(false),
         });
         let rx = engine.subscribe();
         let worker = inner.clone();
@@ -149,12 +151,25 @@ impl Hub {
             notify: Notify::new(),
         });
         let mut slots = self.inner.slots.lock().expect("lock");
+        if self.inner.closed.load(Ordering::Acquire) {
+            slot.mark(false);
+        }
         slots.insert(id, slot.clone());
         metrics::gauge!("skein_followers").set(slots.len() as f64);
         Subscription {
             inner: self.inner.clone(),
             id,
             slot,
+        }
+    }
+
+    /// Ends every follower's live part, now and from now on, so that streaming
+    /// responses finish and the server can shut down.
+    pub fn close(&self) {
+        let slots = self.inner.slots.lock().expect("lock");
+        self.inner.closed.store(true, Ordering::Release);
+        for s in slots.values() {
+            s.mark(false);
         }
     }
 
