@@ -159,19 +159,16 @@ fn follow_is_exact_across_rotation_agent_kill_and_server_kill() {
         stderr.contains("lost the connection") && stderr.contains("reconnected"),
         "the server kill is reported on stderr: {stderr}"
     );
-    let rotated = std::fs::read_dir(format!(
-        "/var/lib/docker/containers/{}",
-        docker::id(&name)
-    ))
-    .unwrap()
-    .filter(|e| {
-        e.as_ref()
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .contains("-json.log.")
-    })
-    .count();
+    let rotated = std::fs::read_dir(format!("/var/lib/docker/containers/{}", docker::id(&name)))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("-json.log.")
+        })
+        .count();
     assert!(rotated >= 3, "the log rotated ({rotated} rotated files)");
     // Without -f the same lines come from the index, once each.
     let out = Command::new(env!("CARGO_BIN_EXE_skein"))
@@ -201,7 +198,14 @@ fn two_hosts_interleave_by_time_with_host_prefixes() {
         agents.push(AgentProc::start(
             &server.url,
             &dir.path().join(host),
-            &["--include-label", &include, "--batch-wait-ms", "100", "--host", host],
+            &[
+                "--include-label",
+                &include,
+                "--batch-wait-ms",
+                "100",
+                "--host",
+                host,
+            ],
         ));
         let script = format!(
             "sleep 1; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo \"{host} says $i\"; sleep 0.02; done"
@@ -217,7 +221,11 @@ fn two_hosts_interleave_by_time_with_host_prefixes() {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 80, "{text}");
@@ -234,7 +242,10 @@ fn two_hosts_interleave_by_time_with_host_prefixes() {
             "{l}"
         );
         from[host] += 1;
-        assert!(msg.ends_with(&format!(" {}", from[host])), "in order per container: {l}");
+        assert!(
+            msg.ends_with(&format!(" {}", from[host])),
+            "in order per container: {l}"
+        );
         times.push(ts.to_string());
         assert!(!l.contains('\x1b'), "NO_COLOR: {l:?}");
     }
@@ -255,7 +266,10 @@ fn two_hosts_interleave_by_time_with_host_prefixes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("closest known") && err.contains(&names[0]), "{err}");
+    assert!(
+        err.contains("closest known") && err.contains(&names[0]),
+        "{err}"
+    );
 }
 
 fn tmux(args: &[&str]) -> String {
@@ -333,14 +347,26 @@ fn pinned_view_redraws_in_place_and_exits_cleanly() {
         server.url
     );
     tmux(&[
-        "new-session", "-d", "-s", &session.0, "-x", "80", "-y", "20", &cmd,
+        "new-session",
+        "-d",
+        "-s",
+        &session.0,
+        "-x",
+        "80",
+        "-y",
+        "20",
+        &cmd,
     ]);
     let want = |a: u64, b: u64| -> Vec<String> { (a..=b).map(|i| format!("pin-{i:03}")).collect() };
     let s = screen_when(&session.0, |s| pins(s) == want(16, 20));
     assert_eq!(pins(&s), want(16, 20), "the last 5 lines:\n{s}");
     ingest_lines(&server, 21, 27);
     let s = screen_when(&session.0, |s| pins(s) == want(23, 27));
-    assert_eq!(pins(&s), want(23, 27), "redrawn in place, not scrolled:\n{s}");
+    assert_eq!(
+        pins(&s),
+        want(23, 27),
+        "redrawn in place, not scrolled:\n{s}"
+    );
     // A narrower terminal: lines are cut to the width, the window stays 5 lines.
     tmux(&["resize-window", "-t", &session.0, "-x", "30", "-y", "10"]);
     ingest_lines(&server, 28, 28);

@@ -77,7 +77,12 @@ async fn collect(
     (got, cursors, missed)
 }
 
-fn start(engine: &Arc<Engine>, hub: &Hub, req: FollowRequest, cap: usize) -> mpsc::Receiver<FollowEvent> {
+fn start(
+    engine: &Arc<Engine>,
+    hub: &Hub,
+    req: FollowRequest,
+    cap: usize,
+) -> mpsc::Receiver<FollowEvent> {
     let (tx, rx) = mpsc::channel(cap);
     let f = Follow::new(engine.clone(), hub.clone(), req).unwrap();
     tokio::spawn(async move { f.run(tx).await.unwrap() });

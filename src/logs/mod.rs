@@ -114,9 +114,10 @@ pub fn run(args: LogsArgs) -> Result<()> {
         .transpose()?;
     let n = match args.tail.trim() {
         "all" | "-1" => None,
-        t => Some(t.parse::<usize>().map_err(|_| {
-            anyhow::anyhow!("--tail {t:?}: use a number of lines or `all`")
-        })?),
+        t => Some(
+            t.parse::<usize>()
+                .map_err(|_| anyhow::anyhow!("--tail {t:?}: use a number of lines or `all`"))?,
+        ),
     };
     let pin = args.pin;
     let n = match (pin, n) {

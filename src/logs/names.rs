@@ -8,7 +8,9 @@ const SERVICE_LABEL: &str = "labels.com.docker.compose.service";
 
 /// Whether `name` is meant as a regex: container names only hold `[a-zA-Z0-9_.-]`.
 pub fn is_regex(name: &str) -> bool {
-    name.contains(['^', '$', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '\\'])
+    name.contains([
+        '^', '$', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '\\',
+    ])
 }
 
 /// A regex as `docker ps --filter name=` reads it (unanchored unless `^`/`$` say so),
@@ -98,7 +100,10 @@ pub async fn check(
             let body = resp.text().await.unwrap_or_default();
             bail!("the server refused to list sources ({status}): {body}");
         }
-        let found: Sources = resp.json().await.context("unreadable answer from /api/v1/sources")?;
+        let found: Sources = resp
+            .json()
+            .await
+            .context("unreadable answer from /api/v1/sources")?;
         for s in &found.sources {
             hosts.insert(s.host.clone());
             containers.insert((s.host.clone(), s.container.clone()));

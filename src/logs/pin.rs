@@ -58,12 +58,7 @@ fn fit(s: &str, width: usize) -> String {
 }
 
 /// Runs the view until the stream ends (true) or the user quits (false).
-pub fn run(
-    n: usize,
-    mut style: Style,
-    rx: Receiver<Event>,
-    tx: SyncSender<Event>,
-) -> Result<bool> {
+pub fn run(n: usize, mut style: Style, rx: Receiver<Event>, tx: SyncSender<Event>) -> Result<bool> {
     terminal::enable_raw_mode()?;
     let _raw = Raw;
     watch_terminal(tx);

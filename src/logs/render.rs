@@ -157,7 +157,10 @@ mod tests {
         let c = s.line(&rec("h1", "a", "y"));
         assert_eq!(c.prefix, "h1/a   | ");
         let mut plain = Style::new(Output::Raw, false, true, false, true);
-        assert_eq!(plain.line(&rec("h", "web", "only this")).render(), "only this");
+        assert_eq!(
+            plain.line(&rec("h", "web", "only this")).render(),
+            "only this"
+        );
         let mut none = Style::new(Output::Text, false, false, false, false);
         assert_eq!(none.line(&rec("h", "web", "m")).render(), "m");
     }

@@ -68,7 +68,9 @@ pub async fn run(client: &reqwest::Client, spec: &TailSpec, tx: &SyncSender<Even
             Ok(r) if r.status().is_client_error() => {
                 let status = r.status();
                 let body: serde_json::Value = r.json().await.unwrap_or_default();
-                let reason = body["error"]["reason"].as_str().unwrap_or("no reason given");
+                let reason = body["error"]["reason"]
+                    .as_str()
+                    .unwrap_or("no reason given");
                 bail!("the server refused the request ({status}): {reason}");
             }
             Ok(r) => {
@@ -100,7 +102,13 @@ pub async fn run(client: &reqwest::Client, spec: &TailSpec, tx: &SyncSender<Even
                 return Ok(());
             }
             Outcome::Ended => {
-                retry(tx, &mut broken, "the server closed the stream".into(), &mut backoff).await?;
+                retry(
+                    tx,
+                    &mut broken,
+                    "the server closed the stream".into(),
+                    &mut backoff,
+                )
+                .await?;
             }
             Outcome::Broken(why) => retry(tx, &mut broken, why, &mut backoff).await?,
         }
@@ -120,8 +128,10 @@ async fn retry(
     backoff: &mut Duration,
 ) -> Result<()> {
     if broken.is_none() {
-        tx.send(Event::Notice(format!("lost the connection to the server ({why}); reconnecting…")))
-            .context("output closed")?;
+        tx.send(Event::Notice(format!(
+            "lost the connection to the server ({why}); reconnecting…"
+        )))
+        .context("output closed")?;
     }
     *broken = Some(why);
     tokio::time::sleep(*backoff).await;
@@ -137,7 +147,12 @@ async fn read(
     let mut buf: Vec<u8> = Vec::new();
     loop {
         let chunk = match tokio::time::timeout(SILENCE, resp.chunk()).await {
-            Err(_) => return Ok(Outcome::Broken(format!("nothing heard for {}s", SILENCE.as_secs()))),
+            Err(_) => {
+                return Ok(Outcome::Broken(format!(
+                    "nothing heard for {}s",
+                    SILENCE.as_secs()
+                )))
+            }
             Ok(Err(e)) => return Ok(Outcome::Broken(e.to_string())),
             Ok(Ok(None)) => return Ok(Outcome::Ended),
             Ok(Ok(Some(c))) => c,
@@ -152,10 +167,14 @@ async fn read(
             }
             let mut v: serde_json::Value =
                 serde_json::from_slice(line).context("the server sent a line that is not JSON")?;
-            let Some(obj) = v.as_object_mut() else { continue };
+            let Some(obj) = v.as_object_mut() else {
+                continue;
+            };
             if let Some(notice) = obj.get("_notice") {
                 let text = if let Some(n) = notice.get("missed") {
-                    format!("fell behind by {n} lines; they follow, re-read from the server's index")
+                    format!(
+                        "fell behind by {n} lines; they follow, re-read from the server's index"
+                    )
                 } else {
                     notice["warning"].as_str().unwrap_or("").to_string()
                 };
@@ -163,8 +182,10 @@ async fn read(
                 continue;
             }
             let c = obj.remove("_cursor");
-            let record: Record = serde_json::from_value(v).context("the server sent a record that could not be read")?;
-            tx.send(Event::Record(Box::new(record))).context("output closed")?;
+            let record: Record = serde_json::from_value(v)
+                .context("the server sent a record that could not be read")?;
+            tx.send(Event::Record(Box::new(record)))
+                .context("output closed")?;
             if let Some(c) = c.as_ref().and_then(|c| c.as_str()) {
                 *cursor = Some(c.to_string());
             }

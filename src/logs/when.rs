@@ -23,7 +23,11 @@ pub fn parse(s: &str, now: Timestamp) -> Result<Timestamp> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return utc(&dt.with_timezone(&Utc), s);
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
             return local(n, s);
         }
@@ -44,7 +48,9 @@ fn utc(dt: &DateTime<Utc>, s: &str) -> Result<Timestamp> {
 fn local(n: NaiveDateTime, s: &str) -> Result<Timestamp> {
     match Local.from_local_datetime(&n).earliest() {
         Some(dt) => utc(&dt.with_timezone(&Utc), s),
-        None => bail!("{s:?} does not exist in the local time zone (a clock change); add a zone such as Z"),
+        None => bail!(
+            "{s:?} does not exist in the local time zone (a clock change); add a zone such as Z"
+        ),
     }
 }
 
@@ -109,7 +115,10 @@ mod tests {
         assert_eq!(at("250ms"), "2026-11-20T09:59:59.750000000Z");
         assert_eq!(at("1763632800"), "2025-11-20T10:00:00.000000000Z");
         assert_eq!(at("1763632800.25"), "2025-11-20T10:00:00.250000000Z");
-        assert_eq!(at("2026-11-20T10:00:00+02:00"), "2026-11-20T08:00:00.000000000Z");
+        assert_eq!(
+            at("2026-11-20T10:00:00+02:00"),
+            "2026-11-20T08:00:00.000000000Z"
+        );
         let local = Local
             .from_local_datetime(
                 &NaiveDate::from_ymd_opt(2026, 11, 20)
@@ -125,7 +134,10 @@ mod tests {
         );
         for bad in ["", "yesterday", "10x", "1h-5m", "2026-13-01"] {
             let e = parse(bad, now).unwrap_err().to_string();
-            assert!(e.contains("RFC 3339") || e.contains("duration"), "{bad}: {e}");
+            assert!(
+                e.contains("RFC 3339") || e.contains("duration"),
+                "{bad}: {e}"
+            );
         }
     }
 }

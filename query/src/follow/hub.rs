@@ -75,7 +75,11 @@ impl Slot {
         if q.overflow || q.closed {
             return;
         }
-        if q.items.len() >= limits.batches || q.records + d.positions.len() > limits.records {
+        // One batch is always taken into an empty queue, however large: otherwise a
+        // batch above the limit would send every follower back to the index.
+        let full =
+            q.items.len() >= limits.batches || q.records + d.positions.len() > limits.records;
+        if full && !q.items.is_empty() {
             q.overflow = true;
             metrics::counter!("skein_follow_overflows_total").increment(1);
         } else {

@@ -190,7 +190,9 @@ fn direct_leaf(leaf: &Leaf, now: Timestamp, text: &mut TextAnalyzer) -> Option<C
                 let base = t[0].0;
                 Cond::Words(t.into_iter().map(|(p, w)| (p - base, w)).collect())
             }
-            Value::Wildcard(parts) => Cond::WordRegex(whole(&wildcard_regex(parts).to_lowercase())?),
+            Value::Wildcard(parts) => {
+                Cond::WordRegex(whole(&wildcard_regex(parts).to_lowercase())?)
+            }
             Value::Regex(r) => Cond::WordRegex(whole(r)?),
             Value::Exists => Cond::All,
             Value::Range { .. } => return None,
@@ -268,7 +270,11 @@ fn eval(c: &Cond, r: &Record, text: &mut TextAnalyzer) -> bool {
             let v = keyword_value(*k, r);
             !v.is_empty()
                 && v.len() <= MAX_KEYWORD_BYTES
-                && in_range(v, lo.as_ref().map(String::as_str), hi.as_ref().map(String::as_str))
+                && in_range(
+                    v,
+                    lo.as_ref().map(String::as_str),
+                    hi.as_ref().map(String::as_str),
+                )
         }
         Cond::KeywordExists(k) => !keyword_value(*k, r).is_empty(),
         Cond::Words(want) => {
@@ -285,9 +291,7 @@ fn eval(c: &Cond, r: &Record, text: &mut TextAnalyzer) -> bool {
                     .all(|(off, w)| at.get(start + off).copied().flatten() == Some(w.as_str()))
             })
         }
-        Cond::WordRegex(re) => tokens(text, &r.message)
-            .iter()
-            .any(|(_, w)| re.is_match(w)),
+        Cond::WordRegex(re) => tokens(text, &r.message).iter().any(|(_, w)| re.is_match(w)),
         Cond::LabelEq(k, v) => r.labels.get(k) == Some(v),
         Cond::LabelRegex(k, re) => r
             .labels
@@ -353,7 +357,8 @@ mod tests {
         r.level = Some(Level::Error);
         r.labels
             .insert("com.docker.compose.service".into(), "web".into());
-        r.fields.insert("latency_ms".into(), serde_json::json!(1830));
+        r.fields
+            .insert("latency_ms".into(), serde_json::json!(1830));
         r
     }
 

@@ -248,10 +248,18 @@ impl Follow {
                 match self.req.n {
                     Some(0) => {}
                     Some(n) => {
-                        let page = self.scan(Scan::Last { limit: n, max_ord: bound }).await?;
+                        let page = self
+                            .scan(Scan::Last {
+                                limit: n,
+                                max_ord: bound,
+                            })
+                            .await?;
                         for (key, record) in page {
                             let cursor = FollowCursor::History { bound, key };
-                            if send(&out, FollowEvent::Record { record, cursor }).await.is_err() {
+                            if send(&out, FollowEvent::Record { record, cursor })
+                                .await
+                                .is_err()
+                            {
                                 return Ok(());
                             }
                         }
@@ -279,7 +287,11 @@ impl Follow {
             Some(u) => {
                 let left = u.0.saturating_sub(Timestamp::now().0);
                 // Lines up to `until` can still be on their way from an agent.
-                Some(tokio::time::Instant::now() + Duration::from_nanos(left.max(0) as u64) + Duration::from_secs(2))
+                Some(
+                    tokio::time::Instant::now()
+                        + Duration::from_nanos(left.max(0) as u64)
+                        + Duration::from_secs(2),
+                )
             }
             None => None,
         };
@@ -363,7 +375,10 @@ impl Follow {
             for (key, record) in page {
                 after = Some(key);
                 let cursor = FollowCursor::History { bound, key };
-                if send(out, FollowEvent::Record { record, cursor }).await.is_err() {
+                if send(out, FollowEvent::Record { record, cursor })
+                    .await
+                    .is_err()
+                {
                     return Ok(false);
                 }
             }
