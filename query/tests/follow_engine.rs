@@ -17,7 +17,7 @@ const PER_BATCH: u64 = 10;
 
 fn record(n: u64, base: i64) -> Record {
     let mut r = Record::new(Timestamp(base + n as i64 * 1_000_000), format!("line {n}"));
-    r.container = if n % 3 == 0 { "b" } else { "a" }.into();
+    r.container = if n.is_multiple_of(3) { "b" } else { "a" }.into();
     r.source_id = Some("src".into());
     r.seq = Some(n + 1);
     r
@@ -38,7 +38,7 @@ async fn writer(engine: Arc<Engine>, base: i64) {
 }
 
 fn wanted() -> Vec<u64> {
-    (0..BATCHES * PER_BATCH).filter(|n| n % 3 != 0).collect()
+    (0..BATCHES * PER_BATCH).filter(|n| !n.is_multiple_of(3)).collect()
 }
 
 fn number(r: &Record) -> u64 {

@@ -110,7 +110,7 @@ pub enum FollowEvent {
     /// A matching record and the position after it.
     Record {
         /// The record.
-        record: Record,
+        record: Box<Record>,
         /// Where a reconnect continues.
         cursor: FollowCursor,
     },
@@ -221,7 +221,7 @@ impl Follow {
             for (key, record) in page {
                 after = key.ord;
                 let ev = FollowEvent::Record {
-                    record,
+                    record: Box::new(record),
                     cursor: FollowCursor::Live { ord: key.ord },
                 };
                 if send(out, ev).await.is_err() {
@@ -256,9 +256,15 @@ impl Follow {
                             .await?;
                         for (key, record) in page {
                             let cursor = FollowCursor::History { bound, key };
-                            if send(&out, FollowEvent::Record { record, cursor })
-                                .await
-                                .is_err()
+                            if send(
+                                &out,
+                                FollowEvent::Record {
+                                    record: Box::new(record),
+                                    cursor,
+                                },
+                            )
+                            .await
+                            .is_err()
                             {
                                 return Ok(());
                             }
@@ -319,7 +325,7 @@ impl Follow {
                         }
                         live = ord;
                         let ev = FollowEvent::Record {
-                            record: d.batch.records[i as usize].clone(),
+                            record: Box::new(d.batch.records[i as usize].clone()),
                             cursor: FollowCursor::Live { ord },
                         };
                         if send(&out, ev).await.is_err() {
@@ -375,9 +381,15 @@ impl Follow {
             for (key, record) in page {
                 after = Some(key);
                 let cursor = FollowCursor::History { bound, key };
-                if send(out, FollowEvent::Record { record, cursor })
-                    .await
-                    .is_err()
+                if send(
+                    out,
+                    FollowEvent::Record {
+                        record: Box::new(record),
+                        cursor,
+                    },
+                )
+                .await
+                .is_err()
                 {
                     return Ok(false);
                 }
