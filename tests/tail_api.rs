@@ -143,15 +143,16 @@ fn history_then_live_resume_sse_and_errors() {
     let (all, _) = read(&mut r, usize::MAX);
     assert_eq!(all.len(), 33);
 
-    // A reader that does not read while 2,000 records arrive, with a queue of 10:
-    // it is told it fell behind and still gets every record once, in order.
+    // A reader that does not read while 30,000 records arrive (more than the
+    // connection's buffers hold), with a queue of 10: it is told it fell behind and
+    // still gets every record once, in order.
     let mut slow = open(&server, &[("q", "container:web"), ("n", "0")]);
     std::thread::sleep(Duration::from_millis(200));
-    for start in (34..2034).step_by(100) {
-        server.ingest(body(start, start + 99, "web"), None);
+    for start in (34..30_034).step_by(1000) {
+        server.ingest(body(start, start + 999, "web"), None);
     }
-    let (got, notices) = read(&mut slow, 2000);
-    let want: Vec<String> = (34..2034).map(|i| format!("m-{i}")).collect();
+    let (got, notices) = read(&mut slow, 30_000);
+    let want: Vec<String> = (34..30_034).map(|i| format!("m-{i}")).collect();
     assert_eq!(messages(&got), want);
     assert!(
         notices
@@ -177,7 +178,7 @@ fn history_then_live_resume_sse_and_errors() {
         text.contains("event: record\ndata: {\"@timestamp\""),
         "{text}"
     );
-    assert!(text.contains("\"message\":\"m-2033\""), "{text}");
+    assert!(text.contains("\"message\":\"m-30033\""), "{text}");
 
     for (params, kind) in [
         (vec![("q", "container:(")], "query_parse_error"),

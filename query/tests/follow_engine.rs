@@ -38,7 +38,9 @@ async fn writer(engine: Arc<Engine>, base: i64) {
 }
 
 fn wanted() -> Vec<u64> {
-    (0..BATCHES * PER_BATCH).filter(|n| !n.is_multiple_of(3)).collect()
+    (0..BATCHES * PER_BATCH)
+        .filter(|n| !n.is_multiple_of(3))
+        .collect()
 }
 
 fn number(r: &Record) -> u64 {
