@@ -5,12 +5,19 @@
 //!   machine (`--demo` adds replayed sample containers).
 //! - `skein agent`: the per-node collector shipping container logs to a server.
 //! - `skein logs`: `docker logs` across every host, from the server (src/logs/).
+//! - `skein search`, `skein agg`: ask a server from the terminal (`search_cmd`,
+//!   `agg_cmd`, over `client`, printed through `render`, times read by `timearg`).
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
 
 mod agent;
+mod agg_cmd;
+mod client;
 mod demo;
 mod logs;
+mod render;
+mod search_cmd;
 mod serve;
+mod timearg;
 
 // Ingest allocates and frees millions of small strings per second across threads;
 // mimalloc does that with far less time in the allocator than glibc's malloc.
@@ -58,6 +65,10 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Print a container's logs from every host, like `docker logs` (-f to follow).
     Logs(logs::LogsArgs),
+    /// Search records: the newest matches of a query as a table or NDJSON.
+    Search(search_cmd::SearchArgs),
+    /// Count over time, split by a field, top values, or statistics of a numeric field.
+    Agg(agg_cmd::AggArgs),
     /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
     /// or live appending with --rate (and rotation with --rotate-bytes).
     Gen(skein_gen::GenArgs),
@@ -90,6 +101,8 @@ fn main() -> Result<()> {
             serve::run(serve::ServerArgs::with_defaults(data_dir, listen), Some(up))
         }
         Command::Agent(args) => agent::run(args),
+        Command::Search(args) => search_cmd::run(args),
+        Command::Agg(args) => agg_cmd::run(args),
         Command::Gen(args) => gen(args),
         Command::Logs(args) => logs::run(args),
     }

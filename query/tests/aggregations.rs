@@ -509,6 +509,19 @@ fn bad_requests_say_which_aggregation_and_why() {
         }
         other => panic!("{other:?}"),
     }
+    match run(
+        "",
+        json!({"ok": {"avg": {"field": "x"}}, "bad": {"terms": {"field": "level", "colour": 1}}}),
+    ) {
+        Err(e @ AggregateError::Request { .. }) => {
+            let m = e.to_string();
+            assert!(
+                m.starts_with("aggregation `bad`: `terms` has no option `colour`"),
+                "{m}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     // Nothing ingested: empty results in the requested shape, not an error.
     let r = run(
         "",
@@ -518,4 +531,70 @@ fn bad_requests_say_which_aggregation_and_why() {
     assert_eq!(r.total, 0);
     assert_eq!(r.aggregations["a"]["buckets"], json!([]));
     assert_eq!(r.aggregations["b"]["value"], Value::Null);
+}
+
+/// Hourly counts with a trend and a daily wave: what the forecast must continue.
+fn expected_per_hour(h: i64) -> f64 {
+    let phase = (h % 24) as f64 / 24.0 * std::f64::consts::TAU;
+    30.0 + 0.05 * h as f64 + 15.0 * phase.sin()
+}
+
+#[test]
+fn forecast_follows_a_daily_season_and_marks_a_spike() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(tmp.path())).unwrap();
+    let day0 = Timestamp::parse_rfc3339("2026-11-10T00:00:00Z").unwrap().0;
+    let hours = 24 * 6;
+    let spike = 24 * 5 + 9;
+    let mut records = Vec::new();
+    for h in 0..hours {
+        let mut n = expected_per_hour(h).round() as i64;
+        if h == spike {
+            n += 60;
+        }
+        for k in 0..n {
+            let t = day0 + h * HOUR + k * (HOUR / n);
+            records.push(Record::new(Timestamp(t), format!("hour {h} line {k}")));
+        }
+    }
+    rt.block_on(engine.ingest(PreparedBatch::new(records.clone(), None)))
+        .unwrap();
+    wait_total(&engine, records.len() as u64);
+    let end = day0 + hours * HOUR - 1;
+    let (_, out) = agg(
+        &engine,
+        "",
+        Some((day0, end)),
+        json!({"h": {"date_histogram": {"fixed_interval": "1h",
+            "forecast": {"periods": 24, "confidence": 0.99}}}}),
+    );
+    let f = &out["h"]["forecast"];
+    assert_eq!(f["model"], "holt-winters", "{f}");
+    assert_eq!(f["season_buckets"], 24, "a daily season found on its own");
+    let ahead = f["buckets"].as_array().unwrap();
+    assert_eq!(ahead.len(), 24);
+    for (i, b) in ahead.iter().enumerate() {
+        let h = hours + i as i64;
+        assert_eq!(b["key"].as_i64().unwrap() * 1_000_000, day0 + h * HOUR);
+        let want = expected_per_hour(h);
+        let (lo, hi) = (b["lower"].as_f64().unwrap(), b["upper"].as_f64().unwrap());
+        assert!(
+            lo <= want && want <= hi,
+            "hour {h}: {want} outside [{lo}, {hi}]"
+        );
+        assert!((b["value"].as_f64().unwrap() - want).abs() < 6.0, "{b}");
+    }
+    let anomalies: Vec<i64> = f["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["key"].as_i64().unwrap() * 1_000_000 - day0) / HOUR)
+        .collect();
+    assert!(anomalies.contains(&spike), "{anomalies:?}");
+    assert!(anomalies.len() <= 3, "few false alarms: {anomalies:?}");
 }

@@ -3,6 +3,7 @@
 //! - [`request`]: the user's JSON to Tantivy's request (field names, intervals, exact
 //!   terms), checked before anything runs.
 //! - [`interval`]: date histogram intervals, fixed and automatic.
+//! - [`forecast`]: a seasonal forecast of a date histogram, with a band and anomalies.
 //! - [`response`]: the merged result in Elasticsearch's shape.
 //!
 //! Each shard answers with Tantivy's intermediate results, which merge without loss:
@@ -10,6 +11,7 @@
 //! cardinality sketches merge into the sketch of the union. So the same request gives
 //! the same answer whether the records sit in one partition or in many.
 
+pub mod forecast;
 pub mod interval;
 pub mod request;
 pub mod response;
@@ -145,11 +147,8 @@ pub fn gather_aggregations<S: Shard>(
         None
     };
     let prepared = request::prepare(&req.aggs, range)?;
-    let aggs: Aggregations =
-        serde_json::from_value(prepared.aggs.clone()).map_err(|e| AggregateError::Request {
-            path: String::new(),
-            reason: e.to_string(),
-        })?;
+    let aggs: Aggregations = serde_json::from_value(prepared.aggs.clone())
+        .map_err(|e| locate_mistake(&prepared.aggs, e))?;
     let mut total = 0;
     let mut merged = IntermediateAggregationResults::default();
     for shard in shards {
@@ -171,8 +170,30 @@ pub fn gather_aggregations<S: Shard>(
         .map_err(AggregateError::from_tantivy)?;
     let mut value =
         serde_json::to_value(result).map_err(|e| AggregateError::Invalid(e.to_string()))?;
-    response::shape(&prepared, &mut value);
+    response::shape(
+        &prepared,
+        &mut value,
+        response::Frame {
+            start: req.start,
+            now,
+        },
+    );
     Ok((total, value))
+}
+
+/// Names the top-level aggregation whose options Tantivy refused (an unknown option,
+/// a wrong type), so the error says where to look.
+fn locate_mistake(aggs: &serde_json::Value, whole: serde_json::Error) -> AggregateError {
+    let culprit = aggs.as_object().and_then(|all| {
+        all.iter().find_map(|(name, agg)| {
+            let one = serde_json::json!({ name.clone(): agg.clone() });
+            serde_json::from_value::<Aggregations>(one)
+                .err()
+                .map(|e| (name.clone(), e.to_string()))
+        })
+    });
+    let (path, reason) = culprit.unwrap_or_else(|| (String::new(), whole.to_string()));
+    AggregateError::Request { path, reason }
 }
 
 /// The time span automatic intervals divide: the request's bounds, completed by the

@@ -10,6 +10,7 @@
 //! - `terms` keeps every term in the per-shard results unless `shard_size` is given, so
 //!   merging shards gives exact counts rather than Elasticsearch's estimates.
 
+use super::forecast::{self, Season};
 use super::interval::{self, Interval};
 use super::AggregateError;
 use serde_json::{Map, Value};
@@ -37,6 +38,46 @@ const SUPPORTED: &str = "date_histogram, auto_date_histogram, terms, histogram, 
                          min, max, sum, stats, extended_stats, value_count, percentiles, \
                          cardinality";
 
+/// The options each aggregation type takes (after the rewrites above); anything else
+/// is refused rather than silently ignored.
+fn options(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "terms" => &[
+            "field",
+            "size",
+            "segment_size",
+            "show_term_doc_count_error",
+            "min_doc_count",
+            "order",
+            "missing",
+            "include",
+            "exclude",
+        ],
+        "date_histogram" => &[
+            "field",
+            "fixed_interval",
+            "offset",
+            "min_doc_count",
+            "hard_bounds",
+            "extended_bounds",
+            "keyed",
+        ],
+        "histogram" => &[
+            "field",
+            "interval",
+            "offset",
+            "min_doc_count",
+            "hard_bounds",
+            "extended_bounds",
+            "keyed",
+        ],
+        "range" => &["field", "ranges", "keyed"],
+        "extended_stats" => &["field", "missing", "sigma"],
+        "percentiles" => &["field", "percents", "keyed", "missing"],
+        _ => &["field", "missing"],
+    }
+}
+
 /// A per-shard term limit high enough to keep every term: exact merges.
 const ALL_TERMS: u64 = u32::MAX as u64;
 
@@ -50,6 +91,17 @@ pub struct ChosenInterval {
     pub interval: String,
 }
 
+/// A forecast asked of a date histogram.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastRequest {
+    /// Names of the aggregations from the top down to the histogram.
+    pub path: Vec<String>,
+    /// What to forecast.
+    pub spec: forecast::Spec,
+    /// The histogram's interval.
+    pub interval_ms: i64,
+}
+
 /// The request ready for Tantivy.
 #[derive(Debug)]
 pub struct Prepared {
@@ -57,6 +109,8 @@ pub struct Prepared {
     pub aggs: Value,
     /// Automatic intervals chosen, by aggregation path.
     pub chosen: Vec<ChosenInterval>,
+    /// Forecasts to compute on the merged histograms.
+    pub forecasts: Vec<ForecastRequest>,
 }
 
 /// Whether some date histogram needs the time range to pick its interval.
@@ -93,9 +147,13 @@ pub fn prepare(
     aggs: &Value,
     range: Option<(Timestamp, Timestamp)>,
 ) -> Result<Prepared, AggregateError> {
-    let mut chosen = Vec::new();
-    let aggs = rewrite_level(aggs, &mut Vec::new(), range, &mut chosen)?;
-    Ok(Prepared { aggs, chosen })
+    let mut out = Prepared {
+        aggs: Value::Null,
+        chosen: Vec::new(),
+        forecasts: Vec::new(),
+    };
+    out.aggs = rewrite_level(aggs, &mut Vec::new(), range, &mut out)?;
+    Ok(out)
 }
 
 fn bad(path: &[String], reason: impl Into<String>) -> AggregateError {
@@ -109,7 +167,7 @@ fn rewrite_level(
     aggs: &Value,
     path: &mut Vec<String>,
     range: Option<(Timestamp, Timestamp)>,
-    chosen: &mut Vec<ChosenInterval>,
+    prep: &mut Prepared,
 ) -> Result<Value, AggregateError> {
     let obj = aggs.as_object().ok_or_else(|| {
         bad(
@@ -121,7 +179,7 @@ fn rewrite_level(
     let mut out = Map::new();
     for (name, agg) in obj {
         path.push(name.clone());
-        out.insert(name.clone(), rewrite_agg(agg, path, range, chosen)?);
+        out.insert(name.clone(), rewrite_agg(agg, path, range, prep)?);
         path.pop();
     }
     Ok(Value::Object(out))
@@ -131,7 +189,7 @@ fn rewrite_agg(
     agg: &Value,
     path: &mut Vec<String>,
     range: Option<(Timestamp, Timestamp)>,
-    chosen: &mut Vec<ChosenInterval>,
+    prep: &mut Prepared,
 ) -> Result<Value, AggregateError> {
     let obj = agg.as_object().ok_or_else(|| {
         bad(
@@ -144,7 +202,7 @@ fn rewrite_agg(
     for (key, body) in obj {
         match key.as_str() {
             "aggs" | "aggregations" => {
-                out.insert("aggs".into(), rewrite_level(body, path, range, chosen)?);
+                out.insert("aggs".into(), rewrite_level(body, path, range, prep)?);
             }
             // Elasticsearch echoes `meta` back; it has no effect on the result.
             "meta" => {}
@@ -162,7 +220,7 @@ fn rewrite_agg(
                 let body = body
                     .as_object()
                     .ok_or_else(|| bad(path, format!("the body of `{k}` must be an object")))?;
-                let (k, body) = rewrite_body(k, body, path, range, chosen)?;
+                let (k, body) = rewrite_body(k, body, path, range, prep)?;
                 out.insert(k.to_string(), Value::Object(body));
             }
         }
@@ -181,7 +239,28 @@ fn rewrite_body(
     body: &Map<String, Value>,
     path: &[String],
     range: Option<(Timestamp, Timestamp)>,
-    chosen: &mut Vec<ChosenInterval>,
+    prep: &mut Prepared,
+) -> Result<(&'static str, Map<String, Value>), AggregateError> {
+    let (kind, body) = rewrite_options(kind, body, path, range, prep)?;
+    let allowed = options(kind);
+    if let Some(unknown) = body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(bad(
+            path,
+            format!(
+                "`{kind}` has no option `{unknown}`; it takes {}",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    Ok((kind, body))
+}
+
+fn rewrite_options(
+    kind: &str,
+    body: &Map<String, Value>,
+    path: &[String],
+    range: Option<(Timestamp, Timestamp)>,
+    prep: &mut Prepared,
 ) -> Result<(&'static str, Map<String, Value>), AggregateError> {
     let mut body = body.clone();
     if let Some(field) = body.get("field") {
@@ -193,7 +272,7 @@ fn rewrite_body(
     }
     match kind {
         "date_histogram" | "auto_date_histogram" => {
-            date_histogram(kind, &mut body, path, range, chosen)?;
+            date_histogram(kind, &mut body, path, range, prep)?;
             Ok(("date_histogram", body))
         }
         "terms" => {
@@ -253,7 +332,7 @@ fn date_histogram(
     body: &mut Map<String, Value>,
     path: &[String],
     range: Option<(Timestamp, Timestamp)>,
-    chosen: &mut Vec<ChosenInterval>,
+    prep: &mut Prepared,
 ) -> Result<(), AggregateError> {
     let err = |r: String| bad(path, r);
     if !body.contains_key("field") {
@@ -313,7 +392,7 @@ fn date_histogram(
             .filter(|n| (1..=10_000).contains(n))
             .ok_or_else(|| err(format!("`buckets` is {target}; give 1 to 10000")))?;
         let iv = interval::auto(range, target);
-        chosen.push(ChosenInterval {
+        prep.chosen.push(ChosenInterval {
             path: path.to_vec(),
             interval: iv.to_string(),
         });
@@ -353,6 +432,13 @@ fn date_histogram(
         // zone's offset.
         offset_ms -= interval::parse_time_zone(tz).map_err(err)?;
     }
+    if let Some(f) = body.remove("forecast") {
+        prep.forecasts.push(ForecastRequest {
+            path: path.to_vec(),
+            spec: forecast_spec(&f, interval.millis()).map_err(err)?,
+            interval_ms: interval.millis(),
+        });
+    }
     body.insert("fixed_interval".into(), Value::String(interval.fixed()));
     if offset_ms != 0 {
         let step = interval.millis();
@@ -367,6 +453,69 @@ fn date_histogram(
         }
     }
     Ok(())
+}
+
+/// Reads `{"periods": N, "season": "1d"|"auto"|"none", "confidence": 0.95}`; `true`
+/// means all defaults.
+fn forecast_spec(v: &Value, interval_ms: i64) -> Result<forecast::Spec, String> {
+    let mut spec = forecast::Spec {
+        periods: None,
+        season: Season::Auto,
+        confidence: 0.95,
+    };
+    let obj =
+        match v {
+            Value::Bool(true) => return Ok(spec),
+            Value::Object(o) => o,
+            _ => return Err(
+                "`forecast` must be true or an object such as {\"periods\":24,\"season\":\"1d\"}"
+                    .into(),
+            ),
+        };
+    for (k, v) in obj {
+        match k.as_str() {
+            "periods" => {
+                let n = v
+                    .as_u64()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| format!("`forecast.periods` is {v}; give 1 to 10000"))?;
+                spec.periods = Some(n as usize);
+            }
+            "season" => {
+                spec.season = match v {
+                    Value::Null => Season::None,
+                    Value::String(s) if s == "none" => Season::None,
+                    Value::String(s) if s == "auto" => Season::Auto,
+                    Value::String(s) => {
+                        let ms = Interval::parse(s)?.millis();
+                        if ms % interval_ms != 0 || ms / interval_ms < 2 {
+                            return Err(format!(
+                                "`forecast.season` {s} must be at least two whole intervals"
+                            ));
+                        }
+                        Season::Buckets((ms / interval_ms) as usize)
+                    }
+                    other => {
+                        return Err(format!(
+                            "`forecast.season` is {other}; give \"auto\", \"none\" or a length such as \"1d\""
+                        ))
+                    }
+                };
+            }
+            "confidence" => {
+                spec.confidence = v
+                    .as_f64()
+                    .filter(|c| (0.5..1.0).contains(c))
+                    .ok_or_else(|| format!("`forecast.confidence` is {v}; give 0.5 to 0.9999"))?;
+            }
+            other => {
+                return Err(format!(
+                    "unknown `forecast` option `{other}`; use periods, season, confidence"
+                ))
+            }
+        }
+    }
+    Ok(spec)
 }
 
 /// Bounds may be dates (`"now-1h"`, RFC 3339) as well as epoch milliseconds.
@@ -470,6 +619,32 @@ mod tests {
         assert!(!needs_range(
             &json!({"h": {"date_histogram": {"fixed_interval": "1m"}}})
         ));
+    }
+
+    #[test]
+    fn forecasts_are_taken_out_of_the_histogram() {
+        let p = prepare(
+            &json!({"h": {"date_histogram": {"fixed_interval": "1h",
+                "forecast": {"periods": 12, "season": "1d", "confidence": 0.9}}}}),
+            None,
+        )
+        .unwrap();
+        assert!(p.aggs["h"]["date_histogram"].get("forecast").is_none());
+        assert_eq!(
+            p.forecasts,
+            vec![ForecastRequest {
+                path: vec!["h".into()],
+                spec: forecast::Spec {
+                    periods: Some(12),
+                    season: Season::Buckets(24),
+                    confidence: 0.9
+                },
+                interval_ms: 3_600_000,
+            }]
+        );
+        let bad = json!({"h": {"date_histogram": {"fixed_interval": "1h", "forecast": {"season": "90m"}}}});
+        let e = prepare(&bad, None).unwrap_err().to_string();
+        assert!(e.contains("two whole intervals"), "{e}");
     }
 
     #[test]

@@ -1,18 +1,35 @@
 //! The merged result in Elasticsearch's shape: date histogram keys as integer epoch
 //! milliseconds, metrics of `@timestamp` in milliseconds with their text form, and the
-//! interval an automatic histogram chose.
+//! interval an automatic histogram chose, and the forecasts asked for.
 
-use super::request::Prepared;
-use serde_json::Value;
+use super::forecast::{self, Band};
+use super::request::{ForecastRequest, Prepared};
+use serde_json::{json, Value};
 use skein_indexer::schema::names;
 use skein_model::Timestamp;
+use std::collections::BTreeMap;
 
-/// Walks the request and the result together and adjusts the result in place.
-pub fn shape(prepared: &Prepared, result: &mut Value) {
-    walk(&prepared.aggs, result, &mut Vec::new(), prepared);
+/// The request's time frame, to tell complete buckets from partial ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame {
+    /// The request's lower bound.
+    pub start: Option<Timestamp>,
+    /// The request's `now`.
+    pub now: Timestamp,
 }
 
-fn walk(request: &Value, result: &mut Value, path: &mut Vec<String>, prepared: &Prepared) {
+/// Walks the request and the result together and adjusts the result in place.
+pub fn shape(prepared: &Prepared, result: &mut Value, frame: Frame) {
+    walk(&prepared.aggs, result, &mut Vec::new(), prepared, frame);
+}
+
+fn walk(
+    request: &Value,
+    result: &mut Value,
+    path: &mut Vec<String>,
+    prepared: &Prepared,
+    frame: Frame,
+) {
     let (Some(request), Some(result)) = (request.as_object(), result.as_object_mut()) else {
         return;
     };
@@ -36,11 +53,86 @@ fn walk(request: &Value, result: &mut Value, path: &mut Vec<String>, prepared: &
                 integer_key(bucket);
             }
             if let Some(subs) = subs {
-                walk(subs, bucket, path, prepared);
+                walk(subs, bucket, path, prepared, frame);
             }
+        }
+        if let Some(f) = prepared.forecasts.iter().find(|f| f.path == *path) {
+            let answer = forecast_of(out, f, frame);
+            out["forecast"] = answer;
         }
         path.pop();
     }
+}
+
+/// The forecast of one merged histogram: its complete buckets as the history (a
+/// bucket cut by the request's start or still filling up at `now` would read as a drop),
+/// missing buckets counted as 0.
+fn forecast_of(histogram: &Value, req: &ForecastRequest, frame: Frame) -> Value {
+    let step = req.interval_ms;
+    let now_ms = frame.now.0.div_euclid(1_000_000);
+    let start_ms = frame.start.map(|s| s.0.div_euclid(1_000_000));
+    let counts: BTreeMap<i64, u64> = match histogram.get("buckets") {
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(|b| Some((b["key"].as_i64()?, b["doc_count"].as_u64()?)))
+            .filter(|(k, _)| k + step <= now_ms && start_ms.is_none_or(|s| *k >= s))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let (Some(first), Some(last)) = (counts.keys().next().copied(), counts.keys().last().copied())
+    else {
+        return no_forecast("no complete bucket to learn from");
+    };
+    let keys: Vec<i64> = (0..=(last - first) / step)
+        .map(|i| first + i * step)
+        .collect();
+    let history: Vec<f64> = keys
+        .iter()
+        .map(|k| counts.get(k).copied().unwrap_or(0) as f64)
+        .collect();
+    let Some(f) = forecast::forecast(&history, step, &req.spec) else {
+        return no_forecast("needs at least 4 complete buckets");
+    };
+    let at = |key: i64| json!({"key": key, "key_as_string": key_as_string(key)});
+    let with = |mut v: Value, b: &Band| {
+        v["value"] = json!(b.value);
+        v["lower"] = json!(b.lower);
+        v["upper"] = json!(b.upper);
+        v
+    };
+    let ahead: Vec<Value> = f
+        .ahead
+        .iter()
+        .enumerate()
+        .map(|(h, b)| with(at(last + (h as i64 + 1) * step), b))
+        .collect();
+    let mut fitted = Vec::new();
+    let mut anomalies = Vec::new();
+    for ((key, y), band) in keys.iter().zip(&history).zip(&f.fitted) {
+        let Some(band) = band else { continue };
+        fitted.push(with(at(*key), band));
+        if *y < band.lower || *y > band.upper {
+            let mut a = at(*key);
+            a["doc_count"] = json!(*y as u64);
+            a["expected"] = json!(band.value);
+            a["lower"] = json!(band.lower);
+            a["upper"] = json!(band.upper);
+            anomalies.push(a);
+        }
+    }
+    json!({
+        "model": f.model,
+        "season_buckets": f.season_buckets,
+        "confidence": req.spec.confidence,
+        "sigma": f.sigma,
+        "buckets": ahead,
+        "fitted": fitted,
+        "anomalies": anomalies,
+    })
+}
+
+fn no_forecast(reason: &str) -> Value {
+    json!({"model": "none", "reason": reason, "buckets": [], "fitted": [], "anomalies": []})
 }
 
 /// Whether `agg` is a metric over `@timestamp`.
@@ -88,4 +180,12 @@ fn integer_key(bucket: &mut Value) {
             }
         }
     }
+}
+
+/// Epoch milliseconds as Tantivy writes `key_as_string`: RFC 3339, fraction only when
+/// there is one.
+fn key_as_string(epoch_ms: i64) -> String {
+    Timestamp(epoch_ms.saturating_mul(1_000_000))
+        .to_datetime()
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
