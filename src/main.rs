@@ -4,6 +4,7 @@
 //! - `skein up`: server and agent in one process with a default data dir, for one
 //!   machine (`--demo` adds replayed sample containers).
 //! - `skein agent`: the per-node collector shipping container logs to a server.
+//! - `skein logs`: `docker logs` across every host, from the server (src/logs/).
 //! - `skein search`, `skein agg`: ask a server from the terminal (`search_cmd`,
 //!   `agg_cmd`, over `client`, printed through `render`, times read by `timearg`).
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
@@ -12,6 +13,7 @@ mod agent;
 mod agg_cmd;
 mod client;
 mod demo;
+mod logs;
 mod render;
 mod search_cmd;
 mod serve;
@@ -61,6 +63,8 @@ enum Command {
     /// Run the per-node agent: follow every container's logs (and --path files) and
     /// ship them to a server.
     Agent(agent::AgentArgs),
+    /// Print a container's logs from every host, like `docker logs` (-f to follow).
+    Logs(logs::LogsArgs),
     /// Search records: the newest matches of a query as a table or NDJSON.
     Search(search_cmd::SearchArgs),
     /// Count over time, split by a field, top values, or statistics of a numeric field.
@@ -100,6 +104,7 @@ fn main() -> Result<()> {
         Command::Search(args) => search_cmd::run(args),
         Command::Agg(args) => agg_cmd::run(args),
         Command::Gen(args) => gen(args),
+        Command::Logs(args) => logs::run(args),
     }
 }
 

@@ -26,6 +26,10 @@ pub struct ServerArgs {
     /// Bytes accepted but not yet indexed before ingest answers 429.
     #[arg(long, default_value_t = 256 << 20)]
     pub inflight_bytes: usize,
+    /// Matching records a live follower may have queued before it is resynchronised
+    /// from the index.
+    #[arg(long, default_value_t = 10_000)]
+    pub follow_queue: usize,
 }
 
 impl ServerArgs {
@@ -37,6 +41,7 @@ impl ServerArgs {
             commit_interval_ms: 1000,
             max_body_bytes: 32 << 20,
             inflight_bytes: 256 << 20,
+            follow_queue: 10_000,
         }
     }
 }
@@ -75,6 +80,14 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
         dashboards: Arc::new(skein_web::dashboards::Store::open(
             args.data_dir.join("dashboards"),
         )?),
+        follow: skein_query::follow::Hub::start(
+            &engine,
+            skein_query::follow::HubLimits {
+                records: args.follow_queue.max(1),
+                ..Default::default()
+            },
+        )
+        .context("cannot start the live-follow thread")?,
     };
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -96,8 +109,11 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
             None => None,
         };
         // The agent stops first, while the server still takes its last batches.
+        let follow = state.follow.clone();
         let shutdown = async move {
             shutdown_signal().await;
+            // Live tails never end by themselves; graceful shutdown waits for them.
+            follow.close();
             if let Some((agent, demo)) = companions {
                 let _ = tokio::task::spawn_blocking(move || {
                     if let Some(d) = demo {

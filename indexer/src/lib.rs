@@ -38,7 +38,7 @@ use indexing::{Indexer, WalMarks};
 use ingest::{IngestThread, WalRequest};
 use state::CheckpointFile;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -112,6 +112,8 @@ pub struct Engine {
     health: Arc<Health>,
     budget: Budget,
     feed: broadcast::Sender<Arc<FeedBatch>>,
+    durable_lsn: Arc<AtomicU64>,
+    committed_lsn: Arc<AtomicU64>,
     wal_tx: Mutex<Option<mpsc::Sender<WalRequest>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -194,7 +196,7 @@ impl Engine {
                 ),
             );
         }
-        durable_lsn.store(wal.next_lsn() - 1, std::sync::atomic::Ordering::Release);
+        durable_lsn.store(wal.next_lsn() - 1, Ordering::Release);
         if replayed > 0 {
             tracing::info!("replayed {replayed} records from the WAL");
             indexer.commit();
@@ -208,8 +210,8 @@ impl Engine {
             rx: wal_rx,
             index_tx,
             feed: feed.clone(),
-            committed_lsn,
-            durable_lsn,
+            committed_lsn: committed_lsn.clone(),
+            durable_lsn: durable_lsn.clone(),
             health: health.clone(),
         };
         let threads = vec![
@@ -233,6 +235,8 @@ impl Engine {
             health,
             budget: Budget::new(config.inflight_bytes),
             feed,
+            durable_lsn,
+            committed_lsn,
             wal_tx: Mutex::new(Some(wal_tx)),
             threads: Mutex::new(threads),
         })
@@ -269,6 +273,19 @@ impl Engine {
     /// Subscribes to records as they become durable.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedBatch>> {
         self.feed.subscribe()
+    }
+
+    /// The highest WAL position made durable. Every batch above it that a subscriber
+    /// taken before this call will see is published after the call returns: the
+    /// position is stored before its batches go on the feed.
+    pub fn durable_lsn(&self) -> u64 {
+        self.durable_lsn.load(Ordering::Acquire)
+    }
+
+    /// The highest WAL position whose records every searcher taken from now on sees:
+    /// it moves only after every partition written up to it is committed and reloaded.
+    pub fn searchable_lsn(&self) -> u64 {
+        self.committed_lsn.load(Ordering::Acquire)
     }
 
     /// Stops accepting batches, commits what was accepted and waits for the threads.

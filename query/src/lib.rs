@@ -8,6 +8,7 @@
 //!   time range, asks each for its top hits and count, merges by `(@timestamp, ingest
 //!   order)` and hands out a [`cursor::Cursor`] for the next page.
 //! - [`cursor`]: the opaque paging cursor.
+//! - [`follow`]: history then live records for `GET /api/v1/tail` and `skein logs -f`.
 //! - [`fields`] and [`sources`]: what the index holds, for field lists and name lookup:
 //!   field names with types and top values; hosts and containers with their time spans.
 //! - [`aggregate`]: Elasticsearch-style aggregations over the same shards, merged
@@ -16,6 +17,7 @@
 pub mod aggregate;
 pub mod cursor;
 pub mod fields;
+pub mod follow;
 pub mod lang;
 pub mod parse;
 pub mod search;

@@ -5,6 +5,7 @@
 //! position to start after, the shard's exact matching count and its own top `limit` hits
 //! with their sort keys, so the gatherer can merge without re-running anything.
 
+use crate::aggregate::top_terms::{CountCollector, SegmentCounts};
 use crate::aggregate::AggregateError;
 use crate::parse::{parse_query_at, QueryError};
 use crate::search::{Order, SearchError};
@@ -77,6 +78,15 @@ pub trait Shard: Send + Sync {
         &self,
         req: &ShardAggRequest<'_>,
     ) -> Result<(u64, IntermediateAggregationResults), AggregateError>;
+    /// Counts the values of one keyword field among the matching records, per segment,
+    /// for exact top values ([`crate::aggregate::top_terms`]); `None` when some segment
+    /// holds other than strings in it. (A remote shard would answer the same rounds:
+    /// its top `k'` values with the `k'`-th count, then exact counts of candidates.)
+    fn term_counts(
+        &self,
+        req: &ShardAggRequest<'_>,
+        field: &str,
+    ) -> Result<Option<Vec<SegmentCounts>>, AggregateError>;
 }
 
 /// What a shard is asked to aggregate.
@@ -233,6 +243,26 @@ impl Shard for PartitionShard {
             )
             .map_err(AggregateError::from_tantivy)?;
         Ok((count as u64, partial))
+    }
+
+    fn term_counts(
+        &self,
+        req: &ShardAggRequest<'_>,
+        field: &str,
+    ) -> Result<Option<Vec<SegmentCounts>>, AggregateError> {
+        let schema = self.0.index.schema();
+        let query = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
+        self.0
+            .searcher()
+            .search_with_executor(
+                &query,
+                &CountCollector {
+                    field: field.to_string(),
+                },
+                executor(),
+                EnableScoring::disabled_from_schema(&schema),
+            )
+            .map_err(AggregateError::from_tantivy)
     }
 }
 

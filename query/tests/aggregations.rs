@@ -76,6 +76,11 @@ fn corpus() -> Vec<Record> {
             }
             r.fields
                 .insert("user_id".into(), json!(rng.below(400) as i64 + 1));
+            // Skewed towards small numbers with a long tail of singletons: a
+            // high-cardinality keyword.
+            let span = 1 + rng.below(3000);
+            r.fields
+                .insert("trace".into(), json!(format!("t{}", rng.below(span))));
             r.source_id = Some(format!("test/{}", r.timestamp.day_number()));
             r.seq = Some(i as u64 + 1);
             r
@@ -236,6 +241,44 @@ fn aggregations_match_answers_computed_from_the_records() {
         want_counts[5..].iter().sum::<u64>()
     );
     assert_eq!(out["paths"]["doc_count_error_upper_bound"], 0);
+
+    // Top values of a high-cardinality field: exact, with ties ordered by value, the
+    // same through the per-segment counting and through Tantivy's terms.
+    let mut traces: BTreeMap<String, u64> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.level != Some(Level::Debug)) {
+        *traces
+            .entry(r.fields["trace"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let mut ranked: Vec<(String, u64)> = traces.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    assert!(ranked.len() > 1000, "{} distinct", ranked.len());
+    for size in [1, 10, 40] {
+        let want: Vec<Value> = ranked[..size]
+            .iter()
+            .map(|(k, n)| json!({"key": k, "doc_count": n}))
+            .collect();
+        let other: u64 = ranked[size..].iter().map(|t| t.1).sum();
+        for extra in [json!({}), json!({"shard_size": 100_000})] {
+            let mut terms = json!({"field": "trace", "size": size});
+            terms
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let (total, out) = agg(
+                &engine,
+                "NOT level:debug",
+                None,
+                json!({"t": {"terms": terms}}),
+            );
+            assert_eq!(out["t"]["buckets"], json!(want), "size {size}, {extra}");
+            assert_eq!(
+                out["t"]["sum_other_doc_count"], other,
+                "size {size}, {extra}"
+            );
+            assert_eq!(total, ranked.iter().map(|t| t.1).sum::<u64>());
+        }
+    }
 
     // Metrics, histogram and ranges over a query and a range crossing midnight.
     let lo = Timestamp::parse_rfc3339("2026-11-20T22:30:00Z").unwrap().0;

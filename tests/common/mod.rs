@@ -264,9 +264,10 @@ impl AgentProc {
             server.into(),
             "--state-dir".into(),
             state_dir.display().to_string(),
-            "--host".into(),
-            "test-node".into(),
         ];
+        if !extra.contains(&"--host") {
+            args.extend(["--host".into(), "test-node".into()]);
+        }
         if !extra.contains(&"--metrics-listen") {
             args.extend(["--metrics-listen".into(), "127.0.0.1:0".into()]);
         }

@@ -3,6 +3,7 @@
 //! - [`ingest`]: `POST /api/v1/ingest`, NDJSON in (plain, zstd or gzip), durable before
 //!   the answer, each bad line rejected on its own.
 //! - [`search`]: `GET /api/v1/search`.
+//! - [`tail`]: `GET /api/v1/tail`, history then live records as NDJSON or SSE.
 //! - [`aggregate`]: `POST /api/v1/aggregate`.
 //! - [`catalog`]: `GET /api/v1/fields` and `GET /api/v1/sources`: what is in the index.
 //! - [`ops`]: `GET /healthz` and `GET /metrics` (Prometheus text).
@@ -18,6 +19,7 @@ pub mod error;
 pub mod ingest;
 pub mod ops;
 pub mod search;
+pub mod tail;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -55,6 +57,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Saved dashboards.
     pub dashboards: Arc<dashboards::Store>,
+    /// Live followers of `GET /api/v1/tail`.
+    pub follow: skein_query::follow::Hub,
 }
 
 /// Builds the router serving every route on one port.
@@ -62,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/ingest", post(ingest::ingest))
         .route("/api/v1/search", get(search::search))
+        .route("/api/v1/tail", get(tail::tail))
         .route("/api/v1/aggregate", post(aggregate::aggregate))
         .route("/api/v1/fields", get(catalog::fields))
         .route("/api/v1/sources", get(catalog::sources))

@@ -5,6 +5,8 @@
 //! - [`interval`]: date histogram intervals, fixed and automatic.
 //! - [`forecast`]: a seasonal forecast of a date histogram, with a band and anomalies.
 //! - [`response`]: the merged result in Elasticsearch's shape.
+//! - [`top_terms`]: exact top values of high-cardinality keyword fields, without
+//!   Tantivy's per-segment term maps.
 //!
 //! Each shard answers with Tantivy's intermediate results, which merge without loss:
 //! counts, sums, min/max and term counts add up exactly, and the percentile and
@@ -15,6 +17,7 @@ pub mod forecast;
 pub mod interval;
 pub mod request;
 pub mod response;
+pub mod top_terms;
 
 use crate::parse::QueryError;
 use crate::search::{gather, Order, SearchError, SearchRequest};
@@ -149,27 +152,56 @@ pub fn gather_aggregations<S: Shard>(
     let prepared = request::prepare(&req.aggs, range)?;
     let aggs: Aggregations = serde_json::from_value(prepared.aggs.clone())
         .map_err(|e| locate_mistake(&prepared.aggs, e))?;
-    let mut total = 0;
+    let empty = Aggregations::default();
+    let base = ShardAggRequest {
+        q: &req.q,
+        now,
+        start: req.start,
+        end: req.end,
+        aggs: &empty,
+    };
+    // Top values of keyword fields first, by exact counting per segment; what cannot
+    // be answered so goes to Tantivy with the rest.
+    let mut direct = serde_json::Map::new();
+    let mut rest = aggs.clone();
+    for (name, agg) in prepared.aggs.as_object().into_iter().flatten() {
+        let Some(top) = top_terms::TopTerms::eligible(agg) else {
+            continue;
+        };
+        if let Some(answer) = exact_top_terms(shards, &base, &top)? {
+            direct.insert(name.clone(), answer);
+            rest.remove(name);
+        }
+    }
+    let mut total = None;
     let mut merged = IntermediateAggregationResults::default();
-    for shard in shards {
-        let (count, partial) = shard.aggregate(&ShardAggRequest {
-            q: &req.q,
-            now,
-            start: req.start,
-            end: req.end,
-            aggs: &aggs,
-        })?;
-        total += count;
-        merged
-            .merge_fruits(partial)
-            .map_err(AggregateError::from_tantivy)?;
+    if !rest.is_empty() || direct.is_empty() {
+        let mut count = 0;
+        for shard in shards {
+            let (n, partial) = shard.aggregate(&ShardAggRequest {
+                aggs: &rest,
+                ..base.clone()
+            })?;
+            count += n;
+            merged
+                .merge_fruits(partial)
+                .map_err(AggregateError::from_tantivy)?;
+        }
+        total = Some(count);
     }
     let limits = AggregationLimitsGuard::new(None, Some(AGG_BUCKET_LIMIT));
     let result = merged
-        .into_final_result(aggs, limits)
+        .into_final_result(rest, limits)
         .map_err(AggregateError::from_tantivy)?;
     let mut value =
         serde_json::to_value(result).map_err(|e| AggregateError::Invalid(e.to_string()))?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.extend(direct);
+    }
+    let total = match total {
+        Some(t) => t,
+        None => count(shards, &base)?,
+    };
     response::shape(
         &prepared,
         &mut value,
@@ -179,6 +211,34 @@ pub fn gather_aggregations<S: Shard>(
         },
     );
     Ok((total, value))
+}
+
+/// The exact top values of one field over every segment of every shard; `None` when
+/// some segment holds non-string values in it.
+fn exact_top_terms<S: Shard>(
+    shards: &[S],
+    base: &ShardAggRequest<'_>,
+    top: &top_terms::TopTerms,
+) -> Result<Option<serde_json::Value>, AggregateError> {
+    let mut units = Vec::new();
+    for shard in shards {
+        match shard.term_counts(base, &top.field)? {
+            Some(mut u) => units.append(&mut u),
+            None => return Ok(None),
+        }
+    }
+    top_terms::exact_top(&mut units, top.size)
+        .map(Some)
+        .map_err(|e| AggregateError::Index(TantivyError::from(e)))
+}
+
+/// Matching records over all shards.
+fn count<S: Shard>(shards: &[S], base: &ShardAggRequest<'_>) -> Result<u64, AggregateError> {
+    let mut total = 0;
+    for shard in shards {
+        total += shard.aggregate(base)?.0;
+    }
+    Ok(total)
 }
 
 /// Names the top-level aggregation whose options Tantivy refused (an unknown option,

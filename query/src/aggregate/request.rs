@@ -79,7 +79,7 @@ fn options(kind: &str) -> &'static [&'static str] {
 }
 
 /// A per-shard term limit high enough to keep every term: exact merges.
-const ALL_TERMS: u64 = u32::MAX as u64;
+pub const ALL_TERMS: u64 = u32::MAX as u64;
 
 /// An automatic interval that was chosen, to report in the answer as Elasticsearch's
 /// `auto_date_histogram` does.

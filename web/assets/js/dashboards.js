@@ -4,7 +4,7 @@
 import * as urlState from './url-state.js';
 import { dashboards as api } from './api.js';
 import { h, toast, copyText } from './dom.js';
-import { createQueryBar } from './query-bar.js';
+import { createQueryBar, andQueries } from './query-bar.js';
 import { createTimePicker, refreshMs } from './time-picker.js';
 import { renderPanel, KINDS } from './panels.js';
 import { editPanel } from './panel-editor.js';
@@ -80,7 +80,7 @@ export function createDashboards() {
     const ctx = {
       q: state.q, start, end, tz: state.tz, signal: ctl.signal,
       t0: resolve(start, now - 86400e3, now), t1: resolve(end, now, now),
-      onDiscover: (q, filters) => urlState.update({ view: 'discover', id: '', q: [state.q, q].filter(Boolean).join(' AND '), filters, start, end }),
+      onDiscover: (q, filters) => urlState.update({ view: 'discover', id: '', q: andQueries(state.q, q), filters, start, end }),
       onZoom: (a, b) => urlState.update({ start: new Date(a).toISOString(), end: new Date(b).toISOString() }),
     };
     titleEl.textContent = dash.title;

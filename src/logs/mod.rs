@@ -1,0 +1,222 @@
+//! `skein logs NAME…`: `docker logs` across every host that ships to the server.
+//!
+//! - [`names`]: NAME (container, compose service or regex) to a query, and the check
+//!   that it names something the server has seen.
+//! - [`when`]: `--since` / `--until` in the forms `docker logs` takes.
+//! - [`stream`]: the `GET /api/v1/tail` connection, with reconnect and resume.
+//! - [`render`]: a record as a line in the chosen output format.
+//! - [`pin`]: the `-p N` live window.
+
+mod names;
+mod pin;
+mod render;
+mod stream;
+mod when;
+
+use anyhow::{bail, Context, Result};
+use render::{Output, Style};
+use skein_model::{Record, Timestamp};
+use std::io::{IsTerminal, Write};
+use std::sync::mpsc;
+
+/// Options of `skein logs`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LogsArgs {
+    /// Container names, compose services or regexes (`'^api-'`); none means every
+    /// container.
+    pub names: Vec<String>,
+    /// Keep printing new lines as they arrive.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Lines to show from the end of the history: a number or `all`.
+    #[arg(short = 'n', long = "tail", default_value = "all")]
+    pub tail: String,
+    /// Only lines at or after this time: RFC 3339 (no zone = local time), Unix
+    /// seconds or a duration back from now (10m, 1h30m).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only lines at or before this time (same forms as --since).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Show each line's timestamp.
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Keep a live window of the last N lines, redrawn in place (implies --follow).
+    #[arg(short = 'p', long = "pin", value_name = "N")]
+    pub pin: Option<usize>,
+    /// Only lines matching this query (the search query language).
+    #[arg(long)]
+    pub query: Option<String>,
+    /// Only lines from this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only this stream.
+    #[arg(long, value_parser = ["stdout", "stderr"])]
+    pub stream: Option<String>,
+    /// text (prefixed, coloured on a terminal), json (one record per line) or raw
+    /// (the message only).
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// The skein server.
+    #[arg(long, env = "SKEIN_SERVER", default_value = "http://127.0.0.1:9280")]
+    pub server: String,
+}
+
+/// What the connection and the terminal tell the printer.
+pub enum Event {
+    /// A record to print.
+    Record(Box<Record>),
+    /// Something to say on stderr.
+    Notice(String),
+    /// The stream is over.
+    End,
+    /// The user asked to quit (pinned view).
+    Quit,
+    /// The terminal changed size (pinned view).
+    Resize,
+}
+
+fn quote(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The query of the field filters, without the NAMEs.
+fn filters(args: &LogsArgs) -> String {
+    let mut parts = Vec::new();
+    if let Some(h) = &args.host {
+        parts.push(format!("host:{}", quote(h)));
+    }
+    if let Some(s) = &args.stream {
+        parts.push(format!("stream:{s}"));
+    }
+    if let Some(q) = args.query.as_deref().filter(|q| !q.trim().is_empty()) {
+        parts.push(format!("({q})"));
+    }
+    parts.join(" AND ")
+}
+
+/// Runs `skein logs`.
+pub fn run(args: LogsArgs) -> Result<()> {
+    if args.pin == Some(0) {
+        bail!("-p needs a window of at least 1 line");
+    }
+    let server = args.server.trim_end_matches('/').to_string();
+    let now = Timestamp::now();
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| when::parse(s, now).context("--since"))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| when::parse(s, now).context("--until"))
+        .transpose()?;
+    let n = match args.tail.trim() {
+        "all" | "-1" => None,
+        t => Some(
+            t.parse::<usize>()
+                .map_err(|_| anyhow::anyhow!("--tail {t:?}: use a number of lines or `all`"))?,
+        ),
+    };
+    let pin = args.pin;
+    let n = match (pin, n) {
+        (Some(p), None) => Some(p),
+        (Some(p), Some(k)) => Some(k.min(p)),
+        (None, n) => n,
+    };
+    let extra = filters(&args);
+    let names_q = args
+        .names
+        .iter()
+        .map(|n| names::name_query(n))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let q = match (names_q.is_empty(), extra.is_empty()) {
+        (true, _) => extra.clone(),
+        (false, true) => names_q.clone(),
+        (false, false) => format!("({names_q}) AND {extra}"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let known = rt.block_on(names::check(&client, &server, &args.names, &extra))?;
+    let stdout_tty = std::io::stdout().is_terminal();
+    let colour = stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let single = args.names.len() == 1 && !names::is_regex(&args.names[0]) && known.containers <= 1;
+    let style = Style::new(
+        args.output,
+        colour,
+        !single,
+        known.hosts > 1,
+        args.timestamps,
+    );
+    let spec = stream::TailSpec {
+        server: server.clone(),
+        q,
+        since: since.map(Timestamp::to_rfc3339),
+        until: until.map(Timestamp::to_rfc3339),
+        n,
+        follow: args.follow || pin.is_some(),
+    };
+    let (tx, rx) = mpsc::sync_channel::<Event>(4096);
+    let net_tx = tx.clone();
+    let net = std::thread::spawn(move || {
+        let r = rt.block_on(stream::run(&client, &spec, &net_tx));
+        if let Err(e) = &r {
+            // The printer is waiting for the end either way.
+            let _ = net_tx.send(Event::End);
+            return Err(anyhow::anyhow!("{e:#}"));
+        }
+        r
+    });
+    let printed = match pin {
+        Some(p) if stdout_tty => pin::run(p, style, rx, tx),
+        _ => {
+            drop(tx);
+            print(style, rx).map(|()| true)
+        }
+    };
+    match printed {
+        // The stream ended: the network thread has its outcome.
+        Ok(true) => net.join().expect("network thread does not panic"),
+        // Quit from the pinned view: the process exit closes the connection.
+        Ok(false) => Ok(()),
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Prints lines as they come, flushing whenever the queue is empty.
+fn print(mut style: Style, rx: mpsc::Receiver<Event>) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    while let Ok(first) = rx.recv() {
+        for ev in std::iter::once(first).chain(rx.try_iter()) {
+            match ev {
+                Event::Record(r) => writeln!(out, "{}", style.line(&r).render())?,
+                Event::Notice(t) => {
+                    out.flush()?;
+                    eprintln!("skein: {t}");
+                }
+                Event::End => {
+                    out.flush()?;
+                    return Ok(());
+                }
+                Event::Quit | Event::Resize => {}
+            }
+        }
+        out.flush()?;
+    }
+    Ok(())
+}

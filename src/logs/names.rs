@@ -1,0 +1,214 @@
+//! NAME arguments: a container name, a compose service or a regex, turned into the
+//! query language and checked against what the server has seen.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+const SERVICE_LABEL: &str = "labels.com.docker.compose.service";
+
+/// Whether `name` is meant as a regex: container names only hold `[a-zA-Z0-9_.-]`.
+pub fn is_regex(name: &str) -> bool {
+    name.contains([
+        '^', '$', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '\\',
+    ])
+}
+
+/// A regex as `docker ps --filter name=` reads it (unanchored unless `^`/`$` say so),
+/// turned into a whole-value regex.
+fn whole_value_regex(name: &str) -> String {
+    let (start, body) = match name.strip_prefix('^') {
+        Some(b) => ("", b),
+        None => (".*", name),
+    };
+    let (body, end) = match body.strip_suffix('$') {
+        Some(b) if !b.ends_with('\\') => (b, ""),
+        _ => (body, ".*"),
+    };
+    // The query language ends a regex at an unescaped `/`.
+    let body = body.replace('/', "\\/");
+    if body.contains('|') {
+        format!("{start}({body}){end}")
+    } else {
+        format!("{start}{body}{end}")
+    }
+}
+
+/// The query matching `name` as a container name or a compose service.
+pub fn name_query(name: &str) -> String {
+    if is_regex(name) {
+        let r = whole_value_regex(name);
+        format!("(container:/{r}/ OR {SERVICE_LABEL}:/{r}/)")
+    } else {
+        let q = name.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("(container:\"{q}\" OR {SERVICE_LABEL}:\"{q}\")")
+    }
+}
+
+/// A source as `GET /api/v1/sources` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Source {
+    /// Host name.
+    #[serde(default)]
+    pub host: String,
+    /// Container name.
+    #[serde(default)]
+    pub container: String,
+}
+
+#[derive(Deserialize)]
+struct Sources {
+    sources: Vec<Source>,
+}
+
+#[derive(Deserialize)]
+struct Total {
+    total: u64,
+}
+
+/// What the server knows about the NAMEs.
+pub struct Known {
+    /// Distinct hosts among the matching sources.
+    pub hosts: usize,
+    /// Distinct containers among the matching sources.
+    pub containers: usize,
+}
+
+/// Checks that every NAME matches something the server has seen; when one does not,
+/// fails with the closest names it knows.
+pub async fn check(
+    client: &reqwest::Client,
+    server: &str,
+    names: &[String],
+    extra: &str,
+) -> Result<Known> {
+    let get = |path: &str, q: String| {
+        let mut params = vec![("q", q)];
+        if path.ends_with("search") {
+            params.push(("limit", "0".to_string()));
+        }
+        client.get(format!("{server}{path}")).query(&params).send()
+    };
+    let mut hosts = std::collections::BTreeSet::new();
+    let mut containers = std::collections::BTreeSet::new();
+    for name in names {
+        let q = format!("{} {extra}", name_query(name));
+        let resp = get("/api/v1/sources", q.clone())
+            .await
+            .with_context(|| unreachable(server))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            bail!("the server refused to list sources ({status}): {body}");
+        }
+        let found: Sources = resp
+            .json()
+            .await
+            .context("unreadable answer from /api/v1/sources")?;
+        for s in &found.sources {
+            hosts.insert(s.host.clone());
+            containers.insert((s.host.clone(), s.container.clone()));
+        }
+        if !found.sources.is_empty() {
+            continue;
+        }
+        // A compose service or a name seen only outside the window of `extra`.
+        let total: Total = get("/api/v1/search", q)
+            .await
+            .with_context(|| unreachable(server))?
+            .json()
+            .await
+            .context("unreadable answer from /api/v1/search")?;
+        if total.total > 0 {
+            continue;
+        }
+        let all: Sources = get("/api/v1/sources", String::new())
+            .await
+            .with_context(|| unreachable(server))?
+            .json()
+            .await
+            .context("unreadable answer from /api/v1/sources")?;
+        let known: Vec<String> = all.sources.into_iter().map(|s| s.container).collect();
+        let close = closest(name, &known);
+        if close.is_empty() {
+            bail!("no container, compose service or regex match for {name:?} on {server}; `skein logs` with no NAME shows every container");
+        }
+        bail!(
+            "no container or compose service named {name:?}; closest known: {}",
+            close.join(", ")
+        );
+    }
+    Ok(Known {
+        hosts: hosts.len(),
+        containers: containers.len(),
+    })
+}
+
+/// A hint for a server that cannot be reached.
+pub fn unreachable(server: &str) -> String {
+    format!("cannot reach the skein server at {server}; start one with `skein server` or `skein up`, or pass --server URL (or SKEIN_SERVER)")
+}
+
+/// Up to five known names closest to `name`: containing it, then by edit distance.
+pub fn closest(name: &str, known: &[String]) -> Vec<String> {
+    let mut scored: Vec<(usize, &String)> = known
+        .iter()
+        .map(|k| {
+            let d = if k.contains(name) || name.contains(k.as_str()) {
+                0
+            } else {
+                edit_distance(name, k)
+            };
+            (d, k)
+        })
+        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 2).max(2))
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(5).map(|(_, k)| k.clone()).collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_queries() {
+        assert_eq!(
+            name_query("web-1"),
+            "(container:\"web-1\" OR labels.com.docker.compose.service:\"web-1\")"
+        );
+        assert_eq!(
+            name_query("^api-"),
+            "(container:/api-.*/ OR labels.com.docker.compose.service:/api-.*/)"
+        );
+        assert_eq!(whole_value_regex("worker$"), ".*worker");
+        assert_eq!(whole_value_regex("^(a|b)$"), "((a|b))");
+        assert_eq!(whole_value_regex("a|b"), ".*(a|b).*");
+    }
+
+    #[test]
+    fn closest_names() {
+        let known: Vec<String> = ["web", "web-2", "api", "postgres"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(closest("wbe", &known)[0], "web");
+        assert_eq!(closest("postgre", &known), vec!["postgres"]);
+        assert!(closest("zzzzzzzzzz", &known).is_empty());
+    }
+}
