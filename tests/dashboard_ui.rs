@@ -368,6 +368,46 @@ fn discover_queries_zooms_expands_and_filters() {
     b.keys("\u{E00C}");
     b.wait("the flyout closed", "!document.querySelector('#flyout')");
 
+    // The time picker: an absolute range typed in the zone shown (UTC+05:30 here), a
+    // quick range, and auto-refresh; Esc closes it.
+    b.click("#time-button");
+    let abs_start = chrono::DateTime::from_timestamp_millis(base + 330 * 60_000)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let abs_end = chrono::DateTime::from_timestamp_millis(base + 332 * 60_000 - 1)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M:%S.%3f")
+        .to_string();
+    b.type_into("#time-pop [name=start]", &abs_start);
+    b.type_into("#time-pop [name=end]", &abs_end);
+    b.click("#time-apply");
+    // 10:00 local in UTC+05:30 is 04:30 UTC: two minutes of records from `base`.
+    let want = recs
+        .iter()
+        .filter(|r| r.level != "error" && r.t >= base && r.t < base + 120_000)
+        .count();
+    wait_hits(&b, want);
+    assert_eq!(url_param(&b, "start").as_deref(), Some(iso(base).as_str()));
+    b.click("#time-button");
+    b.click("#time-pop button[data-range='now-1h']");
+    b.wait(
+        "the quick range",
+        "new URLSearchParams(location.search).get('start') === 'now-1h'",
+    );
+    wait_hits(&b, recs.iter().filter(|r| r.level != "error").count());
+    b.js(
+        "const s = document.querySelector('#refresh'); s.value = '5s'; s.dispatchEvent(new Event('change'));",
+        json!([]),
+    );
+    assert_eq!(url_param(&b, "refresh").as_deref(), Some("5s"));
+    b.click("#time-button");
+    b.keys("\u{E00C}");
+    assert!(b
+        .js("return document.querySelector('#time-pop').hidden", json!([]))
+        .as_bool()
+        .unwrap());
+
     // Keyboard: / focuses the query. The zone switch shows UTC with its offset.
     b.js("document.activeElement.blur()", json!([]));
     b.keys("/");
