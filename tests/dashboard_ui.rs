@@ -354,6 +354,11 @@ fn discover_queries_zooms_expands_and_filters() {
 
     // Surrounding lines: the same container around a record, whatever the query; Esc closes.
     b.click("tr.row td.m");
+    b.click("tr.detail button[data-act=copy]");
+    b.wait(
+        "the copy confirmation",
+        "document.querySelector('.toast')?.textContent === 'Copied the record as JSON'",
+    );
     b.click("tr.detail button[data-act=surrounding]");
     let anchor = b.wait(
         "surrounding lines",
@@ -404,7 +409,10 @@ fn discover_queries_zooms_expands_and_filters() {
     b.click("#time-button");
     b.keys("\u{E00C}");
     assert!(b
-        .js("return document.querySelector('#time-pop').hidden", json!([]))
+        .js(
+            "return document.querySelector('#time-pop').hidden",
+            json!([])
+        )
         .as_bool()
         .unwrap());
 
@@ -485,6 +493,13 @@ fn dashboards_are_created_in_the_page_and_survive_reload_and_restart() {
     assert_eq!(bars.as_array().unwrap().len(), 3, "{bars}");
     // The count-over-time panels carry the server's forecast.
     b.wait("a forecast band", "document.querySelector('.panel[data-id=p5] svg .band') && document.querySelector('.panel[data-id=p5] svg .forecast-line')");
+    // The dashboard-wide query applies to every panel.
+    b.type_into("#q", "container:web\u{E007}");
+    let web = recs.iter().filter(|r| r.container == "web").count();
+    b.wait(
+        "the dashboard query applied",
+        &format!("new URLSearchParams(location.search).get('q') === 'container:web' && document.querySelector('.panel[data-id=p1] .metric-value')?.dataset.value === '{web}' && document.querySelectorAll('.panel[data-id=p6] .hbar').length === 1"),
+    );
 
     // A dashboard made in the page.
     b.goto(&format!("{}/?view=dashboards", s.url));
@@ -527,6 +542,13 @@ fn dashboards_are_created_in_the_page_and_survive_reload_and_restart() {
         "the panels after a restart",
         "document.querySelectorAll('.panel.ready').length === 2",
     );
+    b.click(".panel:nth-child(2) button[data-act=edit]");
+    b.type_into("#panel-editor [name=title]", "Levels (edited)");
+    b.click("#panel-save");
+    b.wait(
+        "the edited title",
+        "document.querySelectorAll('.panel-title')[1]?.textContent === 'Levels (edited)'",
+    );
     b.click(".panel:nth-child(1) button[data-act=remove]");
     b.wait(
         "one panel",
@@ -534,7 +556,8 @@ fn dashboards_are_created_in_the_page_and_survive_reload_and_restart() {
     );
     let (_, d) = s.get_json("/api/v1/dashboards/team-board");
     assert_eq!(d["panels"].as_array().unwrap().len(), 1);
-    assert_eq!(d["panels"][0]["title"], "Levels");
+    assert_eq!(d["panels"][0]["title"], "Levels (edited)");
+    assert_eq!(d["panels"][0]["field"], "level");
     let errors = b.console_errors();
     assert!(errors.is_empty(), "{errors:?}");
 }
