@@ -4,11 +4,18 @@
 //! - `skein up`: server and agent in one process with a default data dir, for one
 //!   machine (`--demo` adds replayed sample containers).
 //! - `skein agent`: the per-node collector shipping container logs to a server.
+//! - `skein search`, `skein agg`: ask a server from the terminal (`search_cmd`,
+//!   `agg_cmd`, over `client`, printed through `render`, times read by `timearg`).
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
 
 mod agent;
+mod agg_cmd;
+mod client;
 mod demo;
+mod render;
+mod search_cmd;
 mod serve;
+mod timearg;
 
 // Ingest allocates and frees millions of small strings per second across threads;
 // mimalloc does that with far less time in the allocator than glibc's malloc.
@@ -54,6 +61,10 @@ enum Command {
     /// Run the per-node agent: follow every container's logs (and --path files) and
     /// ship them to a server.
     Agent(agent::AgentArgs),
+    /// Search records: the newest matches of a query as a table or NDJSON.
+    Search(search_cmd::SearchArgs),
+    /// Count over time, split by a field, top values, or statistics of a numeric field.
+    Agg(agg_cmd::AggArgs),
     /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
     /// or live appending with --rate (and rotation with --rotate-bytes).
     Gen(skein_gen::GenArgs),
@@ -86,6 +97,8 @@ fn main() -> Result<()> {
             serve::run(serve::ServerArgs::with_defaults(data_dir, listen), Some(up))
         }
         Command::Agent(args) => agent::run(args),
+        Command::Search(args) => search_cmd::run(args),
+        Command::Agg(args) => agg_cmd::run(args),
         Command::Gen(args) => gen(args),
     }
 }

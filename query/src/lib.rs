@@ -8,14 +8,24 @@
 //!   time range, asks each for its top hits and count, merges by `(@timestamp, ingest
 //!   order)` and hands out a [`cursor::Cursor`] for the next page.
 //! - [`cursor`]: the opaque paging cursor.
+//! - [`fields`] and [`sources`]: what the index holds, for field lists and name lookup:
+//!   field names with types and top values; hosts and containers with their time spans.
+//! - [`aggregate`]: Elasticsearch-style aggregations over the same shards, merged
+//!   exactly from each shard's intermediate results.
 
+pub mod aggregate;
 pub mod cursor;
+pub mod fields;
 pub mod lang;
 pub mod parse;
 pub mod search;
 pub mod shard;
+pub mod sources;
 
+pub use aggregate::{aggregate, AggregateError, AggregateRequest, AggregateResponse};
 pub use cursor::Cursor;
+pub use fields::{fields, FieldsRequest, FieldsResponse};
 pub use parse::QueryError;
 pub use search::{search, Order, SearchError, SearchRequest, SearchResponse};
 pub use shard::{PartitionShard, Shard, SortKey};
+pub use sources::{sources, Source, SourcesResponse};

@@ -5,16 +5,25 @@
 //! position to start after, the shard's exact matching count and its own top `limit` hits
 //! with their sort keys, so the gatherer can merge without re-running anything.
 
-use crate::parse::parse_query_at;
+use crate::aggregate::AggregateError;
+use crate::parse::{parse_query_at, QueryError};
 use crate::search::{Order, SearchError};
 use skein_indexer::schema::{names, to_tantivy_time, RecordLoader};
 use skein_indexer::Partition;
 use skein_model::{Record, Timestamp};
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
+use tantivy::aggregation::{
+    AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector,
+};
 use tantivy::collector::sort_key::SortByStaticFastValue;
 use tantivy::collector::{Count, TopDocs};
+use tantivy::query::EnableScoring;
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
+use tantivy::schema::Schema;
+use tantivy::Executor;
 use tantivy::{DateTime, Term};
 
 /// Total order of hits: time first, then ingest order, which is unique per record.
@@ -62,6 +71,27 @@ pub trait Shard: Send + Sync {
     fn time_range(&self) -> (Timestamp, Timestamp);
     /// Runs the request on this shard.
     fn search(&self, req: &ShardRequest<'_>) -> Result<ShardResult, SearchError>;
+    /// Runs aggregations on this shard: its matching count and its partial results,
+    /// which merge exactly with other shards'.
+    fn aggregate(
+        &self,
+        req: &ShardAggRequest<'_>,
+    ) -> Result<(u64, IntermediateAggregationResults), AggregateError>;
+}
+
+/// What a shard is asked to aggregate.
+#[derive(Debug, Clone)]
+pub struct ShardAggRequest<'a> {
+    /// Query string.
+    pub q: &'a str,
+    /// What `now` means in the query's date math.
+    pub now: Timestamp,
+    /// Inclusive lower time bound.
+    pub start: Option<Timestamp>,
+    /// Inclusive upper time bound.
+    pub end: Option<Timestamp>,
+    /// The aggregations, already prepared for Tantivy.
+    pub aggs: &'a Aggregations,
 }
 
 /// A local daily partition as a shard.
@@ -70,6 +100,25 @@ pub struct PartitionShard(pub Arc<Partition>);
 
 fn date_term(field: tantivy::schema::Field, t: i64) -> Term {
     Term::from_field_date(field, to_tantivy_time(Timestamp(t)))
+}
+
+/// The query string restricted to `[start, end]` (inclusive bounds).
+pub(crate) fn filtered_query(
+    schema: &Schema,
+    q: &str,
+    now: Timestamp,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+) -> Result<BooleanQuery, QueryError> {
+    let ts = schema.get_field(names::TIMESTAMP).expect("schema");
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+        vec![(Occur::Must, parse_query_at(schema, q, now)?)];
+    if start.is_some() || end.is_some() {
+        let lower = start.map_or(Bound::Unbounded, |s| Bound::Included(date_term(ts, s.0)));
+        let upper = end.map_or(Bound::Unbounded, |e| Bound::Included(date_term(ts, e.0)));
+        clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+    }
+    Ok(BooleanQuery::new(clauses))
 }
 
 impl Shard for PartitionShard {
@@ -82,18 +131,7 @@ impl Shard for PartitionShard {
         let schema = p.index.schema();
         let ts = schema.get_field(names::TIMESTAMP).expect("schema");
         let ord = schema.get_field(names::ORD).expect("schema");
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-            vec![(Occur::Must, parse_query_at(&schema, req.q, req.now)?)];
-        if req.start.is_some() || req.end.is_some() {
-            let lower = req
-                .start
-                .map_or(Bound::Unbounded, |s| Bound::Included(date_term(ts, s.0)));
-            let upper = req
-                .end
-                .map_or(Bound::Unbounded, |e| Bound::Included(date_term(ts, e.0)));
-            clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
-        }
-        let base = BooleanQuery::new(clauses);
+        let base = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
         let searcher = p.searcher();
         let total = if req.count {
             searcher.search(&base, &Count)? as u64
@@ -170,4 +208,48 @@ impl Shard for PartitionShard {
         }
         Ok(ShardResult { total, hits })
     }
+
+    fn aggregate(
+        &self,
+        req: &ShardAggRequest<'_>,
+    ) -> Result<(u64, IntermediateAggregationResults), AggregateError> {
+        let schema = self.0.index.schema();
+        let query = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
+        let collector = DistributedAggregationCollector::from_aggs(
+            req.aggs.clone(),
+            AggContextParams::new(
+                AggregationLimitsGuard::new(Some(AGG_MEMORY_LIMIT), Some(AGG_BUCKET_LIMIT)),
+                self.0.index.tokenizers().clone(),
+            ),
+        );
+        let (count, partial) = self
+            .0
+            .searcher()
+            .search_with_executor(
+                &query,
+                &(Count, collector),
+                executor(),
+                EnableScoring::disabled_from_schema(&schema),
+            )
+            .map_err(AggregateError::from_tantivy)?;
+        Ok((count as u64, partial))
+    }
+}
+
+/// Memory one shard's aggregation may use before it fails with a clear error.
+const AGG_MEMORY_LIMIT: u64 = 1 << 30;
+/// Buckets one aggregation may produce (Elasticsearch's default `search.max_buckets`).
+pub const AGG_BUCKET_LIMIT: u32 = 65_535;
+
+/// Segments of a partition are scanned in parallel on one pool shared by every request,
+/// so a burst of requests does not start threads per request.
+fn executor() -> &'static Executor {
+    static POOL: OnceLock<Executor> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Executor::multi_thread(threads, "skein-query-").unwrap_or_else(|e| {
+            tracing::warn!("cannot start query threads ({e}); searching on one thread");
+            Executor::single_thread()
+        })
+    })
 }

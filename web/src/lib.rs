@@ -3,10 +3,14 @@
 //! - [`ingest`]: `POST /api/v1/ingest`, NDJSON in (plain, zstd or gzip), durable before
 //!   the answer, each bad line rejected on its own.
 //! - [`search`]: `GET /api/v1/search`.
+//! - [`aggregate`]: `POST /api/v1/aggregate`.
+//! - [`catalog`]: `GET /api/v1/fields` and `GET /api/v1/sources`: what is in the index.
 //! - [`ops`]: `GET /healthz` and `GET /metrics` (Prometheus text).
 //! - [`error`]: the JSON error shape `{"error":{"type":…,"reason":…}}` every route uses.
 //! - [`dashboard`]: the page served at `/`.
 
+pub mod aggregate;
+pub mod catalog;
 pub mod dashboard;
 pub mod error;
 pub mod ingest;
@@ -54,6 +58,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/ingest", post(ingest::ingest))
         .route("/api/v1/search", get(search::search))
+        .route("/api/v1/aggregate", post(aggregate::aggregate))
+        .route("/api/v1/fields", get(catalog::fields))
+        .route("/api/v1/sources", get(catalog::sources))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/", get(dashboard::index))

@@ -30,16 +30,23 @@ pub struct SearchParams {
 /// Largest page.
 pub const MAX_LIMIT: usize = 10_000;
 
+/// Reads a time parameter (RFC 3339 or date math relative to `now`); empty means none.
+pub fn time_param(
+    name: &str,
+    v: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, ApiError> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => Timestamp::parse_expr(s, now)
+            .map(Some)
+            .map_err(|e| ApiError::bad_request("invalid_time", format!("`{name}`: {e}"))),
+    }
+}
+
 /// Turns parameters into a request, or says which one is wrong.
 pub fn request_from_params(p: SearchParams, now: Timestamp) -> Result<SearchRequest, ApiError> {
-    let time = |name: &str, v: Option<String>| -> Result<Option<Timestamp>, ApiError> {
-        match v.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(s) => Timestamp::parse_expr(s, now)
-                .map(Some)
-                .map_err(|e| ApiError::bad_request("invalid_time", format!("`{name}`: {e}"))),
-        }
-    };
+    let time = |name: &str, v: Option<String>| time_param(name, v.as_deref(), now);
     let limit = p.limit.unwrap_or(100);
     if limit > MAX_LIMIT {
         return Err(ApiError::bad_request(

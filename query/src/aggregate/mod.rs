@@ -1,0 +1,207 @@
+//! Aggregations: Elasticsearch-style requests answered over the shards of a time range.
+//!
+//! - [`request`]: the user's JSON to Tantivy's request (field names, intervals, exact
+//!   terms), checked before anything runs.
+//! - [`interval`]: date histogram intervals, fixed and automatic.
+//! - [`response`]: the merged result in Elasticsearch's shape.
+//!
+//! Each shard answers with Tantivy's intermediate results, which merge without loss:
+//! counts, sums, min/max and term counts add up exactly, and the percentile and
+//! cardinality sketches merge into the sketch of the union. So the same request gives
+//! the same answer whether the records sit in one partition or in many.
+
+pub mod interval;
+pub mod request;
+pub mod response;
+
+use crate::parse::QueryError;
+use crate::search::{gather, Order, SearchError, SearchRequest};
+use crate::shard::{PartitionShard, Shard, ShardAggRequest, AGG_BUCKET_LIMIT};
+use serde::Serialize;
+use skein_indexer::Catalog;
+use skein_model::Timestamp;
+use std::time::Instant;
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
+use tantivy::aggregation::AggregationLimitsGuard;
+use tantivy::TantivyError;
+use thiserror::Error;
+
+/// An aggregation request, as `POST /api/v1/aggregate` takes it.
+#[derive(Debug, Clone, Default)]
+pub struct AggregateRequest {
+    /// Query string; empty or `*` matches everything.
+    pub q: String,
+    /// Inclusive lower bound.
+    pub start: Option<Timestamp>,
+    /// Inclusive upper bound.
+    pub end: Option<Timestamp>,
+    /// Named aggregations in Elasticsearch's JSON form.
+    pub aggs: serde_json::Value,
+    /// What `now` means in date math; the current time when unset.
+    pub now: Option<Timestamp>,
+}
+
+/// The answer.
+#[derive(Debug, Serialize)]
+pub struct AggregateResponse {
+    /// Records matching the query and time range.
+    pub total: u64,
+    /// Results by aggregation name, in Elasticsearch's shape.
+    pub aggregations: serde_json::Value,
+    /// Time spent.
+    pub took_ms: u64,
+}
+
+/// Why an aggregation failed.
+#[derive(Debug, Error)]
+pub enum AggregateError {
+    /// The query string is invalid.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// The aggregation request is invalid; `path` names the aggregation at fault.
+    #[error("aggregation `{path}`: {reason}")]
+    Request {
+        /// Aggregation names from the top, joined by ` > `.
+        path: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The request is well formed but cannot run on this data (a metric on a text
+    /// field, too many buckets, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// The index could not be read.
+    #[error("index read failed: {0}")]
+    Index(TantivyError),
+}
+
+impl AggregateError {
+    /// Sorts Tantivy's errors into the user's mistakes and the server's failures.
+    pub(crate) fn from_tantivy(e: TantivyError) -> AggregateError {
+        match e {
+            TantivyError::AggregationError(e) => AggregateError::Invalid(format!(
+                "{e}; narrow the time range, lower `size`, or widen the interval"
+            )),
+            TantivyError::InvalidArgument(m) => AggregateError::Invalid(m),
+            TantivyError::FieldNotFound(f) => AggregateError::Invalid(format!(
+                "field `{f}` cannot be aggregated; use a keyword field (host, container, \
+                 level, …) or a `fields.` path"
+            )),
+            TantivyError::SchemaError(m) => AggregateError::Invalid(m),
+            other => AggregateError::Index(other),
+        }
+    }
+}
+
+impl From<SearchError> for AggregateError {
+    fn from(e: SearchError) -> AggregateError {
+        match e {
+            SearchError::Query(q) => AggregateError::Query(q),
+            SearchError::Tantivy(t) => AggregateError::Index(t),
+        }
+    }
+}
+
+/// Runs `req` over the partitions of `catalog` overlapping its time range.
+pub fn aggregate(
+    catalog: &Catalog,
+    req: &AggregateRequest,
+) -> Result<AggregateResponse, AggregateError> {
+    let started = Instant::now();
+    let mut req = req.clone();
+    let now = *req.now.get_or_insert_with(Timestamp::now);
+    // Validate once, so a bad query is an error even when no partition overlaps.
+    crate::parse::parse_query_at(catalog.schema(), &req.q, now)?;
+    let start = req.start.unwrap_or(Timestamp(i64::MIN));
+    let end_excl = req
+        .end
+        .map_or(Timestamp(i64::MAX), |e| Timestamp(e.0.saturating_add(1)));
+    let shards: Vec<PartitionShard> = catalog
+        .overlapping(start, end_excl)
+        .into_iter()
+        .map(PartitionShard)
+        .collect();
+    let res = gather_aggregations(&shards, &req);
+    metrics::histogram!("skein_aggregate_seconds").record(started.elapsed().as_secs_f64());
+    let (total, aggregations) = res?;
+    Ok(AggregateResponse {
+        total,
+        aggregations,
+        took_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Asks every shard and merges their partial results: the exact total and the final
+/// aggregations.
+pub fn gather_aggregations<S: Shard>(
+    shards: &[S],
+    req: &AggregateRequest,
+) -> Result<(u64, serde_json::Value), AggregateError> {
+    let now = req.now.unwrap_or_else(Timestamp::now);
+    let range = if request::needs_range(&req.aggs) {
+        time_range(shards, req, now)?
+    } else {
+        None
+    };
+    let prepared = request::prepare(&req.aggs, range)?;
+    let aggs: Aggregations =
+        serde_json::from_value(prepared.aggs.clone()).map_err(|e| AggregateError::Request {
+            path: String::new(),
+            reason: e.to_string(),
+        })?;
+    let mut total = 0;
+    let mut merged = IntermediateAggregationResults::default();
+    for shard in shards {
+        let (count, partial) = shard.aggregate(&ShardAggRequest {
+            q: &req.q,
+            now,
+            start: req.start,
+            end: req.end,
+            aggs: &aggs,
+        })?;
+        total += count;
+        merged
+            .merge_fruits(partial)
+            .map_err(AggregateError::from_tantivy)?;
+    }
+    let limits = AggregationLimitsGuard::new(None, Some(AGG_BUCKET_LIMIT));
+    let result = merged
+        .into_final_result(aggs, limits)
+        .map_err(AggregateError::from_tantivy)?;
+    let mut value =
+        serde_json::to_value(result).map_err(|e| AggregateError::Invalid(e.to_string()))?;
+    response::shape(&prepared, &mut value);
+    Ok((total, value))
+}
+
+/// The time span automatic intervals divide: the request's bounds, completed by the
+/// first and last matching record where a bound is open. `None` when nothing matches.
+fn time_range<S: Shard>(
+    shards: &[S],
+    req: &AggregateRequest,
+    now: Timestamp,
+) -> Result<Option<(Timestamp, Timestamp)>, AggregateError> {
+    let edge = |order: Order| -> Result<Option<Timestamp>, AggregateError> {
+        let sreq = SearchRequest {
+            q: req.q.clone(),
+            start: req.start,
+            end: req.end,
+            limit: 1,
+            order,
+            cursor: None,
+            now: Some(now),
+        };
+        let (_, hits, _) = gather(shards, &sreq)?;
+        Ok(hits.first().map(|r| r.timestamp))
+    };
+    let first = match req.start {
+        Some(s) => Some(s),
+        None => edge(Order::Asc)?,
+    };
+    let last = match req.end {
+        Some(e) => Some(e),
+        None => edge(Order::Desc)?,
+    };
+    Ok(first.zip(last))
+}

@@ -1,0 +1,516 @@
+//! From the Elasticsearch-style aggregation JSON a user sends to the request Tantivy runs.
+//!
+//! Tantivy's aggregation request is close to Elasticsearch's; what differs is rewritten
+//! here, before anything runs, so that every shard gets the same request:
+//! - field names resolve as in the query language (`user_id` = `fields.user_id`);
+//! - `date_histogram` takes `fixed_interval`, `calendar_interval` for units of fixed
+//!   length (minute … week), an automatic interval (`"fixed_interval": "auto"` with
+//!   `buckets`, or `auto_date_histogram`), fixed-offset `time_zone`s, and bounds as
+//!   dates as well as epoch milliseconds;
+//! - `terms` keeps every term in the per-shard results unless `shard_size` is given, so
+//!   merging shards gives exact counts rather than Elasticsearch's estimates.
+
+use super::interval::{self, Interval};
+use super::AggregateError;
+use serde_json::{Map, Value};
+use skein_indexer::schema::names;
+use skein_model::Timestamp;
+
+/// Aggregation types that run as sent (after field resolution).
+const PASS_THROUGH: &[&str] = &[
+    "terms",
+    "histogram",
+    "range",
+    "avg",
+    "min",
+    "max",
+    "sum",
+    "stats",
+    "extended_stats",
+    "value_count",
+    "percentiles",
+    "cardinality",
+];
+
+/// Every aggregation type accepted, for error messages.
+const SUPPORTED: &str = "date_histogram, auto_date_histogram, terms, histogram, range, avg, \
+                         min, max, sum, stats, extended_stats, value_count, percentiles, \
+                         cardinality";
+
+/// A per-shard term limit high enough to keep every term: exact merges.
+const ALL_TERMS: u64 = u32::MAX as u64;
+
+/// An automatic interval that was chosen, to report in the answer as Elasticsearch's
+/// `auto_date_histogram` does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChosenInterval {
+    /// Names of the aggregations from the top down to the histogram.
+    pub path: Vec<String>,
+    /// The interval, e.g. `5m`.
+    pub interval: String,
+}
+
+/// The request ready for Tantivy.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The rewritten aggregations object.
+    pub aggs: Value,
+    /// Automatic intervals chosen, by aggregation path.
+    pub chosen: Vec<ChosenInterval>,
+}
+
+/// Whether some date histogram needs the time range to pick its interval.
+pub fn needs_range(aggs: &Value) -> bool {
+    let Some(obj) = aggs.as_object() else {
+        return false;
+    };
+    obj.values().any(|agg| {
+        let Some(agg) = agg.as_object() else {
+            return false;
+        };
+        let auto = agg.contains_key("auto_date_histogram")
+            || agg
+                .get("date_histogram")
+                .and_then(|h| h.as_object())
+                .is_some_and(|h| {
+                    h.get("fixed_interval").and_then(Value::as_str) == Some("auto")
+                        || (!h.contains_key("fixed_interval")
+                            && !h.contains_key("calendar_interval")
+                            && !h.contains_key("interval"))
+                });
+        auto || sub_aggs(agg).is_some_and(needs_range)
+    })
+}
+
+fn sub_aggs(agg: &Map<String, Value>) -> Option<&Value> {
+    agg.get("aggs").or_else(|| agg.get("aggregations"))
+}
+
+/// Rewrites `aggs`. `range` is the `[first, last]` time the histograms cover: the
+/// request's bounds, or the data's when the request has none; `None` when nothing
+/// matches.
+pub fn prepare(
+    aggs: &Value,
+    range: Option<(Timestamp, Timestamp)>,
+) -> Result<Prepared, AggregateError> {
+    let mut chosen = Vec::new();
+    let aggs = rewrite_level(aggs, &mut Vec::new(), range, &mut chosen)?;
+    Ok(Prepared { aggs, chosen })
+}
+
+fn bad(path: &[String], reason: impl Into<String>) -> AggregateError {
+    AggregateError::Request {
+        path: path.join(" > "),
+        reason: reason.into(),
+    }
+}
+
+fn rewrite_level(
+    aggs: &Value,
+    path: &mut Vec<String>,
+    range: Option<(Timestamp, Timestamp)>,
+    chosen: &mut Vec<ChosenInterval>,
+) -> Result<Value, AggregateError> {
+    let obj = aggs.as_object().ok_or_else(|| {
+        bad(
+            path,
+            "`aggs` must be an object of named aggregations, as in \
+             {\"per_level\":{\"terms\":{\"field\":\"level\"}}}",
+        )
+    })?;
+    let mut out = Map::new();
+    for (name, agg) in obj {
+        path.push(name.clone());
+        out.insert(name.clone(), rewrite_agg(agg, path, range, chosen)?);
+        path.pop();
+    }
+    Ok(Value::Object(out))
+}
+
+fn rewrite_agg(
+    agg: &Value,
+    path: &mut Vec<String>,
+    range: Option<(Timestamp, Timestamp)>,
+    chosen: &mut Vec<ChosenInterval>,
+) -> Result<Value, AggregateError> {
+    let obj = agg.as_object().ok_or_else(|| {
+        bad(
+            path,
+            "an aggregation must be an object such as {\"terms\":{\"field\":\"level\"}}",
+        )
+    })?;
+    let mut out = Map::new();
+    let mut kind: Option<&str> = None;
+    for (key, body) in obj {
+        match key.as_str() {
+            "aggs" | "aggregations" => {
+                out.insert("aggs".into(), rewrite_level(body, path, range, chosen)?);
+            }
+            // Elasticsearch echoes `meta` back; it has no effect on the result.
+            "meta" => {}
+            k => {
+                if let Some(first) = kind {
+                    return Err(bad(
+                        path,
+                        format!(
+                            "has two aggregation types, `{first}` and `{k}`; put the second \
+                             in `aggs` or under another name"
+                        ),
+                    ));
+                }
+                kind = Some(k);
+                let body = body
+                    .as_object()
+                    .ok_or_else(|| bad(path, format!("the body of `{k}` must be an object")))?;
+                let (k, body) = rewrite_body(k, body, path, range, chosen)?;
+                out.insert(k.to_string(), Value::Object(body));
+            }
+        }
+    }
+    if kind.is_none() {
+        return Err(bad(
+            path,
+            format!("names no aggregation type; use one of {SUPPORTED}"),
+        ));
+    }
+    Ok(Value::Object(out))
+}
+
+fn rewrite_body(
+    kind: &str,
+    body: &Map<String, Value>,
+    path: &[String],
+    range: Option<(Timestamp, Timestamp)>,
+    chosen: &mut Vec<ChosenInterval>,
+) -> Result<(&'static str, Map<String, Value>), AggregateError> {
+    let mut body = body.clone();
+    if let Some(field) = body.get("field") {
+        let name = field
+            .as_str()
+            .ok_or_else(|| bad(path, "`field` must be a string"))?;
+        let resolved = resolve_field(name).map_err(|reason| bad(path, reason))?;
+        body.insert("field".into(), Value::String(resolved));
+    }
+    match kind {
+        "date_histogram" | "auto_date_histogram" => {
+            date_histogram(kind, &mut body, path, range, chosen)?;
+            Ok(("date_histogram", body))
+        }
+        "terms" => {
+            // `shard_size` is Elasticsearch's name; Tantivy calls it `segment_size`.
+            if let Some(v) = body.remove("shard_size") {
+                body.insert("segment_size".into(), v);
+            }
+            if !body.contains_key("segment_size") {
+                body.insert("segment_size".into(), Value::from(ALL_TERMS));
+            }
+            Ok(("terms", body))
+        }
+        "cardinality" => {
+            // A precision hint for Elasticsearch's sketch; ours has one fixed precision.
+            body.remove("precision_threshold");
+            Ok(("cardinality", body))
+        }
+        k => match PASS_THROUGH.iter().find(|p| **p == k) {
+            Some(p) => Ok((p, body)),
+            None => Err(bad(
+                path,
+                format!("unsupported aggregation type `{k}`; supported: {SUPPORTED}"),
+            )),
+        },
+    }
+}
+
+/// Resolves a field name as the query language does, and refuses those no aggregation
+/// can read.
+pub fn resolve_field(name: &str) -> Result<String, String> {
+    if name == "message" || name == names::SOURCE {
+        return Err(format!(
+            "`{name}` is full text and has no values to aggregate; aggregate on a keyword \
+             field (host, container, level, …) or a `fields.` path"
+        ));
+    }
+    if name == "fields" || name == "labels" {
+        return Err(format!(
+            "expected a path after `{name}.`, as in `{name}.name`"
+        ));
+    }
+    let known = name == names::TIMESTAMP
+        || name == names::SOURCE_ID
+        || name == names::SEQ
+        || names::KEYWORDS.contains(&name)
+        || name.starts_with("fields.")
+        || name.starts_with("labels.");
+    Ok(if known {
+        name.to_string()
+    } else {
+        format!("fields.{name}")
+    })
+}
+
+fn date_histogram(
+    kind: &str,
+    body: &mut Map<String, Value>,
+    path: &[String],
+    range: Option<(Timestamp, Timestamp)>,
+    chosen: &mut Vec<ChosenInterval>,
+) -> Result<(), AggregateError> {
+    let err = |r: String| bad(path, r);
+    if !body.contains_key("field") {
+        body.insert("field".into(), Value::String(names::TIMESTAMP.into()));
+    }
+    if body.get("field").and_then(Value::as_str) != Some(names::TIMESTAMP) {
+        return Err(err(format!(
+            "{kind} works on `@timestamp` only; use `histogram` for numbers"
+        )));
+    }
+    // The answer carries RFC 3339 keys whatever the format; accept the formats that
+    // already mean that, refuse the rest rather than ignore them.
+    if let Some(f) = body.remove("format") {
+        match f.as_str() {
+            Some(
+                "strict_date_optional_time"
+                | "date_optional_time"
+                | "strict_date_time"
+                | "date_time"
+                | "epoch_millis",
+            ) => {}
+            _ => {
+                return Err(err(format!(
+                    "`format` {f} is not supported; keys come as epoch milliseconds (`key`) \
+                     and RFC 3339 (`key_as_string`)"
+                )))
+            }
+        }
+    }
+    let auto_buckets = if kind == "auto_date_histogram" {
+        Some(body.remove("buckets").unwrap_or(Value::from(10)))
+    } else {
+        None
+    };
+    let legacy = body.remove("interval");
+    let calendar = body.remove("calendar_interval");
+    let fixed = body.remove("fixed_interval");
+    let buckets = body.remove("buckets");
+    let spec = match (fixed, calendar, legacy) {
+        (Some(f), None, None) => f,
+        (None, Some(c), None) => c,
+        (None, None, Some(l)) => l,
+        (None, None, None) => Value::String("auto".into()),
+        _ => {
+            return Err(err(
+                "give one of `fixed_interval`, `calendar_interval`, `interval`".into(),
+            ))
+        }
+    };
+    let spec = spec
+        .as_str()
+        .ok_or_else(|| err("the interval must be a string such as \"1m\"".into()))?;
+    let interval = if auto_buckets.is_some() || spec == "auto" {
+        let target = auto_buckets.or(buckets).unwrap_or(Value::from(50));
+        let target = target
+            .as_u64()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| err(format!("`buckets` is {target}; give 1 to 10000")))?;
+        let iv = interval::auto(range, target);
+        chosen.push(ChosenInterval {
+            path: path.to_vec(),
+            interval: iv.to_string(),
+        });
+        // Buckets span the whole requested range, empty ones included, so a chart of
+        // them has no holes at its ends.
+        if let Some((first, last)) = range {
+            if !body.contains_key("extended_bounds") && !body.contains_key("hard_bounds") {
+                body.insert(
+                    "extended_bounds".into(),
+                    serde_json::json!({"min": first.0 / 1_000_000, "max": last.0 / 1_000_000}),
+                );
+            }
+        }
+        iv
+    } else {
+        if buckets.is_some() {
+            return Err(err(
+                "`buckets` goes with an automatic interval (`\"fixed_interval\":\"auto\"`)".into(),
+            ));
+        }
+        Interval::parse(spec).map_err(err)?
+    };
+    let mut offset_ms = match body.remove("offset") {
+        None => 0,
+        Some(o) => interval::parse_offset(
+            o.as_str()
+                .ok_or_else(|| err("`offset` must be a string such as \"+1h\"".into()))?,
+        )
+        .map_err(err)?,
+    };
+    offset_ms += interval.offset_ms();
+    if let Some(tz) = body.remove("time_zone") {
+        let tz = tz
+            .as_str()
+            .ok_or_else(|| err("`time_zone` must be a string such as \"+01:00\"".into()))?;
+        // Buckets start at local midnight (or hour) of the zone: shift them back by the
+        // zone's offset.
+        offset_ms -= interval::parse_time_zone(tz).map_err(err)?;
+    }
+    body.insert("fixed_interval".into(), Value::String(interval.fixed()));
+    if offset_ms != 0 {
+        let step = interval.millis();
+        body.insert(
+            "offset".into(),
+            Value::String(format!("+{}ms", offset_ms.rem_euclid(step))),
+        );
+    }
+    for key in ["extended_bounds", "hard_bounds"] {
+        if let Some(b) = body.get_mut(key) {
+            bounds_to_millis(b, key, path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Bounds may be dates (`"now-1h"`, RFC 3339) as well as epoch milliseconds.
+fn bounds_to_millis(bounds: &mut Value, key: &str, path: &[String]) -> Result<(), AggregateError> {
+    let obj = bounds.as_object_mut().ok_or_else(|| {
+        bad(
+            path,
+            format!("`{key}` must be an object with `min` and `max`"),
+        )
+    })?;
+    for side in ["min", "max"] {
+        let Some(v) = obj.get_mut(side) else {
+            return Err(bad(path, format!("`{key}` needs both `min` and `max`")));
+        };
+        if let Some(s) = v.as_str() {
+            let ms = match s.parse::<i64>() {
+                Ok(ms) => ms,
+                Err(_) => Timestamp::parse_expr(s, Timestamp::now())
+                    .map_err(|e| bad(path, format!("`{key}.{side}`: {e}")))?
+                    .0
+                    .div_euclid(1_000_000),
+            };
+            *v = Value::from(ms);
+        } else if !v.is_number() {
+            return Err(bad(
+                path,
+                format!("`{key}.{side}` must be a date or epoch milliseconds"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn prep(aggs: Value) -> Value {
+        prepare(&aggs, None).unwrap().aggs
+    }
+
+    #[test]
+    fn bare_names_mean_payload_fields() {
+        let out = prep(json!({"p": {"terms": {"field": "path"}, "aggs": {
+            "l": {"avg": {"field": "latency_ms"}},
+            "c": {"cardinality": {"field": "labels.app", "precision_threshold": 100}},
+        }}}));
+        assert_eq!(out["p"]["terms"]["field"], "fields.path");
+        assert_eq!(out["p"]["aggs"]["l"]["avg"]["field"], "fields.latency_ms");
+        assert_eq!(
+            out["p"]["aggs"]["c"]["cardinality"],
+            json!({"field": "labels.app"})
+        );
+        assert_eq!(out["p"]["terms"]["segment_size"], ALL_TERMS);
+        let out = prep(json!({"l": {"terms": {"field": "level", "shard_size": 20}}}));
+        assert_eq!(
+            out["l"]["terms"],
+            json!({"field": "level", "segment_size": 20})
+        );
+    }
+
+    #[test]
+    fn calendar_intervals_and_zones_become_fixed() {
+        let out = prep(json!({"h": {"date_histogram": {
+            "field": "@timestamp", "calendar_interval": "day", "time_zone": "+02:00",
+            "extended_bounds": {"min": "2026-11-20T00:00:00Z", "max": 1_700_000_000_000_i64},
+        }}}));
+        let h = &out["h"]["date_histogram"];
+        assert_eq!(h["fixed_interval"], "86400000ms");
+        assert_eq!(h["offset"], format!("+{}ms", 22 * 3_600_000));
+        assert_eq!(h["extended_bounds"]["min"], 1_795_132_800_000_i64);
+        let out = prep(json!({"w": {"date_histogram": {"calendar_interval": "1w"}}}));
+        let w = &out["w"]["date_histogram"];
+        assert_eq!(w["field"], "@timestamp");
+        // 1970-01-05 was a Monday: weeks start on Mondays as in Elasticsearch.
+        assert_eq!(w["offset"], format!("+{}ms", 4 * 86_400_000));
+    }
+
+    #[test]
+    fn automatic_interval_fits_the_range() {
+        let start = Timestamp(0);
+        let end = Timestamp(6 * 3_600_000_000_000);
+        let p = prepare(
+            &json!({"h": {"auto_date_histogram": {"field": "@timestamp", "buckets": 30}}}),
+            Some((start, end)),
+        )
+        .unwrap();
+        assert_eq!(p.aggs["h"]["date_histogram"]["fixed_interval"], "900000ms");
+        assert_eq!(
+            p.chosen,
+            vec![ChosenInterval {
+                path: vec!["h".into()],
+                interval: "15m".into()
+            }]
+        );
+        assert!(needs_range(
+            &json!({"a": {"terms": {"field": "x"}, "aggs": {
+            "h": {"date_histogram": {"fixed_interval": "auto"}}}}})
+        ));
+        assert!(!needs_range(
+            &json!({"h": {"date_histogram": {"fixed_interval": "1m"}}})
+        ));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        for (aggs, path, want) in [
+            (
+                json!({"a": {"top_metrics": {}}}),
+                "a",
+                "unsupported aggregation type `top_metrics`",
+            ),
+            (
+                json!({"a": {"terms": {"field": "message"}}}),
+                "a",
+                "full text",
+            ),
+            (
+                json!({"a": {"terms": {"field": "level"}, "aggs": {"b": {"date_histogram":
+                    {"calendar_interval": "month"}}}}}),
+                "a > b",
+                "month",
+            ),
+            (
+                json!({"a": {"date_histogram": {"fixed_interval": "1m", "time_zone": "Europe/Paris"}}}),
+                "a",
+                "Europe/Paris",
+            ),
+            (
+                json!({"a": {"terms": {"field": "x"}, "avg": {"field": "y"}}}),
+                "a",
+                "two aggregation types",
+            ),
+            (json!({"a": {}}), "a", "names no aggregation type"),
+            (json!([1]), "", "must be an object"),
+        ] {
+            match prepare(&aggs, None) {
+                Err(AggregateError::Request { path: p, reason }) => {
+                    assert_eq!(p, path, "{aggs}");
+                    assert!(reason.contains(want), "{aggs}: {reason}");
+                }
+                other => panic!("{aggs}: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! `skein search Q`: the newest matching records as a table for people or NDJSON for
+//! scripts.
+
+use crate::client::{Client, ServerArg};
+use crate::render::{thousands, Style};
+use crate::timearg::to_server_time;
+use anyhow::{bail, Result};
+use serde_json::Value;
+use skein_model::Timestamp;
+use std::io::Write;
+
+/// How records are printed.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Time, container, level and message in aligned columns.
+    Table,
+    /// One JSON record per line, as the API returns them.
+    Json,
+}
+
+/// Arguments of `skein search`.
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// Query, in the Lucene-style language (`level:error AND container:web`); empty or
+    /// `*` for everything.
+    #[arg(default_value = "")]
+    pub query: String,
+    /// Only records at or after this time: a duration before now (15m, 1h30m), Unix
+    /// seconds, RFC 3339 (local time without a zone), or now-1h.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only records at or before this time (same forms as --since).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// How many of the newest matches to print (at most 10000).
+    #[arg(long, short = 'n', default_value_t = 100)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// Show times in UTC instead of the local zone.
+    #[arg(long)]
+    pub utc: bool,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+/// Runs `skein search`.
+pub fn run(args: SearchArgs) -> Result<()> {
+    if args.limit > 10_000 {
+        bail!("--limit is {}; at most 10000", args.limit);
+    }
+    let now = Timestamp::now();
+    let mut query = vec![("q", args.query.clone()), ("limit", args.limit.to_string())];
+    if let Some(s) = &args.since {
+        query.push(("start", to_server_time(s, now)?));
+    }
+    if let Some(u) = &args.until {
+        query.push(("end", to_server_time(u, now)?));
+    }
+    let answer = Client::new(&args.server)?.get("/api/v1/search", &query)?;
+    let mut hits: Vec<Value> = answer["hits"].as_array().cloned().unwrap_or_default();
+    // The newest come first from the server; print them oldest first, so the newest line
+    // ends up next to the prompt, as in `docker logs`.
+    hits.reverse();
+    let total = answer["total"].as_u64().unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Output::Json => {
+            for h in &hits {
+                writeln!(out, "{h}")?;
+            }
+        }
+        Output::Table => {
+            let style = Style::detect(args.utc);
+            table(&mut out, &hits, style)?;
+            let took = answer["took_ms"].as_u64().unwrap_or(0);
+            eprintln!(
+                "{}",
+                style.dim(&format!(
+                    "{} of {} matching records, newest last ({took} ms)",
+                    thousands(hits.len() as u64),
+                    thousands(total),
+                ))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints hits as aligned columns; continuation lines of multi-line messages are
+/// indented under the message column.
+fn table(out: &mut impl Write, hits: &[Value], style: Style) -> Result<()> {
+    let hosts: std::collections::HashSet<&str> =
+        hits.iter().filter_map(|h| h["host"].as_str()).collect();
+    let source = |h: &Value| -> String {
+        let c = h["container"].as_str().unwrap_or("");
+        if hosts.len() > 1 {
+            format!("{}/{c}", h["host"].as_str().unwrap_or(""))
+        } else {
+            c.to_string()
+        }
+    };
+    let width = hits
+        .iter()
+        .map(|h| source(h).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(9, 40);
+    let time_width = 30;
+    writeln!(
+        out,
+        "{}",
+        style.bold(&format!(
+            "{:<time_width$} {:<width$} {:<5} MESSAGE",
+            "TIME", "CONTAINER", "LEVEL"
+        ))
+    )?;
+    let indent = " ".repeat(time_width + width + 5 + 3);
+    for h in hits {
+        let time = style.time(h["@timestamp"].as_str().unwrap_or(""));
+        let level = h["level"].as_str().unwrap_or("");
+        let message = h["message"].as_str().unwrap_or("");
+        let mut lines = message.lines();
+        writeln!(
+            out,
+            "{:<time_width$} {:<width$} {} {}",
+            time,
+            source(h),
+            style.level(level),
+            lines.next().unwrap_or("")
+        )?;
+        for more in lines {
+            writeln!(out, "{indent}{more}")?;
+        }
+    }
+    Ok(())
+}
