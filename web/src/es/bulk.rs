@@ -104,13 +104,17 @@ async fn run(
 ) -> Result<Json<Value>, EsError> {
     let started = Instant::now();
     if let Some(p) = &q.pipeline {
-        return Err(EsError::unsupported(format!("the `pipeline` parameter ({p})")));
+        return Err(EsError::unsupported(format!(
+            "the `pipeline` parameter ({p})"
+        )));
     }
     if q.routing.is_some() {
         return Err(EsError::unsupported("the `routing` parameter"));
     }
     if q.require_alias.as_deref().is_some_and(|v| v != "false") {
-        return Err(EsError::unsupported("`require_alias=true` (skein has no aliases)"));
+        return Err(EsError::unsupported(
+            "`require_alias=true` (skein has no aliases)",
+        ));
     }
     let refresh = match q.refresh.as_deref() {
         None | Some("false") => false,
@@ -160,7 +164,13 @@ async fn run(
         Ok::<_, EsError>((parsed, permit))
     })
     .await
-    .map_err(|e| EsError::from(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())))??;
+    .map_err(|e| {
+        EsError::from(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        ))
+    })??;
     let Parsed {
         items,
         records,
@@ -251,7 +261,11 @@ fn generated_id() -> String {
 }
 
 /// Parses a bulk body into items and the batch of documents to store.
-pub fn parse_body(body: &[u8], default_index: Option<&str>, now: Timestamp) -> Result<Parsed, EsError> {
+pub fn parse_body(
+    body: &[u8],
+    default_index: Option<&str>,
+    now: Timestamp,
+) -> Result<Parsed, EsError> {
     let mut out = Parsed {
         items: Vec::new(),
         records: Vec::new(),
@@ -333,16 +347,27 @@ pub fn parse_body(body: &[u8], default_index: Option<&str>, now: Timestamp) -> R
             out.items.push(fail(
                 400,
                 "illegal_argument_exception",
-                format!("action metadata [{k}] is not supported; skein accepts _index, _id and _type"),
+                format!(
+                    "action metadata [{k}] is not supported; skein accepts _index, _id and _type"
+                ),
             ));
             continue;
         }
         if meta.require_alias == Some(true) {
-            out.items.push(fail(400, "illegal_argument_exception", "require_alias is not supported: skein has no aliases".into()));
+            out.items.push(fail(
+                400,
+                "illegal_argument_exception",
+                "require_alias is not supported: skein has no aliases".into(),
+            ));
             continue;
         }
         if index.is_empty() {
-            out.items.push(fail(400, "action_request_validation_exception", "index is missing: name it in the action (_index) or the path (/es/{index}/_bulk)".into()));
+            out.items.push(fail(
+                400,
+                "action_request_validation_exception",
+                "index is missing: name it in the action (_index) or the path (/es/{index}/_bulk)"
+                    .into(),
+            ));
             continue;
         }
         let doc: Map<String, Value> = match serde_json::from_slice(doc_line) {
@@ -359,7 +384,11 @@ pub fn parse_body(body: &[u8], default_index: Option<&str>, now: Timestamp) -> R
         let record = match to_record(doc, &index, id.as_deref(), now) {
             Ok(r) => r,
             Err(e) => {
-                out.items.push(fail(400, "document_parsing_exception", format!("line {dn}: {}", e.0)));
+                out.items.push(fail(
+                    400,
+                    "document_parsing_exception",
+                    format!("line {dn}: {}", e.0),
+                ));
                 continue;
             }
         };
@@ -416,7 +445,13 @@ mod tests {
             .collect();
         assert_eq!(
             kinds,
-            ["index:201:a", "delete:400:a", "update:400:dflt", "create:400:dflt", "create:201:dflt"]
+            [
+                "index:201:a",
+                "delete:400:a",
+                "update:400:dflt",
+                "create:400:dflt",
+                "create:201:dflt"
+            ]
         );
         assert_eq!(p.records.len(), 2);
         for (r, span) in p.records.iter().zip(&p.spans) {
@@ -440,7 +475,9 @@ mod tests {
             ("{\"upsert\":{}}\n{}\n", "unknown bulk action [upsert]"),
             ("{\"index\":{},\"create\":{}}\n{}\n", "exactly one action"),
         ] {
-            let e = parse_body(body.as_bytes(), Some("i"), Timestamp(0)).err().unwrap();
+            let e = parse_body(body.as_bytes(), Some("i"), Timestamp(0))
+                .err()
+                .unwrap();
             assert!(e.reason.contains(want), "{body}: {}", e.reason);
         }
     }

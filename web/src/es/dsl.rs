@@ -20,7 +20,7 @@
 //! query type is a 400 naming it.
 
 use super::error::EsError;
-use super::mapping::{alias, parse_time_str};
+use super::mapping::{alias, epoch_scaled, parse_time_str};
 use serde_json::{Map, Value};
 use skein_model::Timestamp;
 use skein_query::lang::ast::{Leaf, Node, Value as V, WildPart};
@@ -64,9 +64,11 @@ fn or(mut items: Vec<Node>) -> Node {
 
 /// Translates a DSL query (the value of `query`); `now` anchors date math.
 pub fn translate(q: &Value, now: Timestamp) -> Result<Node, EsError> {
-    let obj = q
-        .as_object()
-        .ok_or_else(|| bad(format!("a query is an object such as {{\"match_all\":{{}}}}, not {q}")))?;
+    let obj = q.as_object().ok_or_else(|| {
+        bad(format!(
+            "a query is an object such as {{\"match_all\":{{}}}}, not {q}"
+        ))
+    })?;
     let mut it = obj.iter();
     let (Some((kind, body)), None) = (it.next(), it.next()) else {
         return Err(bad(format!(
@@ -85,9 +87,18 @@ pub fn translate(q: &Value, now: Timestamp) -> Result<Node, EsError> {
         }
         "match" => {
             let (field, opts) = field_query(kind, body, "query")?;
-            options_map(kind, &opts, &["query", "operator", "zero_terms_query", "boost", "lenient"])?;
+            options_map(
+                kind,
+                &opts,
+                &["query", "operator", "zero_terms_query", "boost", "lenient"],
+            )?;
             let text = scalar(kind, opts.get("query"))?;
-            match_text(&field, &text, operator(kind, &opts)?, zero_terms(kind, &opts)?)
+            match_text(
+                &field,
+                &text,
+                operator(kind, &opts)?,
+                zero_terms(kind, &opts)?,
+            )
         }
         "match_phrase" => {
             let (field, opts) = field_query(kind, body, "query")?;
@@ -119,7 +130,8 @@ pub fn translate(q: &Value, now: Timestamp) -> Result<Node, EsError> {
                     _ => field = Some((k, v)),
                 }
             }
-            let (name, values) = field.ok_or_else(|| bad("`terms` needs a field and its values"))?;
+            let (name, values) =
+                field.ok_or_else(|| bad("`terms` needs a field and its values"))?;
             let values = values.as_array().ok_or_else(|| {
                 EsError::unsupported(format!(
                     "`terms.{name}` as {values} (terms lookup); give a list of values"
@@ -178,7 +190,9 @@ pub fn translate(q: &Value, now: Timestamp) -> Result<Node, EsError> {
             let (field, opts) = field_query(kind, body, "value")?;
             options_map(kind, &opts, &["value", "flags", "boost"])?;
             if opts.get("flags").is_some_and(|f| f != "ALL" && f != "NONE") {
-                return Err(EsError::unsupported("`regexp.flags` other than ALL or NONE"));
+                return Err(EsError::unsupported(
+                    "`regexp.flags` other than ALL or NONE",
+                ));
             }
             Ok(leaf(&field, V::Regex(scalar(kind, opts.get("value"))?)))
         }
@@ -240,7 +254,11 @@ fn scalar(kind: &str, v: Option<&Value>) -> Result<String, EsError> {
 }
 
 fn operator(kind: &str, opts: &Map<String, Value>) -> Result<bool, EsError> {
-    match opts.get("operator").and_then(Value::as_str).map(str::to_ascii_lowercase) {
+    match opts
+        .get("operator")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+    {
         None => Ok(false),
         Some(o) if o == "or" => Ok(false),
         Some(o) if o == "and" => Ok(true),
@@ -334,7 +352,15 @@ fn multi_match(body: &Value) -> Result<Node, EsError> {
     options_map(
         kind,
         o,
-        &["query", "fields", "type", "operator", "zero_terms_query", "boost", "lenient"],
+        &[
+            "query",
+            "fields",
+            "type",
+            "operator",
+            "zero_terms_query",
+            "boost",
+            "lenient",
+        ],
     )?;
     let text = scalar(kind, o.get("query"))?;
     let fields: Vec<String> = match o.get("fields") {
@@ -408,9 +434,10 @@ fn query_string(body: &Value) -> Result<Node, EsError> {
         }
     }
     if let Some(fields) = o.get("fields") {
-        let ok = fields
-            .as_array()
-            .is_some_and(|a| a.iter().all(|f| matches!(f.as_str(), Some("*" | "message" | "_all"))));
+        let ok = fields.as_array().is_some_and(|a| {
+            a.iter()
+                .all(|f| matches!(f.as_str(), Some("*" | "message" | "_all")))
+        });
         if !ok {
             return Err(EsError::unsupported(
                 "`query_string.fields` other than message; write `field:value` in the query instead",
@@ -478,13 +505,24 @@ fn range(body: &Value, now: Timestamp) -> Result<Node, EsError> {
     options_map(
         kind,
         &opts,
-        &["gt", "gte", "lt", "lte", "format", "time_zone", "boost", "relation"],
+        &[
+            "gt",
+            "gte",
+            "lt",
+            "lte",
+            "format",
+            "time_zone",
+            "boost",
+            "relation",
+        ],
     )?;
     if opts
         .get("relation")
         .is_some_and(|r| r.as_str() != Some("intersects") && r.as_str() != Some("INTERSECTS"))
     {
-        return Err(EsError::unsupported("`range.relation` other than intersects"));
+        return Err(EsError::unsupported(
+            "`range.relation` other than intersects",
+        ));
     }
     check_time_zone(kind, &opts)?;
     let format = opts.get("format").and_then(Value::as_str);
@@ -560,16 +598,14 @@ fn resolve_time(
         || vec!["strict_date_optional_time", "epoch_millis"],
         |f| f.split("||").collect(),
     );
-    let epoch = |n: f64| -> Option<Timestamp> {
-        let scale = if formats.contains(&"epoch_millis") {
-            1e6
+    let epoch = |n: &serde_json::Number| -> Option<Timestamp> {
+        if formats.contains(&"epoch_millis") {
+            epoch_scaled(n, 1_000_000)
         } else if formats.contains(&"epoch_second") {
-            1e9
+            epoch_scaled(n, 1_000_000_000)
         } else {
-            return None;
-        };
-        let ns = n * scale;
-        (ns.is_finite() && ns.abs() < i64::MAX as f64).then(|| Timestamp(ns.round() as i64))
+            None
+        }
     };
     let fail = |what: &str| {
         bad(format!(
@@ -579,7 +615,7 @@ fn resolve_time(
     };
     match v {
         Value::Number(n) => {
-            let t = n.as_f64().and_then(epoch).ok_or_else(|| fail(&n.to_string()))?;
+            let t = epoch(n).ok_or_else(|| fail(&n.to_string()))?;
             Ok((t, false))
         }
         Value::String(s) => {
@@ -587,7 +623,7 @@ fn resolve_time(
             // Epoch numbers sent as strings (a four-digit string is a year, as in
             // Elasticsearch's default `strict_date_optional_time||epoch_millis`).
             if s.len() > 4 {
-                if let Some(t) = s.parse::<f64>().ok().and_then(epoch) {
+                if let Some(t) = s.parse::<serde_json::Number>().ok().and_then(|n| epoch(&n)) {
                     return Ok((t, false));
                 }
             }
@@ -604,9 +640,8 @@ fn resolve_time(
                 } else {
                     s.to_string()
                 };
-                let t = Timestamp::parse_expr(&expr, now).map_err(|e| {
-                    bad(format!("failed to parse date field [{s}]: {e}"))
-                })?;
+                let t = Timestamp::parse_expr(&expr, now)
+                    .map_err(|e| bad(format!("failed to parse date field [{s}]: {e}")))?;
                 return Ok((t, round_up && rounding));
             }
             // A bare date rounds like `<date>||/d`.
@@ -626,7 +661,11 @@ fn clauses<'a>(kind: &str, v: Option<&'a Value>) -> Result<Vec<&'a Value>, EsErr
         None => Vec::new(),
         Some(Value::Array(a)) => a.iter().collect(),
         Some(o @ Value::Object(_)) => vec![o],
-        Some(other) => return Err(bad(format!("`bool.{kind}` is a query or a list, not {other}"))),
+        Some(other) => {
+            return Err(bad(format!(
+                "`bool.{kind}` is a query or a list, not {other}"
+            )))
+        }
     })
 }
 
@@ -635,7 +674,14 @@ fn bool_query(body: &Value, now: Timestamp) -> Result<Node, EsError> {
     options_map(
         "bool",
         o,
-        &["must", "filter", "should", "must_not", "minimum_should_match", "boost"],
+        &[
+            "must",
+            "filter",
+            "should",
+            "must_not",
+            "minimum_should_match",
+            "boost",
+        ],
     )?;
     let mut required = Vec::new();
     for k in ["must", "filter"] {
@@ -694,11 +740,8 @@ fn minimum_should_match(v: &Value, k: i64) -> Result<i64, EsError> {
             if let Some(p) = s.strip_suffix('%') {
                 let p: i64 = p.parse().map_err(|_| unsupported())?;
                 let n = k * p.abs() / 100;
-                if p < 0 {
-                    -n
-                } else {
-                    n
-                }
+                // "-25%": all but a quarter (rounded down) may be missing.
+                return Ok(if p < 0 { k - n } else { n });
             } else {
                 s.parse().map_err(|_| unsupported())?
             }
@@ -729,5 +772,233 @@ fn combinations(items: &[Node], k: usize, from: usize, cur: &mut Vec<Node>, out:
         cur.push(items[i].clone());
         combinations(items, k, i + 1, cur, out);
         cur.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+    use skein_query::lang::print::to_query_string;
+
+    const NOW: Timestamp = Timestamp(1_795_694_400_123_456_789); // 2026-11-26T12:00:00.123456789Z
+
+    fn q(v: Value) -> String {
+        to_query_string(&translate(&v, NOW).unwrap_or_else(|e| panic!("{v}: {}", e.reason)))
+    }
+
+    fn err(v: Value) -> String {
+        translate(&v, NOW).expect_err(&v.to_string()).reason
+    }
+
+    #[test]
+    fn each_query_type() {
+        let cases = [
+            (json!({"match_all": {}}), "*"),
+            (json!({"match_none": {}}), "NOT *"),
+            (
+                json!({"match": {"message": "Payment-FAILED now"}}),
+                "message:payment OR message:failed OR message:now",
+            ),
+            (
+                json!({"match": {"message": {"query": "a b", "operator": "and"}}}),
+                "message:a AND message:b",
+            ),
+            (json!({"match": {"message": "..."}}), "NOT *"),
+            (
+                json!({"match": {"message": {"query": "...", "zero_terms_query": "all"}}}),
+                "*",
+            ),
+            (
+                json!({"match": {"service": "pay api"}}),
+                "service:\"pay api\"",
+            ),
+            (
+                json!({"match_phrase": {"message": "connection reset"}}),
+                "message:\"connection reset\"",
+            ),
+            (json!({"term": {"level": "error"}}), "level:\"error\""),
+            (
+                json!({"term": {"status": {"value": 503}}}),
+                "status:\"503\"",
+            ),
+            (
+                json!({"term": {"kubernetes.pod_name.keyword": "pay-1"}}),
+                "labels.io.kubernetes.pod.name:\"pay-1\"",
+            ),
+            (
+                json!({"terms": {"container": ["a", "b"]}}),
+                "container:\"a\" OR container:\"b\"",
+            ),
+            (json!({"ids": {"values": ["x"]}}), "_id:\"x\""),
+            (json!({"exists": {"field": "user_id"}}), "_exists_:user_id"),
+            (json!({"prefix": {"path": "/api"}}), "path:\\/api*"),
+            (
+                json!({"wildcard": {"container": {"value": "api-*"}}}),
+                "container:api\\-*",
+            ),
+            (
+                json!({"regexp": {"container": "api-[0-9]+"}}),
+                "container:/api-[0-9]+/",
+            ),
+            (
+                json!({"range": {"latency_ms": {"gte": 100, "lt": 500}}}),
+                "latency_ms:[\"100\" TO \"500\"}",
+            ),
+            (
+                json!({"multi_match": {"query": "timeout", "fields": ["message^2", "error"]}}),
+                "message:timeout OR error:\"timeout\"",
+            ),
+            (
+                json!({"query_string": {"query": "level:error AND kubernetes.namespace_name:shop"}}),
+                "level:error AND labels.io.kubernetes.pod.namespace:shop",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(q(input.clone()), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn time_ranges_with_math_formats_and_rounding() {
+        let cases = [
+            (json!({"range": {"@timestamp": {"gte": "now-15m"}}}), "@timestamp:[\"2026-11-26T11:45:00.123456789Z\" TO *]"),
+            // gte rounds down, lte rounds up (to the next day's start, exclusive).
+            (json!({"range": {"@timestamp": {"gte": "now/d", "lte": "now/d"}}}), "@timestamp:[\"2026-11-26T00:00:00.000000000Z\" TO \"2026-11-27T00:00:00.000000000Z\"}"),
+            // gt rounds up (inclusive from the next unit), lt rounds down.
+            (json!({"range": {"@timestamp": {"gt": "now-1d/d", "lt": "now/d"}}}), "@timestamp:[\"2026-11-26T00:00:00.000000000Z\" TO \"2026-11-26T00:00:00.000000000Z\"}"),
+            (json!({"range": {"@timestamp": {"gte": 1700000000000u64, "lte": "1700000001000", "format": "epoch_millis"}}}), "@timestamp:[\"2023-11-14T22:13:20.000000000Z\" TO \"2023-11-14T22:13:21.000000000Z\"]"),
+            (json!({"range": {"@timestamp": {"gte": 1700000000, "format": "epoch_second"}}}), "@timestamp:[\"2023-11-14T22:13:20.000000000Z\" TO *]"),
+            (json!({"range": {"@timestamp": {"gte": "2026-11-20", "lte": "2026-11-20"}}}), "@timestamp:[\"2026-11-20T00:00:00.000000000Z\" TO \"2026-11-21T00:00:00.000000000Z\"}"),
+            (json!({"range": {"@timestamp": {"gte": "2026-11-20T10:00:00Z||-1h", "lt": "2026-11-20T10:30:00+01:00", "format": "strict_date_optional_time||epoch_millis"}}}), "@timestamp:[\"2026-11-20T09:00:00.000000000Z\" TO \"2026-11-20T09:30:00.000000000Z\"}"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(q(input.clone()), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn bool_combinations() {
+        let t = |v: &str| json!({"term": {"f": v}});
+        assert_eq!(
+            q(
+                json!({"bool": {"must": t("a"), "filter": [t("b")], "must_not": [t("c")], "should": [t("d")]}})
+            ),
+            "f:\"a\" AND f:\"b\" AND NOT f:\"c\""
+        );
+        assert_eq!(
+            q(json!({"bool": {"should": [t("a"), t("b")]}})),
+            "f:\"a\" OR f:\"b\""
+        );
+        assert_eq!(
+            q(json!({"bool": {"should": [t("a"), t("b"), t("c")], "minimum_should_match": 2}})),
+            "(f:\"a\" AND f:\"b\") OR (f:\"a\" AND f:\"c\") OR (f:\"b\" AND f:\"c\")"
+        );
+        assert_eq!(q(json!({"bool": {"must_not": t("a")}})), "NOT f:\"a\"");
+        assert_eq!(q(json!({"bool": {}})), "*");
+    }
+
+    #[test]
+    fn unsupported_parts_are_named() {
+        for (input, want) in [
+            (json!({"fuzzy": {"message": "x"}}), "the `fuzzy` query"),
+            (
+                json!({"match": {"message": {"query": "x", "fuzziness": 2}}}),
+                "`match.fuzziness`",
+            ),
+            (
+                json!({"match_phrase": {"message": {"query": "x y", "slop": 2}}}),
+                "slop",
+            ),
+            (
+                json!({"query_string": {"query": "a b", "default_operator": "OR"}}),
+                "default_operator: OR",
+            ),
+            (
+                json!({"query_string": {"query": "a", "default_field": "service"}}),
+                "default_field: service",
+            ),
+            (
+                json!({"range": {"@timestamp": {"gte": "now", "time_zone": "Europe/Paris"}}}),
+                "time_zone: Europe/Paris",
+            ),
+            (
+                json!({"range": {"@timestamp": {"gte": "x", "format": "dd/MM/yyyy"}}}),
+                "date format `dd/MM/yyyy`",
+            ),
+            (
+                json!({"bool": {"should": [{"match_all": {}}], "minimum_should_match": "2<75%"}}),
+                "minimum_should_match",
+            ),
+            (
+                json!({"terms": {"f": {"index": "i", "id": "1", "path": "p"}}}),
+                "terms lookup",
+            ),
+            (
+                json!({"match_all": {}, "term": {}}),
+                "exactly one query type",
+            ),
+        ] {
+            let e = err(input.clone());
+            assert!(e.contains(want), "{input}: {e}");
+        }
+        assert!(err(json!({"range": {"@timestamp": {"gte": "yesterday"}}}))
+            .contains("failed to parse date"));
+        assert!(err(json!({"query_string": {"query": "a AND"}})).contains("position 6"));
+    }
+
+    /// Evaluates a translated query where every leaf is `f<i>:"x"`, given which of those
+    /// hold.
+    fn eval(n: &Node, truth: &[bool]) -> bool {
+        match n {
+            Node::All => true,
+            Node::Not(i) => !eval(i, truth),
+            Node::And(v) => v.iter().all(|x| eval(x, truth)),
+            Node::Or(v) => v.iter().any(|x| eval(x, truth)),
+            Node::Leaf(l) => {
+                let f = l.field.as_deref().unwrap();
+                truth[f[1..].parse::<usize>().unwrap()]
+            }
+        }
+    }
+
+    proptest! {
+        /// `bool` keeps Elasticsearch's meaning: all of must/filter, none of must_not, and
+        /// at least `minimum_should_match` of should (default 1 without must/filter, 0 with).
+        #[test]
+        fn bool_means_what_elasticsearch_means(
+            n_must in 0usize..3, n_not in 0usize..2, n_should in 0usize..5,
+            msm in prop::option::of(-4i64..6), pct in prop::option::of(-100i64..=100),
+            truth in prop::collection::vec(any::<bool>(), 10),
+        ) {
+            let mut i = 0;
+            let mut next = |n: usize| -> Vec<Value> {
+                (0..n).map(|_| { i += 1; json!({"term": {format!("f{}", i - 1): "x"}}) }).collect()
+            };
+            let (must, not, should) = (next(n_must), next(n_not), next(n_should));
+            let mut b = json!({"must": must, "must_not": not, "should": should});
+            let k = n_should as i64;
+            let want_msm = match (msm, pct) {
+                (Some(m), _) => { b["minimum_should_match"] = json!(m); if m < 0 { k + m } else { m } }
+                (None, Some(p)) => {
+                    b["minimum_should_match"] = json!(format!("{p}%"));
+                    let c = k * p.abs() / 100; if p < 0 { k - c } else { c }
+                }
+                (None, None) => i64::from(n_must == 0 && k > 0),
+            };
+            let node = translate(&json!({"bool": b}), NOW).unwrap();
+            let holds = |r: std::ops::Range<usize>| r.map(|j| truth[j]).collect::<Vec<_>>();
+            let musts = holds(0..n_must);
+            let nots = holds(n_must..n_must + n_not);
+            let shoulds = holds(n_must + n_not..n_must + n_not + n_should);
+            let want = musts.iter().all(|x| *x)
+                && !nots.iter().any(|x| *x)
+                && shoulds.iter().filter(|x| **x).count() as i64 >= want_msm.max(0);
+            prop_assert_eq!(eval(&node, &truth), want);
+            // And the printed form parses back to the same meaning.
+            let back = parser::parse(&to_query_string(&node)).unwrap();
+            prop_assert_eq!(eval(&back, &truth), want);
+        }
     }
 }

@@ -100,10 +100,7 @@ pub struct CatParams {
 }
 
 /// `GET /es/_cat/indices`.
-pub async fn cat_indices(
-    s: State<EsState>,
-    q: Query<CatParams>,
-) -> Result<Response, EsError> {
+pub async fn cat_indices(s: State<EsState>, q: Query<CatParams>) -> Result<Response, EsError> {
     cat(s, q, None).await
 }
 

@@ -47,16 +47,28 @@ const META: &[(&str, Target)] = &[
     ("container.labels", Target::Labels),
     ("kubernetes.node.name", Target::Host),
     ("kubernetes.container.name", Target::Container),
-    ("kubernetes.pod.name", Target::Label("io.kubernetes.pod.name")),
-    ("kubernetes.namespace", Target::Label("io.kubernetes.pod.namespace")),
+    (
+        "kubernetes.pod.name",
+        Target::Label("io.kubernetes.pod.name"),
+    ),
+    (
+        "kubernetes.namespace",
+        Target::Label("io.kubernetes.pod.namespace"),
+    ),
     // Fluent Bit's kubernetes filter (also fluent-plugin-kubernetes_metadata_filter).
     ("kubernetes.host", Target::Host),
     ("kubernetes.container_name", Target::Container),
     ("kubernetes.docker_id", Target::ContainerId),
     ("kubernetes.container_image", Target::Image),
     ("kubernetes.labels", Target::Labels),
-    ("kubernetes.pod_name", Target::Label("io.kubernetes.pod.name")),
-    ("kubernetes.namespace_name", Target::Label("io.kubernetes.pod.namespace")),
+    (
+        "kubernetes.pod_name",
+        Target::Label("io.kubernetes.pod.name"),
+    ),
+    (
+        "kubernetes.namespace_name",
+        Target::Label("io.kubernetes.pod.namespace"),
+    ),
     // Fluentd's docker metadata filter.
     ("docker.container_id", Target::ContainerId),
     ("docker.id", Target::ContainerId),
@@ -66,7 +78,10 @@ const META: &[(&str, Target)] = &[
     // Vector's kubernetes_logs source.
     ("kubernetes.pod_node_name", Target::Host),
     ("kubernetes.pod_labels", Target::Labels),
-    ("kubernetes.pod_namespace", Target::Label("io.kubernetes.pod.namespace")),
+    (
+        "kubernetes.pod_namespace",
+        Target::Label("io.kubernetes.pod.namespace"),
+    ),
     // Vector's docker_logs source, Docker's fluentd logging driver.
     ("host", Target::Host),
     ("container_name", Target::Container),
@@ -269,14 +284,20 @@ fn take_path(obj: &mut Map<String, Value>, path: &str) -> Option<Value> {
 /// milliseconds as a number.
 pub fn parse_time(v: &Value) -> Option<Timestamp> {
     match v {
-        Value::Number(n) => {
-            let ms = n.as_f64()?;
-            let ns = ms * 1e6;
-            (ns.is_finite() && ns.abs() < i64::MAX as f64).then(|| Timestamp(ns.round() as i64))
-        }
+        Value::Number(n) => epoch_scaled(n, 1_000_000),
         Value::String(s) => parse_time_str(s),
         _ => None,
     }
+}
+
+/// An epoch number in units of `scale` nanoseconds (1e6 for milliseconds), exact for
+/// integers.
+pub fn epoch_scaled(n: &serde_json::Number, scale: i64) -> Option<Timestamp> {
+    if let Some(i) = n.as_i64() {
+        return i.checked_mul(scale).map(Timestamp);
+    }
+    let ns = n.as_f64()? * scale as f64;
+    (ns.is_finite() && ns.abs() < i64::MAX as f64).then(|| Timestamp(ns.round() as i64))
 }
 
 /// [`parse_time`] for text.
@@ -333,7 +354,13 @@ mod tests {
         assert_eq!(r.timestamp.to_rfc3339(), "2026-11-20T10:00:00.123000000Z");
         assert_eq!(r.message, "payment failed");
         assert_eq!(
-            (&*r.host, &*r.container, &*r.container_id, &*r.image, &*r.stream),
+            (
+                &*r.host,
+                &*r.container,
+                &*r.container_id,
+                &*r.image,
+                &*r.stream
+            ),
             ("node-1", "pay", "3f2a", "shop/pay:1.4", "stderr")
         );
         assert_eq!(r.labels["app"], "pay");
@@ -358,7 +385,10 @@ mod tests {
             "input": {"type": "container"}
         }));
         assert_eq!(r.level, Some(Level::Warn));
-        assert_eq!((&*r.host, &*r.container, &*r.image), ("node-2", "web", "nginx:1.27"));
+        assert_eq!(
+            (&*r.host, &*r.container, &*r.image),
+            ("node-2", "web", "nginx:1.27")
+        );
         assert_eq!(r.labels["com_docker_compose_service"], "web");
         assert_eq!(
             Value::Object(r.fields),
@@ -372,7 +402,10 @@ mod tests {
             "label": {"com.example.team": "core"}, "source_type": "docker_logs", "level": "ERROR"
         }));
         assert_eq!(v.timestamp.to_rfc3339(), "2026-11-20T10:00:00.500000000Z");
-        assert_eq!((&*v.host, &*v.container, &*v.image), ("node-3", "api", "api:2"));
+        assert_eq!(
+            (&*v.host, &*v.container, &*v.image),
+            ("node-3", "api", "api:2")
+        );
         assert_eq!(v.labels["com.example.team"], "core");
         assert_eq!(v.level, Some(Level::Error));
         assert_eq!(v.fields["source_type"], "docker_logs");
@@ -381,9 +414,15 @@ mod tests {
     #[test]
     fn times_and_bad_documents() {
         for (v, want) in [
-            (json!(1_700_000_000_123u64), "2023-11-14T22:13:20.123000000Z"),
+            (
+                json!(1_700_000_000_123u64),
+                "2023-11-14T22:13:20.123000000Z",
+            ),
             (json!("2026-11-20"), "2026-11-20T00:00:00.000000000Z"),
-            (json!("2026-11-20T10:00:00"), "2026-11-20T10:00:00.000000000Z"),
+            (
+                json!("2026-11-20T10:00:00"),
+                "2026-11-20T10:00:00.000000000Z",
+            ),
             (
                 json!("2026-11-20T10:00:00.5+0100"),
                 "2026-11-20T09:00:00.500000000Z",
@@ -416,7 +455,10 @@ mod tests {
         for (sent, want) in [
             ("kubernetes.pod_name", "labels.io.kubernetes.pod.name"),
             ("kubernetes.labels.app", "labels.app"),
-            ("container.labels.com_docker_compose_service", "labels.com_docker_compose_service"),
+            (
+                "container.labels.com_docker_compose_service",
+                "labels.com_docker_compose_service",
+            ),
             ("container.image.name", "image"),
             ("container.name.keyword", "container"),
             ("host.name", "host"),

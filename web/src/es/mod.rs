@@ -8,12 +8,14 @@
 //! - [`mapping`]: an Elasticsearch document to a record, and the names users query by.
 //! - [`dsl`]: the query DSL subset to the query language (through its syntax tree).
 //! - [`search`]: `_search`, `_count` and `_msearch` in Elasticsearch's response shape.
+//! - [`aggs`]: the aggregations of `_search`, through `/api/v1/aggregate`'s engine.
 //! - [`source`]: `_source` filtering of hits.
 //! - [`error`]: errors in Elasticsearch's shape.
 //!
 //! Every answer carries `X-Elastic-Product: Elasticsearch`, which the official clients
 //! check before they accept a response.
 
+pub mod aggs;
 pub mod bulk;
 pub mod dsl;
 pub mod error;
@@ -73,7 +75,10 @@ pub fn router<S>(app: AppState) -> Router<S> {
         .route("/_cat/indices", get(info::cat_indices))
         .route("/_cat/indices/{index}", get(info::cat_indices_of))
         .route("/_bulk", post(bulk::bulk).put(bulk::bulk))
-        .route("/{index}/_bulk", post(bulk::bulk_index).put(bulk::bulk_index))
+        .route(
+            "/{index}/_bulk",
+            post(bulk::bulk_index).put(bulk::bulk_index),
+        )
         .route("/_search", get(search::search).post(search::search))
         .route(
             "/{index}/_search",

@@ -216,13 +216,15 @@ async fn run_msearch(
     let responses = tokio::task::spawn_blocking(move || {
         specs
             .into_iter()
-            .map(|spec| match spec.and_then(|s| s.run(engine.catalog(), now)) {
-                Ok(mut v) => {
-                    v["status"] = json!(200);
-                    v
-                }
-                Err(e) => e.body(),
-            })
+            .map(
+                |spec| match spec.and_then(|s| s.run(engine.catalog(), now)) {
+                    Ok(mut v) => {
+                        v["status"] = json!(200);
+                        v
+                    }
+                    Err(e) => e.body(),
+                },
+            )
             .collect::<Vec<_>>()
     })
     .await
@@ -501,10 +503,7 @@ impl SearchSpec {
             }
             match body_v {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => v
-                    .as_u64()
-                    .map(|n| Some(n as usize))
-                    .ok_or_else(|| bad(v)),
+                Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| bad(v)),
             }
         };
         let size = num("size", body.get("size"))?.unwrap_or(DEFAULT_SIZE);
@@ -546,7 +545,11 @@ impl SearchSpec {
                 None => SourceFilter::default(),
             },
         };
-        let split = |s: &String| s.split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>();
+        let split = |s: &String| {
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .collect::<Vec<_>>()
+        };
         if let Some(i) = params.get("_source_includes") {
             source.includes = split(i);
         }
@@ -621,11 +624,7 @@ impl SearchSpec {
         let n = page.len();
         let mut hits = Vec::with_capacity(n);
         for (i, record) in page.into_iter().enumerate() {
-            let key = if i + 1 == n {
-                cursor
-            } else {
-                None
-            };
+            let key = if i + 1 == n { cursor } else { None };
             hits.push(self.hit(record, key));
         }
         let mut out = json!({
@@ -717,13 +716,17 @@ fn parse_sort(sort: Option<&Value>) -> Result<Order, EsError> {
                 let dir = match v {
                     Value::String(d) => Some(d.clone()),
                     Value::Object(opts) => {
-                        if let Some(k) = opts
-                            .keys()
-                            .find(|k| !matches!(k.as_str(), "order" | "unmapped_type" | "format" | "numeric_type"))
-                        {
+                        if let Some(k) = opts.keys().find(|k| {
+                            !matches!(
+                                k.as_str(),
+                                "order" | "unmapped_type" | "format" | "numeric_type"
+                            )
+                        }) {
                             return Err(EsError::unsupported(format!("`sort.{f}.{k}`")));
                         }
-                        opts.get("order").and_then(Value::as_str).map(str::to_string)
+                        opts.get("order")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
                     }
                     other => {
                         return Err(EsError::bad_request(

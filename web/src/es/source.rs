@@ -37,7 +37,9 @@ impl SourceFilter {
                     .collect(),
                 other => Err(EsError::bad_request(
                     "parsing_exception",
-                    format!("`_source.{what}` must be a pattern or a list of patterns, not {other}"),
+                    format!(
+                        "`_source.{what}` must be a pattern or a list of patterns, not {other}"
+                    ),
                 )),
             }
         };
@@ -171,15 +173,30 @@ mod tests {
         assert_eq!(run(json!(false), doc.clone()), None);
         assert_eq!(run(json!(true), doc.clone()), Some(doc.clone()));
         assert_eq!(run(json!("a"), doc.clone()), Some(json!({"a": 1})));
-        assert_eq!(run(json!(["b.c", "ab"]), doc.clone()), Some(json!({"b": {"c": 2}, "ab": 4})));
-        assert_eq!(run(json!("a*"), doc.clone()), Some(json!({"a": 1, "ab": 4})));
-        assert_eq!(run(json!("b"), doc.clone()), Some(json!({"b": {"c": 2, "d": {"e": 3}}})));
-        assert_eq!(run(json!("*.e"), doc.clone()), Some(json!({"b": {"d": {"e": 3}}})));
+        assert_eq!(
+            run(json!(["b.c", "ab"]), doc.clone()),
+            Some(json!({"b": {"c": 2}, "ab": 4}))
+        );
+        assert_eq!(
+            run(json!("a*"), doc.clone()),
+            Some(json!({"a": 1, "ab": 4}))
+        );
+        assert_eq!(
+            run(json!("b"), doc.clone()),
+            Some(json!({"b": {"c": 2, "d": {"e": 3}}}))
+        );
+        assert_eq!(
+            run(json!("*.e"), doc.clone()),
+            Some(json!({"b": {"d": {"e": 3}}}))
+        );
         assert_eq!(
             run(json!({"includes": ["b"], "excludes": ["b.d"]}), doc.clone()),
             Some(json!({"b": {"c": 2}}))
         );
-        assert_eq!(run(json!({"excludes": "a*"}), doc), Some(json!({"b": {"c": 2, "d": {"e": 3}}})));
+        assert_eq!(
+            run(json!({"excludes": "a*"}), doc),
+            Some(json!({"b": {"c": 2, "d": {"e": 3}}}))
+        );
         assert!(SourceFilter::parse(&json!({"fields": ["a"]})).is_err());
         assert!(glob("fil*-*", "filebeat-8.19.0") && !glob("a*b", "ac"));
     }
