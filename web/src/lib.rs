@@ -66,7 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/", get(dashboard::index))
-        .nest("/es", es::router(state.clone()))
+        .merge(es::router(state.clone()))
         .fallback(error::not_found)
         // Bodies are read with our own limit so that an oversized one gets a JSON 413.
         .layer(DefaultBodyLimit::disable())

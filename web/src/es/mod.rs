@@ -27,7 +27,7 @@ pub mod source;
 use crate::AppState;
 use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use error::EsError;
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,7 +59,7 @@ impl EsState {
     }
 }
 
-/// The `/es` routes, to be nested under `/es`.
+/// The `/es` routes (merged into the server's router).
 pub fn router<S>(app: AppState) -> Router<S> {
     let state = EsState {
         app,
@@ -67,75 +67,81 @@ pub fn router<S>(app: AppState) -> Router<S> {
         settings: Arc::default(),
     };
     Router::new()
-        .route("/", get(info::root).head(info::ping))
-        .route("/_cluster/health", get(info::health))
-        .route("/_cluster/health/{index}", get(info::health))
-        .route("/_license", get(info::license))
-        .route("/_xpack", get(info::xpack))
-        .route("/_cat/indices", get(info::cat_indices))
-        .route("/_cat/indices/{index}", get(info::cat_indices_of))
-        .route("/_bulk", post(bulk::bulk).put(bulk::bulk))
+        .route("/es", get(info::root).head(info::ping))
+        .route("/es/", get(info::root).head(info::ping))
+        .route("/es/_cluster/health", get(info::health))
+        .route("/es/_cluster/health/{index}", get(info::health))
+        .route("/es/_license", get(info::license))
+        .route("/es/_xpack", get(info::xpack))
+        .route("/es/_cat/indices", get(info::cat_indices))
+        .route("/es/_cat/indices/{index}", get(info::cat_indices_of))
+        .route("/es/_bulk", post(bulk::bulk).put(bulk::bulk))
         .route(
-            "/{index}/_bulk",
+            "/es/{index}/_bulk",
             post(bulk::bulk_index).put(bulk::bulk_index),
         )
-        .route("/_search", get(search::search).post(search::search))
+        .route("/es/_search", get(search::search).post(search::search))
         .route(
-            "/{index}/_search",
+            "/es/{index}/_search",
             get(search::search_index).post(search::search_index),
         )
-        .route("/_count", get(search::count).post(search::count))
+        .route("/es/_count", get(search::count).post(search::count))
         .route(
-            "/{index}/_count",
+            "/es/{index}/_count",
             get(search::count_index).post(search::count_index),
         )
-        .route("/_msearch", get(search::msearch).post(search::msearch))
+        .route("/es/_msearch", get(search::msearch).post(search::msearch))
         .route(
-            "/{index}/_msearch",
+            "/es/{index}/_msearch",
             get(search::msearch_index).post(search::msearch_index),
         )
-        .route("/_refresh", get(info::refresh).post(info::refresh))
+        .route("/es/_refresh", get(info::refresh).post(info::refresh))
         .route(
-            "/{index}/_refresh",
+            "/es/{index}/_refresh",
             get(info::refresh_index).post(info::refresh_index),
         )
         .route(
-            "/{index}",
+            "/es/{index}",
             get(info::get_index)
                 .head(info::index_exists)
-                .put(info::create_index),
+                .put(info::create_index)
+                .fallback(unsupported),
         )
         .route(
-            "/_index_template/{name}",
+            "/es/_index_template/{name}",
             get(info::get_setting)
                 .head(info::setting_exists)
                 .put(info::put_setting),
         )
         .route(
-            "/_template/{name}",
+            "/es/_template/{name}",
             get(info::get_setting)
                 .head(info::setting_exists)
                 .put(info::put_setting),
         )
         .route(
-            "/_component_template/{name}",
+            "/es/_component_template/{name}",
             get(info::get_setting)
                 .head(info::setting_exists)
                 .put(info::put_setting),
         )
         .route(
-            "/_ilm/policy/{name}",
+            "/es/_ilm/policy/{name}",
             get(info::get_setting)
                 .head(info::setting_exists)
                 .put(info::put_setting),
         )
         .route(
-            "/_ingest/pipeline/{name}",
+            "/es/_ingest/pipeline/{name}",
             get(info::get_setting)
                 .head(info::setting_exists)
                 .put(info::put_setting),
         )
-        .fallback(unsupported)
+        // Anything else under /es is answered in Elasticsearch's shape, naming what is
+        // not supported (a catch-all route would clash with the `{index}` routes).
+        .route("/es/{index}/{op}", any(unsupported))
+        .route("/es/{index}/{op}/{more}", any(unsupported))
+        .route("/es/{index}/{op}/{more}/{rest}", any(unsupported))
         .layer(axum::middleware::map_response(product_header))
         .with_state(state)
 }
