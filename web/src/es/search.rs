@@ -167,7 +167,7 @@ async fn run_msearch(
         .split(|&b| b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
         .collect();
-    if lines.len() % 2 != 0 {
+    if !lines.len().is_multiple_of(2) {
         return Err(EsError::bad_request(
             "illegal_argument_exception",
             "an _msearch body is pairs of lines: a header ({} or {\"index\":\"…\"}) and a search body",
