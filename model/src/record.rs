@@ -258,7 +258,7 @@ mod tests {
         );
         assert_eq!(
             r.to_json(),
-            r#"{"@timestamp":"2026-11-20T10:00:00Z","message":"m"}"#
+            r#"{"@timestamp":"2026-11-20T10:00:00.000000000Z","message":"m"}"#
         );
     }
 
