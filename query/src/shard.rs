@@ -319,8 +319,8 @@ where
         let fruit = collector.collect_segment(weight.as_ref(), ord, reader)?;
         held.extend(collector.merge_fruits(vec![fruit])?);
         match order {
-            Order::Desc => held.sort_unstable_by(|a, b| b.0.cmp(&a.0)),
-            Order::Asc => held.sort_unstable_by(|a, b| a.0.cmp(&b.0)),
+            Order::Desc => held.sort_unstable_by_key(|h| std::cmp::Reverse(h.0)),
+            Order::Asc => held.sort_unstable_by_key(|h| h.0),
         }
         held.truncate(limit);
     }
