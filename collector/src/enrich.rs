@@ -100,6 +100,7 @@ pub fn build_record(
         fields: payload.fields,
         source_id,
         seq,
+        original: None,
     }
 }
 

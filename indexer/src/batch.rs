@@ -36,6 +36,25 @@ impl PreparedBatch {
         }
     }
 
+    /// A batch from records and their WAL lines: `text[spans[i]]` must be the JSON line
+    /// of `records[i]` (what [`Record::from_json`] reads back as the same record), for
+    /// callers that write lines the record's own serialisation would not (such as one
+    /// carrying `_original`, which that serialisation leaves out).
+    pub fn from_parts(
+        records: Vec<Record>,
+        text: Vec<u8>,
+        spans: Vec<Range<usize>>,
+        permit: Option<Permit>,
+    ) -> PreparedBatch {
+        assert_eq!(records.len(), spans.len(), "one WAL line per record");
+        PreparedBatch {
+            records,
+            text,
+            spans,
+            permit,
+        }
+    }
+
     /// Decodes an NDJSON body; the lines that are not valid records are returned apart.
     pub fn from_ndjson(body: Vec<u8>, permit: Option<Permit>) -> (PreparedBatch, Vec<Rejected>) {
         let Decoded {

@@ -116,6 +116,8 @@ pub struct Engine {
     committed_lsn: Arc<AtomicU64>,
     wal_tx: Mutex<Option<mpsc::Sender<WalRequest>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The WAL positions made durable and committed, for [`Engine::wait_searchable`].
+    marks: WalMarks,
 }
 
 impl std::fmt::Debug for Engine {
@@ -161,15 +163,16 @@ impl Engine {
         // Everything on disk at start counts as durable; the ingest thread moves it on.
         let durable_lsn = Arc::new(AtomicU64::new(u64::MAX));
         let wal_dir = dir.join("wal");
+        let marks = WalMarks {
+            committed: committed_lsn.clone(),
+            durable: durable_lsn.clone(),
+        };
         let mut seqs = SeqTracker::new(checkpoint.seqs.clone());
         let mut indexer = Indexer::new(
             catalog.clone(),
             checkpoint_file,
             checkpoint.clone(),
-            WalMarks {
-                committed: committed_lsn.clone(),
-                durable: durable_lsn.clone(),
-            },
+            marks.clone(),
             health.clone(),
             wal_dir.clone(),
             config.indexer.clone(),
@@ -239,6 +242,7 @@ impl Engine {
             committed_lsn,
             wal_tx: Mutex::new(Some(wal_tx)),
             threads: Mutex::new(threads),
+            marks,
         })
     }
 
@@ -253,6 +257,24 @@ impl Engine {
                 .map_err(|_| IngestError::ShuttingDown)?;
         }
         rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Waits until every batch acknowledged before the call is searchable (committed),
+    /// or `timeout` passes; returns whether it got there. Backs the Elasticsearch
+    /// `refresh` calls that clients make before searching what they just sent.
+    pub async fn wait_searchable(&self, timeout: Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        let target = self.marks.durable.load(Ordering::Acquire);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.marks.committed.load(Ordering::Acquire) >= target {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The back-pressure budget callers take permits from before preparing a batch.

@@ -5,7 +5,9 @@
 //! them back exactly (arrays, nulls, floats, dotted keys; see [`columns_hold_exactly`]).
 //! Time, host, container, container id, image, stream, level, the delivery identity and
 //! the `fields` values live in fast columns, and a hit is put back together from both
-//! ([`RecordLoader`]). Fields read back from columns come in key order, not as sent. `@timestamp` and `_ord` (the ingest order,
+//! ([`RecordLoader`]). A record that came through the Elasticsearch-compatible API also
+//! keeps its original document in the docstore, so its `_source` comes back as sent.
+//! Fields read back from columns come in key order, not as sent. `@timestamp` and `_ord` (the ingest order,
 //! a tie-breaker that makes paging stable) need no inverted index: Tantivy answers range
 //! queries on fast fields from the columns.
 
@@ -201,6 +203,8 @@ struct StoredRef<'a> {
     fields: &'a serde_json::Map<String, serde_json::Value>,
     #[serde(rename = "l", skip_serializing_if = "BTreeMap::is_empty")]
     labels: &'a BTreeMap<String, String>,
+    #[serde(rename = "o", skip_serializing_if = "Option::is_none")]
+    original: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +215,8 @@ struct Stored {
     fields: serde_json::Map<String, serde_json::Value>,
     #[serde(rename = "l", default)]
     labels: BTreeMap<String, String>,
+    #[serde(rename = "o", default)]
+    original: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// Converts without going through an owned `serde_json::Value` copy.
@@ -314,6 +320,7 @@ impl Fields {
                 &record.fields
             },
             labels: &record.labels,
+            original: record.original.as_ref().map(|o| &*o.0),
         };
         doc.add_text(
             self.source,
@@ -447,6 +454,7 @@ impl<'s> RecordLoader<'s> {
             fields,
             source_id,
             seq,
+            original: stored.original.map(skein_model::Original),
         })
     }
 }
@@ -558,7 +566,10 @@ mod tests {
         // Shares a column with the float above: the integer must come back as one.
         let mut coerced = Record::new(Timestamp(t.0 + 2), "c coerced");
         coerced.fields = json!({"ratio": 3}).as_object().unwrap().clone();
-        let bare = Record::new(Timestamp(t.0 + 3), "d bare");
+        let mut bare = Record::new(Timestamp(t.0 + 3), "d bare");
+        bare.original = Some(
+            skein_model::Original::from_json(r#"{"msg": "d bare",  "z": 1.50, "a": [1]}"#).unwrap(),
+        );
         assert!(columns_hold_exactly(&full.fields));
         assert!(!columns_hold_exactly(&stored.fields));
         let got = roundtrip(&[full.clone(), stored.clone(), coerced.clone(), bare.clone()]);
@@ -572,5 +583,10 @@ mod tests {
         );
         assert_eq!(got[2].fields["ratio"], json!(3));
         assert_eq!(as_value(&got[3]), as_value(&bare));
+        assert_eq!(
+            got[3].original, bare.original,
+            "the original comes back byte for byte"
+        );
+        assert_eq!(got[0].original, None);
     }
 }

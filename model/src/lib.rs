@@ -12,5 +12,5 @@ pub mod time;
 
 pub use level::Level;
 pub use record::{decode_ndjson, Decoded, Rejected};
-pub use record::{Record, RecordError};
+pub use record::{Original, Record, RecordError};
 pub use time::{TimeError, Timestamp};

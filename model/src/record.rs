@@ -55,6 +55,36 @@ pub struct Record {
     /// Delivery identity: strictly increasing position within `source_id`.
     #[serde(rename = "_seq", default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// The document exactly as a client sent it, for records that came through the
+    /// Elasticsearch-compatible API: their searches give it back as `_source`. Stored,
+    /// never indexed. Accepted on input (the WAL line of such a record carries it, so a
+    /// replay keeps it) but left out of the record's JSON form, so hits, follow output
+    /// and `--output json` show the record, not the document twice.
+    #[serde(rename = "_original", default, skip_serializing)]
+    pub original: Option<Original>,
+}
+
+/// A JSON document kept byte for byte as it was received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Original(pub Box<serde_json::value::RawValue>);
+
+impl Original {
+    /// Keeps `json`, which must be one valid JSON value.
+    pub fn from_json(json: &str) -> Result<Original, serde_json::Error> {
+        serde_json::value::RawValue::from_string(json.to_string()).map(Original)
+    }
+
+    /// The JSON text as received.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for Original {
+    fn eq(&self, other: &Original) -> bool {
+        self.get() == other.get()
+    }
 }
 
 impl Record {
@@ -73,6 +103,7 @@ impl Record {
             fields: serde_json::Map::new(),
             source_id: None,
             seq: None,
+            original: None,
         }
     }
 
@@ -214,6 +245,20 @@ mod tests {
             bad[4].error.contains("unknown field `bogus`"),
             "{}",
             bad[4].error
+        );
+    }
+
+    #[test]
+    fn original_is_read_but_not_written() {
+        let line = r#"{"@timestamp":"2026-11-20T10:00:00Z","message":"m","_original":{"log":"m",  "n":1.50}}"#;
+        let r = Record::from_json(line.as_bytes()).unwrap();
+        assert_eq!(
+            r.original.as_ref().unwrap().get(),
+            r#"{"log":"m",  "n":1.50}"#
+        );
+        assert_eq!(
+            r.to_json(),
+            r#"{"@timestamp":"2026-11-20T10:00:00.000000000Z","message":"m"}"#
         );
     }
 

@@ -20,12 +20,13 @@ use tantivy::aggregation::{
     AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector,
 };
 use tantivy::collector::sort_key::SortByStaticFastValue;
+use tantivy::collector::Collector;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::EnableScoring;
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
 use tantivy::schema::Schema;
 use tantivy::Executor;
-use tantivy::{DateTime, Term};
+use tantivy::{DateTime, DocAddress, Searcher, Term};
 
 /// Total order of hits: time first, then ingest order, which is unique per record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -144,7 +145,12 @@ impl Shard for PartitionShard {
         let base = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
         let searcher = p.searcher();
         let total = if req.count {
-            searcher.search(&base, &Count)? as u64
+            searcher.search_with_executor(
+                &base,
+                &Count,
+                executor(),
+                EnableScoring::disabled_from_searcher(&searcher),
+            )? as u64
         } else {
             0
         };
@@ -205,7 +211,7 @@ impl Shard for PartitionShard {
             ),
             (SortByStaticFastValue::<u64>::for_field(names::ORD), order),
         ));
-        let top = searcher.search(&page, &collector)?;
+        let top = newest_first(&searcher, page.as_ref(), &collector, req.limit, req.order)?;
         let mut loader = RecordLoader::new(&searcher);
         let mut hits = Vec::with_capacity(top.len());
         for ((t, o), addr) in top {
@@ -264,6 +270,61 @@ impl Shard for PartitionShard {
             )
             .map_err(AggregateError::from_tantivy)
     }
+}
+
+/// The top hits of `collector`, visiting segments from the side the order starts at and
+/// stopping at the first segment whose whole time span sorts after the `limit`-th hit
+/// held: ingest fills segments roughly in time order, so the newest hits of a common
+/// term come from the newest segment or two, and the others are never scanned.
+fn newest_first<C>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    collector: &C,
+    limit: usize,
+    order: Order,
+) -> tantivy::Result<C::Fruit>
+where
+    C: Collector<Fruit = Vec<((Option<DateTime>, Option<u64>), DocAddress)>>,
+{
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut segments = Vec::new();
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let ts = reader.fast_fields().date(names::TIMESTAMP)?;
+        let (lo, hi) = (
+            ts.min_value().into_timestamp_nanos(),
+            ts.max_value().into_timestamp_nanos(),
+        );
+        segments.push((ord as u32, reader, lo, hi));
+    }
+    match order {
+        Order::Desc => segments.sort_by_key(|s| std::cmp::Reverse(s.3)),
+        Order::Asc => segments.sort_by_key(|s| s.2),
+    }
+    let mut held: C::Fruit = Vec::new();
+    for (ord, reader, lo, hi) in segments {
+        if held.len() >= limit {
+            let last = held[limit - 1]
+                .0
+                 .0
+                .map_or(i64::MIN, |t| t.into_timestamp_nanos());
+            // A hit at the same time could still win on ingest order: keep going then.
+            let beyond = match order {
+                Order::Desc => hi < last,
+                Order::Asc => lo > last,
+            };
+            if beyond {
+                break;
+            }
+        }
+        let fruit = collector.collect_segment(weight.as_ref(), ord, reader)?;
+        held.extend(collector.merge_fruits(vec![fruit])?);
+        match order {
+            Order::Desc => held.sort_unstable_by_key(|h| std::cmp::Reverse(h.0)),
+            Order::Asc => held.sort_unstable_by_key(|h| h.0),
+        }
+        held.truncate(limit);
+    }
+    Ok(held)
 }
 
 /// Memory one shard's aggregation may use before it fails with a clear error.

@@ -90,7 +90,8 @@ pub async fn ingest(
     }))
 }
 
-fn decode_body(encoding: &str, raw: &[u8], max: usize) -> Result<Vec<u8>, ApiError> {
+/// The body as sent, decompressed per `Content-Encoding` within `max` bytes.
+pub(crate) fn decode_body(encoding: &str, raw: &[u8], max: usize) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

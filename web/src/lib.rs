@@ -6,6 +6,7 @@
 //! - [`tail`]: `GET /api/v1/tail`, history then live records as NDJSON or SSE.
 //! - [`aggregate`]: `POST /api/v1/aggregate`.
 //! - [`catalog`]: `GET /api/v1/fields` and `GET /api/v1/sources`: what is in the index.
+//! - [`es`]: the Elasticsearch-compatible API under `/es` (its own module tree).
 //! - [`ops`]: `GET /healthz` and `GET /metrics` (Prometheus text).
 //! - [`error`]: the JSON error shape `{"error":{"type":…,"reason":…}}` every route uses.
 //! - [`assets`]: the dashboard page at `/` and its embedded files under `/assets/`.
@@ -16,6 +17,7 @@ pub mod assets;
 pub mod catalog;
 pub mod dashboards;
 pub mod error;
+pub mod es;
 pub mod ingest;
 pub mod ops;
 pub mod search;
@@ -84,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/", get(assets::index))
         .route("/assets/{*path}", get(assets::asset))
+        .merge(es::router(state.clone()))
         .fallback(error::not_found)
         // Bodies are read with our own limit so that an oversized one gets a JSON 413.
         .layer(DefaultBodyLimit::disable())

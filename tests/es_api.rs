@@ -1,0 +1,277 @@
+//! The Elasticsearch-compatible API with real clients against the real `skein server`:
+//! the official Python client (`elasticsearch` 8.x from PyPI; `scripts/test` installs it)
+//! and the requests Fluent Bit, Vector and Filebeat send (replayed with curl).
+
+mod common;
+
+use common::{record_line, Server};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+
+fn run_script(program: &str, script: &str, url: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/es")
+        .join(script);
+    let out = Command::new(program)
+        .arg(&path)
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}): install it, or run scripts/test, which does")
+        });
+    assert!(
+        out.status.success(),
+        "{script} failed (for the Python client test: pip install 'elasticsearch>=8,<9', as \
+         scripts/test does)\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn official_python_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    run_script("python3", "client.py", &format!("{}/es", server.url));
+}
+
+fn es_search(server: &Server, body: Value) -> Value {
+    let r = common::client()
+        .post(format!("{}/es/_search", server.url))
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.headers()["x-elastic-product"],
+        "Elasticsearch",
+        "every /es answer carries the product header"
+    );
+    let status = r.status();
+    let v: Value = r.json().unwrap();
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+#[test]
+fn shipper_requests_are_durable_and_searchable_like_any_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("data"), &[]);
+    // A record shipped by a skein agent, next to the ones shipped through /es.
+    let line = record_line(
+        "2026-11-20T10:00:03Z",
+        "agent",
+        "info",
+        "payment ok",
+        "n/1",
+        1,
+    );
+    assert_eq!(
+        server
+            .ingest(format!("{line}\n").into_bytes(), None)
+            .status(),
+        200
+    );
+    run_script("bash", "shippers.sh", &format!("{}/es", server.url));
+
+    // Acknowledged means durable: a crash right after loses nothing, `_original` included.
+    server.kill9();
+    let server = server.restart();
+    server.wait_total("*", 4);
+
+    let hits = server.search(&[("q", "*"), ("order", "asc")])["hits"].clone();
+    let by = |c: &str| {
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["container"] == c)
+            .unwrap_or_else(|| panic!("no record of {c}: {hits}"))
+            .clone()
+    };
+    // Fluent Bit with the kubernetes filter.
+    let fb = by("pay");
+    assert_eq!(fb["@timestamp"], "2026-11-20T10:00:00.123000000Z");
+    assert_eq!(fb["message"], "GET /healthz 200");
+    assert_eq!(
+        (&fb["host"], &fb["container_id"]),
+        (&json!("node-1"), &json!("3f2a9c"))
+    );
+    assert_eq!(fb["image"], "shop/pay:1.4");
+    assert_eq!(fb["stream"], "stdout");
+    assert_eq!(fb["labels"]["app"], "pay");
+    assert_eq!(fb["labels"]["io.kubernetes.pod.name"], "pay-7d9f");
+    assert_eq!(fb["labels"]["io.kubernetes.pod.namespace"], "shop");
+    assert_eq!(fb["fields"]["kubernetes"]["pod_id"], "0b1e");
+    assert_eq!(fb["fields"]["_index"], "fluent-bit");
+    assert!(
+        fb.get("_original").is_none(),
+        "hits show the record, not the document twice"
+    );
+    // Vector's docker_logs.
+    let v = by("checkout");
+    assert_eq!(v["@timestamp"], "2026-11-20T10:00:01.500000000Z");
+    assert_eq!(
+        (&v["host"], &v["image"]),
+        (&json!("node-2"), &json!("shop/checkout:2.0"))
+    );
+    assert_eq!(v["labels"]["com.docker.compose.service"], "checkout");
+    assert_eq!(
+        (&v["stream"], &v["message"]),
+        (&json!("stderr"), &json!("payment failed: timeout"))
+    );
+    assert_eq!(v["fields"]["source_type"], "docker_logs");
+    // Filebeat with add_docker_metadata.
+    let f = by("web");
+    assert_eq!(
+        (&f["host"], &f["container_id"]),
+        (&json!("node-3"), &json!("9c1d"))
+    );
+    assert_eq!(
+        (&f["image"], &f["labels"]["com_docker_compose_service"]),
+        (&json!("nginx:1.27"), &json!("web"))
+    );
+    assert_eq!(
+        f["fields"]["log"]["file"]["path"],
+        "/var/lib/docker/containers/9c1d/9c1d-json.log"
+    );
+    assert_eq!(f["fields"]["_index"], "filebeat-8.19.0");
+
+    // The query language finds them by record fields and by the names they were sent as.
+    for (q, want) in [
+        ("container:pay OR container:checkout", 2),
+        ("host:node-3", 1),
+        ("labels.app:pay", 1),
+        ("source_type:docker_logs", 1),
+        ("payment", 2),
+        ("_index:vector-2026.11.20", 1),
+    ] {
+        server.wait_total(q, want);
+    }
+
+    // `skein search`, the CLI people use, shows them like the agent's record.
+    let out = Command::new(env!("CARGO_BIN_EXE_skein"))
+        .args(["search", "payment", "--output", "json"])
+        .env("SKEIN_SERVER", &server.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("payment failed: timeout") && text.contains("payment ok"),
+        "{text}"
+    );
+
+    // Through /es: every record, names as sent, `_source` as sent.
+    let r = es_search(
+        &server,
+        json!({"query": {"match_all": {}}, "sort": [{"@timestamp": "asc"}]}),
+    );
+    assert_eq!(r["hits"]["total"]["value"], 4);
+    let hits = r["hits"]["hits"].as_array().unwrap();
+    let indices: Vec<&str> = hits.iter().map(|h| h["_index"].as_str().unwrap()).collect();
+    assert_eq!(
+        indices,
+        [
+            "fluent-bit",
+            "vector-2026.11.20",
+            "filebeat-8.19.0",
+            "skein"
+        ]
+    );
+    assert_eq!(
+        hits[0]["_source"]["log"], "GET /healthz 200\n",
+        "the document exactly as sent"
+    );
+    assert_eq!(hits[0]["_source"]["kubernetes"]["container_name"], "pay");
+    assert_eq!(hits[3]["_source"]["message"], "payment ok");
+    for (query, want) in [
+        (json!({"term": {"kubernetes.pod_name": "pay-7d9f"}}), 1),
+        (json!({"term": {"container.name": "web"}}), 1),
+        (json!({"term": {"container_name.keyword": "checkout"}}), 1),
+        (
+            json!({"query_string": {"query": "kubernetes.namespace_name:shop OR host.name:node-3"}}),
+            2,
+        ),
+        (json!({"match": {"message": "payment"}}), 2),
+    ] {
+        let r = es_search(&server, json!({"query": query}));
+        assert_eq!(r["hits"]["total"]["value"], want, "{query}: {r}");
+    }
+    let r = common::client()
+        .get(format!("{}/es/skein/_count", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().unwrap()["count"],
+        1,
+        "`skein` is the records of /api/v1/ingest"
+    );
+}
+
+#[test]
+fn bad_requests_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let post = |path: &str, body: &str| {
+        let r = common::client()
+            .post(format!("{}/es{path}", server.url))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    // A body whose lines cannot be paired is refused whole; nothing of it is stored.
+    let (s, v) = post(
+        "/_bulk?refresh=true",
+        "{\"index\":{\"_index\":\"a\"}}\n{\"message\":\"kept?\"}\nnot an action\n{}\n",
+    );
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["reason"].as_str().unwrap().contains("line 3"),
+        "{v}"
+    );
+    // A bad document fails alone; the others are stored.
+    let (s, v) = post(
+        "/_bulk?refresh=wait_for",
+        "{\"index\":{\"_index\":\"a\"}}\n{\"@timestamp\":\"soon\"}\n{\"index\":{\"_index\":\"a\"}}\n{\"message\":\"stored\"}\n",
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["errors"], true);
+    assert_eq!(v["items"][0]["index"]["status"], 400);
+    assert!(v["items"][0]["index"]["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("[@timestamp]"));
+    assert_eq!(v["items"][1]["index"]["status"], 201);
+    let (_, v) = post("/a/_count", "");
+    assert_eq!(v["count"], 1);
+    for (body, name) in [
+        (
+            r#"{"query":{"fuzzy":{"message":"x"}}}"#,
+            "the `fuzzy` query",
+        ),
+        (r#"{"highlight":{"fields":{"message":{}}}}"#, "`highlight`"),
+        (
+            r#"{"sort":[{"latency_ms":"desc"}]}"#,
+            "sorting on `latency_ms`",
+        ),
+        (
+            r#"{"query":{"query_string":{"query":"a AND"}}}"#,
+            "position 6",
+        ),
+        (
+            r#"{"query":{"regexp":{"service":"a.*"}}}"#,
+            "regex/ is not supported on `fields.service`",
+        ),
+    ] {
+        let (s, v) = post("/_search", body);
+        assert_eq!(s, 400, "{body}: {v}");
+        let reason = v["error"]["reason"].as_str().unwrap();
+        assert!(reason.contains(name), "{body}: {reason}");
+    }
+}

@@ -1,0 +1,484 @@
+//! `POST /es/_bulk` and `POST /es/{index}/_bulk`: action and document line pairs.
+//!
+//! `index` and `create` store the document (mapped to a record by [`super::mapping`],
+//! with the document itself kept as `_original` so searches return it as sent); every
+//! other action fails on its own item with a reason. The batch goes through the same
+//! budget, WAL and group commit as `/api/v1/ingest`: the answer comes once it is durable.
+//! A line that is not JSON where an action is expected fails the whole request (the
+//! lines after it can no longer be paired), and nothing of it is stored.
+
+use super::error::EsError;
+use super::mapping::to_record;
+use super::EsState;
+use crate::error::ApiError;
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use skein_indexer::{IngestError, PreparedBatch};
+use skein_model::{Original, Record, Timestamp};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Query parameters of `_bulk`.
+#[derive(Debug, Default, Deserialize)]
+pub struct BulkParams {
+    /// `true` or `wait_for`: answer once the documents are searchable.
+    pub refresh: Option<String>,
+    /// Accepted and ignored: skein answers once durable.
+    pub timeout: Option<String>,
+    /// Accepted and ignored: there is one copy.
+    pub wait_for_active_shards: Option<String>,
+    /// Accepted; the full answer is returned (a superset of any filtered one).
+    pub filter_path: Option<String>,
+    /// Accepted and ignored.
+    pub pretty: Option<String>,
+    /// Accepted and ignored.
+    pub error_trace: Option<String>,
+    /// Accepted and ignored.
+    pub human: Option<String>,
+    /// Only `false` is supported.
+    pub require_alias: Option<String>,
+    /// Not supported.
+    pub pipeline: Option<String>,
+    /// Not supported.
+    pub routing: Option<String>,
+}
+
+/// `POST /es/_bulk`.
+pub async fn bulk(
+    s: State<EsState>,
+    q: Query<BulkParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, EsError> {
+    run(s, q, None, headers, body).await
+}
+
+/// `POST /es/{index}/_bulk`: `index` is the default for actions that name none.
+pub async fn bulk_index(
+    s: State<EsState>,
+    Path(index): Path<String>,
+    q: Query<BulkParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, EsError> {
+    run(s, q, Some(index), headers, body).await
+}
+
+/// One action's outcome, before the batch is durable.
+enum Item {
+    /// Mapped; its record is in the batch.
+    Stored {
+        action: &'static str,
+        index: String,
+        id: String,
+    },
+    /// Failed on its own.
+    Failed {
+        action: String,
+        index: String,
+        id: Option<String>,
+        status: u16,
+        kind: &'static str,
+        reason: String,
+    },
+}
+
+/// What parsing a body gives: the items in order and the batch of stored ones.
+pub struct Parsed {
+    items: Vec<Item>,
+    records: Vec<Record>,
+    text: Vec<u8>,
+    spans: Vec<std::ops::Range<usize>>,
+}
+
+async fn run(
+    State(s): State<EsState>,
+    Query(q): Query<BulkParams>,
+    default_index: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, EsError> {
+    let started = Instant::now();
+    if let Some(p) = &q.pipeline {
+        return Err(EsError::unsupported(format!(
+            "the `pipeline` parameter ({p})"
+        )));
+    }
+    if q.routing.is_some() {
+        return Err(EsError::unsupported("the `routing` parameter"));
+    }
+    if q.require_alias.as_deref().is_some_and(|v| v != "false") {
+        return Err(EsError::unsupported(
+            "`require_alias=true` (skein has no aliases)",
+        ));
+    }
+    let refresh = match q.refresh.as_deref() {
+        None | Some("false") => false,
+        Some("" | "true" | "wait_for") => true,
+        Some(other) => {
+            return Err(EsError::bad_request(
+                "illegal_argument_exception",
+                format!("unknown value for refresh: [{other}]; use true, false or wait_for"),
+            ))
+        }
+    };
+    let limits = s.app.limits.clone();
+    let raw = to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
+        EsError::from(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "request body over {} bytes; send smaller bulk requests",
+                limits.max_body_bytes
+            ),
+        ))
+    })?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    let engine = s.app.engine.clone();
+    let (parsed, permit) = tokio::task::spawn_blocking(move || {
+        let decoded = crate::ingest::decode_body(&encoding, &raw, limits.max_decoded_bytes)?;
+        drop(raw);
+        // Records, WAL lines and originals take about three times the text.
+        let permit = engine
+            .budget()
+            .try_acquire(decoded.len() * 3)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "the server is indexing as fast as it can; retry after the delay in \
+                     Retry-After",
+                )
+                .retry_after(1)
+            })?;
+        let parsed = parse_body(&decoded, default_index.as_deref(), Timestamp::now())?;
+        Ok::<_, EsError>((parsed, permit))
+    })
+    .await
+    .map_err(|e| {
+        EsError::from(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        ))
+    })??;
+    let Parsed {
+        items,
+        records,
+        text,
+        spans,
+    } = parsed;
+    let failed = items
+        .iter()
+        .filter(|i| matches!(i, Item::Failed { .. }))
+        .count();
+    metrics::counter!("skein_records_rejected_total").increment(failed as u64);
+    if !records.is_empty() {
+        let batch = PreparedBatch::from_parts(records, text, spans, Some(permit));
+        s.app.engine.ingest(batch).await.map_err(|e| match e {
+            IngestError::Unavailable(_) | IngestError::ShuttingDown => EsError::from(
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    e.to_string(),
+                )
+                .retry_after(5),
+            ),
+        })?;
+    }
+    for item in &items {
+        if let Item::Stored { index, .. } = item {
+            s.remember(index);
+        }
+    }
+    if refresh {
+        super::info::wait_searchable(&s).await?;
+    }
+    let out: Vec<Value> = items.into_iter().map(item_json).collect();
+    Ok(Json(json!({
+        "took": started.elapsed().as_millis() as u64,
+        "errors": failed > 0,
+        "items": out,
+    })))
+}
+
+fn item_json(item: Item) -> Value {
+    match item {
+        Item::Stored { action, index, id } => json!({ action: {
+            "_index": index, "_id": id, "_version": 1, "result": "created",
+            "_shards": {"total": 1, "successful": 1, "failed": 0},
+            "_seq_no": 0, "_primary_term": 1, "status": 201
+        }}),
+        Item::Failed {
+            action,
+            index,
+            id,
+            status,
+            kind,
+            reason,
+        } => json!({ action: {
+            "_index": index, "_id": id, "status": status,
+            "error": {"type": kind, "reason": reason}
+        }}),
+    }
+}
+
+/// The action line's metadata.
+#[derive(Debug, Default, Deserialize)]
+struct Meta {
+    #[serde(rename = "_index")]
+    index: Option<String>,
+    #[serde(rename = "_id")]
+    id: Option<Value>,
+    /// Mapping types are gone from Elasticsearch 8; old shippers still send `_doc`.
+    #[serde(rename = "_type")]
+    _type: Option<String>,
+    require_alias: Option<bool>,
+    #[serde(flatten)]
+    other: Map<String, Value>,
+}
+
+/// An id for a document sent without one: unique within this server's lifetime and
+/// across restarts (it starts from the clock), 20 characters as Elasticsearch's are.
+fn generated_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        Timestamp::now().0 as u64,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    format!("{:020x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Parses a bulk body into items and the batch of documents to store.
+pub fn parse_body(
+    body: &[u8],
+    default_index: Option<&str>,
+    now: Timestamp,
+) -> Result<Parsed, EsError> {
+    let mut out = Parsed {
+        items: Vec::new(),
+        records: Vec::new(),
+        text: Vec::with_capacity(body.len() + body.len() / 2),
+        spans: Vec::new(),
+    };
+    let mut lines = body
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
+    while let Some((n, line)) = lines.next() {
+        let action: Map<String, Value> = serde_json::from_slice(line).map_err(|e| {
+            EsError::bad_request(
+                "illegal_argument_exception",
+                format!(
+                    "line {n}: expected an action line such as {{\"create\":{{\"_index\":\"logs\"}}}}: {e}; nothing of this request was stored"
+                ),
+            )
+        })?;
+        let mut entries = action.into_iter();
+        let (Some((name, meta)), None) = (entries.next(), entries.next()) else {
+            return Err(EsError::bad_request(
+                "illegal_argument_exception",
+                format!("line {n}: an action line holds exactly one action (index, create, update or delete); nothing of this request was stored"),
+            ));
+        };
+        let meta: Meta = serde_json::from_value(meta).map_err(|e| {
+            EsError::bad_request(
+                "illegal_argument_exception",
+                format!("line {n}: bad metadata for action [{name}]: {e}; nothing of this request was stored"),
+            )
+        })?;
+        let index = meta
+            .index
+            .clone()
+            .or_else(|| default_index.map(str::to_string))
+            .unwrap_or_default();
+        let id = match &meta.id {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        let fail = |status: u16, kind: &'static str, reason: String| Item::Failed {
+            action: name.clone(),
+            index: index.clone(),
+            id: id.clone(),
+            status,
+            kind,
+            reason,
+        };
+        let action: &'static str = match name.as_str() {
+            "index" => "index",
+            "create" => "create",
+            "update" => {
+                // Its document line belongs to it.
+                lines.next();
+                out.items.push(fail(400, "illegal_argument_exception", "bulk action [update] is not supported: skein stores logs append-only; send documents with index or create".into()));
+                continue;
+            }
+            "delete" => {
+                out.items.push(fail(400, "illegal_argument_exception", "bulk action [delete] is not supported: skein stores logs append-only and drops them by retention".into()));
+                continue;
+            }
+            other => {
+                return Err(EsError::bad_request(
+                    "illegal_argument_exception",
+                    format!("line {n}: unknown bulk action [{other}]; expected index, create, update or delete; nothing of this request was stored"),
+                ))
+            }
+        };
+        let Some((dn, doc_line)) = lines.next() else {
+            return Err(EsError::bad_request(
+                "illegal_argument_exception",
+                format!("line {n}: the [{action}] action has no document line after it; nothing of this request was stored"),
+            ));
+        };
+        if let Some(k) = meta.other.keys().next() {
+            out.items.push(fail(
+                400,
+                "illegal_argument_exception",
+                format!(
+                    "action metadata [{k}] is not supported; skein accepts _index, _id and _type"
+                ),
+            ));
+            continue;
+        }
+        if meta.require_alias == Some(true) {
+            out.items.push(fail(
+                400,
+                "illegal_argument_exception",
+                "require_alias is not supported: skein has no aliases".into(),
+            ));
+            continue;
+        }
+        if index.is_empty() {
+            out.items.push(fail(
+                400,
+                "action_request_validation_exception",
+                "index is missing: name it in the action (_index) or the path (/es/{index}/_bulk)"
+                    .into(),
+            ));
+            continue;
+        }
+        let doc: Map<String, Value> = match serde_json::from_slice(doc_line) {
+            Ok(d) => d,
+            Err(e) => {
+                out.items.push(fail(
+                    400,
+                    "document_parsing_exception",
+                    format!("line {dn}: the document is not a JSON object: {e}"),
+                ));
+                continue;
+            }
+        };
+        let record = match to_record(doc, &index, id.as_deref(), now) {
+            Ok(r) => r,
+            Err(e) => {
+                out.items.push(fail(
+                    400,
+                    "document_parsing_exception",
+                    format!("line {dn}: {}", e.0),
+                ));
+                continue;
+            }
+        };
+        let raw = std::str::from_utf8(doc_line).expect("parsed as JSON, so UTF-8");
+        let original = Original::from_json(raw).expect("parsed as JSON above");
+        let start = out.text.len();
+        serde_json::to_writer(&mut out.text, &record).expect("a Record always serialises");
+        // The record's JSON form leaves `_original` out: add it to the WAL line.
+        out.text.pop();
+        out.text.extend_from_slice(b",\"_original\":");
+        out.text.extend_from_slice(original.get().as_bytes());
+        out.text.push(b'}');
+        out.spans.push(start..out.text.len());
+        let mut record = record;
+        record.original = Some(original);
+        out.records.push(record);
+        out.items.push(Item::Stored {
+            action,
+            index,
+            id: id.unwrap_or_else(generated_id),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_in_order_and_wal_lines_read_back() {
+        let body = concat!(
+            "{\"index\":{\"_index\":\"a\",\"_id\":\"1\"}}\n",
+            "{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"message\":\"one\",  \"n\": 1.50}\n",
+            "{\"delete\":{\"_index\":\"a\",\"_id\":\"1\"}}\n",
+            "{\"update\":{\"_id\":\"1\"}}\n",
+            "{\"doc\":{\"x\":1}}\n",
+            "{\"create\":{}}\r\n",
+            "not json\n",
+            "{\"create\":{\"_type\":\"_doc\"}}\n",
+            "{\"log\":\"two\\n\",\"time\":\"2026-11-20T10:00:01Z\"}\n",
+        );
+        let p = parse_body(body.as_bytes(), Some("dflt"), Timestamp(0)).unwrap();
+        let kinds: Vec<String> = p
+            .items
+            .into_iter()
+            .map(|i| match item_json(i) {
+                Value::Object(o) => {
+                    let (k, v) = o.into_iter().next().unwrap();
+                    format!("{k}:{}:{}", v["status"], v["_index"].as_str().unwrap())
+                }
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "index:201:a",
+                "delete:400:a",
+                "update:400:dflt",
+                "create:400:dflt",
+                "create:201:dflt"
+            ]
+        );
+        assert_eq!(p.records.len(), 2);
+        for (r, span) in p.records.iter().zip(&p.spans) {
+            let back = Record::from_json(&p.text[span.clone()]).unwrap();
+            assert_eq!(&back, r);
+        }
+        assert_eq!(
+            p.records[0].original.as_ref().unwrap().get(),
+            "{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"message\":\"one\",  \"n\": 1.50}"
+        );
+        assert_eq!(p.records[1].message, "two");
+        assert_eq!(p.records[1].fields["_index"], "dflt");
+        assert_eq!(p.records[0].fields["_id"], "1");
+    }
+
+    #[test]
+    fn unpairable_bodies_fail_whole() {
+        for (body, want) in [
+            ("{\"index\":{}}\n", "no document line"),
+            ("garbage\n{}\n", "line 1: expected an action line"),
+            ("{\"upsert\":{}}\n{}\n", "unknown bulk action [upsert]"),
+            ("{\"index\":{},\"create\":{}}\n{}\n", "exactly one action"),
+        ] {
+            let e = parse_body(body.as_bytes(), Some("i"), Timestamp(0))
+                .err()
+                .unwrap();
+            assert!(e.reason.contains(want), "{body}: {}", e.reason);
+        }
+    }
+}

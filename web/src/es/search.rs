@@ -1,0 +1,809 @@
+//! `_search`, `_count` and `_msearch` under `/es`, answered in Elasticsearch's shape.
+//!
+//! A request becomes one query-language string (the index pattern of the path as a
+//! condition on `_index`, AND the translated DSL query), run by `skein_query::search`
+//! over the time partitions; hits come newest first unless `sort` says
+//! `@timestamp: asc`. `from` + `size` is at most 10,000 (Elasticsearch's default result
+//! window); `search_after` with a page's last `sort` value continues exactly after it.
+//!
+//! Index patterns: `*`, `_all` or none mean every record; `skein` means the records that
+//! came in through `/api/v1/ingest` (they have no `_index`); other names match `_index`
+//! exactly, or by prefix with one trailing `*`.
+
+use super::dsl;
+use super::error::EsError;
+use super::source::SourceFilter;
+use super::EsState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Map, Value};
+use skein_model::{Record, Timestamp};
+use skein_query::lang::ast::{Leaf, Node, Value as V, WildPart};
+use skein_query::lang::print::to_query_string;
+use skein_query::shard::SortKey;
+use skein_query::{Cursor, Order, SearchError, SearchRequest};
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::time::Instant;
+
+/// Largest `from + size`, as Elasticsearch's `index.max_result_window`.
+pub const MAX_WINDOW: usize = 10_000;
+/// Hits per page when `size` is not given, as in Elasticsearch.
+const DEFAULT_SIZE: usize = 10;
+/// Totals are counted exactly up to here unless `track_total_hits` says otherwise.
+const DEFAULT_TRACK: u64 = 10_000;
+
+/// URL parameters that change nothing in skein's answers and are accepted as such.
+const IGNORED_PARAMS: &[&str] = &[
+    "pretty",
+    "human",
+    "error_trace",
+    "filter_path",
+    "ignore_unavailable",
+    "allow_no_indices",
+    "expand_wildcards",
+    "search_type",
+    "preference",
+    "request_cache",
+    "timeout",
+    "ccs_minimize_roundtrips",
+    "allow_partial_search_results",
+    "batched_reduce_size",
+    "max_concurrent_shard_requests",
+    "pre_filter_shard_size",
+    "typed_keys",
+    "ignore_throttled",
+];
+
+/// `GET|POST /es/_search`.
+pub async fn search(
+    s: State<EsState>,
+    q: Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Json<Value>, EsError> {
+    run_search(s, q, String::new(), body).await
+}
+
+/// `GET|POST /es/{index}/_search`.
+pub async fn search_index(
+    s: State<EsState>,
+    Path(index): Path<String>,
+    q: Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Json<Value>, EsError> {
+    run_search(s, q, index, body).await
+}
+
+async fn run_search(
+    State(s): State<EsState>,
+    Query(params): Query<HashMap<String, String>>,
+    index: String,
+    body: Bytes,
+) -> Result<Json<Value>, EsError> {
+    let body = body_object(&body)?;
+    let engine = s.app.engine.clone();
+    let now = Timestamp::now();
+    let req = SearchSpec::new(&index, body, &params, now)?;
+    let out = tokio::task::spawn_blocking(move || req.run(engine.catalog(), now))
+        .await
+        .map_err(internal)??;
+    Ok(Json(out))
+}
+
+/// `GET|POST /es/_count`.
+pub async fn count(
+    s: State<EsState>,
+    q: Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Json<Value>, EsError> {
+    run_count(s, q, String::new(), body).await
+}
+
+/// `GET|POST /es/{index}/_count`.
+pub async fn count_index(
+    s: State<EsState>,
+    Path(index): Path<String>,
+    q: Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Json<Value>, EsError> {
+    run_count(s, q, index, body).await
+}
+
+async fn run_count(
+    State(s): State<EsState>,
+    Query(params): Query<HashMap<String, String>>,
+    index: String,
+    body: Bytes,
+) -> Result<Json<Value>, EsError> {
+    let body = body_object(&body)?;
+    if let Some(k) = body.keys().find(|k| *k != "query") {
+        return Err(EsError::unsupported(format!("`{k}` in a _count request")));
+    }
+    let mut allowed: Vec<&str> = IGNORED_PARAMS.to_vec();
+    allowed.push("q");
+    check_params(&params, &allowed)?;
+    let now = Timestamp::now();
+    let node = and_index(&index, query_node(body.get("query"), params.get("q"), now)?)?;
+    let engine = s.app.engine.clone();
+    let total = tokio::task::spawn_blocking(move || total_of(engine.catalog(), &node, now))
+        .await
+        .map_err(internal)??;
+    Ok(Json(json!({
+        "count": total,
+        "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
+    })))
+}
+
+/// `GET|POST /es/_msearch`.
+pub async fn msearch(
+    s: State<EsState>,
+    q: Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Json<Value>, EsError> {
+    run_msearch(s, q, String::new(), body).await
+}
+
+/// `GET|POST /es/{index}/_msearch`: `index` is the default for headers that name none.
+pub async fn msearch_index(
+    s: State<EsState>,
+    Path(index): Path<String>,
+    q: Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Json<Value>, EsError> {
+    run_msearch(s, q, index, body).await
+}
+
+async fn run_msearch(
+    State(s): State<EsState>,
+    Query(params): Query<HashMap<String, String>>,
+    default_index: String,
+    body: Bytes,
+) -> Result<Json<Value>, EsError> {
+    let started = Instant::now();
+    check_params(&params, IGNORED_PARAMS)?;
+    let lines: Vec<&[u8]> = body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    if !lines.len().is_multiple_of(2) {
+        return Err(EsError::bad_request(
+            "illegal_argument_exception",
+            "an _msearch body is pairs of lines: a header ({} or {\"index\":\"…\"}) and a search body",
+        ));
+    }
+    let now = Timestamp::now();
+    let no_params = HashMap::new();
+    let mut specs = Vec::new();
+    for pair in lines.chunks(2) {
+        let spec = (|| {
+            let header = body_object(pair[0])?;
+            let index = match header.get("index") {
+                None => default_index.clone(),
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                Some(other) => {
+                    return Err(EsError::bad_request(
+                        "parsing_exception",
+                        format!("_msearch header `index` is a name or a list, not {other}"),
+                    ))
+                }
+            };
+            if let Some(k) = header.keys().find(|k| {
+                !matches!(
+                    k.as_str(),
+                    "index"
+                        | "ignore_unavailable"
+                        | "allow_no_indices"
+                        | "expand_wildcards"
+                        | "search_type"
+                        | "preference"
+                        | "request_cache"
+                )
+            }) {
+                return Err(EsError::unsupported(format!("`{k}` in an _msearch header")));
+            }
+            SearchSpec::new(&index, body_object(pair[1])?, &no_params, now)
+        })();
+        specs.push(spec);
+    }
+    let engine = s.app.engine.clone();
+    let responses = tokio::task::spawn_blocking(move || {
+        specs
+            .into_iter()
+            .map(
+                |spec| match spec.and_then(|s| s.run(engine.catalog(), now)) {
+                    Ok(mut v) => {
+                        v["status"] = json!(200);
+                        v
+                    }
+                    Err(e) => e.body(),
+                },
+            )
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(internal)?;
+    Ok(Json(json!({
+        "took": started.elapsed().as_millis() as u64,
+        "responses": responses,
+    })))
+}
+
+fn internal(e: impl std::fmt::Display) -> EsError {
+    EsError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        kind: "exception",
+        reason: e.to_string(),
+        retry_after: None,
+    }
+}
+
+fn body_object(body: &[u8]) -> Result<Map<String, Value>, EsError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(other) => Err(EsError::bad_request(
+            "parsing_exception",
+            format!("the request body must be a JSON object, not {other}"),
+        )),
+        Err(e) => Err(EsError::bad_request(
+            "parsing_exception",
+            format!("the request body is not valid JSON: {e}"),
+        )),
+    }
+}
+
+fn check_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), EsError> {
+    let mut unknown: Vec<&String> = params
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .collect();
+    unknown.sort();
+    match unknown.first() {
+        Some(k) => Err(EsError::unsupported(format!("the URL parameter `{k}`"))),
+        None => Ok(()),
+    }
+}
+
+/// The query of a body (`query`) or of the `q` URL parameter (the query language).
+fn query_node(query: Option<&Value>, q: Option<&String>, now: Timestamp) -> Result<Node, EsError> {
+    match (query, q) {
+        (Some(_), Some(_)) => Err(EsError::bad_request(
+            "illegal_argument_exception",
+            "give the query either in the body (`query`) or as `q`, not both",
+        )),
+        (Some(v), None) => dsl::translate(v, now),
+        (None, Some(q)) => dsl::translate(&json!({"query_string": {"query": q}}), now),
+        (None, None) => Ok(Node::All),
+    }
+}
+
+/// Index names or patterns of a path (`a,b*`), empty for every record.
+pub fn index_patterns(index: &str) -> Vec<String> {
+    let parts: Vec<String> = index
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    if parts.iter().any(|p| p == "*" || p == "_all") {
+        Vec::new()
+    } else {
+        parts
+    }
+}
+
+fn index_leaf(value: V) -> Node {
+    Node::Leaf(Leaf {
+        field: Some("_index".into()),
+        value,
+        pos: 0,
+    })
+}
+
+/// `node` restricted to the records of the index pattern `index`.
+fn and_index(index: &str, node: Node) -> Result<Node, EsError> {
+    let patterns = index_patterns(index);
+    if patterns.is_empty() {
+        return Ok(node);
+    }
+    let mut alts = Vec::new();
+    for p in patterns {
+        if p.starts_with('-') {
+            return Err(EsError::unsupported(format!("the index exclusion `{p}`")));
+        }
+        if p == "skein" {
+            alts.push(Node::Not(Box::new(index_leaf(V::Exists))));
+            continue;
+        }
+        let stars = p.matches('*').count();
+        if stars == 0 {
+            alts.push(index_leaf(V::Phrase(p)));
+        } else if stars == 1 && p.ends_with('*') {
+            let mut parts: Vec<WildPart> = p[..p.len() - 1].chars().map(WildPart::Lit).collect();
+            parts.push(WildPart::Any);
+            alts.push(index_leaf(V::Wildcard(parts)));
+        } else {
+            return Err(EsError::unsupported(format!(
+                "the index pattern `{p}`; use names or one trailing `*`"
+            )));
+        }
+    }
+    let restrict = if alts.len() == 1 {
+        alts.pop().expect("one")
+    } else {
+        Node::Or(alts)
+    };
+    Ok(match node {
+        Node::All => restrict,
+        other => Node::And(vec![restrict, other]),
+    })
+}
+
+/// `@timestamp` bounds that every hit must satisfy (a top-level range, alone or in an
+/// AND), so that only the partitions overlapping them are opened.
+fn time_bounds(node: &Node) -> (Option<Timestamp>, Option<Timestamp>) {
+    let (mut start, mut end) = (None, None);
+    let items: Vec<&Node> = match node {
+        Node::And(v) => v.iter().collect(),
+        other => vec![other],
+    };
+    for item in items {
+        if let Node::Leaf(Leaf {
+            field: Some(f),
+            value: V::Range { lower, upper },
+            ..
+        }) = item
+        {
+            if f != "@timestamp" {
+                continue;
+            }
+            let t = |s: &String| Timestamp::parse_rfc3339(s).ok();
+            match lower {
+                Bound::Included(s) => start = start.max(t(s)),
+                Bound::Excluded(s) => start = start.max(t(s).map(|t| Timestamp(t.0 + 1))),
+                Bound::Unbounded => {}
+            }
+            let e = match upper {
+                Bound::Included(s) => t(s),
+                Bound::Excluded(s) => t(s).map(|t| Timestamp(t.0 - 1)),
+                Bound::Unbounded => None,
+            };
+            if let Some(e) = e {
+                end = Some(end.map_or(e, |x: Timestamp| x.min(e)));
+            }
+        }
+    }
+    (start, end)
+}
+
+fn search_error(e: SearchError) -> EsError {
+    match e {
+        SearchError::Query(q) => EsError::bad_request(
+            "query_shard_exception",
+            format!("{}: {}", q.query, q.reason),
+        ),
+        other => internal(other),
+    }
+}
+
+fn total_of(catalog: &skein_indexer::Catalog, node: &Node, now: Timestamp) -> Result<u64, EsError> {
+    let (start, end) = time_bounds(node);
+    let req = SearchRequest {
+        q: to_query_string(node),
+        start,
+        end,
+        limit: 0,
+        order: Order::Desc,
+        cursor: None,
+        now: Some(now),
+    };
+    skein_query::search(catalog, &req)
+        .map(|r| r.total)
+        .map_err(search_error)
+}
+
+/// Records stored under index `name`, for `_cat/indices`.
+pub async fn count_docs(s: &EsState, name: &str) -> Result<u64, EsError> {
+    let node = index_leaf(V::Phrase(name.to_string()));
+    let engine = s.app.engine.clone();
+    let now = Timestamp::now();
+    tokio::task::spawn_blocking(move || total_of(engine.catalog(), &node, now))
+        .await
+        .map_err(internal)?
+}
+
+/// How the total is reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Track {
+    /// Not at all.
+    Off,
+    /// Exactly up to this many, then `gte`.
+    UpTo(u64),
+}
+
+/// One search, validated and translated.
+#[derive(Debug)]
+pub struct SearchSpec {
+    node: Node,
+    size: usize,
+    from: usize,
+    order: Order,
+    after: Option<Cursor>,
+    source: SourceFilter,
+    track: Track,
+    total_as_int: bool,
+    aggs: Option<Value>,
+}
+
+impl SearchSpec {
+    /// Reads a search body and URL parameters; anything unsupported is an error naming it.
+    pub fn new(
+        index: &str,
+        mut body: Map<String, Value>,
+        params: &HashMap<String, String>,
+        now: Timestamp,
+    ) -> Result<SearchSpec, EsError> {
+        let mut allowed: Vec<&str> = IGNORED_PARAMS.to_vec();
+        allowed.extend([
+            "q",
+            "size",
+            "from",
+            "sort",
+            "_source",
+            "_source_includes",
+            "_source_excludes",
+            "track_total_hits",
+            "rest_total_hits_as_int",
+        ]);
+        check_params(params, &allowed)?;
+        for k in body.keys() {
+            if !matches!(
+                k.as_str(),
+                "query"
+                    | "size"
+                    | "from"
+                    | "sort"
+                    | "_source"
+                    | "search_after"
+                    | "track_total_hits"
+                    | "aggs"
+                    | "aggregations"
+                    | "timeout"
+                    | "track_scores"
+                    | "version"
+                    | "seq_no_primary_term"
+                    | "explain"
+            ) {
+                return Err(EsError::unsupported(format!("`{k}` in a search request")));
+            }
+        }
+        for k in ["version", "seq_no_primary_term", "explain", "track_scores"] {
+            if body.get(k).is_some_and(|v| v != &Value::Bool(false)) {
+                return Err(EsError::unsupported(format!("`{k}: true`")));
+            }
+        }
+        let num = |name: &str, body_v: Option<&Value>| -> Result<Option<usize>, EsError> {
+            let bad = |v: &dyn std::fmt::Display| {
+                EsError::bad_request(
+                    "parsing_exception",
+                    format!("`{name}` must be a non-negative integer, not {v}"),
+                )
+            };
+            if let Some(p) = params.get(name) {
+                return p.parse().map(Some).map_err(|_| bad(p));
+            }
+            match body_v {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| bad(v)),
+            }
+        };
+        let size = num("size", body.get("size"))?.unwrap_or(DEFAULT_SIZE);
+        let from = num("from", body.get("from"))?.unwrap_or(0);
+        if from + size > MAX_WINDOW {
+            return Err(EsError::bad_request(
+                "illegal_argument_exception",
+                format!(
+                    "Result window is too large, from + size must be less than or equal to: [{MAX_WINDOW}] but was [{}]; page with search_after instead",
+                    from + size
+                ),
+            ));
+        }
+        let sort = match params.get("sort") {
+            Some(s) => Some(Value::String(s.clone())),
+            None => body.remove("sort"),
+        };
+        let order = parse_sort(sort.as_ref())?;
+        let after = match body.get("search_after") {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                if from != 0 {
+                    return Err(EsError::bad_request(
+                        "illegal_argument_exception",
+                        "`from` must be 0 (or absent) when `search_after` is used",
+                    ));
+                }
+                Some(parse_after(v, order)?)
+            }
+        };
+        let mut source = match params.get("_source") {
+            Some(p) => match p.as_str() {
+                "true" => SourceFilter::default(),
+                "false" => SourceFilter::parse(&Value::Bool(false))?,
+                list => SourceFilter::parse(&Value::String(list.to_string()))?,
+            },
+            None => match body.get("_source") {
+                Some(v) => SourceFilter::parse(v)?,
+                None => SourceFilter::default(),
+            },
+        };
+        let split = |s: &String| {
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .collect::<Vec<_>>()
+        };
+        if let Some(i) = params.get("_source_includes") {
+            source.includes = split(i);
+        }
+        if let Some(e) = params.get("_source_excludes") {
+            source.excludes = split(e);
+        }
+        let track = match params
+            .get("track_total_hits")
+            .map(|s| serde_json::from_str::<Value>(s).unwrap_or(Value::String(s.clone())))
+            .or_else(|| body.get("track_total_hits").cloned())
+        {
+            None => Track::UpTo(DEFAULT_TRACK),
+            Some(Value::Bool(true)) => Track::UpTo(u64::MAX),
+            Some(Value::Bool(false)) => Track::Off,
+            Some(Value::Number(n)) if n.as_u64().is_some() => {
+                Track::UpTo(n.as_u64().expect("checked"))
+            }
+            Some(Value::Number(n)) if n.as_i64() == Some(-1) => Track::UpTo(u64::MAX),
+            Some(other) => {
+                return Err(EsError::bad_request(
+                    "parsing_exception",
+                    format!("`track_total_hits` is true, false or a number, not {other}"),
+                ))
+            }
+        };
+        let total_as_int = params.get("rest_total_hits_as_int").map(String::as_str) == Some("true");
+        let aggs = match (body.remove("aggs"), body.remove("aggregations")) {
+            (Some(_), Some(_)) => {
+                return Err(EsError::bad_request(
+                    "parsing_exception",
+                    "give `aggs` or `aggregations`, not both",
+                ))
+            }
+            (a, b) => a.or(b),
+        };
+        let node = and_index(index, query_node(body.get("query"), params.get("q"), now)?)?;
+        Ok(SearchSpec {
+            node,
+            size,
+            from,
+            order,
+            after,
+            source,
+            track,
+            total_as_int,
+            aggs,
+        })
+    }
+
+    /// The query-language text this search runs.
+    pub fn query_string(&self) -> String {
+        to_query_string(&self.node)
+    }
+
+    /// Runs the search; the answer in Elasticsearch's shape.
+    pub fn run(&self, catalog: &skein_indexer::Catalog, now: Timestamp) -> Result<Value, EsError> {
+        let started = Instant::now();
+        let (start, end) = time_bounds(&self.node);
+        let q = self.query_string();
+        let req = SearchRequest {
+            q: q.clone(),
+            start,
+            end,
+            limit: self.from + self.size,
+            order: self.order,
+            cursor: self.after,
+            now: Some(now),
+        };
+        let res = skein_query::search(catalog, &req).map_err(search_error)?;
+        let cursor: Option<Cursor> = res.cursor.as_deref().and_then(|c| c.parse().ok());
+        let page: Vec<Record> = res.hits.into_iter().skip(self.from).collect();
+        let n = page.len();
+        let mut hits = Vec::with_capacity(n);
+        for (i, record) in page.into_iter().enumerate() {
+            let key = if i + 1 == n { cursor } else { None };
+            hits.push(self.hit(record, key));
+        }
+        let mut out = json!({
+            "took": 0,
+            "timed_out": false,
+            "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+            "hits": {"max_score": null, "hits": hits},
+        });
+        match self.track {
+            Track::Off => {}
+            Track::UpTo(cap) => {
+                let (value, relation) = if res.total > cap {
+                    (cap, "gte")
+                } else {
+                    (res.total, "eq")
+                };
+                out["hits"]["total"] = if self.total_as_int {
+                    json!(value)
+                } else {
+                    json!({"value": value, "relation": relation})
+                };
+            }
+        }
+        if let Some(aggs) = &self.aggs {
+            out["aggregations"] = super::aggs::run(catalog, &q, start, end, aggs, now)?;
+        }
+        out["took"] = json!(started.elapsed().as_millis() as u64);
+        Ok(out)
+    }
+
+    fn hit(&self, record: Record, key: Option<Cursor>) -> Value {
+        let index = match record.fields.get("_index") {
+            Some(Value::String(s)) => s.clone(),
+            _ => "skein".to_string(),
+        };
+        // Without the sort key of a hit that is not a page's last, its position is given
+        // at its timestamp's edge (exact when no other record shares the timestamp).
+        let key = key.map(|c| c.0).unwrap_or(SortKey {
+            timestamp: record.timestamp.0,
+            ord: match self.order {
+                Order::Desc => 0,
+                Order::Asc => u64::MAX,
+            },
+        });
+        let id = match record.fields.get("_id") {
+            Some(Value::String(s)) => s.clone(),
+            _ => format!("{}_{}", key.timestamp, key.ord),
+        };
+        let source = match &record.original {
+            Some(o) => serde_json::from_str(o.get()).unwrap_or(Value::Null),
+            None => serde_json::to_value(&record).unwrap_or(Value::Null),
+        };
+        let mut hit = json!({
+            "_index": index,
+            "_id": id,
+            "_score": null,
+            "sort": [key.timestamp.div_euclid(1_000_000), Cursor(key).to_string()],
+        });
+        if let Some(src) = self.source.apply(source) {
+            hit["_source"] = src;
+        }
+        hit
+    }
+}
+
+/// The hit order from `sort`: `@timestamp` (or `timestamp`) asc or desc, with `_doc`
+/// allowed as a tie-breaker (skein's own tie-breaker is the ingest order).
+fn parse_sort(sort: Option<&Value>) -> Result<Order, EsError> {
+    let Some(sort) = sort else {
+        return Ok(Order::Desc);
+    };
+    let items: Vec<Value> = match sort {
+        Value::Array(a) => a.clone(),
+        Value::String(s) => s
+            .split(',')
+            .map(|p| Value::String(p.trim().to_string()))
+            .collect(),
+        other => vec![other.clone()],
+    };
+    let mut order = None;
+    for item in items {
+        let (field, dir) = match &item {
+            Value::String(s) => match s.split_once(':') {
+                Some((f, d)) => (f.to_string(), Some(d.to_string())),
+                None => (s.clone(), None),
+            },
+            Value::Object(o) if o.len() == 1 => {
+                let (f, v) = o.iter().next().expect("one");
+                let dir = match v {
+                    Value::String(d) => Some(d.clone()),
+                    Value::Object(opts) => {
+                        if let Some(k) = opts.keys().find(|k| {
+                            !matches!(
+                                k.as_str(),
+                                "order" | "unmapped_type" | "format" | "numeric_type"
+                            )
+                        }) {
+                            return Err(EsError::unsupported(format!("`sort.{f}.{k}`")));
+                        }
+                        opts.get("order")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    }
+                    other => {
+                        return Err(EsError::bad_request(
+                            "parsing_exception",
+                            format!("sort order for `{f}` is \"asc\" or \"desc\", not {other}"),
+                        ))
+                    }
+                };
+                (f.clone(), dir)
+            }
+            other => {
+                return Err(EsError::bad_request(
+                    "parsing_exception",
+                    format!("a sort is a field name or {{\"field\": \"asc|desc\"}}, not {other}"),
+                ))
+            }
+        };
+        let dir = match dir.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None => None,
+            Some("asc") => Some(Order::Asc),
+            Some("desc") => Some(Order::Desc),
+            Some(d) => {
+                return Err(EsError::bad_request(
+                    "parsing_exception",
+                    format!("sort order is asc or desc, not {d}"),
+                ))
+            }
+        };
+        match field.as_str() {
+            "@timestamp" | "timestamp" if order.is_none() => {
+                // Elasticsearch's default for a date field is ascending.
+                order = Some(dir.unwrap_or(Order::Asc));
+            }
+            "_doc" | "_shard_doc" if order.is_some() => {}
+            "_doc" | "_shard_doc" => order = Some(dir.unwrap_or(Order::Asc)),
+            "_score" if order.is_none() => order = Some(Order::Desc),
+            other => {
+                return Err(EsError::unsupported(format!(
+                    "sorting on `{other}`; hits are sorted on @timestamp (asc or desc)"
+                )))
+            }
+        }
+    }
+    Ok(order.unwrap_or(Order::Desc))
+}
+
+/// `search_after`: the `sort` value of a hit (`[millis, "position"]`), or a time alone
+/// (epoch milliseconds or RFC 3339), then strictly after that time.
+fn parse_after(v: &Value, order: Order) -> Result<Cursor, EsError> {
+    let bad = || {
+        EsError::bad_request(
+            "parsing_exception",
+            format!("`search_after` takes the `sort` value of the last hit of a page, not {v}"),
+        )
+    };
+    let items = v.as_array().ok_or_else(bad)?;
+    if let Some(Value::String(c)) = items.get(1) {
+        return c.parse().map_err(|_| bad());
+    }
+    let t = match items.first() {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(|ms| ms.checked_mul(1_000_000))
+            .map(Timestamp)
+            .ok_or_else(bad)?,
+        Some(Value::String(s)) => super::mapping::parse_time_str(s).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    // Strictly after every record in that millisecond, in the order of the search.
+    Ok(Cursor(match order {
+        Order::Desc => SortKey {
+            timestamp: t.0,
+            ord: 0,
+        },
+        Order::Asc => SortKey {
+            timestamp: t.0 + 999_999,
+            ord: u64::MAX,
+        },
+    }))
+}
