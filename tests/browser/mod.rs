@@ -265,16 +265,6 @@ impl Browser {
         self.cmd("POST", "/refresh", json!({}));
     }
 
-    /// Saves a PNG of the viewport.
-    pub fn screenshot(&self, path: &Path) {
-        let b64 = self.cmd("GET", "/screenshot", json!({}));
-        use base64::Engine;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().unwrap())
-            .unwrap();
-        std::fs::write(path, png).unwrap();
-    }
-
     /// Severe console messages (uncaught errors, failed module loads) so far.
     pub fn console_errors(&self) -> Vec<String> {
         let url = format!("{}/se/log", self.base);
