@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use skein_collector::enrich::SourceMeta;
 use skein_collector::json_file_reader::{records_from_json_file, JsonFileOptions};
 use skein_gen::{GenConfig, Manifest};
+use skein_model::Record;
 use std::io::{BufReader, Write};
 use std::path::Path;
 
@@ -54,6 +55,17 @@ pub fn build_batches(
     manifest: &Manifest,
     batch_records: usize,
 ) -> Result<Vec<ContainerBatches>> {
+    build_batches_with(dir, manifest, batch_records, &mut |_| Ok(()))
+}
+
+/// [`build_batches`], also handing every record to `on_record` as it is parsed (so other
+/// stores can be loaded with exactly what the server receives, in one pass).
+pub fn build_batches_with(
+    dir: &Path,
+    manifest: &Manifest,
+    batch_records: usize,
+    on_record: &mut dyn FnMut(&Record) -> Result<()>,
+) -> Result<Vec<ContainerBatches>> {
     let mut out = Vec::new();
     for (i, (id, file)) in manifest.files.iter().enumerate() {
         let name = format!("{}-{}", file.service, i);
@@ -93,6 +105,7 @@ pub fn build_batches(
             &meta,
             JsonFileOptions::default(),
         ) {
+            on_record(&rec)?;
             serde_json::to_writer(&mut ndjson, &rec)?;
             ndjson.push(b'\n');
             n += 1;

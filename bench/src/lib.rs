@@ -8,10 +8,14 @@
 //! - [`agent`]: the real `skein agent` as a child process, with its metrics.
 //! - [`sink`]: a counting stand-in for the server's ingest endpoint.
 //! - [`procfs`]: CPU time, memory and context switches of a process.
+//! - [`send`]: the corpus's batches sent to the ingest endpoint as agents send them.
+//! - [`table`]: the parsed records as a CSV table, for loading SQL engines to compare with.
 
 pub mod agent;
 pub mod corpus;
 pub mod procfs;
+pub mod send;
 pub mod server;
 pub mod sink;
 pub mod stats;
+pub mod table;

@@ -41,6 +41,20 @@ pub fn free_port() -> Result<u16> {
 impl ServerProcess {
     /// Starts the server on a free port and waits for `/healthz`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
+        let s = ServerProcess::spawn(data_dir, extra)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let c = reqwest::blocking::Client::new();
+        while c.get(format!("{}/healthz", s.url)).send().is_err() {
+            if Instant::now() > deadline {
+                bail!("server did not start");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(s)
+    }
+
+    /// Starts the server on a free port without waiting for it to answer.
+    pub fn spawn(data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
         let bin = built_skein_binary()?;
         let port = free_port()?;
         let child = Command::new(&bin)
@@ -56,19 +70,10 @@ impl ServerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        let s = ServerProcess {
+        Ok(ServerProcess {
             child,
             url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let c = reqwest::blocking::Client::new();
-        while c.get(format!("{}/healthz", s.url)).send().is_err() {
-            if Instant::now() > deadline {
-                bail!("server did not start");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(s)
+        })
     }
 
     /// Process id.

@@ -9,10 +9,10 @@
 use anyhow::{ensure, Result};
 use clap::Parser;
 use skein_bench::corpus::{build_batches, ensure_corpus};
+use skein_bench::send::send_all;
 use skein_bench::server::{dir_bytes, ServerProcess};
 use skein_bench::stats::machine;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -54,58 +54,9 @@ fn main() -> Result<()> {
     }
     let server = ServerProcess::start(&a.data_dir, &[])?;
     let cpu0 = server.cpu_seconds();
-    // Each connection owns a fixed set of containers, so a source never has two
-    // batches in flight.
-    let queues: Vec<Arc<Mutex<Vec<_>>>> = (0..a.connections)
-        .map(|_| Arc::new(Mutex::new(Vec::new())))
-        .collect();
-    for (i, c) in containers.into_iter().enumerate() {
-        queues[i % a.connections].lock().unwrap().push(c);
-    }
     let started = Instant::now();
-    let throttled = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let handles: Vec<_> = queues
-        .into_iter()
-        .map(|q| {
-            let url = server.url.clone();
-            let throttled = throttled.clone();
-            std::thread::spawn(move || -> Result<u64> {
-                let client = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(120))
-                    .build()?;
-                let mut cs = std::mem::take(&mut *q.lock().unwrap());
-                let mut accepted = 0;
-                // Round-robin over this connection's containers, batch by batch.
-                cs.iter_mut().for_each(|c| c.batches.reverse());
-                while cs.iter().any(|c| !c.batches.is_empty()) {
-                    for c in cs.iter_mut() {
-                        let Some(b) = c.batches.pop() else { continue };
-                        loop {
-                            let r = client
-                                .post(format!("{url}/api/v1/ingest"))
-                                .header("Content-Encoding", "zstd")
-                                .body(b.body.clone())
-                                .send()?;
-                            if r.status() == 429 {
-                                throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                std::thread::sleep(Duration::from_millis(50));
-                                continue;
-                            }
-                            ensure!(r.status() == 200, "ingest answered {}", r.status());
-                            let v: serde_json::Value = r.json()?;
-                            accepted += v["accepted"].as_u64().unwrap_or(0);
-                            break;
-                        }
-                    }
-                }
-                Ok(accepted)
-            })
-        })
-        .collect();
-    let mut accepted = 0;
-    for h in handles {
-        accepted += h.join().expect("sender thread")?;
-    }
+    let sent = send_all(&server.url, containers, a.connections)?;
+    let accepted = sent.accepted;
     let acked = started.elapsed().as_secs_f64();
     while server.total("*")? < records {
         std::thread::sleep(Duration::from_millis(20));
@@ -125,9 +76,7 @@ fn main() -> Result<()> {
     println!("corpus: {} json-file lines, {} containers, seed {}, {:.1} MB; {records} records after partial-line merge", manifest.lines, manifest.containers, manifest.seed, raw / 1e6);
     println!(
         "requests: {} records each, zstd, {} connections, {} answered 429 and were retried",
-        a.batch,
-        a.connections,
-        throttled.load(std::sync::atomic::Ordering::Relaxed)
+        a.batch, a.connections, sent.throttled
     );
     println!(
         "acknowledged (durable): {:>10.0} records/s  {:>7.1} MB/s  in {acked:.2} s",
