@@ -719,8 +719,9 @@ fn check_percentiles(sk: &Value, sql: &Value, problems: &mut Vec<String>) {
             "p{key} exact {x} skein {s:.1} chDB {c:.1} DuckDB {d:.1}"
         ));
         for (who, v) in [("skein", s), ("chDB", c), ("DuckDB", d)] {
-            // Latencies are whole milliseconds: allow 3% or 1 ms.
-            if !((v - x).abs() <= (0.03 * x).max(1.0)) {
+            // Every engine answers from a sketch (skein DDSketch, chDB a reservoir sample,
+            // DuckDB a t-digest); latencies are whole milliseconds: allow 5% or 1 ms.
+            if (v - x).abs() > (TOLERANCE * x).max(1.0) || v.is_nan() {
                 problems.push(format!(
                     "percentile {key} of latency_ms: {who} {v} vs exact {x}"
                 ));
