@@ -11,7 +11,6 @@ Each database is kept between runs and reloaded only when its row count differs.
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 
