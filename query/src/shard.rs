@@ -144,15 +144,23 @@ impl Shard for PartitionShard {
         let ord = schema.get_field(names::ORD).expect("schema");
         let base = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
         let searcher = p.searcher();
-        let total = if req.count {
-            searcher.search_with_executor(
-                &base,
-                &Count,
-                executor(),
-                EnableScoring::disabled_from_searcher(&searcher),
-            )? as u64
-        } else {
-            0
+        let scoring = EnableScoring::disabled_from_searcher(&searcher);
+        if req.limit == 0 {
+            let total = if req.count {
+                searcher.search_with_executor(&base, &Count, executor(), scoring)? as u64
+            } else {
+                0
+            };
+            return Ok(ShardResult {
+                total,
+                hits: Vec::new(),
+            });
+        }
+        // A later page counts over the whole query but collects after the cursor.
+        let count = match (req.count, req.after) {
+            (false, _) => Counting::No,
+            (true, None) => Counting::Page,
+            (true, Some(_)) => Counting::Other(base.clone()),
         };
         let page: Box<dyn Query> = match req.after {
             None => Box::new(base),
@@ -197,21 +205,7 @@ impl Shard for PartitionShard {
                 ]))
             }
         };
-        if req.limit == 0 {
-            return Ok(ShardResult {
-                total,
-                hits: Vec::new(),
-            });
-        }
-        let order = req.order.tantivy();
-        let collector = TopDocs::with_limit(req.limit).order_by((
-            (
-                SortByStaticFastValue::<DateTime>::for_field(names::TIMESTAMP),
-                order,
-            ),
-            (SortByStaticFastValue::<u64>::for_field(names::ORD), order),
-        ));
-        let top = newest_first(&searcher, page.as_ref(), &collector, req.limit, req.order)?;
+        let (total, top) = newest_first(&searcher, page.as_ref(), count, req.limit, req.order)?;
         let mut loader = RecordLoader::new(&searcher);
         let mut hits = Vec::with_capacity(top.len());
         for ((t, o), addr) in top {
@@ -272,21 +266,53 @@ impl Shard for PartitionShard {
     }
 }
 
-/// The top hits of `collector`, visiting segments from the side the order starts at and
-/// stopping at the first segment whose whole time span sorts after the `limit`-th hit
-/// held: ingest fills segments roughly in time order, so the newest hits of a common
-/// term come from the newest segment or two, and the others are never scanned.
-fn newest_first<C>(
+/// Hits as the top collector gives them: (time, ingest order) and address.
+type Hits = Vec<((Option<DateTime>, Option<u64>), DocAddress)>;
+
+/// Whether a search counts its matches, and with which query.
+enum Counting {
+    No,
+    /// The page's own query: one pass counts and collects.
+    Page,
+    /// Another query (the page's without the cursor).
+    Other(BooleanQuery),
+}
+
+/// Top hits by (time, ingest order), newest or oldest first.
+fn top_collector(limit: usize, order: Order) -> impl Collector<Fruit = Hits> {
+    let order = order.tantivy();
+    TopDocs::with_limit(limit).order_by((
+        (
+            SortByStaticFastValue::<DateTime>::for_field(names::TIMESTAMP),
+            order,
+        ),
+        (SortByStaticFastValue::<u64>::for_field(names::ORD), order),
+    ))
+}
+
+/// The count and the top `limit` hits of `page`.
+///
+/// Segments are visited from the side the order starts at, as many at a time as the
+/// query pool has threads. Once `limit` hits are held, a segment whose whole time span
+/// sorts after the last of them cannot hold a hit: it is only counted, which for a term
+/// needs no scan at all. Ingest fills segments roughly in time order, so the newest
+/// hits of a common term usually come from the newest segment or two. A segment that
+/// can hold hits is counted and collected in the same pass.
+fn newest_first(
     searcher: &Searcher,
-    query: &dyn Query,
-    collector: &C,
+    page: &dyn Query,
+    count: Counting,
     limit: usize,
     order: Order,
-) -> tantivy::Result<C::Fruit>
-where
-    C: Collector<Fruit = Vec<((Option<DateTime>, Option<u64>), DocAddress)>>,
-{
-    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+) -> tantivy::Result<(u64, Hits)> {
+    let scoring = EnableScoring::disabled_from_searcher(searcher);
+    let page_weight = page.weight(scoring)?;
+    let other_weight = match &count {
+        Counting::Other(q) => Some(q.weight(scoring)?),
+        _ => None,
+    };
+    let top = top_collector(limit, order);
+    let both = (Count, top_collector(limit, order));
     let mut segments = Vec::new();
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
         let ts = reader.fast_fields().date(names::TIMESTAMP)?;
@@ -300,31 +326,67 @@ where
         Order::Desc => segments.sort_by_key(|s| std::cmp::Reverse(s.3)),
         Order::Asc => segments.sort_by_key(|s| s.2),
     }
-    let mut held: C::Fruit = Vec::new();
-    for (ord, reader, lo, hi) in segments {
-        if held.len() >= limit {
-            let last = held[limit - 1]
+    let mut total = 0u64;
+    let mut held: Hits = Vec::new();
+    for chunk in segments.chunks(pool_threads()) {
+        let last = (held.len() >= limit).then(|| {
+            held[limit - 1]
                 .0
                  .0
-                .map_or(i64::MIN, |t| t.into_timestamp_nanos());
-            // A hit at the same time could still win on ingest order: keep going then.
-            let beyond = match order {
-                Order::Desc => hi < last,
-                Order::Asc => lo > last,
-            };
-            if beyond {
-                break;
-            }
+                .map_or(i64::MIN, |t| t.into_timestamp_nanos())
+        });
+        // A hit at the same time as the last one held could still win on ingest order.
+        let can_hold = |lo: i64, hi: i64| match (last, order) {
+            (None, _) => true,
+            (Some(last), Order::Desc) => hi >= last,
+            (Some(last), Order::Asc) => lo <= last,
+        };
+        let jobs: Vec<_> = chunk
+            .iter()
+            .map(|&(ord, reader, lo, hi)| (ord, reader, can_hold(lo, hi)))
+            .collect();
+        if matches!(count, Counting::No) && !jobs.iter().any(|j| j.2) {
+            break;
         }
-        let fruit = collector.collect_segment(weight.as_ref(), ord, reader)?;
-        held.extend(collector.merge_fruits(vec![fruit])?);
+        let results = executor().map(
+            |(ord, reader, collect)| -> tantivy::Result<(u64, Hits)> {
+                let page_weight = page_weight.as_ref();
+                let mut n = match &other_weight {
+                    Some(w) => u64::from(w.count(reader)?),
+                    None => 0,
+                };
+                let hits = match (&count, collect) {
+                    (Counting::Page, true) => {
+                        let fruit = both.collect_segment(page_weight, ord, reader)?;
+                        let (c, hits) = both.merge_fruits(vec![fruit])?;
+                        n = c as u64;
+                        hits
+                    }
+                    (Counting::Page, false) => {
+                        n = u64::from(page_weight.count(reader)?);
+                        Vec::new()
+                    }
+                    (_, true) => {
+                        let fruit = top.collect_segment(page_weight, ord, reader)?;
+                        top.merge_fruits(vec![fruit])?
+                    }
+                    (_, false) => Vec::new(),
+                };
+                Ok((n, hits))
+            },
+            jobs.into_iter(),
+        )?;
+        for (n, hits) in results {
+            total += n;
+            held.extend(hits);
+        }
         match order {
             Order::Desc => held.sort_unstable_by_key(|h| std::cmp::Reverse(h.0)),
             Order::Asc => held.sort_unstable_by_key(|h| h.0),
         }
         held.truncate(limit);
     }
-    Ok(held)
+    Ok((total, held))
 }
 
 /// Memory one shard's aggregation may use before it fails with a clear error.
@@ -332,13 +394,17 @@ const AGG_MEMORY_LIMIT: u64 = 1 << 30;
 /// Buckets one aggregation may produce (Elasticsearch's default `search.max_buckets`).
 pub const AGG_BUCKET_LIMIT: u32 = 65_535;
 
+/// Threads of the query pool: one per core.
+fn pool_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// Segments of a partition are scanned in parallel on one pool shared by every request,
 /// so a burst of requests does not start threads per request.
 fn executor() -> &'static Executor {
     static POOL: OnceLock<Executor> = OnceLock::new();
     POOL.get_or_init(|| {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Executor::multi_thread(threads, "skein-query-").unwrap_or_else(|e| {
+        Executor::multi_thread(pool_threads(), "skein-query-").unwrap_or_else(|e| {
             tracing::warn!("cannot start query threads ({e}); searching on one thread");
             Executor::single_thread()
         })
