@@ -267,7 +267,7 @@ fn search_and_agg_commands() {
     );
     let out = skein(url, &["search", "x", "--since", "last tuesday"]);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot read the time"),
+        String::from_utf8_lossy(&out.stderr).contains("cannot understand time"),
         "{out:?}"
     );
     let nobody = format!("http://127.0.0.1:{}", free_port());

@@ -2,7 +2,6 @@
 //!
 //! - [`names`]: NAME (container, compose service or regex) to a query, and the check
 //!   that it names something the server has seen.
-//! - [`when`]: `--since` / `--until` in the forms `docker logs` takes.
 //! - [`stream`]: the `GET /api/v1/tail` connection, with reconnect and resume.
 //! - [`render`]: a record as a line in the chosen output format.
 //! - [`pin`]: the `-p N` live window.
@@ -11,7 +10,6 @@ mod names;
 mod pin;
 mod render;
 mod stream;
-mod when;
 
 use anyhow::{bail, Context, Result};
 use render::{Output, Style};
@@ -105,12 +103,12 @@ pub fn run(args: LogsArgs) -> Result<()> {
     let since = args
         .since
         .as_deref()
-        .map(|s| when::parse(s, now).context("--since"))
+        .map(|s| crate::timearg::parse(s, now).context("--since"))
         .transpose()?;
     let until = args
         .until
         .as_deref()
-        .map(|s| when::parse(s, now).context("--until"))
+        .map(|s| crate::timearg::parse(s, now).context("--until"))
         .transpose()?;
     let n = match args.tail.trim() {
         "all" | "-1" => None,
