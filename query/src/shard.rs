@@ -5,6 +5,7 @@
 //! position to start after, the shard's exact matching count and its own top `limit` hits
 //! with their sort keys, so the gatherer can merge without re-running anything.
 
+use crate::aggregate::distinct::{self, DistinctCollector, Hll};
 use crate::aggregate::top_terms::{CountCollector, SegmentCounts};
 use crate::aggregate::AggregateError;
 use crate::parse::{parse_query_at, QueryError};
@@ -88,6 +89,9 @@ pub trait Shard: Send + Sync {
         req: &ShardAggRequest<'_>,
         field: &str,
     ) -> Result<Option<Vec<SegmentCounts>>, AggregateError>;
+    /// A sketch of the distinct values of one field among the matching records
+    /// ([`crate::aggregate::distinct`]).
+    fn distinct(&self, req: &ShardAggRequest<'_>, field: &str) -> Result<Hll, AggregateError>;
 }
 
 /// What a shard is asked to aggregate.
@@ -243,6 +247,45 @@ impl Shard for PartitionShard {
             )
             .map_err(AggregateError::from_tantivy)?;
         Ok((count as u64, partial))
+    }
+
+    fn distinct(&self, req: &ShardAggRequest<'_>, field: &str) -> Result<Hll, AggregateError> {
+        let schema = self.0.index.schema();
+        let query = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
+        let searcher = self.0.searcher();
+        let weight = query
+            .weight(EnableScoring::disabled_from_schema(&schema))
+            .map_err(AggregateError::from_tantivy)?;
+        let collector = DistinctCollector {
+            field: field.to_string(),
+        };
+        let no_query = matches!(req.q.trim(), "" | "*");
+        let segments = searcher.segment_readers().iter().enumerate();
+        let sketches = executor()
+            .map(
+                |(ord, reader)| -> tantivy::Result<Hll> {
+                    // Every record of the segment matches: read the column through.
+                    let ts = reader.fast_fields().date(names::TIMESTAMP)?;
+                    let (lo, hi) = (
+                        ts.min_value().into_timestamp_nanos(),
+                        ts.max_value().into_timestamp_nanos(),
+                    );
+                    let covered =
+                        req.start.is_none_or(|s| s.0 <= lo) && req.end.is_none_or(|e| hi <= e.0);
+                    if no_query && covered && !reader.has_deletes() {
+                        return distinct::sketch_whole_segment(reader, field);
+                    }
+                    let fruit = collector.collect_segment(weight.as_ref(), ord as u32, reader)?;
+                    collector.merge_fruits(vec![fruit])
+                },
+                segments,
+            )
+            .map_err(AggregateError::from_tantivy)?;
+        let mut out = Hll::default();
+        for s in &sketches {
+            out.merge(s);
+        }
+        Ok(out)
     }
 
     fn term_counts(

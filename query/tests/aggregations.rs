@@ -280,6 +280,25 @@ fn aggregations_match_answers_computed_from_the_records() {
         }
     }
 
+    // Distinct values over everything (read straight from the columns) and under a
+    // query (read per matching record), strings and numbers, within the sketch's error.
+    for (q, field) in [("", "trace"), ("", "user_id"), ("NOT level:debug", "trace")] {
+        let exact: HashSet<String> = records
+            .iter()
+            .filter(|r| q.is_empty() || r.level != Some(Level::Debug))
+            .map(|r| r.fields[field].to_string())
+            .collect();
+        let (_, out) = agg(
+            &engine,
+            q,
+            None,
+            json!({"d": {"cardinality": {"field": field}}}),
+        );
+        let est = out["d"]["value"].as_f64().unwrap();
+        let n = exact.len() as f64;
+        assert!((est - n).abs() <= n * 0.02, "{q:?} {field}: {est} vs {n}");
+    }
+
     // Metrics, histogram and ranges over a query and a range crossing midnight.
     let lo = Timestamp::parse_rfc3339("2026-11-20T22:30:00Z").unwrap().0;
     let hi = Timestamp::parse_rfc3339("2026-11-21T01:30:00Z").unwrap().0;

@@ -5,6 +5,8 @@
 //! - [`interval`]: date histogram intervals, fixed and automatic.
 //! - [`forecast`]: a seasonal forecast of a date histogram, with a band and anomalies.
 //! - [`response`]: the merged result in Elasticsearch's shape.
+//! - [`distinct`]: the cardinality of a field from its columns, without Tantivy's
+//!   per-document mapping.
 //! - [`top_terms`]: exact top values of high-cardinality keyword fields, without
 //!   Tantivy's per-segment term maps.
 //!
@@ -13,6 +15,7 @@
 //! cardinality sketches merge into the sketch of the union. So the same request gives
 //! the same answer whether the records sit in one partition or in many.
 
+pub mod distinct;
 pub mod forecast;
 pub mod interval;
 pub mod request;
@@ -160,8 +163,8 @@ pub fn gather_aggregations<S: Shard>(
         end: req.end,
         aggs: &empty,
     };
-    // Top values of keyword fields first, by exact counting per segment; what cannot
-    // be answered so goes to Tantivy with the rest.
+    // Top values of keyword fields and cardinalities first, straight from the columns;
+    // what cannot be answered so goes to Tantivy with the rest.
     let mut direct = serde_json::Map::new();
     let mut rest = aggs.clone();
     for (name, agg) in prepared.aggs.as_object().into_iter().flatten() {
@@ -172,6 +175,17 @@ pub fn gather_aggregations<S: Shard>(
             direct.insert(name.clone(), answer);
             rest.remove(name);
         }
+    }
+    for (name, agg) in prepared.aggs.as_object().into_iter().flatten() {
+        let Some(field) = distinct::eligible(agg) else {
+            continue;
+        };
+        let mut sketch = distinct::Hll::default();
+        for shard in shards {
+            sketch.merge(&shard.distinct(&base, &field)?);
+        }
+        direct.insert(name.clone(), distinct::answer(&sketch));
+        rest.remove(name);
     }
     let mut total = None;
     let mut merged = IntermediateAggregationResults::default();
