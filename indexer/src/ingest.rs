@@ -110,7 +110,7 @@ impl IngestThread {
                     outcome.duplicates += 1;
                 }
             }
-            drop(text);
+            crate::batch::recycle_text(text);
             let written = if kept.is_empty() {
                 None
             } else {

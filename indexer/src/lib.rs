@@ -13,7 +13,7 @@
 //! - [`state`]: the checkpoint (committed WAL position and `_seq` map) written atomically.
 //! - [`budget`]: back-pressure on bytes in flight.
 //! - [`health`]: known problems, for `/healthz`.
-//! - [`batch`]: the batch, outcome and live-feed types.
+//! - [`batch`]: the batch, outcome and live-feed types, and the reused WAL-line buffers.
 
 pub mod batch;
 pub mod budget;

@@ -5,8 +5,11 @@
 //! them back exactly (arrays, nulls, floats, dotted keys; see [`columns_hold_exactly`]).
 //! Time, host, container, container id, image, stream, level, the delivery identity and
 //! the `fields` values live in fast columns, and a hit is put back together from both
-//! ([`RecordLoader`]). A record that came through the Elasticsearch-compatible API also
-//! keeps its original document in the docstore, so its `_source` comes back as sent.
+//! ([`RecordLoader`]). A record that came through the Elasticsearch-compatible API keeps
+//! only its original document (with its index and id) in the docstore, so its `_source`
+//! comes back as sent; its message, labels and fields are mapped from that document again
+//! when it is read ([`skein_model::es_mapping::from_original`]), so the docstore holds
+//! and compresses each such document once, not twice.
 //! Fields read back from columns come in key order, not as sent. `@timestamp` and `_ord` (the ingest order,
 //! a tie-breaker that makes paging stable) need no inverted index: Tantivy answers range
 //! queries on fast fields from the columns.
@@ -207,16 +210,50 @@ struct StoredRef<'a> {
     original: Option<&'a serde_json::value::RawValue>,
 }
 
+/// The stored part of a record that came through `/es`: the document as sent, the index
+/// and the id, from which the rest is mapped again on read.
+#[derive(Serialize)]
+struct StoredOriginal<'a> {
+    #[serde(rename = "o")]
+    original: &'a serde_json::value::RawValue,
+    #[serde(rename = "i")]
+    index: &'a str,
+    #[serde(rename = "d", skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+}
+
+/// Either stored form. A stored part with `o` and without `m` is a [`StoredOriginal`];
+/// one with both (written before records were stored as their original only) is read
+/// as it was written.
 #[derive(Deserialize)]
 struct Stored {
     #[serde(rename = "m", default)]
-    message: String,
+    message: Option<String>,
     #[serde(rename = "f", default)]
     fields: serde_json::Map<String, serde_json::Value>,
     #[serde(rename = "l", default)]
     labels: BTreeMap<String, String>,
     #[serde(rename = "o", default)]
     original: Option<Box<serde_json::value::RawValue>>,
+    #[serde(rename = "i", default)]
+    index: String,
+    #[serde(rename = "d", default)]
+    id: Option<String>,
+}
+
+/// The index and id of a record that came through `/es`, when it can be stored as its
+/// original document only: mapping that document again must give the record back, which
+/// holds for what `/es/_bulk` builds (it puts the index in `fields._index`, and only
+/// `/es/_bulk` may set `_original`: `/api/v1/ingest` refuses it).
+fn es_identity(record: &Record) -> Option<(&serde_json::value::RawValue, &str, Option<&str>)> {
+    let original = record.original.as_ref()?;
+    let index = record.fields.get("_index")?.as_str()?;
+    let id = match record.fields.get("_id") {
+        None => None,
+        Some(serde_json::Value::String(id)) => Some(id.as_str()),
+        Some(_) => return None,
+    };
+    Some((&original.0, index, id))
 }
 
 /// Converts without going through an owned `serde_json::Value` copy.
@@ -311,21 +348,26 @@ impl Fields {
                 .collect();
             doc.add_object(self.labels, obj);
         }
-        let empty = serde_json::Map::new();
-        let stored = StoredRef {
-            message: &record.message,
-            fields: if columns_hold_exactly(&record.fields) {
-                &empty
-            } else {
-                &record.fields
-            },
-            labels: &record.labels,
-            original: record.original.as_ref().map(|o| &*o.0),
+        let stored = if let Some((original, index, id)) = es_identity(record) {
+            serde_json::to_string(&StoredOriginal {
+                original,
+                index,
+                id,
+            })
+        } else {
+            let empty = serde_json::Map::new();
+            serde_json::to_string(&StoredRef {
+                message: &record.message,
+                fields: if columns_hold_exactly(&record.fields) {
+                    &empty
+                } else {
+                    &record.fields
+                },
+                labels: &record.labels,
+                original: record.original.as_ref().map(|o| &*o.0),
+            })
         };
-        doc.add_text(
-            self.source,
-            serde_json::to_string(&stored).expect("serialisable"),
-        );
+        doc.add_text(self.source, stored.expect("serialisable"));
         doc
     }
 }
@@ -432,24 +474,50 @@ impl<'s> RecordLoader<'s> {
             None => None,
         };
         let seq = source_id.as_ref().and_then(|_| cols.seq.first(doc_id));
+        let timestamp = Timestamp(
+            cols.timestamp
+                .first(doc_id)
+                .map_or(0, |t| t.into_timestamp_nanos()),
+        );
+        let Some(message) = stored.message else {
+            // Stored as the original document only: map it again.
+            let original = stored.original.ok_or_else(|| {
+                tantivy::TantivyError::InternalError(format!(
+                    "document {addr:?} has neither a message nor an original in _source"
+                ))
+            })?;
+            let mut record = skein_model::es_mapping::from_original(
+                skein_model::Original(original),
+                &stored.index,
+                stored.id.as_deref(),
+                timestamp,
+            )
+            .map_err(|e| {
+                tantivy::TantivyError::InternalError(format!(
+                    "document {addr:?}: cannot map its stored original again: {}",
+                    e.0
+                ))
+            })?;
+            // The columns are what was indexed; they win over the mapping for the time.
+            record.timestamp = timestamp;
+            record.source_id = source_id;
+            record.seq = seq;
+            return Ok(record);
+        };
         let fields = if stored.fields.is_empty() {
             fields_from_columns(&cols.fields, doc_id)?
         } else {
             stored.fields
         };
         Ok(Record {
-            timestamp: Timestamp(
-                cols.timestamp
-                    .first(doc_id)
-                    .map_or(0, |t| t.into_timestamp_nanos()),
-            ),
+            timestamp,
             host,
             container,
             container_id,
             image,
             stream,
             level: Level::parse_loose(&level),
-            message: stored.message,
+            message,
             labels: stored.labels,
             fields,
             source_id,
@@ -570,9 +638,23 @@ mod tests {
         bare.original = Some(
             skein_model::Original::from_json(r#"{"msg": "d bare",  "z": 1.50, "a": [1]}"#).unwrap(),
         );
+        // As `/es/_bulk` builds it: stored as the document only, mapped again on read.
+        let sent = r#"{"log":"e from es\n", "kubernetes": {"pod_name": "p-1", "host": "n"},  "n": 1.50, "level": "warn", "stream": "stdout", "label": {"app": "x"}}"#;
+        let doc: serde_json::Map<String, serde_json::Value> = serde_json::from_str(sent).unwrap();
+        let mut es =
+            skein_model::es_mapping::to_record(doc, "logs", Some("id-1"), Timestamp(t.0 + 4))
+                .unwrap();
+        es.original = Some(skein_model::Original::from_json(sent).unwrap());
+        assert!(es_identity(&es).is_some());
         assert!(columns_hold_exactly(&full.fields));
         assert!(!columns_hold_exactly(&stored.fields));
-        let got = roundtrip(&[full.clone(), stored.clone(), coerced.clone(), bare.clone()]);
+        let got = roundtrip(&[
+            full.clone(),
+            stored.clone(),
+            coerced.clone(),
+            bare.clone(),
+            es.clone(),
+        ]);
         let as_value = |r: &Record| serde_json::to_value(r).unwrap();
         assert_eq!(as_value(&got[0]), as_value(&full));
         assert_eq!(as_value(&got[1]), as_value(&stored));
@@ -588,5 +670,11 @@ mod tests {
             "the original comes back byte for byte"
         );
         assert_eq!(got[0].original, None);
+        assert_eq!(
+            got[4], es,
+            "an /es record comes back whole from its original"
+        );
+        assert_eq!(got[4].message, "e from es");
+        assert_eq!(got[4].fields["n"], json!(1.5));
     }
 }

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::Json;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use skein_indexer::{IngestError, PreparedBatch};
@@ -53,7 +53,7 @@ pub async fn bulk(
     q: Query<BulkParams>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, EsError> {
+) -> Result<Response, EsError> {
     run(s, q, None, headers, body).await
 }
 
@@ -64,7 +64,7 @@ pub async fn bulk_index(
     q: Query<BulkParams>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, EsError> {
+) -> Result<Response, EsError> {
     run(s, q, Some(index), headers, body).await
 }
 
@@ -101,7 +101,7 @@ async fn run(
     default_index: Option<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, EsError> {
+) -> Result<Response, EsError> {
     let started = Instant::now();
     if let Some(p) = &q.pipeline {
         return Err(EsError::unsupported(format!(
@@ -145,8 +145,15 @@ async fn run(
         .to_ascii_lowercase();
     let engine = s.app.engine.clone();
     let (parsed, permit) = tokio::task::spawn_blocking(move || {
-        let decoded = crate::ingest::decode_body(&encoding, &raw, limits.max_decoded_bytes)?;
-        drop(raw);
+        // An uncompressed body is parsed where it arrived, not copied first.
+        let decoded = match encoding.as_str() {
+            "identity" | "" => std::borrow::Cow::Borrowed(&raw[..]),
+            _ => std::borrow::Cow::Owned(crate::ingest::decode_body(
+                &encoding,
+                &raw,
+                limits.max_decoded_bytes,
+            )?),
+        };
         // Records, WAL lines and originals take about three times the text.
         let permit = engine
             .budget()
@@ -195,20 +202,52 @@ async fn run(
             ),
         })?;
     }
+    let mut last: Option<&str> = None;
     for item in &items {
         if let Item::Stored { index, .. } = item {
-            s.remember(index);
+            // Bulk requests name one index or a few: skip the lock for repeats.
+            if last != Some(index.as_str()) {
+                s.remember(index);
+                last = Some(index);
+            }
         }
     }
     if refresh {
         super::info::wait_searchable(&s).await?;
     }
-    let out: Vec<Value> = items.into_iter().map(item_json).collect();
-    Ok(Json(json!({
-        "took": started.elapsed().as_millis() as u64,
-        "errors": failed > 0,
-        "items": out,
-    })))
+    let took = started.elapsed().as_millis() as u64;
+    let body = answer_json(took, failed > 0, items);
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The bulk answer as JSON text. A stored item's answer is the same but for its action,
+/// index and id, so it is written directly rather than built as a `Value` first (one
+/// per document, thousands per request).
+fn answer_json(took: u64, errors: bool, items: Vec<Item>) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::with_capacity(64 + items.len() * 200);
+    let _ = write!(out, "{{\"took\":{took},\"errors\":{errors},\"items\":[");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match item {
+            Item::Stored { action, index, id } => {
+                let _ = write!(out, "{{\"{action}\":{{\"_index\":");
+                serde_json::to_writer(&mut out, &index).expect("a string serialises");
+                out.extend_from_slice(b",\"_id\":");
+                serde_json::to_writer(&mut out, &id).expect("a string serialises");
+                out.extend_from_slice(
+                    b",\"_version\":1,\"result\":\"created\",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":0,\"_primary_term\":1,\"status\":201}}",
+                );
+            }
+            failed => {
+                serde_json::to_writer(&mut out, &item_json(failed)).expect("a Value serialises")
+            }
+        }
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 fn item_json(item: Item) -> Value {
@@ -269,7 +308,8 @@ pub fn parse_body(
     let mut out = Parsed {
         items: Vec::new(),
         records: Vec::new(),
-        text: Vec::with_capacity(body.len() + body.len() / 2),
+        // The WAL lines are the mapped records plus the documents: about 1.5 times the body.
+        text: skein_indexer::batch::text_buffer(body.len() + body.len() / 2),
         spans: Vec::new(),
     };
     let mut lines = body
@@ -465,6 +505,36 @@ mod tests {
         assert_eq!(p.records[1].message, "two");
         assert_eq!(p.records[1].fields["_index"], "dflt");
         assert_eq!(p.records[0].fields["_id"], "1");
+    }
+
+    #[test]
+    fn answer_text_is_the_elasticsearch_shape() {
+        let items = vec![
+            Item::Stored {
+                action: "create",
+                index: "lo\"gs".into(),
+                id: "x1".into(),
+            },
+            Item::Failed {
+                action: "delete".into(),
+                index: "a".into(),
+                id: None,
+                status: 400,
+                kind: "illegal_argument_exception",
+                reason: "no".into(),
+            },
+        ];
+        let v: Value = serde_json::from_slice(&answer_json(3, true, items)).unwrap();
+        assert_eq!(
+            v,
+            json!({"took": 3, "errors": true, "items": [
+                {"create": {"_index": "lo\"gs", "_id": "x1", "_version": 1, "result": "created",
+                    "_shards": {"total": 1, "successful": 1, "failed": 0},
+                    "_seq_no": 0, "_primary_term": 1, "status": 201}},
+                {"delete": {"_index": "a", "_id": null, "status": 400,
+                    "error": {"type": "illegal_argument_exception", "reason": "no"}}}
+            ]})
+        );
     }
 
     #[test]

@@ -1,0 +1,495 @@
+//! An Elasticsearch document to a [`Record`], and the names users query it by.
+//!
+//! - time: the first of `@timestamp`, `timestamp`, `time` that is present (RFC 3339,
+//!   with or without a zone, a bare date, or epoch milliseconds as a number);
+//!   the time of arrival when none is.
+//! - message: the first string among `message`, `log`, `msg`, one trailing newline
+//!   stripped (Docker's `log` ends in one).
+//! - level: `level` or `log.level` (ECS), when it is a known severity.
+//! - stream: `stream`.
+//! - host / container / container_id / image / labels: the metadata keys of Fluent Bit's
+//!   kubernetes filter, Fluentd's docker and kubernetes metadata, Filebeat's `container.*`,
+//!   `host.name` and `kubernetes.*`, and Vector's docker and kubernetes sources (see
+//!   [`META`]). Kubernetes pod and namespace become the labels the kubelet puts on a
+//!   container (`io.kubernetes.pod.name`, `io.kubernetes.pod.namespace`), as records
+//!   shipped by the agent from a Kubernetes node have them.
+//! - everything else, nested objects kept, goes to `fields`, with the index as
+//!   `fields._index` and a client-given id as `fields._id`.
+//!
+//! The keys moved out of `fields` can still be queried by the names they were sent
+//! under: [`alias`] maps them to where they went.
+//!
+//! The mapping lives in the model crate, not with the `/es` routes, because the indexer
+//! needs it too: a record that came through `/es` is stored as its original document
+//! only, and [`from_original`] maps that again when the record is read back.
+
+use crate::{Level, Original, Record, Timestamp};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Where a metadata key goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Host,
+    Container,
+    ContainerId,
+    Image,
+    /// One label of this name.
+    Label(&'static str),
+    /// An object whose every entry is a label.
+    Labels,
+}
+
+/// Known metadata keys (dotted paths into the document) and where they go; for a
+/// single-valued target the first one present wins and later ones stay in `fields`.
+const META: &[(&str, Target)] = &[
+    // Filebeat (ECS).
+    ("host.name", Target::Host),
+    ("container.name", Target::Container),
+    ("container.id", Target::ContainerId),
+    ("container.image.name", Target::Image),
+    ("container.labels", Target::Labels),
+    ("kubernetes.node.name", Target::Host),
+    ("kubernetes.container.name", Target::Container),
+    (
+        "kubernetes.pod.name",
+        Target::Label("io.kubernetes.pod.name"),
+    ),
+    (
+        "kubernetes.namespace",
+        Target::Label("io.kubernetes.pod.namespace"),
+    ),
+    // Fluent Bit's kubernetes filter (also fluent-plugin-kubernetes_metadata_filter).
+    ("kubernetes.host", Target::Host),
+    ("kubernetes.container_name", Target::Container),
+    ("kubernetes.docker_id", Target::ContainerId),
+    ("kubernetes.container_image", Target::Image),
+    ("kubernetes.labels", Target::Labels),
+    (
+        "kubernetes.pod_name",
+        Target::Label("io.kubernetes.pod.name"),
+    ),
+    (
+        "kubernetes.namespace_name",
+        Target::Label("io.kubernetes.pod.namespace"),
+    ),
+    // Fluentd's docker metadata filter.
+    ("docker.container_id", Target::ContainerId),
+    ("docker.id", Target::ContainerId),
+    ("docker.name", Target::Container),
+    ("docker.image", Target::Image),
+    ("docker.labels", Target::Labels),
+    // Vector's kubernetes_logs source.
+    ("kubernetes.pod_node_name", Target::Host),
+    ("kubernetes.pod_labels", Target::Labels),
+    (
+        "kubernetes.pod_namespace",
+        Target::Label("io.kubernetes.pod.namespace"),
+    ),
+    // Vector's docker_logs source, Docker's fluentd logging driver.
+    ("host", Target::Host),
+    ("container_name", Target::Container),
+    ("container_id", Target::ContainerId),
+    ("image", Target::Image),
+    ("label", Target::Labels),
+];
+
+const TIME_KEYS: [&str; 3] = ["@timestamp", "timestamp", "time"];
+const MESSAGE_KEYS: [&str; 3] = ["message", "log", "msg"];
+
+/// Why a document cannot be stored; the bulk item fails with this reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingError(pub String);
+
+/// Maps one document of index `index` (with the client's `_id`, if any) to a record.
+/// `now` is used when the document carries no time.
+pub fn to_record(
+    doc: Map<String, Value>,
+    index: &str,
+    id: Option<&str>,
+    now: Timestamp,
+) -> Result<Record, MappingError> {
+    let mut fields = doc;
+    for meta in ["_index", "_id"] {
+        if fields.contains_key(meta) {
+            return Err(MappingError(format!(
+                "field [{meta}] is a metadata field and cannot be added inside a document; \
+                 put it in the action line instead"
+            )));
+        }
+    }
+    let mut timestamp = None;
+    for key in TIME_KEYS {
+        if let Some(v) = fields.get(key) {
+            match parse_time(v) {
+                Some(t) => {
+                    timestamp = Some(t);
+                    fields.shift_remove(key);
+                    break;
+                }
+                None => {
+                    return Err(MappingError(format!(
+                        "failed to parse field [{key}] of type [date]: {v} is not an RFC 3339 \
+                         time (2026-11-20T10:00:00.123Z), a date or epoch milliseconds"
+                    )))
+                }
+            }
+        }
+    }
+    let mut message = String::new();
+    for key in MESSAGE_KEYS {
+        if let Some(Value::String(_)) = fields.get(key) {
+            let Some(Value::String(mut m)) = fields.shift_remove(key) else {
+                unreachable!("checked")
+            };
+            if m.ends_with('\n') {
+                m.pop();
+                if m.ends_with('\r') {
+                    m.pop();
+                }
+            }
+            message = m;
+            break;
+        }
+    }
+    let mut record = Record::new(timestamp.unwrap_or(now), message);
+    for path in ["level", "log.level"] {
+        let level = match get_path(&fields, path) {
+            Some(Value::String(s)) => Level::parse_loose(s),
+            _ => None,
+        };
+        if level.is_some() {
+            record.level = level;
+            take_path(&mut fields, path);
+            break;
+        }
+    }
+    if let Some(Value::String(_)) = fields.get("stream") {
+        if let Some(Value::String(s)) = fields.shift_remove("stream") {
+            record.stream = s;
+        }
+    }
+    let mut labels = BTreeMap::new();
+    for (path, target) in META {
+        let single = match target {
+            Target::Host => Some(&mut record.host),
+            Target::Container => Some(&mut record.container),
+            Target::ContainerId => Some(&mut record.container_id),
+            Target::Image => Some(&mut record.image),
+            Target::Label(_) | Target::Labels => None,
+        };
+        match (single, get_path(&fields, path)) {
+            (Some(slot), Some(Value::String(s))) if slot.is_empty() => {
+                // Docker's fluentd driver sends container names with their leading `/`.
+                *slot = s.strip_prefix('/').unwrap_or(s).to_string();
+                take_path(&mut fields, path);
+            }
+            (None, Some(Value::String(s))) => {
+                if let Target::Label(name) = target {
+                    labels.entry(name.to_string()).or_insert_with(|| s.clone());
+                    take_path(&mut fields, path);
+                }
+            }
+            (None, Some(Value::Object(o))) if *target == Target::Labels => {
+                let mut flat = Vec::new();
+                flatten_labels("", o, &mut flat);
+                for (k, v) in flat {
+                    labels.entry(k).or_insert(v);
+                }
+                take_path(&mut fields, path);
+            }
+            _ => {}
+        }
+    }
+    record.labels = labels;
+    fields.insert("_index".into(), Value::String(index.to_string()));
+    if let Some(id) = id {
+        fields.insert("_id".into(), Value::String(id.to_string()));
+    }
+    record.fields = fields;
+    Ok(record)
+}
+
+/// Rebuilds a record stored as only its original document: maps `original` again, as
+/// [`to_record`] did when it arrived (the mapping is a pure function of the document,
+/// the index, the id and the time, so it gives the same record), and keeps the original.
+/// `timestamp` is the record's stored time, which is also what a document without a time
+/// was given at arrival.
+pub fn from_original(
+    original: Original,
+    index: &str,
+    id: Option<&str>,
+    timestamp: Timestamp,
+) -> Result<Record, MappingError> {
+    let doc: Map<String, Value> = serde_json::from_str(original.get())
+        .map_err(|e| MappingError(format!("the stored document is not a JSON object: {e}")))?;
+    let mut record = to_record(doc, index, id, timestamp)?;
+    record.original = Some(original);
+    Ok(record)
+}
+
+/// Where a name a user queries by went, for names moved out of `fields` by [`META`]:
+/// `kubernetes.pod_name` → `labels.io.kubernetes.pod.name`, `container.labels.app` →
+/// `labels.app`, `container.name` → `container`. Other names are returned unchanged
+/// (the query language resolves names that are not record fields to `fields.<name>`).
+/// A `.keyword` suffix, which Elasticsearch users add for exact matches, is dropped:
+/// every skein field but `message` matches exact values.
+pub fn alias(name: &str) -> String {
+    let name = name.strip_suffix(".keyword").unwrap_or(name);
+    for (path, target) in META {
+        let rest = if name == *path {
+            Some("")
+        } else {
+            name.strip_prefix(path).and_then(|r| r.strip_prefix('.'))
+        };
+        let Some(rest) = rest else { continue };
+        match (target, rest) {
+            (Target::Host, "") => return "host".into(),
+            (Target::Container, "") => return "container".into(),
+            (Target::ContainerId, "") => return "container_id".into(),
+            (Target::Image, "") => return "image".into(),
+            (Target::Label(l), "") => return format!("labels.{l}"),
+            (Target::Labels, r) if !r.is_empty() => return format!("labels.{r}"),
+            _ => {}
+        }
+    }
+    match name {
+        "log.level" => "level".into(),
+        other => other.to_string(),
+    }
+}
+
+fn flatten_labels(prefix: &str, obj: &Map<String, Value>, out: &mut Vec<(String, String)>) {
+    for (k, v) in obj {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Value::Object(o) => flatten_labels(&key, o, out),
+            Value::String(s) => out.push((key, s.clone())),
+            Value::Null => {}
+            other => out.push((key, other.to_string())),
+        }
+    }
+}
+
+fn get_path<'a>(obj: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    match path.split_once('.') {
+        None => obj.get(path),
+        Some((head, rest)) => match obj.get(head)? {
+            Value::Object(inner) => get_path(inner, rest),
+            _ => None,
+        },
+    }
+}
+
+/// Removes the value at `path`, and any object left empty by that.
+fn take_path(obj: &mut Map<String, Value>, path: &str) -> Option<Value> {
+    match path.split_once('.') {
+        None => obj.shift_remove(path),
+        Some((head, rest)) => {
+            let Some(Value::Object(inner)) = obj.get_mut(head) else {
+                return None;
+            };
+            let v = take_path(inner, rest);
+            if inner.is_empty() {
+                obj.shift_remove(head);
+            }
+            v
+        }
+    }
+}
+
+/// A document time: RFC 3339 (zone optional, then UTC), a bare date, or epoch
+/// milliseconds as a number.
+pub fn parse_time(v: &Value) -> Option<Timestamp> {
+    match v {
+        Value::Number(n) => epoch_scaled(n, 1_000_000),
+        Value::String(s) => parse_time_str(s),
+        _ => None,
+    }
+}
+
+/// An epoch number in units of `scale` nanoseconds (1e6 for milliseconds), exact for
+/// integers.
+pub fn epoch_scaled(n: &serde_json::Number, scale: i64) -> Option<Timestamp> {
+    if let Some(i) = n.as_i64() {
+        return i.checked_mul(scale).map(Timestamp);
+    }
+    let ns = n.as_f64()? * scale as f64;
+    (ns.is_finite() && ns.abs() < i64::MAX as f64).then(|| Timestamp(ns.round() as i64))
+}
+
+/// [`parse_time`] for text.
+pub fn parse_time_str(s: &str) -> Option<Timestamp> {
+    let s = s.trim();
+    if let Ok(t) = Timestamp::parse_rfc3339(s) {
+        return Some(t);
+    }
+    let fixed = s.replacen(' ', "T", 1);
+    if let Ok(t) = Timestamp::parse_rfc3339(&fixed) {
+        return Some(t);
+    }
+    // `2026-11-20T10:00:00.123+0000`, and times without a zone (taken as UTC).
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
+        if let Ok(dt) = chrono::DateTime::parse_from_str(&fixed, fmt) {
+            return Timestamp::from_datetime(&dt.with_timezone(&chrono::Utc));
+        }
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(&fixed, fmt) {
+            return Timestamp::from_datetime(&dt.and_utc());
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Timestamp::from_datetime(&d.and_hms_opt(0, 0, 0)?.and_utc());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Record {
+        let Value::Object(o) = v else { panic!() };
+        to_record(o, "idx", None, Timestamp(7)).unwrap()
+    }
+
+    #[test]
+    fn fluent_bit_kubernetes_document() {
+        let r = map(json!({
+            "@timestamp": "2026-11-20T10:00:00.123Z",
+            "log": "payment failed\n",
+            "stream": "stderr",
+            "time": "2026-11-20T10:00:00.123456789Z",
+            "kubernetes": {
+                "pod_name": "pay-7d9f", "namespace_name": "shop", "pod_id": "a1",
+                "labels": {"app": "pay", "tier": "backend"},
+                "host": "node-1", "container_name": "pay", "docker_id": "3f2a",
+                "container_hash": "sha256:x", "container_image": "shop/pay:1.4"
+            }
+        }));
+        assert_eq!(r.timestamp.to_rfc3339(), "2026-11-20T10:00:00.123000000Z");
+        assert_eq!(r.message, "payment failed");
+        assert_eq!(
+            (
+                &*r.host,
+                &*r.container,
+                &*r.container_id,
+                &*r.image,
+                &*r.stream
+            ),
+            ("node-1", "pay", "3f2a", "shop/pay:1.4", "stderr")
+        );
+        assert_eq!(r.labels["app"], "pay");
+        assert_eq!(r.labels["io.kubernetes.pod.name"], "pay-7d9f");
+        assert_eq!(r.labels["io.kubernetes.pod.namespace"], "shop");
+        assert_eq!(
+            Value::Object(r.fields),
+            json!({"time": "2026-11-20T10:00:00.123456789Z",
+                   "kubernetes": {"pod_id": "a1", "container_hash": "sha256:x"},
+                   "_index": "idx"})
+        );
+    }
+
+    #[test]
+    fn filebeat_and_vector_documents() {
+        let r = map(json!({
+            "@timestamp": "2026-11-20T10:00:00.000Z", "message": "GET /", "stream": "stdout",
+            "log": {"level": "warn", "file": {"path": "/var/lib/docker/containers/x.log"}},
+            "host": {"name": "node-2", "os": {"name": "Debian"}},
+            "container": {"id": "9c", "name": "web", "image": {"name": "nginx:1.27"},
+                          "labels": {"com_docker_compose_service": "web"}},
+            "input": {"type": "container"}
+        }));
+        assert_eq!(r.level, Some(Level::Warn));
+        assert_eq!(
+            (&*r.host, &*r.container, &*r.image),
+            ("node-2", "web", "nginx:1.27")
+        );
+        assert_eq!(r.labels["com_docker_compose_service"], "web");
+        assert_eq!(
+            Value::Object(r.fields),
+            json!({"log": {"file": {"path": "/var/lib/docker/containers/x.log"}},
+                   "host": {"os": {"name": "Debian"}}, "input": {"type": "container"},
+                   "_index": "idx"})
+        );
+        let v = map(json!({
+            "timestamp": "2026-11-20T10:00:00.5Z", "message": "hi", "host": "node-3",
+            "container_name": "api", "container_id": "77", "image": "api:2",
+            "label": {"com.example.team": "core"}, "source_type": "docker_logs", "level": "ERROR"
+        }));
+        assert_eq!(v.timestamp.to_rfc3339(), "2026-11-20T10:00:00.500000000Z");
+        assert_eq!(
+            (&*v.host, &*v.container, &*v.image),
+            ("node-3", "api", "api:2")
+        );
+        assert_eq!(v.labels["com.example.team"], "core");
+        assert_eq!(v.level, Some(Level::Error));
+        assert_eq!(v.fields["source_type"], "docker_logs");
+    }
+
+    #[test]
+    fn times_and_bad_documents() {
+        for (v, want) in [
+            (
+                json!(1_700_000_000_123u64),
+                "2023-11-14T22:13:20.123000000Z",
+            ),
+            (json!("2026-11-20"), "2026-11-20T00:00:00.000000000Z"),
+            (
+                json!("2026-11-20T10:00:00"),
+                "2026-11-20T10:00:00.000000000Z",
+            ),
+            (
+                json!("2026-11-20T10:00:00.5+0100"),
+                "2026-11-20T09:00:00.500000000Z",
+            ),
+            (
+                json!("2026-11-20 10:00:00.25Z"),
+                "2026-11-20T10:00:00.250000000Z",
+            ),
+        ] {
+            assert_eq!(parse_time(&v).unwrap().to_rfc3339(), want, "{v}");
+        }
+        let Value::Object(o) = json!({"@timestamp": "yesterday"}) else {
+            panic!()
+        };
+        let e = to_record(o, "i", None, Timestamp(0)).unwrap_err();
+        assert!(e.0.contains("[@timestamp]"), "{e:?}");
+        let Value::Object(o) = json!({"_id": "x"}) else {
+            panic!()
+        };
+        assert!(to_record(o, "i", None, Timestamp(0))
+            .unwrap_err()
+            .0
+            .contains("metadata field"));
+        // No time at all: the time of arrival.
+        assert_eq!(map(json!({"msg": "x"})).timestamp, Timestamp(7));
+    }
+
+    #[test]
+    fn sent_names_resolve_to_where_they_went() {
+        for (sent, want) in [
+            ("kubernetes.pod_name", "labels.io.kubernetes.pod.name"),
+            ("kubernetes.labels.app", "labels.app"),
+            (
+                "container.labels.com_docker_compose_service",
+                "labels.com_docker_compose_service",
+            ),
+            ("container.image.name", "image"),
+            ("container.name.keyword", "container"),
+            ("host.name", "host"),
+            ("log.level", "level"),
+            ("service.keyword", "service"),
+            ("kubernetes.pod_id", "kubernetes.pod_id"),
+            ("message", "message"),
+        ] {
+            assert_eq!(alias(sent), want, "{sent}");
+        }
+    }
+}
