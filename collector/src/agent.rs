@@ -904,10 +904,7 @@ impl ShipperLoop {
             .build()
             .expect("a current-thread runtime");
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
-        loop {
-            let Some(batch) = self.next_batch() else {
-                break;
-            };
+        while let Some(batch) = self.next_batch() {
             if batch.records > 0 && !self.deliver(&rt, &batch, &mut backoff) {
                 break;
             }
