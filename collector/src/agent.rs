@@ -9,8 +9,13 @@
 //!   dropping or growing memory.
 //! - The **shipper** thread sends the oldest unacknowledged batch, retrying with
 //!   jittered backoff, and only after the server's acknowledgement applies the batch's
-//!   position updates to the [`Checkpoint`], saves it, and frees the batch's spool space.
-//!   One batch is in flight at a time, which keeps every source's `_seq` in order.
+//!   position updates to the [`Checkpoint`] and hands it to the saver. One batch is in
+//!   flight at a time, which keeps every source's `_seq` in order.
+//! - The **checkpoint** thread saves the newest acknowledged checkpoint (at most every
+//!   200 ms) and only then frees the spool space of the batches it covers. Its fsyncs
+//!   stay off the path from file to server: under disk contention one fsync can take
+//!   hundreds of milliseconds, and saving between every two batches put two of them
+//!   (plus the server's WAL fsync) in front of every line.
 //! - **Discovery** (Docker events and `--path` globs) runs on its own small runtime and
 //!   hands [`SourceSpec`]s to the reader.
 //!
@@ -31,7 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -134,15 +139,57 @@ impl AgentConfig {
     }
 }
 
-/// The spool shared by reader and shipper, with one condition for "something changed".
+/// The spool shared by reader, shipper and saver, with one condition for "something changed".
 struct Queue {
     spool: Mutex<Spool>,
     changed: Condvar,
+    /// The newest batch the server acknowledged. Batches up to it stay spooled until a
+    /// saved checkpoint covers them, but they are no longer "in flight".
+    delivered: AtomicU64,
 }
 
 impl Queue {
     fn lock(&self) -> std::sync::MutexGuard<'_, Spool> {
         self.spool.lock().expect("spool lock")
+    }
+
+    /// Whether every spooled batch has been acknowledged (the shipper is idle).
+    fn all_delivered(&self) -> bool {
+        let delivered = self.delivered.load(Ordering::SeqCst);
+        self.lock().last_no().is_none_or(|n| n <= delivered)
+    }
+}
+
+/// The newest acknowledged checkpoint, handed from the shipper to the saver.
+#[derive(Default)]
+struct ToSave {
+    checkpoint: Option<Checkpoint>,
+    /// The shipper has ended: save what is pending and stop.
+    last: bool,
+}
+
+/// [`ToSave`] with the condition the saver waits on.
+#[derive(Default)]
+struct Saves {
+    state: Mutex<ToSave>,
+    changed: Condvar,
+}
+
+impl Saves {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ToSave> {
+        self.state.lock().expect("checkpoint hand-off lock")
+    }
+
+    /// Replaces what is waiting to be saved with a newer checkpoint.
+    fn put(&self, checkpoint: Checkpoint) {
+        self.lock().checkpoint = Some(checkpoint);
+        self.changed.notify_all();
+    }
+
+    /// Tells the saver that nothing more comes.
+    fn finish(&self) {
+        self.lock().last = true;
+        self.changed.notify_all();
     }
 }
 
@@ -228,7 +275,9 @@ impl Agent {
         let queue = Arc::new(Queue {
             spool: Mutex::new(spool),
             changed: Condvar::new(),
+            delivered: AtomicU64::new(checkpoint.acked_batch),
         });
+        let saves = Arc::new(Saves::default());
         let flags = Arc::new(Flags::default());
         let wake = Wake::new();
         let (spec_tx, spec_rx) = mpsc::channel();
@@ -254,16 +303,28 @@ impl Agent {
         );
         let shipper = ShipperLoop {
             shipper: Shipper::new(&config.server, Duration::from_secs(60)),
-            store,
             checkpoint,
             queue: queue.clone(),
             flags: flags.clone(),
             wake: wake.clone(),
+            saves: saves.clone(),
         };
         threads.push(
             std::thread::Builder::new()
                 .name("skein-agent-shipper".into())
                 .spawn(move || shipper.run())
+                .expect("spawning a thread"),
+        );
+        let saver = Saver {
+            store,
+            queue: queue.clone(),
+            flags: flags.clone(),
+            saves,
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name("skein-agent-checkpoint".into())
+                .spawn(move || saver.run())
                 .expect("spawning a thread"),
         );
         let discovery = spawn_discovery(&config, spec_tx, wake.clone());
@@ -390,7 +451,8 @@ fn lag_label(source: &Source) -> String {
 const ROUND_BYTES: usize = 256 << 10;
 /// Wait before a source that could not be opened is tried again.
 const RETRY_OPEN: Duration = Duration::from_secs(5);
-/// Longest the checkpoint lags the acknowledgements while a backlog drains.
+/// Shortest time between checkpoint saves: the longest the saved checkpoint lags the
+/// acknowledgements (plus one save).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// How often sources with recent data are polled without a notification.
 const WARM_POLL: Duration = Duration::from_millis(50);
@@ -713,8 +775,10 @@ impl Reader {
         {
             return true;
         }
-        // Caught up and nothing in flight: ship now rather than wait for more.
-        caught_up && self.queue.lock().is_empty()
+        // Caught up and nothing in flight: ship now rather than wait for more. Batches
+        // acknowledged but not yet covered by a saved checkpoint do not count: waiting
+        // for the checkpoint's fsyncs would put them between every two batches.
+        caught_up && self.queue.all_delivered()
     }
 
     /// How long to sleep: until the poll timer, a multiline deadline or the batch
@@ -825,11 +889,12 @@ impl Reader {
 
 struct ShipperLoop {
     shipper: Shipper,
-    store: CheckpointStore,
+    /// The checkpoint as acknowledged (saved by the [`Saver`], a little later).
     checkpoint: Checkpoint,
     queue: Arc<Queue>,
     flags: Arc<Flags>,
     wake: Wake,
+    saves: Arc<Saves>,
 }
 
 impl ShipperLoop {
@@ -839,56 +904,23 @@ impl ShipperLoop {
             .build()
             .expect("a current-thread runtime");
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
-        let mut saved = Instant::now();
-        loop {
-            let Some(batch) = self.next_batch() else {
-                // Stopping: what was acknowledged is saved before the thread ends.
-                self.save_checkpoint();
-                return;
-            };
+        while let Some(batch) = self.next_batch() {
             if batch.records > 0 && !self.deliver(&rt, &batch, &mut backoff) {
-                self.save_checkpoint();
-                return;
+                break;
             }
             let updates: Updates = serde_json::from_slice(&batch.positions).unwrap_or_default();
             self.checkpoint.apply(updates);
             self.checkpoint.acked_batch = batch.no;
-            // Saving costs an fsync or two; while a backlog drains, once per interval is
-            // enough. A crash in between resends at most that interval's acknowledged
-            // batches, which the server drops as already held.
-            let more = self.queue.lock().last_no().is_some_and(|n| n > batch.no);
-            if !more || saved.elapsed() >= CHECKPOINT_EVERY {
-                if !self.save_checkpoint() {
-                    return;
-                }
-                saved = Instant::now();
-            }
+            self.queue.delivered.store(batch.no, Ordering::SeqCst);
+            // Saving costs fsyncs; the saver does it on its own thread so the next batch
+            // need not wait for them. Until it has, the batch stays spooled: a crash
+            // resends it and the server drops it as already held.
+            self.saves.put(self.checkpoint.clone());
             // The reader may be waiting for the shipper to go idle before cutting.
             self.wake.poke();
         }
-    }
-
-    /// Saves the checkpoint and frees the spool of what it covers; `false` if the agent
-    /// was told to stop while saving kept failing.
-    fn save_checkpoint(&self) -> bool {
-        while let Err(e) = self.store.save(&self.checkpoint) {
-            tracing::error!("{e}; retrying");
-            if self.flags.abandon.load(Ordering::SeqCst) {
-                return false;
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
-        // Only batches the saved checkpoint covers leave the spool, so a restart always
-        // finds the spool continuing the checkpoint.
-        let mut spool = self.queue.lock();
-        if let Err(e) = spool.ack(self.checkpoint.acked_batch) {
-            tracing::error!("{e}");
-        }
-        metrics::gauge!("skein_agent_spool_bytes").set(spool.bytes() as f64);
-        metrics::gauge!("skein_agent_spool_batches").set(spool.len() as f64);
-        drop(spool);
-        self.queue.changed.notify_all();
-        true
+        // Stopping: the saver saves what was acknowledged and ends.
+        self.saves.finish();
     }
 
     /// The next batch to send; `None` when the agent is stopping and nothing is left.
@@ -980,6 +1012,80 @@ impl ShipperLoop {
                 }
             }
         }
+    }
+}
+
+/// Saves the checkpoint the shipper hands over, at most every [`CHECKPOINT_EVERY`], and
+/// frees the spool of the batches a saved checkpoint covers.
+struct Saver {
+    store: CheckpointStore,
+    queue: Arc<Queue>,
+    flags: Arc<Flags>,
+    saves: Arc<Saves>,
+}
+
+impl Saver {
+    fn run(self) {
+        let mut saved: Option<Instant> = None;
+        loop {
+            let (checkpoint, last) = {
+                let mut s = self.saves.lock();
+                loop {
+                    let stopping = self.flags.stop.load(Ordering::SeqCst);
+                    let wait = match saved {
+                        Some(t) if !stopping => CHECKPOINT_EVERY.saturating_sub(t.elapsed()),
+                        _ => Duration::ZERO,
+                    };
+                    if s.last || (s.checkpoint.is_some() && wait.is_zero()) {
+                        break;
+                    }
+                    let wait = if s.checkpoint.is_some() {
+                        wait
+                    } else {
+                        Duration::from_millis(500)
+                    };
+                    s = self
+                        .saves
+                        .changed
+                        .wait_timeout(s, wait)
+                        .expect("checkpoint hand-off lock")
+                        .0;
+                }
+                (s.checkpoint.take(), s.last)
+            };
+            if let Some(checkpoint) = checkpoint {
+                if !self.save(&checkpoint) {
+                    return;
+                }
+                saved = Some(Instant::now());
+            }
+            if last {
+                return;
+            }
+        }
+    }
+
+    /// Saves `checkpoint` and frees the spool of what it covers; `false` if the agent
+    /// was told to stop while saving kept failing.
+    fn save(&self, checkpoint: &Checkpoint) -> bool {
+        while let Err(e) = self.store.save(checkpoint) {
+            tracing::error!("{e}; retrying");
+            if self.flags.abandon.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        // Only batches the saved checkpoint covers leave the spool, so a restart always
+        // finds the spool continuing the checkpoint.
+        let mut spool = self.queue.lock();
+        if let Err(e) = spool.ack(checkpoint.acked_batch) {
+            tracing::error!("{e}");
+        }
+        metrics::gauge!("skein_agent_spool_bytes").set(spool.bytes() as f64);
+        metrics::gauge!("skein_agent_spool_batches").set(spool.len() as f64);
+        drop(spool);
+        self.queue.changed.notify_all();
+        true
     }
 }
 
