@@ -11,7 +11,7 @@ use crate::aggregate::AggregateError;
 use crate::parse::{parse_query_at, QueryError};
 use crate::search::{Order, SearchError};
 use skein_indexer::schema::{names, to_tantivy_time, RecordLoader};
-use skein_indexer::Partition;
+use skein_indexer::{Catalog, Partition};
 use skein_model::{Record, Timestamp};
 use std::ops::Bound;
 use std::sync::{Arc, OnceLock};
@@ -115,6 +115,24 @@ pub struct PartitionShard(pub Arc<Partition>);
 
 fn date_term(field: tantivy::schema::Field, t: i64) -> Term {
     Term::from_field_date(field, to_tantivy_time(Timestamp(t)))
+}
+
+impl PartitionShard {
+    /// The partitions of `catalog` that can hold records in `[start, end]` (inclusive;
+    /// an open bound is unlimited).
+    pub fn overlapping(
+        catalog: &Catalog,
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+    ) -> Vec<PartitionShard> {
+        let start = start.unwrap_or(Timestamp(i64::MIN));
+        let end_excl = end.map_or(Timestamp(i64::MAX), |e| Timestamp(e.0.saturating_add(1)));
+        catalog
+            .overlapping(start, end_excl)
+            .into_iter()
+            .map(PartitionShard)
+            .collect()
+    }
 }
 
 /// The query string restricted to `[start, end]` (inclusive bounds).

@@ -121,15 +121,7 @@ pub fn aggregate(
     let now = *req.now.get_or_insert_with(Timestamp::now);
     // Validate once, so a bad query is an error even when no partition overlaps.
     crate::parse::parse_query_at(catalog.schema(), &req.q, now)?;
-    let start = req.start.unwrap_or(Timestamp(i64::MIN));
-    let end_excl = req
-        .end
-        .map_or(Timestamp(i64::MAX), |e| Timestamp(e.0.saturating_add(1)));
-    let shards: Vec<PartitionShard> = catalog
-        .overlapping(start, end_excl)
-        .into_iter()
-        .map(PartitionShard)
-        .collect();
+    let shards = PartitionShard::overlapping(catalog, req.start, req.end);
     let res = gather_aggregations(&shards, &req);
     metrics::histogram!("skein_aggregate_seconds").record(started.elapsed().as_secs_f64());
     let (total, aggregations) = res?;
