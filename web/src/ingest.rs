@@ -22,19 +22,20 @@ pub struct IngestResponse {
     pub rejected: Vec<Rejected>,
 }
 
-/// Handles an ingest request.
-pub async fn ingest(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+/// Reads a request body within the body limit (a 413 that says to send smaller
+/// `what` otherwise) and its `Content-Encoding`, lower-cased.
+pub async fn read_body(
     body: Body,
-) -> Result<Json<IngestResponse>, ApiError> {
-    let limits = state.limits.clone();
+    headers: &HeaderMap,
+    limits: &crate::Limits,
+    what: &str,
+) -> Result<(axum::body::Bytes, String), ApiError> {
     let raw = to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!(
-                "request body over {} bytes; send smaller batches",
+                "request body over {} bytes; send smaller {what}",
                 limits.max_body_bytes
             ),
         )
@@ -45,6 +46,17 @@ pub async fn ingest(
         .unwrap_or("identity")
         .trim()
         .to_ascii_lowercase();
+    Ok((raw, encoding))
+}
+
+/// Handles an ingest request.
+pub async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let limits = state.limits.clone();
+    let (raw, encoding) = read_body(body, &headers, &limits, "batches").await?;
     // Decompressing is CPU work: keep it off the async workers.
     let engine = state.engine.clone();
     let prepared = tokio::task::spawn_blocking(move || {

@@ -11,7 +11,7 @@ use super::error::EsError;
 use super::mapping::to_record;
 use super::EsState;
 use crate::error::ApiError;
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -127,22 +127,8 @@ async fn run(
         }
     };
     let limits = s.app.limits.clone();
-    let raw = to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
-        EsError::from(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!(
-                "request body over {} bytes; send smaller bulk requests",
-                limits.max_body_bytes
-            ),
-        ))
-    })?;
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity")
-        .trim()
-        .to_ascii_lowercase();
+    let (raw, encoding) =
+        crate::ingest::read_body(body, &headers, &limits, "bulk requests").await?;
     let engine = s.app.engine.clone();
     let (parsed, permit) = tokio::task::spawn_blocking(move || {
         // An uncompressed body is parsed where it arrived, not copied first.
