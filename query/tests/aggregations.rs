@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::config;
+use common::{config, wait_total};
 use serde_json::{json, Value};
 use skein_indexer::{Engine, PreparedBatch};
 use skein_model::{Level, Record, Timestamp};
-use skein_query::{aggregate, search, AggregateError, AggregateRequest, SearchRequest};
+use skein_query::{aggregate, AggregateError, AggregateRequest};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -103,25 +103,6 @@ fn ingest(engine: &Engine, records: &[Record], rt: &tokio::runtime::Runtime) {
     }
 }
 
-fn wait_total(engine: &Engine, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let req = SearchRequest {
-            limit: 0,
-            ..Default::default()
-        };
-        let got = search(engine.catalog(), &req).unwrap().total;
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "total stuck at {got}, want {want}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn agg(engine: &Engine, q: &str, range: Option<(i64, i64)>, aggs: Value) -> (u64, Value) {
     let r = aggregate(
         engine.catalog(),
@@ -162,7 +143,7 @@ fn aggregations_match_answers_computed_from_the_records() {
     let engine = Engine::open(config(tmp.path())).unwrap();
     let records = corpus();
     ingest(&engine, &records, &rt);
-    wait_total(&engine, records.len() as u64);
+    wait_total(&engine, "*", records.len() as u64);
     assert_eq!(engine.catalog().len(), 3, "the corpus spans three days");
     assert!(
         engine
@@ -483,7 +464,7 @@ fn answers_stay_exact_while_records_arrive() {
     let records = corpus();
     let (old, _) = records.split_at(1500);
     ingest(&engine, old, &rt);
-    wait_total(&engine, old.len() as u64);
+    wait_total(&engine, "*", old.len() as u64);
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for r in old {
         *want.entry(r.container.clone()).or_default() += 1;
@@ -539,7 +520,7 @@ fn answers_stay_exact_while_records_arrive() {
     }
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().unwrap();
-    wait_total(&engine, old.len() as u64 + written);
+    wait_total(&engine, "*", old.len() as u64 + written);
     assert!(
         rounds > 3 && written > 100,
         "{rounds} rounds, {written} written"
@@ -626,7 +607,7 @@ fn forecast_follows_a_daily_season_and_marks_a_spike() {
     }
     rt.block_on(engine.ingest(PreparedBatch::new(records.clone(), None)))
         .unwrap();
-    wait_total(&engine, records.len() as u64);
+    wait_total(&engine, "*", records.len() as u64);
     let end = day0 + hours * HOUR - 1;
     let (_, out) = agg(
         &engine,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::config;
+use common::{config, wait_total};
 use skein_indexer::{Engine, PreparedBatch};
 use skein_model::{Level, Record, Timestamp};
 use skein_query::{search, Cursor, Order, SearchRequest};
@@ -43,26 +43,6 @@ fn rec(i: usize, t: i64) -> Record {
     r.source_id = Some(format!("node-1/day-{}", r.timestamp.day_number()));
     r.seq = Some(i as u64 + 1);
     r
-}
-
-fn wait_total(engine: &Engine, q: &str, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let req = SearchRequest {
-            q: q.into(),
-            limit: 0,
-            ..Default::default()
-        };
-        let got = search(engine.catalog(), &req).unwrap().total;
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "total for {q:?} stuck at {got}, want {want}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// 300 records over three days, several sharing each timestamp.

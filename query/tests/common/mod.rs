@@ -1,8 +1,11 @@
 //! What the query crate's engine tests share.
 
-use skein_indexer::EngineConfig;
+#![allow(dead_code)]
+
+use skein_indexer::{Engine, EngineConfig};
+use skein_query::{search, SearchRequest};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// An engine configuration for tests: quick commits, small writers.
 pub fn config(dir: &Path) -> EngineConfig {
@@ -11,4 +14,25 @@ pub fn config(dir: &Path) -> EngineConfig {
     c.indexer.writer_memory = 30 << 20;
     c.indexer.writer_threads = 1;
     c
+}
+
+/// Waits until `q` has `want` matches: what was ingested has been committed.
+pub fn wait_total(engine: &Engine, q: &str, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let req = SearchRequest {
+            q: q.into(),
+            limit: 0,
+            ..Default::default()
+        };
+        let got = search(engine.catalog(), &req).unwrap().total;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "total for {q:?} stuck at {got}, want {want}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
