@@ -2,9 +2,9 @@
 //! back, and what followers receive on the live feed.
 
 use crate::budget::Permit;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use skein_model::record::{decode_ndjson, Decoded, Rejected};
-use skein_model::Record;
+use skein_model::{es_mapping, Original, Record, RecordError, Timestamp};
 use std::ops::Range;
 use std::sync::Mutex;
 
@@ -37,17 +37,24 @@ impl PreparedBatch {
         }
     }
 
-    /// A batch from records and their WAL lines: `text[spans[i]]` must be the JSON line
-    /// of `records[i]` (what [`Record::from_json`] reads back as the same record), for
-    /// callers that write lines the record's own serialisation would not (such as one
-    /// carrying `_original`, which that serialisation leaves out).
-    pub fn from_parts(
-        records: Vec<Record>,
-        text: Vec<u8>,
-        spans: Vec<Range<usize>>,
-        permit: Option<Permit>,
-    ) -> PreparedBatch {
-        assert_eq!(records.len(), spans.len(), "one WAL line per record");
+    /// A batch of records mapped from Elasticsearch documents
+    /// ([`skein_model::es_mapping::map_document`]), each carrying its document as
+    /// `original` and its index (and any client id) in `fields._index` / `fields._id`.
+    /// Their WAL lines hold only the document, its index, id and time
+    /// ([`write_document_line`]): replay maps the document again ([`decode_line`]),
+    /// which gives the same record, so the record itself is never serialised.
+    pub fn from_documents(records: Vec<Record>, permit: Option<Permit>) -> PreparedBatch {
+        let bytes: usize = records
+            .iter()
+            .map(|r| r.original.as_ref().map_or(0, |o| o.get().len()) + 96)
+            .sum();
+        let mut text = text_buffer(bytes);
+        let mut spans = Vec::with_capacity(records.len());
+        for r in &records {
+            let start = text.len();
+            write_document_line(&mut text, r);
+            spans.push(start..text.len());
+        }
         PreparedBatch {
             records,
             text,
@@ -106,9 +113,66 @@ impl PreparedBatch {
     }
 }
 
-/// WAL-line buffers given back once their lines are in the WAL. A handler that writes
-/// a batch's lines itself (`/es/_bulk`, several megabytes per request) takes one from
-/// here: a fresh buffer that size comes from the OS as new pages, and zeroing those was a
+/// The WAL line of a record mapped from an Elasticsearch document:
+/// `{"_es":{"@timestamp":…,"_index":…,"_id":…},"_original":DOCUMENT}`. The time is the
+/// record's, which is what a document without one was given on arrival. A record
+/// without an original or an index (not made by `map_document`) is written as a record.
+pub fn write_document_line(out: &mut Vec<u8>, record: &Record) {
+    let index = record.fields.get("_index").and_then(|v| v.as_str());
+    let (Some(original), Some(index)) = (&record.original, index) else {
+        serde_json::to_writer(&mut *out, record).expect("a Record always serialises");
+        return;
+    };
+    out.extend_from_slice(b"{\"_es\":{\"@timestamp\":\"");
+    out.extend_from_slice(&record.timestamp.rfc3339_bytes());
+    out.extend_from_slice(b"\",\"_index\":");
+    serde_json::to_writer(&mut *out, index).expect("a string serialises");
+    if let Some(id) = record.fields.get("_id") {
+        out.extend_from_slice(b",\"_id\":");
+        serde_json::to_writer(&mut *out, id).expect("a value serialises");
+    }
+    out.extend_from_slice(b"},\"_original\":");
+    out.extend_from_slice(original.get().as_bytes());
+    out.push(b'}');
+}
+
+/// What the `_es` part of a document line says.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DocumentLine {
+    #[serde(rename = "_es")]
+    es: DocumentMeta,
+    #[serde(rename = "_original")]
+    original: Original,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DocumentMeta {
+    #[serde(rename = "@timestamp")]
+    timestamp: Timestamp,
+    #[serde(rename = "_index")]
+    index: String,
+    #[serde(rename = "_id", default)]
+    id: Option<String>,
+}
+
+/// The record of one WAL line: a record's JSON form (from `/api/v1/ingest` and the
+/// agent, or `/es/_bulk` before document lines) or a document line
+/// ([`write_document_line`]), mapped again.
+pub fn decode_line(line: &[u8]) -> Result<Record, RecordError> {
+    if !line.starts_with(b"{\"_es\":") {
+        return Record::from_json(line);
+    }
+    let d: DocumentLine = serde_json::from_slice(line)
+        .map_err(|e| RecordError::Invalid(format!("not a document line: {e}")))?;
+    es_mapping::from_original(d.original, &d.es.index, d.es.id.as_deref(), d.es.timestamp)
+        .map_err(|e| RecordError::Invalid(e.0))
+}
+
+/// WAL-line buffers given back once their lines are in the WAL. A batch whose lines are
+/// written here rather than taken from the request ([`PreparedBatch::from_documents`],
+/// several megabytes per `/es/_bulk` request) takes one from here: a fresh buffer that size comes from the OS as new pages, and zeroing those was a
 /// tenth of the request handling's time.
 static TEXT_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 /// Enough for the requests in flight at once; more would only hold memory.
@@ -118,7 +182,7 @@ const MAX_TEXT_BUFFER_BYTES: usize = 16 << 20;
 
 /// An empty buffer for a batch's WAL lines with room for at least `capacity` bytes,
 /// reused from an earlier batch when one is free.
-pub fn text_buffer(capacity: usize) -> Vec<u8> {
+fn text_buffer(capacity: usize) -> Vec<u8> {
     let reused = TEXT_BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).pop();
     let mut buf = reused.unwrap_or_default();
     buf.reserve(capacity);
@@ -158,6 +222,43 @@ pub struct FeedBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn document_lines_map_back_to_the_same_records() {
+        let docs = [
+            (
+                r#"{"timestamp":"2026-11-20T10:00:00.5Z","message":"a\n","host":"h","label":{"x":"1"},"n":1.50}"#,
+                None,
+            ),
+            // No time: the time of arrival, which the line keeps.
+            (
+                r#"{ "log" : "b", "kubernetes": {"pod_name": "p", "pod_id": "i"}, "k\u00e9": [1, {"z": null}] }"#,
+                Some("id-\"2"),
+            ),
+        ];
+        let records: Vec<Record> = docs
+            .iter()
+            .map(|(d, id)| es_mapping::map_document(d, "lo\"gs", *id, Timestamp(1_000)).unwrap())
+            .collect();
+        let batch = PreparedBatch::from_documents(records.clone(), None);
+        for ((r, span), (doc, _)) in records.iter().zip(&batch.spans).zip(docs) {
+            let line = &batch.text[span.clone()];
+            assert!(line.starts_with(b"{\"_es\":"));
+            let back = decode_line(line).unwrap();
+            assert_eq!(&back, r);
+            assert_eq!(
+                back.original.as_ref().unwrap().get(),
+                doc,
+                "kept byte for byte"
+            );
+        }
+        assert_eq!(records[1].timestamp, Timestamp(1_000));
+        // A record line decodes as a record; a bad document line says why.
+        let plain = Record::new(Timestamp(5), "plain");
+        assert_eq!(decode_line(plain.to_json().as_bytes()).unwrap(), plain);
+        let e = decode_line(br#"{"_es":{"_index":"x"},"_original":{}}"#).unwrap_err();
+        assert!(e.to_string().contains("@timestamp"), "{e}");
+    }
 
     #[test]
     fn ingest_refuses_original() {

@@ -123,7 +123,7 @@ impl Indexer {
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
         {
-            match Record::from_json(line) {
+            match crate::batch::decode_line(line) {
                 Ok(r) => records.push(r),
                 // The line was valid when written and its frame passed its checksum.
                 Err(e) => {

@@ -181,7 +181,7 @@ impl Engine {
         let (wal, report) =
             wal::Wal::open(&wal_dir, checkpoint.lsn, config.wal_segment_bytes, |e| {
                 for line in e.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    if let Ok(r) = skein_model::Record::from_json(line) {
+                    if let Ok(r) = batch::decode_line(line) {
                         seqs.observe(&r);
                         replayed += 1;
                     }

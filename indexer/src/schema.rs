@@ -207,22 +207,31 @@ struct StoredRef<'a> {
     #[serde(rename = "l", skip_serializing_if = "BTreeMap::is_empty")]
     labels: &'a BTreeMap<String, String>,
     #[serde(rename = "o", skip_serializing_if = "Option::is_none")]
-    original: Option<&'a serde_json::value::RawValue>,
+    original: Option<&'a skein_model::Original>,
 }
 
 /// The stored part of a record that came through `/es`: the document as sent, the index
-/// and the id, from which the rest is mapped again on read.
-#[derive(Serialize)]
-struct StoredOriginal<'a> {
-    #[serde(rename = "o")]
-    original: &'a serde_json::value::RawValue,
-    #[serde(rename = "i")]
-    index: &'a str,
-    #[serde(rename = "d", skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
+/// and the id (`{"o":…,"i":…,"d":…}`), from which the rest is mapped again on read.
+/// Written by hand: the document is copied as it is, not checked again on its way.
+fn stored_original(original: &str, index: &str, id: Option<&str>) -> String {
+    let mut out = String::with_capacity(original.len() + index.len() + 32);
+    out.push_str("{\"o\":");
+    out.push_str(original);
+    out.push_str(",\"i\":");
+    push_json_str(&mut out, index);
+    if let Some(id) = id {
+        out.push_str(",\"d\":");
+        push_json_str(&mut out, id);
+    }
+    out.push('}');
+    out
 }
 
-/// Either stored form. A stored part with `o` and without `m` is a [`StoredOriginal`];
+fn push_json_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).expect("a string serialises"));
+}
+
+/// Either stored form. A stored part with `o` and without `m` is what [`stored_original`] writes;
 /// one with both (written before records were stored as their original only) is read
 /// as it was written.
 #[derive(Deserialize)]
@@ -234,7 +243,7 @@ struct Stored {
     #[serde(rename = "l", default)]
     labels: BTreeMap<String, String>,
     #[serde(rename = "o", default)]
-    original: Option<Box<serde_json::value::RawValue>>,
+    original: Option<skein_model::Original>,
     #[serde(rename = "i", default)]
     index: String,
     #[serde(rename = "d", default)]
@@ -245,7 +254,7 @@ struct Stored {
 /// original document only: mapping that document again must give the record back, which
 /// holds for what `/es/_bulk` builds (it puts the index in `fields._index`, and only
 /// `/es/_bulk` may set `_original`: `/api/v1/ingest` refuses it).
-fn es_identity(record: &Record) -> Option<(&serde_json::value::RawValue, &str, Option<&str>)> {
+fn es_identity(record: &Record) -> Option<(&str, &str, Option<&str>)> {
     let original = record.original.as_ref()?;
     let index = record.fields.get("_index")?.as_str()?;
     let id = match record.fields.get("_id") {
@@ -253,7 +262,7 @@ fn es_identity(record: &Record) -> Option<(&serde_json::value::RawValue, &str, O
         Some(serde_json::Value::String(id)) => Some(id.as_str()),
         Some(_) => return None,
     };
-    Some((&original.0, index, id))
+    Some((original.get(), index, id))
 }
 
 /// Converts without going through an owned `serde_json::Value` copy.
@@ -349,11 +358,7 @@ impl Fields {
             doc.add_object(self.labels, obj);
         }
         let stored = if let Some((original, index, id)) = es_identity(record) {
-            serde_json::to_string(&StoredOriginal {
-                original,
-                index,
-                id,
-            })
+            stored_original(original, index, id)
         } else {
             let empty = serde_json::Map::new();
             serde_json::to_string(&StoredRef {
@@ -364,10 +369,11 @@ impl Fields {
                     &record.fields
                 },
                 labels: &record.labels,
-                original: record.original.as_ref().map(|o| &*o.0),
+                original: record.original.as_ref(),
             })
+            .expect("serialisable")
         };
-        doc.add_text(self.source, stored.expect("serialisable"));
+        doc.add_text(self.source, stored);
         doc
     }
 }
@@ -487,7 +493,7 @@ impl<'s> RecordLoader<'s> {
                 ))
             })?;
             let mut record = skein_model::es_mapping::from_original(
-                skein_model::Original(original),
+                original,
                 &stored.index,
                 stored.id.as_deref(),
                 timestamp,
@@ -522,7 +528,7 @@ impl<'s> RecordLoader<'s> {
             fields,
             source_id,
             seq,
-            original: stored.original.map(skein_model::Original),
+            original: stored.original,
         })
     }
 }
@@ -640,11 +646,9 @@ mod tests {
         );
         // As `/es/_bulk` builds it: stored as the document only, mapped again on read.
         let sent = r#"{"log":"e from es\n", "kubernetes": {"pod_name": "p-1", "host": "n"},  "n": 1.50, "level": "warn", "stream": "stdout", "label": {"app": "x"}}"#;
-        let doc: serde_json::Map<String, serde_json::Value> = serde_json::from_str(sent).unwrap();
-        let mut es =
-            skein_model::es_mapping::to_record(doc, "logs", Some("id-1"), Timestamp(t.0 + 4))
+        let es =
+            skein_model::es_mapping::map_document(sent, "logs", Some("id-\"1"), Timestamp(t.0 + 4))
                 .unwrap();
-        es.original = Some(skein_model::Original::from_json(sent).unwrap());
         assert!(es_identity(&es).is_some());
         assert!(columns_hold_exactly(&full.fields));
         assert!(!columns_hold_exactly(&stored.fields));

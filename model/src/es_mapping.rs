@@ -24,7 +24,9 @@
 //! only, and [`from_original`] maps that again when the record is read back.
 
 use crate::{Level, Original, Record, Timestamp};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Where a metadata key goes.
@@ -101,17 +103,41 @@ const MESSAGE_KEYS: [&str; 3] = ["message", "log", "msg"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappingError(pub String);
 
-/// Maps one document of index `index` (with the client's `_id`, if any) to a record.
-/// `now` is used when the document carries no time.
-pub fn to_record(
-    doc: Map<String, Value>,
+/// Maps one document of index `index` (with the client's `_id`, if any), given as the
+/// JSON text the client sent, to a record that keeps that text as its `original`. `now`
+/// is used when the document carries no time.
+pub fn map_document(
+    doc: &str,
     index: &str,
     id: Option<&str>,
     now: Timestamp,
 ) -> Result<Record, MappingError> {
-    let mut fields = doc;
+    let mut record = map(doc, index, id, now)?;
+    record.original = Some(Original::parsed(doc));
+    Ok(record)
+}
+
+/// Rebuilds a record stored as only its original document: maps `original` again, as
+/// [`map_document`] did when it arrived (the mapping is a pure function of the document,
+/// the index, the id and the time, so it gives the same record), and keeps the original.
+/// `timestamp` is the record's stored time, which is also what a document without a time
+/// was given at arrival.
+pub fn from_original(
+    original: Original,
+    index: &str,
+    id: Option<&str>,
+    timestamp: Timestamp,
+) -> Result<Record, MappingError> {
+    let mut record = map(original.get(), index, id, timestamp)?;
+    record.original = Some(original);
+    Ok(record)
+}
+
+fn map(doc: &str, index: &str, id: Option<&str>, now: Timestamp) -> Result<Record, MappingError> {
+    let mut fields: Doc = serde_json::from_str(doc)
+        .map_err(|e| MappingError(format!("the document is not a JSON object: {e}")))?;
     for meta in ["_index", "_id"] {
-        if fields.contains_key(meta) {
+        if fields.get(meta).is_some() {
             return Err(MappingError(format!(
                 "field [{meta}] is a metadata field and cannot be added inside a document; \
                  put it in the action line instead"
@@ -124,7 +150,7 @@ pub fn to_record(
             match parse_time(v) {
                 Some(t) => {
                     timestamp = Some(t);
-                    fields.shift_remove(key);
+                    fields.take(key);
                     break;
                 }
                 None => {
@@ -139,7 +165,7 @@ pub fn to_record(
     let mut message = String::new();
     for key in MESSAGE_KEYS {
         if let Some(Value::String(_)) = fields.get(key) {
-            let Some(Value::String(mut m)) = fields.shift_remove(key) else {
+            let Some(Value::String(mut m)) = fields.take(key) else {
                 unreachable!("checked")
             };
             if m.ends_with('\n') {
@@ -154,18 +180,18 @@ pub fn to_record(
     }
     let mut record = Record::new(timestamp.unwrap_or(now), message);
     for path in ["level", "log.level"] {
-        let level = match get_path(&fields, path) {
+        let level = match fields.get(path) {
             Some(Value::String(s)) => Level::parse_loose(s),
             _ => None,
         };
         if level.is_some() {
             record.level = level;
-            take_path(&mut fields, path);
+            fields.take(path);
             break;
         }
     }
     if let Some(Value::String(_)) = fields.get("stream") {
-        if let Some(Value::String(s)) = fields.shift_remove("stream") {
+        if let Some(Value::String(s)) = fields.take("stream") {
             record.stream = s;
         }
     }
@@ -178,30 +204,36 @@ pub fn to_record(
             Target::Image => Some(&mut record.image),
             Target::Label(_) | Target::Labels => None,
         };
-        match (single, get_path(&fields, path)) {
-            (Some(slot), Some(Value::String(s))) if slot.is_empty() => {
+        match (single, fields.get(path)) {
+            (Some(slot), Some(Value::String(_))) if slot.is_empty() => {
+                let Some(Value::String(mut s)) = fields.take(path) else {
+                    unreachable!("checked")
+                };
                 // Docker's fluentd driver sends container names with their leading `/`.
-                *slot = s.strip_prefix('/').unwrap_or(s).to_string();
-                take_path(&mut fields, path);
+                if s.starts_with('/') {
+                    s.remove(0);
+                }
+                *slot = s;
             }
-            (None, Some(Value::String(s))) => {
+            (None, Some(Value::String(_))) => {
                 if let Target::Label(name) = target {
-                    labels.entry(name.to_string()).or_insert_with(|| s.clone());
-                    take_path(&mut fields, path);
+                    let Some(Value::String(s)) = fields.take(path) else {
+                        unreachable!("checked")
+                    };
+                    labels.entry(name.to_string()).or_insert(s);
                 }
             }
-            (None, Some(Value::Object(o))) if *target == Target::Labels => {
-                let mut flat = Vec::new();
-                flatten_labels("", o, &mut flat);
-                for (k, v) in flat {
-                    labels.entry(k).or_insert(v);
-                }
-                take_path(&mut fields, path);
+            (None, Some(Value::Object(_))) if *target == Target::Labels => {
+                let Some(Value::Object(o)) = fields.take(path) else {
+                    unreachable!("checked")
+                };
+                flatten_labels("", o, &mut labels);
             }
             _ => {}
         }
     }
     record.labels = labels;
+    let mut fields = fields.into_map();
     fields.insert("_index".into(), Value::String(index.to_string()));
     if let Some(id) = id {
         fields.insert("_id".into(), Value::String(id.to_string()));
@@ -210,22 +242,167 @@ pub fn to_record(
     Ok(record)
 }
 
-/// Rebuilds a record stored as only its original document: maps `original` again, as
-/// [`to_record`] did when it arrived (the mapping is a pure function of the document,
-/// the index, the id and the time, so it gives the same record), and keeps the original.
-/// `timestamp` is the record's stored time, which is also what a document without a time
-/// was given at arrival.
-pub fn from_original(
-    original: Original,
-    index: &str,
-    id: Option<&str>,
-    timestamp: Timestamp,
-) -> Result<Record, MappingError> {
-    let doc: Map<String, Value> = serde_json::from_str(original.get())
-        .map_err(|e| MappingError(format!("the stored document is not a JSON object: {e}")))?;
-    let mut record = to_record(doc, index, id, timestamp)?;
-    record.original = Some(original);
-    Ok(record)
+/// The top-level keys the mapping looks at. Every key of [`META`], [`TIME_KEYS`] and
+/// [`MESSAGE_KEYS`] starts with one of these (a test checks it).
+const HEADS: [&str; 18] = [
+    "_index",
+    "_id",
+    "@timestamp",
+    "timestamp",
+    "time",
+    "message",
+    "log",
+    "msg",
+    "level",
+    "stream",
+    "host",
+    "container",
+    "kubernetes",
+    "docker",
+    "container_name",
+    "container_id",
+    "image",
+    "label",
+];
+
+fn head_slot(key: &str) -> Option<usize> {
+    // A match compiles to a comparison by length then bytes: cheaper per key than the
+    // hashing a map of the whole document would do.
+    Some(match key {
+        "_index" => 0,
+        "_id" => 1,
+        "@timestamp" => 2,
+        "timestamp" => 3,
+        "time" => 4,
+        "message" => 5,
+        "log" => 6,
+        "msg" => 7,
+        "level" => 8,
+        "stream" => 9,
+        "host" => 10,
+        "container" => 11,
+        "kubernetes" => 12,
+        "docker" => 13,
+        "container_name" => 14,
+        "container_id" => 15,
+        "image" => 16,
+        "label" => 17,
+        _ => return None,
+    })
+}
+
+/// A document's top level as sent: its entries in order, with where each key of
+/// [`HEADS`] is. The mapping takes entries out; the rest become `fields`. Keys are
+/// borrowed from the text where they hold no escapes; a repeated key keeps its first
+/// place and its last value, as a `serde_json::Map` would.
+struct Doc<'a> {
+    entries: Vec<(Cow<'a, str>, Option<Value>)>,
+    heads: [Option<usize>; HEADS.len()],
+}
+
+impl Doc<'_> {
+    /// The value at a dotted `path` whose first part is a top-level key.
+    fn get(&self, path: &str) -> Option<&Value> {
+        let (head, rest) = match path.split_once('.') {
+            Some((h, r)) => (h, Some(r)),
+            None => (path, None),
+        };
+        let v = self.entries[self.heads[head_slot(head)?]?].1.as_ref()?;
+        match (rest, v) {
+            (None, v) => Some(v),
+            (Some(rest), Value::Object(inner)) => get_path(inner, rest),
+            _ => None,
+        }
+    }
+
+    /// Removes the value at `path`, and an object left empty by that.
+    fn take(&mut self, path: &str) -> Option<Value> {
+        let (head, rest) = match path.split_once('.') {
+            Some((h, r)) => (h, Some(r)),
+            None => (path, None),
+        };
+        let entry = &mut self.entries[self.heads[head_slot(head)?]?].1;
+        match (rest, entry.as_mut()?) {
+            (None, _) => entry.take(),
+            (Some(rest), Value::Object(inner)) => {
+                let v = take_path(inner, rest);
+                if inner.is_empty() {
+                    *entry = None;
+                }
+                v
+            }
+            _ => None,
+        }
+    }
+
+    /// What was not taken, in order.
+    fn into_map(self) -> Map<String, Value> {
+        let mut map = Map::with_capacity(self.entries.len());
+        for (k, v) in self.entries {
+            if let Some(v) = v {
+                map.insert(k.into_owned(), v);
+            }
+        }
+        map
+    }
+}
+
+impl<'de> Deserialize<'de> for Doc<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Doc<'de>, D::Error> {
+        struct DocVisitor;
+        impl<'de> Visitor<'de> for DocVisitor {
+            type Value = Doc<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Doc<'de>, A::Error> {
+                let mut doc = Doc {
+                    entries: Vec::with_capacity(m.size_hint().unwrap_or(16)),
+                    heads: [None; HEADS.len()],
+                };
+                while let Some(Key(k)) = m.next_key()? {
+                    let v: Value = m.next_value()?;
+                    match head_slot(&k) {
+                        Some(slot) => match doc.heads[slot] {
+                            Some(i) => doc.entries[i].1 = Some(v),
+                            None => {
+                                doc.heads[slot] = Some(doc.entries.len());
+                                doc.entries.push((k, Some(v)));
+                            }
+                        },
+                        None => doc.entries.push((k, Some(v))),
+                    }
+                }
+                Ok(doc)
+            }
+        }
+        d.deserialize_map(DocVisitor)
+    }
+}
+
+/// A key borrowed from the document text when it can be.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
 }
 
 /// Where a name a user queries by went, for names moved out of `fields` by [`META`]:
@@ -259,18 +436,23 @@ pub fn alias(name: &str) -> String {
     }
 }
 
-fn flatten_labels(prefix: &str, obj: &Map<String, Value>, out: &mut Vec<(String, String)>) {
+/// Adds the labels of `obj`, nested keys joined by dots, to those not already set.
+fn flatten_labels(prefix: &str, obj: Map<String, Value>, out: &mut BTreeMap<String, String>) {
     for (k, v) in obj {
         let key = if prefix.is_empty() {
-            k.clone()
+            k
         } else {
             format!("{prefix}.{k}")
         };
         match v {
             Value::Object(o) => flatten_labels(&key, o, out),
-            Value::String(s) => out.push((key, s.clone())),
+            Value::String(s) => {
+                out.entry(key).or_insert(s);
+            }
             Value::Null => {}
-            other => out.push((key, other.to_string())),
+            other => {
+                out.entry(key).or_insert_with(|| other.to_string());
+            }
         }
     }
 }
@@ -355,8 +537,10 @@ mod tests {
     use serde_json::json;
 
     fn map(v: Value) -> Record {
-        let Value::Object(o) = v else { panic!() };
-        to_record(o, "idx", None, Timestamp(7)).unwrap()
+        let text = v.to_string();
+        let r = map_document(&text, "idx", None, Timestamp(7)).unwrap();
+        assert_eq!(r.original.as_ref().unwrap().get(), text);
+        r
     }
 
     #[test]
@@ -456,20 +640,60 @@ mod tests {
         ] {
             assert_eq!(parse_time(&v).unwrap().to_rfc3339(), want, "{v}");
         }
-        let Value::Object(o) = json!({"@timestamp": "yesterday"}) else {
-            panic!()
-        };
-        let e = to_record(o, "i", None, Timestamp(0)).unwrap_err();
-        assert!(e.0.contains("[@timestamp]"), "{e:?}");
-        let Value::Object(o) = json!({"_id": "x"}) else {
-            panic!()
-        };
-        assert!(to_record(o, "i", None, Timestamp(0))
-            .unwrap_err()
-            .0
-            .contains("metadata field"));
+        for (doc, want) in [
+            (r#"{"@timestamp": "yesterday"}"#, "[@timestamp]"),
+            (r#"{"_id": "x"}"#, "metadata field"),
+            (r#"["not", "an object"]"#, "not a JSON object"),
+            (r#"{"a": 1} trailing"#, "not a JSON object"),
+        ] {
+            let e = map_document(doc, "i", None, Timestamp(0)).unwrap_err();
+            assert!(e.0.contains(want), "{doc}: {e:?}");
+        }
         // No time at all: the time of arrival.
         assert_eq!(map(json!({"msg": "x"})).timestamp, Timestamp(7));
+    }
+
+    #[test]
+    fn repeated_keys_keep_first_place_and_last_value() {
+        let r = map_document(
+            r#"{"a": 1, "level": "x", "msg": "m", "b": 2, "a": 3, "level": "warn", "log": {"y": 1}}"#,
+            "i",
+            None,
+            Timestamp(0),
+        )
+        .unwrap();
+        assert_eq!(r.level, Some(Level::Warn));
+        assert_eq!(r.message, "m");
+        assert_eq!(
+            Value::Object(r.fields),
+            json!({"a": 3, "b": 2, "log": {"y": 1}, "_index": "i"})
+        );
+        // Escaped keys are matched by what they say.
+        let r = map_document(
+            r#"{"hos\u0074": "h", "k\u0065y": 1}"#,
+            "i",
+            None,
+            Timestamp(0),
+        )
+        .unwrap();
+        assert_eq!(r.host, "h");
+        assert_eq!(r.fields["key"], 1);
+    }
+
+    #[test]
+    fn every_mapped_key_has_a_head() {
+        for (i, h) in HEADS.iter().enumerate() {
+            assert_eq!(head_slot(h), Some(i), "{h}");
+        }
+        let paths = META.iter().map(|(p, _)| *p);
+        for path in paths
+            .chain(TIME_KEYS)
+            .chain(MESSAGE_KEYS)
+            .chain(["log.level", "stream"])
+        {
+            let head = path.split('.').next().unwrap();
+            assert!(head_slot(head).is_some(), "{path}");
+        }
     }
 
     #[test]

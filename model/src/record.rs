@@ -65,19 +65,41 @@ pub struct Record {
 }
 
 /// A JSON document kept byte for byte as it was received.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Original(pub Box<serde_json::value::RawValue>);
+#[derive(Debug, Clone)]
+pub struct Original(Box<str>);
 
 impl Original {
     /// Keeps `json`, which must be one valid JSON value.
     pub fn from_json(json: &str) -> Result<Original, serde_json::Error> {
-        serde_json::value::RawValue::from_string(json.to_string()).map(Original)
+        serde_json::from_str::<serde::de::IgnoredAny>(json)?;
+        Ok(Original(json.into()))
+    }
+
+    /// Keeps `json` without checking it again: only for text this crate has just parsed
+    /// as JSON.
+    pub(crate) fn parsed(json: &str) -> Original {
+        Original(json.into())
     }
 
     /// The JSON text as received.
     pub fn get(&self) -> &str {
-        self.0.get()
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Original {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Original, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        Ok(Original(raw.into()))
+    }
+}
+
+impl Serialize for Original {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Checked when it was kept; `RawValue` is how serde_json writes text as is.
+        let raw: &serde_json::value::RawValue =
+            serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
     }
 }
 

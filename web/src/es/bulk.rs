@@ -8,22 +8,23 @@
 //! lines after it can no longer be paired), and nothing of it is stored.
 
 use super::error::EsError;
-use super::mapping::to_record;
+use super::mapping::map_document;
 use super::EsState;
 use crate::error::ApiError;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 use skein_indexer::{IngestError, PreparedBatch};
-use skein_model::{Original, Record, Timestamp};
+use skein_model::{Record, Timestamp};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Query parameters of `_bulk`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, serde::Deserialize)]
 pub struct BulkParams {
     /// `true` or `wait_for`: answer once the documents are searchable.
     pub refresh: Option<String>,
@@ -87,12 +88,10 @@ enum Item {
     },
 }
 
-/// What parsing a body gives: the items in order and the batch of stored ones.
+/// What parsing a body gives: the items in order and the records of the stored ones.
 pub struct Parsed {
     items: Vec<Item>,
     records: Vec<Record>,
-    text: Vec<u8>,
-    spans: Vec<std::ops::Range<usize>>,
 }
 
 async fn run(
@@ -164,19 +163,14 @@ async fn run(
             e.to_string(),
         ))
     })??;
-    let Parsed {
-        items,
-        records,
-        text,
-        spans,
-    } = parsed;
+    let Parsed { items, records } = parsed;
     let failed = items
         .iter()
         .filter(|i| matches!(i, Item::Failed { .. }))
         .count();
     metrics::counter!("skein_records_rejected_total").increment(failed as u64);
     if !records.is_empty() {
-        let batch = PreparedBatch::from_parts(records, text, spans, Some(permit));
+        let batch = PreparedBatch::from_documents(records, Some(permit));
         s.app.engine.ingest(batch).await.map_err(|e| match e {
             IngestError::Unavailable(_) | IngestError::ShuttingDown => EsError::from(
                 ApiError::new(
@@ -257,19 +251,69 @@ fn item_json(item: Item) -> Value {
     }
 }
 
+/// An action line, `{"create":{"_index":"logs"}}`: its entries, metadata left as text.
+/// Read without building a map, as there is one per document.
+struct ActionLine<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for ActionLine<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ActionLine<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ActionLine<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<ActionLine<'de>, A::Error> {
+                let mut entries = Vec::with_capacity(1);
+                while let Some(e) = m.next_entry()? {
+                    entries.push(e);
+                }
+                Ok(ActionLine(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// The action line's metadata.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 struct Meta {
-    #[serde(rename = "_index")]
     index: Option<String>,
-    #[serde(rename = "_id")]
     id: Option<Value>,
-    /// Mapping types are gone from Elasticsearch 8; old shippers still send `_doc`.
-    #[serde(rename = "_type")]
-    _type: Option<String>,
     require_alias: Option<bool>,
-    #[serde(flatten)]
-    other: Map<String, Value>,
+    /// The first key skein does not accept.
+    other: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Meta {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Meta, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Meta;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of _index, _id, ...")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Meta, A::Error> {
+                let mut meta = Meta::default();
+                while let Some(k) = m.next_key::<String>()? {
+                    match k.as_str() {
+                        "_index" => meta.index = m.next_value()?,
+                        "_id" => meta.id = m.next_value()?,
+                        "require_alias" => meta.require_alias = m.next_value()?,
+                        // Mapping types are gone from Elasticsearch 8; old shippers still
+                        // send `_doc`.
+                        "_type" => _ = m.next_value::<Option<String>>()?,
+                        _ => {
+                            m.next_value::<IgnoredAny>()?;
+                            meta.other.get_or_insert(k);
+                        }
+                    }
+                }
+                Ok(meta)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// An id for a document sent without one: unique within this server's lifetime and
@@ -294,9 +338,6 @@ pub fn parse_body(
     let mut out = Parsed {
         items: Vec::new(),
         records: Vec::new(),
-        // The WAL lines are the mapped records plus the documents: about 1.5 times the body.
-        text: skein_indexer::batch::text_buffer(body.len() + body.len() / 2),
-        spans: Vec::new(),
     };
     let mut lines = body
         .split(|&b| b == b'\n')
@@ -304,7 +345,7 @@ pub fn parse_body(
         .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
         .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
     while let Some((n, line)) = lines.next() {
-        let action: Map<String, Value> = serde_json::from_slice(line).map_err(|e| {
+        let action: ActionLine = serde_json::from_slice(line).map_err(|e| {
             EsError::bad_request(
                 "illegal_argument_exception",
                 format!(
@@ -312,14 +353,14 @@ pub fn parse_body(
                 ),
             )
         })?;
-        let mut entries = action.into_iter();
+        let mut entries = action.0.into_iter();
         let (Some((name, meta)), None) = (entries.next(), entries.next()) else {
             return Err(EsError::bad_request(
                 "illegal_argument_exception",
                 format!("line {n}: an action line holds exactly one action (index, create, update or delete); nothing of this request was stored"),
             ));
         };
-        let meta: Meta = serde_json::from_value(meta).map_err(|e| {
+        let meta: Meta = serde_json::from_str(meta.get()).map_err(|e| {
             EsError::bad_request(
                 "illegal_argument_exception",
                 format!("line {n}: bad metadata for action [{name}]: {e}; nothing of this request was stored"),
@@ -369,7 +410,7 @@ pub fn parse_body(
                 format!("line {n}: the [{action}] action has no document line after it; nothing of this request was stored"),
             ));
         };
-        if let Some(k) = meta.other.keys().next() {
+        if let Some(k) = &meta.other {
             out.items.push(fail(
                 400,
                 "illegal_argument_exception",
@@ -396,18 +437,15 @@ pub fn parse_body(
             ));
             continue;
         }
-        let doc: Map<String, Value> = match serde_json::from_slice(doc_line) {
-            Ok(d) => d,
-            Err(e) => {
-                out.items.push(fail(
-                    400,
-                    "document_parsing_exception",
-                    format!("line {dn}: the document is not a JSON object: {e}"),
-                ));
-                continue;
-            }
+        let Ok(doc) = std::str::from_utf8(doc_line) else {
+            out.items.push(fail(
+                400,
+                "document_parsing_exception",
+                format!("line {dn}: the document is not UTF-8 text"),
+            ));
+            continue;
         };
-        let record = match to_record(doc, &index, id.as_deref(), now) {
+        let record = match map_document(doc, &index, id.as_deref(), now) {
             Ok(r) => r,
             Err(e) => {
                 out.items.push(fail(
@@ -418,18 +456,6 @@ pub fn parse_body(
                 continue;
             }
         };
-        let raw = std::str::from_utf8(doc_line).expect("parsed as JSON, so UTF-8");
-        let original = Original::from_json(raw).expect("parsed as JSON above");
-        let start = out.text.len();
-        serde_json::to_writer(&mut out.text, &record).expect("a Record always serialises");
-        // The record's JSON form leaves `_original` out: add it to the WAL line.
-        out.text.pop();
-        out.text.extend_from_slice(b",\"_original\":");
-        out.text.extend_from_slice(original.get().as_bytes());
-        out.text.push(b'}');
-        out.spans.push(start..out.text.len());
-        let mut record = record;
-        record.original = Some(original);
         out.records.push(record);
         out.items.push(Item::Stored {
             action,
@@ -445,7 +471,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn items_in_order_and_wal_lines_read_back() {
+    fn items_in_order_with_their_records() {
         let body = concat!(
             "{\"index\":{\"_index\":\"a\",\"_id\":\"1\"}}\n",
             "{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"message\":\"one\",  \"n\": 1.50}\n",
@@ -480,10 +506,6 @@ mod tests {
             ]
         );
         assert_eq!(p.records.len(), 2);
-        for (r, span) in p.records.iter().zip(&p.spans) {
-            let back = Record::from_json(&p.text[span.clone()]).unwrap();
-            assert_eq!(&back, r);
-        }
         assert_eq!(
             p.records[0].original.as_ref().unwrap().get(),
             "{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"message\":\"one\",  \"n\": 1.50}"
