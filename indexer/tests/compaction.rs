@@ -1,7 +1,9 @@
 //! A partition that goes idle is compacted into one segment in the background, even
 //! when Tantivy's merge policy is already merging some of its segments: afterwards the
 //! partition directory holds only the files `meta.json` refers to (no output of a merge
-//! that lost the race), and every record is searchable exactly once.
+//! that lost the race), and every record is searchable exactly once. Records that arrive
+//! for a partition while it is being compacted wait for the compaction, and the partition
+//! ends up compacted and clean all the same.
 
 mod common;
 
