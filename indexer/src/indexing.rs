@@ -27,6 +27,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tantivy::indexer::IndexWriterOptions;
+use tantivy::merge_policy::NoMergePolicy;
 use tantivy::IndexWriter;
 
 /// Messages to the indexer thread.
@@ -284,23 +286,18 @@ impl Indexer {
             .map(|(k, _)| *k)
             .collect();
         for key in idle {
-            let Some((p, mut w, _)) = self.writers.remove(&key) else {
+            let Some((p, w, _)) = self.writers.remove(&key) else {
                 continue;
             };
-            let segments = p.index.searchable_segment_ids().unwrap_or_default();
-            if segments.len() < 2 {
-                continue;
-            }
             let spawned = std::thread::Builder::new()
                 .name("skein-compact".into())
                 .spawn(move || {
-                    // A segment already in a policy merge makes this fail; that merge
-                    // finishes below anyway.
-                    if let Err(e) = w.merge(&segments).wait() {
-                        tracing::debug!("compaction of {}: {e}", p.path.display());
-                    }
-                    if let Err(e) = w.wait_merging_threads() {
-                        tracing::warn!("compaction of {} did not finish: {e}", p.path.display());
+                    if let Err(e) = compact(&p, w) {
+                        tracing::warn!(
+                            "compaction of {} did not finish: {e}; the partition stays \
+                             searchable as it is",
+                            p.path.display()
+                        );
                     }
                     if let Err(e) = p.reload() {
                         tracing::warn!("cannot reload {}: {e}", p.path.display());
@@ -344,4 +341,33 @@ impl Indexer {
             let _ = h.join();
         }
     }
+}
+
+/// Merges every segment of an idle partition into one, given the writer it just retired.
+///
+/// Tantivy starts a merge asked for on segments its merge policy is already merging: both
+/// run, and the one that ends second finds its inputs gone ("couldn't find segment in
+/// SegmentManager") and fails without the garbage collection that follows a merge. Its
+/// output stays on disk, and so do the inputs, which it still held when the first one
+/// collected: until a later writer's commit, the partition takes about twice its size.
+/// So the policy's merges finish first, with no new ones started, and the compaction runs
+/// on a writer of its own whose policy merges nothing.
+fn compact(p: &Partition, retired: IndexWriter) -> tantivy::Result<()> {
+    retired.set_merge_policy(Box::new(NoMergePolicy));
+    retired.wait_merging_threads()?;
+    let segments = p.index.searchable_segment_ids()?;
+    if segments.len() < 2 {
+        return Ok(());
+    }
+    let mut w: IndexWriter = p
+        .index
+        .writer_with_options(IndexWriterOptions::builder().num_merge_threads(1).build())?;
+    w.set_merge_policy(Box::new(NoMergePolicy));
+    let merged = w.merge(&segments).wait();
+    // Also removes what a merge that failed (a full disk) or was cut off by a crash left.
+    let collected = w.garbage_collect_files().wait();
+    w.wait_merging_threads()?;
+    merged?;
+    collected?;
+    Ok(())
 }
