@@ -19,7 +19,7 @@ use crate::health::{Health, Severity};
 use crate::partition::{Catalog, Partition, PartitionKey};
 use crate::state::{Checkpoint, CheckpointFile};
 use crate::wal::{self, WalEntry};
-use skein_model::Record;
+use skein_model::{Record, Timestamp};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +60,10 @@ pub struct IndexerConfig {
     pub writer_threads: usize,
     /// Tantivy memory arena per partition writer, in bytes.
     pub writer_memory: usize,
+    /// A partition's writer is closed (its memory given back) once nothing has been
+    /// written to it for this long; a partition whose day is over is then merged into
+    /// one segment.
+    pub retire_after: Duration,
 }
 
 pub(crate) struct Indexer {
@@ -70,13 +74,23 @@ pub(crate) struct Indexer {
     pub health: Arc<Health>,
     pub wal_dir: PathBuf,
     pub config: IndexerConfig,
-    writers: HashMap<PartitionKey, (Arc<Partition>, IndexWriter, bool)>,
+    writers: HashMap<PartitionKey, OpenWriter>,
     /// Highest LSN added to the writers.
     last_lsn: u64,
     /// Highest `_seq` per source as of `last_lsn`.
     seqs: HashMap<String, u64>,
     failing: bool,
     compacting: HashMap<PartitionKey, JoinHandle<()>>,
+}
+
+/// A partition's writer while records arrive for it.
+struct OpenWriter {
+    partition: Arc<Partition>,
+    writer: IndexWriter,
+    /// Written since the last commit.
+    dirty: bool,
+    /// When a record last went in.
+    last_write: Instant,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +161,7 @@ impl Indexer {
 
     fn add(&mut self, lsn: u64, records: &[Record]) -> Result<(), IndexError> {
         let fields = self.catalog.fields().clone();
+        let now = Instant::now();
         for (i, r) in records.iter().enumerate() {
             // Within a source, `_seq` only grows in WAL order; a record at or below the
             // high-water mark is a leftover of a refused group whose retry is (or will
@@ -180,13 +195,19 @@ impl Indexer {
                     policy.set_min_num_segments(12);
                     policy.set_min_layer_size(50_000);
                     w.set_merge_policy(Box::new(policy));
-                    e.insert((p.clone(), w, false))
+                    e.insert(OpenWriter {
+                        partition: p.clone(),
+                        writer: w,
+                        dirty: false,
+                        last_write: now,
+                    })
                 }
             };
             writer
-                .1
+                .writer
                 .add_document(fields.document(r, (lsn << 24) | i as u64))?;
-            writer.2 = true;
+            writer.dirty = true;
+            writer.last_write = now;
         }
         self.last_lsn = lsn;
         Ok(())
@@ -252,12 +273,12 @@ impl Indexer {
     fn try_commit(&mut self) -> Result<(), IndexError> {
         let lsn = self.last_lsn;
         let payload = Partition::commit_payload(lsn);
-        for (p, w, dirty) in self.writers.values_mut() {
-            if *dirty {
-                let mut prepared = w.prepare_commit()?;
+        for w in self.writers.values_mut() {
+            if w.dirty {
+                let mut prepared = w.writer.prepare_commit()?;
                 prepared.set_payload(&payload);
                 prepared.commit()?;
-                p.committed(lsn)?;
+                w.partition.committed(lsn)?;
             }
         }
         let cp = Checkpoint {
@@ -267,31 +288,50 @@ impl Indexer {
         self.checkpoint_file.store(&cp)?;
         self.committed = cp;
         self.marks.committed.store(lsn, Ordering::Release);
-        for (_, _, dirty) in self.writers.values_mut() {
-            *dirty = false;
+        for w in self.writers.values_mut() {
+            w.dirty = false;
         }
         Ok(())
     }
 
-    /// Retires the writers of partitions not written since the last commit and compacts
-    /// those partitions.
+    /// Retires the writers of partitions nothing was written to for `retire_after`, and
+    /// compacts those whose day is over into one segment. Today's partition is left to the
+    /// merge policy: a lull in ingest must not make it rewrite the whole day, and a
+    /// record arriving during a compaction waits for it.
     fn retire_idle(&mut self) {
         if self.failing {
             return;
         }
+        let now = Instant::now();
         let idle: Vec<PartitionKey> = self
             .writers
             .iter()
-            .filter(|(_, (_, _, dirty))| !*dirty)
+            .filter(|(_, w)| {
+                !w.dirty && now.duration_since(w.last_write) >= self.config.retire_after
+            })
             .map(|(k, _)| *k)
             .collect();
+        let day_over = |key: &PartitionKey| key.end() <= Timestamp::now();
         for key in idle {
-            let Some((p, w, _)) = self.writers.remove(&key) else {
+            let Some(OpenWriter {
+                partition: p,
+                writer: w,
+                ..
+            }) = self.writers.remove(&key)
+            else {
                 continue;
             };
+            let closed = day_over(&key);
             let spawned = std::thread::Builder::new()
                 .name("skein-compact".into())
                 .spawn(move || {
+                    if !closed {
+                        // Only the writer closes; merges it started finish first.
+                        if let Err(e) = w.wait_merging_threads() {
+                            tracing::warn!("merge in {} did not finish: {e}", p.path.display());
+                        }
+                        return;
+                    }
                     if let Err(e) = compact(&p, w) {
                         tracing::warn!(
                             "compaction of {} did not finish: {e}; the partition stays \
@@ -334,8 +374,8 @@ impl Indexer {
             }
         }
         self.commit();
-        for (_, (_, w, _)) in self.writers.drain() {
-            let _ = w.wait_merging_threads();
+        for (_, w) in self.writers.drain() {
+            let _ = w.writer.wait_merging_threads();
         }
         for (_, h) in self.compacting.drain() {
             let _ = h.join();

@@ -91,7 +91,8 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// Defaults for `data_dir`: commit every second, 64 MiB WAL segments, 256 MiB in flight.
+    /// Defaults for `data_dir`: commit every second, writers closed after 30 s without
+    /// records, 64 MiB WAL segments, 256 MiB in flight.
     pub fn new(data_dir: impl Into<PathBuf>) -> EngineConfig {
         EngineConfig {
             data_dir: data_dir.into(),
@@ -99,6 +100,7 @@ impl EngineConfig {
                 commit_interval: Duration::from_secs(1),
                 writer_threads: 2,
                 writer_memory: 192 << 20,
+                retire_after: Duration::from_secs(30),
             },
             wal_segment_bytes: 64 << 20,
             inflight_bytes: 256 << 20,

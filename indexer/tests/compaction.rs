@@ -1,9 +1,11 @@
-//! A partition that goes idle is compacted into one segment in the background, even
+//! A partition whose day is over and that goes idle is compacted into one segment in the
+//! background, even
 //! when Tantivy's merge policy is already merging some of its segments: afterwards the
 //! partition directory holds only the files `meta.json` refers to (no output of a merge
 //! that lost the race), and every record is searchable exactly once. Records that arrive
 //! for a partition while it is being compacted wait for the compaction, and the partition
-//! ends up compacted and clean all the same.
+//! ends up compacted and clean all the same. Today's partition is never compacted that
+//! way: a lull in ingest must not rewrite the whole day.
 
 mod common;
 
@@ -146,6 +148,7 @@ impl Fixture {
     fn open_fast(&self) -> (Engine, Arc<Partition>, Arc<Partition>) {
         let mut fast = small_config(self.tmp.path());
         fast.indexer.commit_interval = Duration::from_millis(2);
+        fast.indexer.retire_after = Duration::ZERO;
         let engine = Engine::open(fast).unwrap();
         let find = |day: &str| {
             let path = self.tmp.path().join("partitions").join(day);
@@ -214,4 +217,47 @@ async fn records_arriving_during_compaction_are_indexed_once() {
     });
     engine.shutdown();
     f.check(&a, &b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn todays_partition_is_left_to_the_merge_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let today = Timestamp::now();
+    let batch = |first: u64| {
+        (first..first + PER_COMMIT)
+            .map(|s| {
+                let mut r = Record::new(today, format!("today {s}"));
+                r.source_id = Some("t".into());
+                r.seq = Some(s);
+                r
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut slow = small_config(tmp.path());
+    slow.indexer.commit_interval = Duration::from_secs(3600);
+    for run in 0..3u64 {
+        let engine = Engine::open(slow.clone()).unwrap();
+        let out = engine
+            .ingest(PreparedBatch::new(batch(1 + run * PER_COMMIT), None))
+            .await
+            .unwrap();
+        assert_eq!(out.accepted, PER_COMMIT as usize);
+        engine.shutdown();
+    }
+    let mut fast = small_config(tmp.path());
+    fast.indexer.commit_interval = Duration::from_millis(2);
+    fast.indexer.retire_after = Duration::ZERO;
+    let engine = Engine::open(fast).unwrap();
+    engine
+        .ingest(PreparedBatch::new(batch(1 + 3 * PER_COMMIT), None))
+        .await
+        .unwrap();
+    assert!(engine.wait_searchable(Duration::from_secs(10)).await);
+    // Hundreds of commit intervals with nothing arriving: the writer is retired, and a
+    // compaction, had one started, would have merged these four segments by now.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let p = engine.catalog().all().pop().unwrap();
+    engine.shutdown();
+    assert_eq!(segments(&p), 4, "today's segments are not merged into one");
+    assert_eq!(p.searcher().num_docs(), 4 * PER_COMMIT);
 }

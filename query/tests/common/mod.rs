@@ -7,10 +7,12 @@ use skein_query::{search, SearchRequest};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// An engine configuration for tests: quick commits, small writers.
+/// An engine configuration for tests: quick commits, small writers, idle writers
+/// retired (and past days compacted) at the next commit.
 pub fn config(dir: &Path) -> EngineConfig {
     let mut c = EngineConfig::new(dir);
     c.indexer.commit_interval = Duration::from_millis(100);
+    c.indexer.retire_after = Duration::ZERO;
     c.indexer.writer_memory = 30 << 20;
     c.indexer.writer_threads = 1;
     c
