@@ -10,17 +10,24 @@
 //! - `indexing` (private): the thread that adds records to Tantivy and commits.
 //! - [`partition`]: one Tantivy index per UTC day, and the [`Catalog`] of them.
 //! - [`schema`]: the Tantivy schema and the record ↔ document mapping.
+//! - `es_source` (private): the stored form of a record that came through `/es`, its
+//!   document with the values the columns hold cut out, and its rebuilding on read.
+//! - `json_value` (private): a record's `fields` and `labels` lent to Tantivy without
+//!   copying them.
 //! - [`state`]: the checkpoint (committed WAL position and `_seq` map) written atomically.
 //! - [`budget`]: back-pressure on bytes in flight.
 //! - [`health`]: known problems, for `/healthz`.
-//! - [`batch`]: the batch, outcome and live-feed types, and the reused WAL-line buffers.
+//! - [`batch`]: the batch, outcome and live-feed types, the WAL lines of a batch (records,
+//!   or Elasticsearch documents mapped again on replay) and the reused WAL-line buffers.
 
 pub mod batch;
 pub mod budget;
 pub mod dedupe;
+mod es_source;
 pub mod health;
 mod indexing;
 mod ingest;
+mod json_value;
 pub mod partition;
 pub mod schema;
 pub mod state;

@@ -14,13 +14,15 @@
 //! a tie-breaker that makes paging stable) need no inverted index: Tantivy answers range
 //! queries on fast fields from the columns.
 
+use crate::es_source::{self, Holder};
+use crate::json_value::JsonRef;
 use serde::{Deserialize, Serialize};
 use skein_model::{Level, Record, Timestamp};
 use std::collections::{BTreeMap, HashMap};
 use tantivy::columnar::{Column, DynamicColumn, StrColumn};
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions, OwnedValue,
-    Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED,
+    DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions, Schema,
+    TextFieldIndexing, TextOptions, Value, FAST, STORED,
 };
 use tantivy::tokenizer::{
     LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenizerManager,
@@ -210,28 +212,7 @@ struct StoredRef<'a> {
     original: Option<&'a skein_model::Original>,
 }
 
-/// The stored part of a record that came through `/es`: the document as sent, the index
-/// and the id (`{"o":…,"i":…,"d":…}`), from which the rest is mapped again on read.
-/// Written by hand: the document is copied as it is, not checked again on its way.
-fn stored_original(original: &str, index: &str, id: Option<&str>) -> String {
-    let mut out = String::with_capacity(original.len() + index.len() + 32);
-    out.push_str("{\"o\":");
-    out.push_str(original);
-    out.push_str(",\"i\":");
-    push_json_str(&mut out, index);
-    if let Some(id) = id {
-        out.push_str(",\"d\":");
-        push_json_str(&mut out, id);
-    }
-    out.push('}');
-    out
-}
-
-fn push_json_str(out: &mut String, s: &str) {
-    out.push_str(&serde_json::to_string(s).expect("a string serialises"));
-}
-
-/// Either stored form. A stored part with `o` and without `m` is what [`stored_original`] writes;
+/// Either stored form. A stored part with `o` and without `m` is what [`es_source::stored_text`] writes;
 /// one with both (written before records were stored as their original only) is read
 /// as it was written.
 #[derive(Deserialize)]
@@ -248,6 +229,9 @@ struct Stored {
     index: String,
     #[serde(rename = "d", default)]
     id: Option<String>,
+    /// Which values a column holds were cut out of `o` ([`es_source`]).
+    #[serde(rename = "c", default)]
+    cuts: String,
 }
 
 /// The index and id of a record that came through `/es`, when it can be stored as its
@@ -265,30 +249,8 @@ fn es_identity(record: &Record) -> Option<(&str, &str, Option<&str>)> {
     Some((original.get(), index, id))
 }
 
-/// Converts without going through an owned `serde_json::Value` copy.
-fn owned_value(v: &serde_json::Value) -> OwnedValue {
-    match v {
-        serde_json::Value::Null => OwnedValue::Null,
-        serde_json::Value::Bool(b) => OwnedValue::Bool(*b),
-        serde_json::Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                OwnedValue::U64(u)
-            } else if let Some(i) = n.as_i64() {
-                OwnedValue::I64(i)
-            } else {
-                OwnedValue::F64(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        serde_json::Value::String(s) => OwnedValue::Str(s.clone()),
-        serde_json::Value::Array(a) => OwnedValue::Array(a.iter().map(owned_value).collect()),
-        serde_json::Value::Object(o) => {
-            OwnedValue::Object(o.iter().map(|(k, v)| (k.clone(), owned_value(v))).collect())
-        }
-    }
-}
-
 /// Strings longer than this keep `fields` in the docstore too.
-const MAX_COLUMN_STRING: usize = 32 * 1024;
+pub(crate) const MAX_COLUMN_STRING: usize = 32 * 1024;
 /// Integers beyond this could be coerced to f64 in a column shared with floats.
 const MAX_EXACT_INT: u64 = 1 << 53;
 
@@ -342,23 +304,13 @@ impl Fields {
         }
         doc.add_text(self.message, &record.message);
         if !record.fields.is_empty() {
-            let obj = record
-                .fields
-                .iter()
-                .map(|(k, v)| (k.clone(), owned_value(v)))
-                .collect();
-            doc.add_object(self.fields, obj);
+            doc.add_field_value(self.fields, JsonRef::Fields(&record.fields));
         }
         if !record.labels.is_empty() {
-            let obj = record
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), OwnedValue::Str(v.clone())))
-                .collect();
-            doc.add_object(self.labels, obj);
+            doc.add_field_value(self.labels, JsonRef::Labels(&record.labels));
         }
         let stored = if let Some((original, index, id)) = es_identity(record) {
-            stored_original(original, index, id)
+            es_source::stored_text(original, index, id, record)
         } else {
             let empty = serde_json::Map::new();
             serde_json::to_string(&StoredRef {
@@ -492,6 +444,42 @@ impl<'s> RecordLoader<'s> {
                     "document {addr:?} has neither a message nor an original in _source"
                 ))
             })?;
+            let original = if stored.cuts.is_empty() {
+                original
+            } else {
+                let mut buf = String::new();
+                let rebuilt = es_source::rebuild(original.get(), &stored.cuts, |column| {
+                    let v = match column {
+                        Holder::Host => &host,
+                        Holder::Container => &container,
+                        Holder::ContainerId => &container_id,
+                        Holder::Image => &image,
+                        Holder::Stream => &stream,
+                        Holder::Level => &level,
+                        Holder::Timestamp => return Some(timestamp.to_rfc3339()),
+                        Holder::Field(key) => {
+                            let col = cols.fields.iter().find_map(|(path, col)| match col {
+                                DynamicColumn::Str(c) if path.len() == 1 && path[0] == key => {
+                                    Some(c)
+                                }
+                                _ => None,
+                            })?;
+                            let ord = col.term_ords(doc_id).next()?;
+                            buf.clear();
+                            col.ord_to_str(ord, &mut buf).ok()?;
+                            &buf
+                        }
+                    };
+                    (!v.is_empty()).then(|| v.clone())
+                })
+                .and_then(|text| skein_model::Original::from_json(&text).map_err(|e| e.to_string()))
+                .map_err(|e| {
+                    tantivy::TantivyError::InternalError(format!(
+                        "document {addr:?}: cannot rebuild its stored original: {e}"
+                    ))
+                })?;
+                rebuilt
+            };
             let mut record = skein_model::es_mapping::from_original(
                 original,
                 &stored.index,
@@ -645,7 +633,7 @@ mod tests {
             skein_model::Original::from_json(r#"{"msg": "d bare",  "z": 1.50, "a": [1]}"#).unwrap(),
         );
         // As `/es/_bulk` builds it: stored as the document only, mapped again on read.
-        let sent = r#"{"log":"e from es\n", "kubernetes": {"pod_name": "p-1", "host": "n"},  "n": 1.50, "level": "warn", "stream": "stdout", "label": {"app": "x"}}"#;
+        let sent = r#"{"log":"e from es\n", "kubernetes": {"pod_name": "p-1", "host": "n"},  "n": 1.50, "level": "warn", "stream": "stdout", "label": {"app": "x"}, "svc": "pay", "image":"shop/pay:1", "timestamp": "2026-11-20T10:00:00.000000004Z", "trace": "t\u0031"}"#;
         let es =
             skein_model::es_mapping::map_document(sent, "logs", Some("id-\"1"), Timestamp(t.0 + 4))
                 .unwrap();
@@ -679,6 +667,12 @@ mod tests {
             "an /es record comes back whole from its original"
         );
         assert_eq!(got[4].message, "e from es");
+        assert_eq!(got[4].original.as_ref().unwrap().get(), sent);
+        // What came back had values cut out of the docstore and read from the columns.
+        let stored = es_source::stored_text(sent, "logs", Some("id-\"1"), &es);
+        for cut in ["shop/pay:1", "\"pay\"", "stdout", "warn", "10:00:00"] {
+            assert!(!stored.contains(cut), "{cut} in {stored}");
+        }
         assert_eq!(got[4].fields["n"], json!(1.5));
     }
 }

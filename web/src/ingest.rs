@@ -22,14 +22,33 @@ pub struct IngestResponse {
     pub rejected: Vec<Rejected>,
 }
 
+/// How long a request waits for room in the back-pressure budget before its body is
+/// read. A client answered 429 sends its whole body again after a delay, and under
+/// sustained load those resends cost more than holding the request a moment.
+const ROOM_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Reads a request body within the body limit (a 413 that says to send smaller
-/// `what` otherwise) and its `Content-Encoding`, lower-cased.
+/// `what` otherwise) and its `Content-Encoding`, lower-cased. Before reading, waits up
+/// to [`ROOM_PATIENCE`] for the budget to have room for `Content-Length` times
+/// `expansion` (what the handler will reserve); the handler still answers 429 when there
+/// is none by then.
 pub async fn read_body(
     body: Body,
     headers: &HeaderMap,
+    budget: &skein_indexer::Budget,
+    expansion: usize,
     limits: &crate::Limits,
     what: &str,
 ) -> Result<(axum::body::Bytes, String), ApiError> {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(length) = length {
+        budget
+            .wait_for_room(length.saturating_mul(expansion), ROOM_PATIENCE)
+            .await;
+    }
     let raw = to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -49,6 +68,10 @@ pub async fn read_body(
     Ok((raw, encoding))
 }
 
+/// Bytes held per byte of NDJSON: the text (kept as the WAL lines) and the parsed
+/// records, which take about as much again.
+const RECORD_EXPANSION: usize = 2;
+
 /// Handles an ingest request.
 pub async fn ingest(
     State(state): State<AppState>,
@@ -56,15 +79,22 @@ pub async fn ingest(
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
     let limits = state.limits.clone();
-    let (raw, encoding) = read_body(body, &headers, &limits, "batches").await?;
+    let (raw, encoding) = read_body(
+        body,
+        &headers,
+        state.engine.budget(),
+        RECORD_EXPANSION,
+        &limits,
+        "batches",
+    )
+    .await?;
     // Decompressing is CPU work: keep it off the async workers.
     let engine = state.engine.clone();
     let prepared = tokio::task::spawn_blocking(move || {
         let decoded = decode_body(&encoding, &raw, limits.max_decoded_bytes)?;
-        // The parsed records take about as much memory again as the text.
         let permit = engine
             .budget()
-            .try_acquire(decoded.len() * 2)
+            .try_acquire(decoded.len() * RECORD_EXPANSION)
             .ok_or_else(|| {
                 ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,

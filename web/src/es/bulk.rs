@@ -69,6 +69,10 @@ pub async fn bulk_index(
     run(s, q, Some(index), headers, body).await
 }
 
+/// Bytes held per byte of a bulk body: the records, the documents they keep and their
+/// WAL lines take about three times the text.
+const DOCUMENT_EXPANSION: usize = 3;
+
 /// One action's outcome, before the batch is durable.
 enum Item {
     /// Mapped; its record is in the batch.
@@ -126,8 +130,15 @@ async fn run(
         }
     };
     let limits = s.app.limits.clone();
-    let (raw, encoding) =
-        crate::ingest::read_body(body, &headers, &limits, "bulk requests").await?;
+    let (raw, encoding) = crate::ingest::read_body(
+        body,
+        &headers,
+        s.app.engine.budget(),
+        DOCUMENT_EXPANSION,
+        &limits,
+        "bulk requests",
+    )
+    .await?;
     let engine = s.app.engine.clone();
     let (parsed, permit) = tokio::task::spawn_blocking(move || {
         // An uncompressed body is parsed where it arrived, not copied first.
@@ -139,10 +150,9 @@ async fn run(
                 limits.max_decoded_bytes,
             )?),
         };
-        // Records, WAL lines and originals take about three times the text.
         let permit = engine
             .budget()
-            .try_acquire(decoded.len() * 3)
+            .try_acquire(decoded.len() * DOCUMENT_EXPANSION)
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,

@@ -1,0 +1,338 @@
+//! The stored part of a record that came through `/es`: its document as sent, minus the
+//! values a column already holds, and putting the document back together on read.
+//!
+//! A shipper's document repeats what the record's columns hold (the host, the container
+//! name and its 64-character id, the image, the stream, the time, and the payload's
+//! string values under `fields`). Kept whole, the docstore stores and compresses each of
+//! those again. So each top-level value whose JSON text is exactly what a column gives
+//! back is replaced by a `0` (the rest stays valid JSON), and the cut entries are noted
+//! by their position among the top-level entries and a letter for the column:
+//!
+//! `{"o":{"time":0,"host":0,"log":"x","svc":0},"i":"logs","c":"0t1h3f"}`
+//!
+//! Documents from one shipper share their keys and so their cut notes, which the
+//! docstore's compression then stores almost for free. On read each `0` is replaced by
+//! its column's value written as a JSON string, which gives the document back byte for
+//! byte: a value is only cut when its text is a string without escapes whose content
+//! equals the column's value, and such a string is written back exactly as it was.
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use skein_model::Record;
+
+/// Where a cut value is read back from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder<'a> {
+    Host,
+    Container,
+    ContainerId,
+    Image,
+    Stream,
+    Level,
+    Timestamp,
+    /// `fields.<key>`, a string column.
+    Field(&'a str),
+}
+
+impl<'a> Holder<'a> {
+    /// The letter noted in the stored text.
+    fn letter(self) -> char {
+        match self {
+            Holder::Host => 'h',
+            Holder::Container => 'c',
+            Holder::ContainerId => 'i',
+            Holder::Image => 'm',
+            Holder::Stream => 's',
+            Holder::Level => 'l',
+            Holder::Timestamp => 't',
+            Holder::Field(_) => 'f',
+        }
+    }
+
+    /// The column a noted letter names; `key` is the entry's key, for `f`.
+    fn from_letter(letter: char, key: Option<&'a str>) -> Option<Holder<'a>> {
+        Some(match letter {
+            'h' => Holder::Host,
+            'c' => Holder::Container,
+            'i' => Holder::ContainerId,
+            'm' => Holder::Image,
+            's' => Holder::Stream,
+            'l' => Holder::Level,
+            't' => Holder::Timestamp,
+            'f' => Holder::Field(key?),
+            _ => return None,
+        })
+    }
+}
+
+/// Keys of `fields` whose string values a column gives back as they are: plain keys (a
+/// dot would read back as nesting) and strings no longer than the columns keep whole.
+fn field_column_holds(key: &str, value: &str) -> bool {
+    !key.is_empty()
+        && !key.contains(['.', '\\', '\u{1}', '\0'])
+        && value.len() <= crate::schema::MAX_COLUMN_STRING
+}
+
+/// The column among the record's that holds `content`, the text of a top-level string
+/// value under `key`.
+fn holder<'k>(record: &Record, key: Option<&'k str>, content: &str) -> Option<Holder<'k>> {
+    let keyword = [
+        (Holder::Host, &record.host),
+        (Holder::Container, &record.container),
+        (Holder::ContainerId, &record.container_id),
+        (Holder::Image, &record.image),
+        (Holder::Stream, &record.stream),
+    ];
+    for (column, value) in keyword {
+        if !value.is_empty() && value == content {
+            return Some(column);
+        }
+    }
+    if record.level.is_some_and(|l| l.as_str() == content) {
+        return Some(Holder::Level);
+    }
+    if content.len() == 30 && record.timestamp.rfc3339_bytes() == content.as_bytes() {
+        return Some(Holder::Timestamp);
+    }
+    let key = key?;
+    match record.fields.get(key) {
+        Some(serde_json::Value::String(s)) if s == content && field_column_holds(key, s) => {
+            Some(Holder::Field(key))
+        }
+        _ => None,
+    }
+}
+
+/// The stored text of an `/es` record: `original` with what the columns hold cut out,
+/// its index and id, and the cut notes. A document that cannot be read as an object
+/// (never the case for what `/es/_bulk` accepted) is stored whole.
+pub(crate) fn stored_text(
+    original: &str,
+    index: &str,
+    id: Option<&str>,
+    record: &Record,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(original.len() + index.len() + 64);
+    out.push_str("{\"o\":");
+    let mut notes = String::new();
+    match serde_json::from_str::<TopLevel>(original) {
+        Ok(TopLevel(entries)) => {
+            let base = original.as_ptr() as usize;
+            let mut copied = 0;
+            for (n, (key, raw)) in entries.into_iter().enumerate() {
+                let text = raw.get();
+                let Some(content) = text
+                    .strip_prefix('"')
+                    .and_then(|t| t.strip_suffix('"'))
+                    .filter(|c| !c.contains('\\'))
+                else {
+                    continue;
+                };
+                let Some(holder) = holder(record, key, content) else {
+                    continue;
+                };
+                let start = text.as_ptr() as usize - base;
+                out.push_str(&original[copied..start]);
+                out.push('0');
+                copied = start + text.len();
+                let _ = write!(notes, "{n}{}", holder.letter());
+            }
+            out.push_str(&original[copied..]);
+        }
+        Err(_) => out.push_str(original),
+    }
+    out.push_str(",\"i\":");
+    push_json_str(&mut out, index);
+    if let Some(id) = id {
+        out.push_str(",\"d\":");
+        push_json_str(&mut out, id);
+    }
+    if !notes.is_empty() {
+        out.push_str(",\"c\":\"");
+        out.push_str(&notes);
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).expect("a string serialises"));
+}
+
+/// Puts a document back together from its stored template and cut notes, with `value`
+/// giving each cut column's value for this record.
+pub(crate) fn rebuild(
+    template: &str,
+    notes: &str,
+    mut value: impl FnMut(Holder) -> Option<String>,
+) -> Result<String, String> {
+    let TopLevel(entries) = serde_json::from_str(template)
+        .map_err(|e| format!("the template is not an object: {e}"))?;
+    let base = template.as_ptr() as usize;
+    let mut out = String::with_capacity(template.len() + notes.len() * 16);
+    let mut copied = 0;
+    let mut rest = notes;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let letter = rest[digits..].chars().next();
+        let (Ok(n), Some(letter)) = (rest[..digits].parse::<usize>(), letter) else {
+            return Err(format!("bad cut notes [{notes}]"));
+        };
+        rest = &rest[digits + letter.len_utf8()..];
+        let (key, raw) = entries
+            .get(n)
+            .ok_or_else(|| format!("cut entry {n} is past the document's end"))?;
+        let holder = Holder::from_letter(letter, *key)
+            .ok_or_else(|| format!("cut [{n}{letter}] names no column"))?;
+        let at = raw.get().as_ptr() as usize - base;
+        if raw.get() != "0" || at < copied {
+            return Err(format!("entry {n} is not a cut value"));
+        }
+        let v = value(holder).ok_or_else(|| format!("no value for cut [{n}{letter}]"))?;
+        out.push_str(&template[copied..at]);
+        push_json_str(&mut out, &v);
+        copied = at + 1;
+    }
+    out.push_str(&template[copied..]);
+    Ok(out)
+}
+
+/// A document's top-level entries: the key (when it holds no escapes) and the value's
+/// text as it is in the document.
+struct TopLevel<'a>(Vec<(Option<&'a str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TopLevel<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TopLevel<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<TopLevel<'de>, A::Error> {
+                let mut entries = Vec::with_capacity(m.size_hint().unwrap_or(16));
+                while let Some(Key(k)) = m.next_key()? {
+                    entries.push((k, m.next_value()?));
+                }
+                Ok(TopLevel(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A key borrowed from the text, or `None` when it holds escapes.
+struct Key<'a>(Option<&'a str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Some(s)))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Key<'de>, E> {
+                Ok(Key(None))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skein_model::es_mapping::map_document;
+    use skein_model::Timestamp;
+
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        o: Box<RawValue>,
+        #[serde(default)]
+        c: String,
+    }
+
+    /// Stores `doc` as `/es/_bulk` maps it, then rebuilds it from the record's values.
+    fn roundtrip(doc: &str) -> (String, String) {
+        let r = map_document(doc, "logs", None, Timestamp(0)).unwrap();
+        let text = stored_text(doc, "logs", None, &r);
+        let stored: Stored = serde_json::from_str(&text).unwrap();
+        let level = r.level.map(|l| l.as_str().to_string());
+        let rebuilt = rebuild(stored.o.get(), &stored.c, |c| {
+            Some(match c {
+                Holder::Host => r.host.clone(),
+                Holder::Container => r.container.clone(),
+                Holder::ContainerId => r.container_id.clone(),
+                Holder::Image => r.image.clone(),
+                Holder::Stream => r.stream.clone(),
+                Holder::Level => level.clone()?,
+                Holder::Timestamp => r.timestamp.to_rfc3339(),
+                Holder::Field(k) => r.fields.get(k)?.as_str()?.to_string(),
+            })
+        })
+        .unwrap();
+        (text, rebuilt)
+    }
+
+    #[test]
+    fn column_values_are_cut_and_put_back_byte_for_byte() {
+        let doc = r#"{"timestamp":"2026-11-20T10:00:00.030317221Z","message":"GET /x","host":"node-1","container_name":"api-1","container_id":"3f2a","image":"shop/api:1","label":{"app":"api"},"stream":"stdout","level":"info","trace":"ab12","n":5,"a.b":"dotted"}"#;
+        let (text, rebuilt) = roundtrip(doc);
+        assert_eq!(rebuilt, doc);
+        for cut in [
+            "node-1",
+            "api-1",
+            "3f2a",
+            "shop/api:1",
+            "stdout",
+            "ab12",
+            "10:00:00",
+        ] {
+            assert!(!text.contains(cut), "{cut} is cut from {text}");
+        }
+        for kept in ["GET /x", "\"app\":\"api\"", "dotted", "\"n\":5"] {
+            assert!(text.contains(kept), "{kept} is kept in {text}");
+        }
+    }
+
+    #[test]
+    fn only_exact_texts_are_cut() {
+        for doc in [
+            // Escapes, a time in another form, a level in capitals, nested metadata,
+            // spaces, a leading slash and a repeated key: all come back as sent.
+            r#"{ "host" : "no\u0064e", "time": "2026-11-20T10:00:00Z", "level": "INFO", "msg": "m" }"#,
+            r#"{"kubernetes":{"host":"n","container_name":"c"},"log":"l\n","stream":"stderr"}"#,
+            r#"{"container_name":"/web","log":"x","log2":"web","host":"h","host":"h"}"#,
+            r#"{"message":"node-1","host":"node-1","n":"node-1"}"#,
+        ] {
+            let (_, rebuilt) = roundtrip(doc);
+            assert_eq!(rebuilt, doc);
+        }
+    }
+
+    #[test]
+    fn a_bad_cut_is_an_error_not_a_wrong_document() {
+        let ok = |t: &str, notes: &str| rebuild(t, notes, |_| Some("x".into()));
+        assert_eq!(ok(r#"{"a":1,"b":0}"#, "1h").unwrap(), r#"{"a":1,"b":"x"}"#);
+        assert_eq!(ok(r#"{"a":1,"b":0}"#, "1f").unwrap(), r#"{"a":1,"b":"x"}"#);
+        for (t, notes) in [
+            (r#"{"a":1,"b":0}"#, "0h"),
+            (r#"{"a":1,"b":0}"#, "2h"),
+            (r#"{"a":1,"b":0}"#, "1z"),
+            (r#"{"a":1,"b":0}"#, "h"),
+            (r#"{"a":1,"b":0}"#, "1"),
+            ("[0]", "0h"),
+        ] {
+            assert!(ok(t, notes).is_err(), "{t} {notes}");
+        }
+        assert!(rebuild(r#"{"b":0}"#, "0h", |_| None).is_err());
+    }
+}
