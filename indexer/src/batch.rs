@@ -118,8 +118,8 @@ impl PreparedBatch {
 /// record's, which is what a document without one was given on arrival. A record
 /// without an original or an index (not made by `map_document`) is written as a record.
 pub fn write_document_line(out: &mut Vec<u8>, record: &Record) {
-    let index = record.fields.get("_index").and_then(|v| v.as_str());
-    let (Some(original), Some(index)) = (&record.original, index) else {
+    let identity = es_mapping::identity(&record.fields);
+    let (Some(original), Some((index, id))) = (&record.original, identity) else {
         serde_json::to_writer(&mut *out, record).expect("a Record always serialises");
         return;
     };
@@ -127,9 +127,9 @@ pub fn write_document_line(out: &mut Vec<u8>, record: &Record) {
     out.extend_from_slice(&record.timestamp.rfc3339_bytes());
     out.extend_from_slice(b"\",\"_index\":");
     serde_json::to_writer(&mut *out, index).expect("a string serialises");
-    if let Some(id) = record.fields.get("_id") {
+    if let Some(id) = id {
         out.extend_from_slice(b",\"_id\":");
-        serde_json::to_writer(&mut *out, id).expect("a value serialises");
+        serde_json::to_writer(&mut *out, id).expect("a string serialises");
     }
     out.extend_from_slice(b"},\"_original\":");
     out.extend_from_slice(original.get().as_bytes());

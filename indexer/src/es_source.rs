@@ -18,7 +18,8 @@
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
-use skein_model::Record;
+use skein_model::es_mapping::Part;
+use skein_model::Original;
 
 /// Where a cut value is read back from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,21 +36,8 @@ pub(crate) enum Holder<'a> {
 }
 
 impl<'a> Holder<'a> {
-    /// The letter noted in the stored text.
-    fn letter(self) -> char {
-        match self {
-            Holder::Host => 'h',
-            Holder::Container => 'c',
-            Holder::ContainerId => 'i',
-            Holder::Image => 'm',
-            Holder::Stream => 's',
-            Holder::Level => 'l',
-            Holder::Timestamp => 't',
-            Holder::Field(_) => 'f',
-        }
-    }
-
-    /// The column a noted letter names; `key` is the entry's key, for `f`.
+    /// The column a noted letter names (as [`stored_text`] writes them); `key` is the
+    /// entry's key, for `f`.
     fn from_letter(letter: char, key: Option<&'a str>) -> Option<Holder<'a>> {
         Some(match letter {
             'h' => Holder::Host,
@@ -65,83 +53,43 @@ impl<'a> Holder<'a> {
     }
 }
 
-/// Keys of `fields` whose string values a column gives back as they are: plain keys (a
-/// dot would read back as nesting) and strings no longer than the columns keep whole.
-fn field_column_holds(key: &str, value: &str) -> bool {
-    !key.is_empty()
-        && !key.contains(['.', '\\', '\u{1}', '\0'])
-        && value.len() <= crate::schema::MAX_COLUMN_STRING
-}
-
-/// The column among the record's that holds `content`, the text of a top-level string
-/// value under `key`.
-fn holder<'k>(record: &Record, key: Option<&'k str>, content: &str) -> Option<Holder<'k>> {
-    let keyword = [
-        (Holder::Host, &record.host),
-        (Holder::Container, &record.container),
-        (Holder::ContainerId, &record.container_id),
-        (Holder::Image, &record.image),
-        (Holder::Stream, &record.stream),
-    ];
-    for (column, value) in keyword {
-        if !value.is_empty() && value == content {
-            return Some(column);
-        }
-    }
-    if record.level.is_some_and(|l| l.as_str() == content) {
-        return Some(Holder::Level);
-    }
-    if content.len() == 30 && record.timestamp.rfc3339_bytes() == content.as_bytes() {
-        return Some(Holder::Timestamp);
-    }
-    let key = key?;
-    match record.fields.get(key) {
-        Some(serde_json::Value::String(s)) if s == content && field_column_holds(key, s) => {
-            Some(Holder::Field(key))
-        }
-        _ => None,
-    }
-}
-
-/// The stored text of an `/es` record: `original` with what the columns hold cut out,
-/// its index and id, and the cut notes. A document that cannot be read as an object
-/// (never the case for what `/es/_bulk` accepted) is stored whole.
-pub(crate) fn stored_text(
-    original: &str,
-    index: &str,
-    id: Option<&str>,
-    record: &Record,
-) -> String {
+/// The stored text of an `/es` record: `original` with the values its cuts mark cut out,
+/// its index and id, and the cut notes. The mapping found the cuts
+/// ([`skein_model::es_mapping::Cut`]); a `fields` string is only cut when its column
+/// keeps it whole.
+pub(crate) fn stored_text(original: &Original, index: &str, id: Option<&str>) -> String {
     use std::fmt::Write;
-    let mut out = String::with_capacity(original.len() + index.len() + 64);
+    let text = original.get();
+    let mut out = String::with_capacity(text.len() + index.len() + 64);
     out.push_str("{\"o\":");
     let mut notes = String::new();
-    match serde_json::from_str::<TopLevel>(original) {
-        Ok(TopLevel(entries)) => {
-            let base = original.as_ptr() as usize;
-            let mut copied = 0;
-            for (n, (key, raw)) in entries.into_iter().enumerate() {
-                let text = raw.get();
-                let Some(content) = text
-                    .strip_prefix('"')
-                    .and_then(|t| t.strip_suffix('"'))
-                    .filter(|c| !c.contains('\\'))
-                else {
-                    continue;
-                };
-                let Some(holder) = holder(record, key, content) else {
-                    continue;
-                };
-                let start = text.as_ptr() as usize - base;
-                out.push_str(&original[copied..start]);
-                out.push('0');
-                copied = start + text.len();
-                let _ = write!(notes, "{n}{}", holder.letter());
-            }
-            out.push_str(&original[copied..]);
+    let mut copied = 0;
+    for cut in original.cuts() {
+        let (start, end) = (cut.span.start as usize, cut.span.end as usize);
+        let letter = match cut.part {
+            Part::Host => 'h',
+            Part::Container => 'c',
+            Part::ContainerId => 'i',
+            Part::Image => 'm',
+            Part::Stream => 's',
+            Part::Level => 'l',
+            Part::Timestamp => 't',
+            Part::Field if end - start <= crate::schema::MAX_COLUMN_STRING + 2 => 'f',
+            Part::Field => continue,
+        };
+        if start < copied || text.get(start..end).is_none() {
+            // Not cuts of this text: keep it whole.
+            notes.clear();
+            out.truncate("{\"o\":".len());
+            copied = 0;
+            break;
         }
-        Err(_) => out.push_str(original),
+        out.push_str(&text[copied..start]);
+        out.push('0');
+        copied = end;
+        let _ = write!(notes, "{}{letter}", cut.entry);
     }
+    out.push_str(&text[copied..]);
     out.push_str(",\"i\":");
     push_json_str(&mut out, index);
     if let Some(id) = id {
@@ -263,7 +211,7 @@ mod tests {
     /// Stores `doc` as `/es/_bulk` maps it, then rebuilds it from the record's values.
     fn roundtrip(doc: &str) -> (String, String) {
         let r = map_document(doc, "logs", None, Timestamp(0)).unwrap();
-        let text = stored_text(doc, "logs", None, &r);
+        let text = stored_text(r.original.as_ref().unwrap(), "logs", None);
         let stored: Stored = serde_json::from_str(&text).unwrap();
         let level = r.level.map(|l| l.as_str().to_string());
         let rebuilt = rebuild(stored.o.get(), &stored.c, |c| {

@@ -238,15 +238,10 @@ struct Stored {
 /// original document only: mapping that document again must give the record back, which
 /// holds for what `/es/_bulk` builds (it puts the index in `fields._index`, and only
 /// `/es/_bulk` may set `_original`: `/api/v1/ingest` refuses it).
-fn es_identity(record: &Record) -> Option<(&str, &str, Option<&str>)> {
+fn es_identity(record: &Record) -> Option<(&skein_model::Original, &str, Option<&str>)> {
     let original = record.original.as_ref()?;
-    let index = record.fields.get("_index")?.as_str()?;
-    let id = match record.fields.get("_id") {
-        None => None,
-        Some(serde_json::Value::String(id)) => Some(id.as_str()),
-        Some(_) => return None,
-    };
-    Some((original.get(), index, id))
+    let (index, id) = skein_model::es_mapping::identity(&record.fields)?;
+    Some((original, index, id))
 }
 
 /// Strings longer than this keep `fields` in the docstore too.
@@ -310,7 +305,7 @@ impl Fields {
             doc.add_field_value(self.labels, JsonRef::Labels(&record.labels));
         }
         let stored = if let Some((original, index, id)) = es_identity(record) {
-            es_source::stored_text(original, index, id, record)
+            es_source::stored_text(original, index, id)
         } else {
             let empty = serde_json::Map::new();
             serde_json::to_string(&StoredRef {
@@ -669,7 +664,7 @@ mod tests {
         assert_eq!(got[4].message, "e from es");
         assert_eq!(got[4].original.as_ref().unwrap().get(), sent);
         // What came back had values cut out of the docstore and read from the columns.
-        let stored = es_source::stored_text(sent, "logs", Some("id-\"1"), &es);
+        let stored = es_source::stored_text(es.original.as_ref().unwrap(), "logs", Some("id-\"1"));
         for cut in ["shop/pay:1", "\"pay\"", "stdout", "warn", "10:00:00"] {
             assert!(!stored.contains(cut), "{cut} in {stored}");
         }

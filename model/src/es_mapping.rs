@@ -25,6 +25,7 @@
 
 use crate::{Level, Original, Record, Timestamp};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -99,6 +100,43 @@ const META: &[(&str, Target)] = &[
 const TIME_KEYS: [&str; 3] = ["@timestamp", "timestamp", "time"];
 const MESSAGE_KEYS: [&str; 3] = ["message", "log", "msg"];
 
+/// A top-level value of a document whose text is exactly a part of its record: a string
+/// without escapes whose content is that part. A store that keeps the part anyway (in a
+/// column) can leave the value out of its copy of the document and write the part back
+/// in its place, which gives the same text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// The value's place among the document's top-level entries, from 0, repeated keys
+    /// counted.
+    pub entry: u32,
+    /// The value's text, quotes included, as a byte range of the document.
+    pub span: std::ops::Range<u32>,
+    /// The part of the record it equals.
+    pub part: Part,
+}
+
+/// A part of a record a [`Cut`] value equals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// `host`.
+    Host,
+    /// `container`.
+    Container,
+    /// `container_id`.
+    ContainerId,
+    /// `image`.
+    Image,
+    /// `stream`.
+    Stream,
+    /// `level`, as [`Level::as_str`] writes it.
+    Level,
+    /// `@timestamp`, as [`Timestamp::rfc3339_bytes`] writes it.
+    Timestamp,
+    /// `fields.<key>`, where `key` is the entry's own key: a plain key (no dot, which
+    /// would read as nesting, no escape) whose value went to `fields` unchanged.
+    Field,
+}
+
 /// Why a document cannot be stored; the bulk item fails with this reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappingError(pub String);
@@ -112,8 +150,8 @@ pub fn map_document(
     id: Option<&str>,
     now: Timestamp,
 ) -> Result<Record, MappingError> {
-    let mut record = map(doc, index, id, now)?;
-    record.original = Some(Original::parsed(doc));
+    let (mut record, cuts) = map(doc, index, id, now)?;
+    record.original = Some(Original::parsed(doc, cuts));
     Ok(record)
 }
 
@@ -123,17 +161,23 @@ pub fn map_document(
 /// `timestamp` is the record's stored time, which is also what a document without a time
 /// was given at arrival.
 pub fn from_original(
-    original: Original,
+    mut original: Original,
     index: &str,
     id: Option<&str>,
     timestamp: Timestamp,
 ) -> Result<Record, MappingError> {
-    let mut record = map(original.get(), index, id, timestamp)?;
+    let (mut record, cuts) = map(original.get(), index, id, timestamp)?;
+    original.set_cuts(cuts);
     record.original = Some(original);
     Ok(record)
 }
 
-fn map(doc: &str, index: &str, id: Option<&str>, now: Timestamp) -> Result<Record, MappingError> {
+fn map(
+    doc: &str,
+    index: &str,
+    id: Option<&str>,
+    now: Timestamp,
+) -> Result<(Record, Vec<Cut>), MappingError> {
     let mut fields: Doc = serde_json::from_str(doc)
         .map_err(|e| MappingError(format!("the document is not a JSON object: {e}")))?;
     for meta in ["_index", "_id"] {
@@ -233,13 +277,14 @@ fn map(doc: &str, index: &str, id: Option<&str>, now: Timestamp) -> Result<Recor
         }
     }
     record.labels = labels;
-    let mut fields = fields.into_map();
-    fields.insert("_index".into(), Value::String(index.to_string()));
+    let (mut map, repeated) = fields.take_rest();
+    let cuts = fields.cuts(doc, &record, repeated);
+    map.insert("_index".into(), Value::String(index.to_string()));
     if let Some(id) = id {
-        fields.insert("_id".into(), Value::String(id.to_string()));
+        map.insert("_id".into(), Value::String(id.to_string()));
     }
-    record.fields = fields;
-    Ok(record)
+    record.fields = map;
+    Ok((record, cuts))
 }
 
 /// The top-level keys the mapping looks at. Every key of [`META`], [`TIME_KEYS`] and
@@ -296,8 +341,37 @@ fn head_slot(key: &str) -> Option<usize> {
 /// borrowed from the text where they hold no escapes; a repeated key keeps its first
 /// place and its last value, as a `serde_json::Map` would.
 struct Doc<'a> {
-    entries: Vec<(Cow<'a, str>, Option<Value>)>,
+    entries: Vec<Entry<'a>>,
     heads: [Option<usize>; HEADS.len()],
+}
+
+/// One top-level entry.
+struct Entry<'a> {
+    key: Cow<'a, str>,
+    /// `None` once taken by the mapping (or moved to `fields`).
+    value: Option<Value>,
+    /// The value's text in the document (the last one for a repeated key).
+    raw: &'a str,
+    /// Its place among the top-level entries, repeated keys counted.
+    n: u32,
+    /// Its value went to `fields` as it was.
+    kept: bool,
+}
+
+/// The value of `raw`, a JSON value's text. A string without escapes (most of what a
+/// log document holds) is taken as it is instead of being parsed a second time.
+fn value_of(raw: &str) -> Result<Value, serde_json::Error> {
+    match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(s) if !s.contains('\\') => Ok(Value::String(s.to_string())),
+        _ => serde_json::from_str(raw),
+    }
+}
+
+/// The content of `raw` when it is a string without escapes.
+fn plain_string(raw: &str) -> Option<&str> {
+    raw.strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .filter(|s| !s.contains('\\'))
 }
 
 impl Doc<'_> {
@@ -307,7 +381,7 @@ impl Doc<'_> {
             Some((h, r)) => (h, Some(r)),
             None => (path, None),
         };
-        let v = self.entries[self.heads[head_slot(head)?]?].1.as_ref()?;
+        let v = self.entries[self.heads[head_slot(head)?]?].value.as_ref()?;
         match (rest, v) {
             (None, v) => Some(v),
             (Some(rest), Value::Object(inner)) => get_path(inner, rest),
@@ -321,7 +395,7 @@ impl Doc<'_> {
             Some((h, r)) => (h, Some(r)),
             None => (path, None),
         };
-        let entry = &mut self.entries[self.heads[head_slot(head)?]?].1;
+        let entry = &mut self.entries[self.heads[head_slot(head)?]?].value;
         match (rest, entry.as_mut()?) {
             (None, _) => entry.take(),
             (Some(rest), Value::Object(inner)) => {
@@ -335,15 +409,61 @@ impl Doc<'_> {
         }
     }
 
-    /// What was not taken, in order.
-    fn into_map(self) -> Map<String, Value> {
+    /// What was not taken, in order, and whether a key other than the mapped ones was
+    /// repeated (its earlier values are then not in the map).
+    fn take_rest(&mut self) -> (Map<String, Value>, bool) {
         let mut map = Map::with_capacity(self.entries.len());
-        for (k, v) in self.entries {
-            if let Some(v) = v {
-                map.insert(k.into_owned(), v);
+        let mut repeated = false;
+        for e in &mut self.entries {
+            if let Some(v) = e.value.take() {
+                e.kept = true;
+                repeated |= map.insert(e.key.to_string(), v).is_some();
             }
         }
-        map
+        (map, repeated)
+    }
+
+    /// The values of `doc` that equal a part of `record` ([`Cut`]), once the mapping
+    /// is done and the rest taken for `fields`.
+    fn cuts(&self, doc: &str, record: &Record, repeated: bool) -> Vec<Cut> {
+        let base = doc.as_ptr() as usize;
+        let level = record.level.map(Level::as_str);
+        let time = record.timestamp.rfc3339_bytes();
+        let mut cuts = Vec::new();
+        for e in &self.entries {
+            let Some(content) = plain_string(e.raw) else {
+                continue;
+            };
+            let plain_key = matches!(e.key, Cow::Borrowed(_))
+                && !e.key.is_empty()
+                && !e.key.contains(['.', '\\', '\u{1}', '\0']);
+            let part = if e.kept && plain_key && !repeated {
+                Part::Field
+            } else if content == record.host && !content.is_empty() {
+                Part::Host
+            } else if content == record.container && !content.is_empty() {
+                Part::Container
+            } else if content == record.container_id && !content.is_empty() {
+                Part::ContainerId
+            } else if content == record.image && !content.is_empty() {
+                Part::Image
+            } else if content == record.stream && !content.is_empty() {
+                Part::Stream
+            } else if Some(content) == level {
+                Part::Level
+            } else if content.as_bytes() == time {
+                Part::Timestamp
+            } else {
+                continue;
+            };
+            let start = (e.raw.as_ptr() as usize - base) as u32;
+            cuts.push(Cut {
+                entry: e.n,
+                span: start..start + e.raw.len() as u32,
+                part,
+            });
+        }
+        cuts
     }
 }
 
@@ -360,17 +480,31 @@ impl<'de> Deserialize<'de> for Doc<'de> {
                     entries: Vec::with_capacity(m.size_hint().unwrap_or(16)),
                     heads: [None; HEADS.len()],
                 };
-                while let Some(Key(k)) = m.next_key()? {
-                    let v: Value = m.next_value()?;
-                    match head_slot(&k) {
+                let mut n = 0;
+                while let Some(Key(key)) = m.next_key()? {
+                    let raw: &'de RawValue = m.next_value()?;
+                    let raw = raw.get();
+                    let value = Some(value_of(raw).map_err(serde::de::Error::custom)?);
+                    let entry = Entry {
+                        key,
+                        value,
+                        raw,
+                        n,
+                        kept: false,
+                    };
+                    n += 1;
+                    match head_slot(&entry.key) {
                         Some(slot) => match doc.heads[slot] {
-                            Some(i) => doc.entries[i].1 = Some(v),
+                            Some(i) => {
+                                let first = &mut doc.entries[i];
+                                (first.value, first.raw, first.n) = (entry.value, raw, entry.n);
+                            }
                             None => {
                                 doc.heads[slot] = Some(doc.entries.len());
-                                doc.entries.push((k, Some(v)));
+                                doc.entries.push(entry);
                             }
                         },
-                        None => doc.entries.push((k, Some(v))),
+                        None => doc.entries.push(entry),
                     }
                 }
                 Ok(doc)
@@ -402,6 +536,21 @@ impl<'de> Deserialize<'de> for Key<'de> {
             }
         }
         d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// The index and client id a mapped record's `fields` end with (`_index`, then `_id`
+/// when the client gave one): read from the end, where the mapping put them, rather
+/// than looked up by hashing, as it is asked for every record on its way in.
+pub fn identity(fields: &Map<String, Value>) -> Option<(&str, Option<&str>)> {
+    let mut last = fields.iter().rev();
+    match last.next()? {
+        (k, Value::String(id)) if k == "_id" => match last.next()? {
+            (k, Value::String(index)) if k == "_index" => Some((index, Some(id))),
+            _ => None,
+        },
+        (k, Value::String(index)) if k == "_index" => Some((index, None)),
+        _ => None,
     }
 }
 

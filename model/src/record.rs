@@ -6,6 +6,7 @@
 //! rejected by itself, with its line number and the reason, and the rest of its batch
 //! is kept ([`decode_ndjson`]).
 
+use crate::es_mapping::Cut;
 use crate::{Level, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,33 +65,54 @@ pub struct Record {
     pub original: Option<Original>,
 }
 
-/// A JSON document kept byte for byte as it was received.
+/// A JSON document kept byte for byte as it was received, with the values in it that
+/// equal a part of its record ([`Cut`]s, found when the document was mapped).
 #[derive(Debug, Clone)]
-pub struct Original(Box<str>);
+pub struct Original {
+    text: Box<str>,
+    cuts: Vec<Cut>,
+}
 
 impl Original {
     /// Keeps `json`, which must be one valid JSON value.
     pub fn from_json(json: &str) -> Result<Original, serde_json::Error> {
         serde_json::from_str::<serde::de::IgnoredAny>(json)?;
-        Ok(Original(json.into()))
+        Ok(Original::parsed(json, Vec::new()))
     }
 
     /// Keeps `json` without checking it again: only for text this crate has just parsed
     /// as JSON.
-    pub(crate) fn parsed(json: &str) -> Original {
-        Original(json.into())
+    pub(crate) fn parsed(json: &str, cuts: Vec<Cut>) -> Original {
+        Original {
+            text: json.into(),
+            cuts,
+        }
+    }
+
+    pub(crate) fn set_cuts(&mut self, cuts: Vec<Cut>) {
+        self.cuts = cuts;
     }
 
     /// The JSON text as received.
     pub fn get(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The values that equal a part of the record, in document order; empty unless the
+    /// document was mapped ([`crate::es_mapping`]).
+    pub fn cuts(&self) -> &[Cut] {
+        &self.cuts
     }
 }
 
 impl<'de> Deserialize<'de> for Original {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Original, D::Error> {
         let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
-        Ok(Original(raw.into()))
+        let text: Box<str> = raw.into();
+        Ok(Original {
+            text,
+            cuts: Vec::new(),
+        })
     }
 }
 
@@ -98,7 +120,7 @@ impl Serialize for Original {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // Checked when it was kept; `RawValue` is how serde_json writes text as is.
         let raw: &serde_json::value::RawValue =
-            serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+            serde_json::from_str(&self.text).map_err(serde::ser::Error::custom)?;
         raw.serialize(s)
     }
 }
