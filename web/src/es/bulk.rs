@@ -146,7 +146,7 @@ async fn run(
             "identity" | "" => std::borrow::Cow::Borrowed(&raw[..]),
             _ => std::borrow::Cow::Owned(crate::ingest::decode_body(
                 &encoding,
-                &raw,
+                raw.clone(),
                 limits.max_decoded_bytes,
             )?),
         };
