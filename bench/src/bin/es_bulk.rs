@@ -13,7 +13,7 @@ use anyhow::{ensure, Result};
 use clap::Parser;
 use serde_json::{Map, Value};
 use skein_bench::corpus::ensure_corpus;
-use skein_bench::server::ServerProcess;
+use skein_bench::server::{dir_bytes, ServerProcess};
 use skein_bench::stats::machine;
 use skein_collector::enrich::SourceMeta;
 use skein_collector::json_file_reader::{records_from_json_file, JsonFileOptions};
@@ -132,6 +132,10 @@ struct Phase {
     searchable: f64,
     throttled: u64,
     requests: usize,
+    /// Server CPU seconds from start until every record was searchable.
+    cpu: f64,
+    /// Bytes of the partitions once the server has stopped (merges finished).
+    index_bytes: u64,
 }
 
 fn run(a: &Args, path: &str, reqs: Vec<(u64, Vec<u8>)>, records: u64) -> Result<Phase> {
@@ -187,12 +191,15 @@ fn run(a: &Args, path: &str, reqs: Vec<(u64, Vec<u8>)>, records: u64) -> Result<
         std::thread::sleep(Duration::from_millis(20));
     }
     let searchable = started.elapsed().as_secs_f64();
+    let cpu = server.cpu_seconds();
     server.stop()?;
     Ok(Phase {
         acked,
         searchable,
         throttled: throttled.load(Ordering::Relaxed),
         requests,
+        cpu,
+        index_bytes: dir_bytes(&a.data_dir.join("partitions")),
     })
 }
 
@@ -231,11 +238,22 @@ fn main() -> Result<()> {
             records as f64 / p.searchable,
             p.searchable
         );
+        println!(
+            "{name:<15} server CPU until searchable: {:.1} s ({:.1} µs per record); index {:.0} MB",
+            p.cpu,
+            p.cpu * 1e6 / records as f64,
+            p.index_bytes as f64 / 1e6
+        );
     }
     println!(
         "/es/_bulk vs /api/v1/ingest: acknowledged {:.2}x, searchable {:.2}x (target ≥ 0.80x)",
         i.acked / e.acked,
         i.searchable / e.searchable
+    );
+    println!(
+        "/es/_bulk vs /api/v1/ingest: server CPU per record {:.2}x, index size {:.2}x",
+        e.cpu / i.cpu,
+        e.index_bytes as f64 / i.index_bytes as f64
     );
     Ok(())
 }
