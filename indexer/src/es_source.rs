@@ -58,36 +58,42 @@ impl<'a> Holder<'a> {
 /// ([`skein_model::es_mapping::Cut`]); a `fields` string is only cut when its column
 /// keeps it whole.
 pub(crate) fn stored_text(original: &Original, index: &str, id: Option<&str>) -> String {
-    use std::fmt::Write;
     let text = original.get();
     let mut out = String::with_capacity(text.len() + index.len() + 64);
     out.push_str("{\"o\":");
-    let mut notes = String::new();
+    // (entry, letter) of each cut made; a document has a few dozen top-level values at
+    // most, and past this many the rest simply stay in the text.
+    let mut made = [(0u32, b'0'); 64];
+    let mut count = 0;
     let mut copied = 0;
     for cut in original.cuts() {
         let (start, end) = (cut.span.start as usize, cut.span.end as usize);
         let letter = match cut.part {
-            Part::Host => 'h',
-            Part::Container => 'c',
-            Part::ContainerId => 'i',
-            Part::Image => 'm',
-            Part::Stream => 's',
-            Part::Level => 'l',
-            Part::Timestamp => 't',
-            Part::Field if end - start <= crate::schema::MAX_COLUMN_STRING + 2 => 'f',
+            Part::Host => b'h',
+            Part::Container => b'c',
+            Part::ContainerId => b'i',
+            Part::Image => b'm',
+            Part::Stream => b's',
+            Part::Level => b'l',
+            Part::Timestamp => b't',
+            Part::Field if end - start <= crate::schema::MAX_COLUMN_STRING + 2 => b'f',
             Part::Field => continue,
         };
         if start < copied || text.get(start..end).is_none() {
             // Not cuts of this text: keep it whole.
-            notes.clear();
+            count = 0;
             out.truncate("{\"o\":".len());
             copied = 0;
+            break;
+        }
+        if count == made.len() {
             break;
         }
         out.push_str(&text[copied..start]);
         out.push('0');
         copied = end;
-        let _ = write!(notes, "{}{letter}", cut.entry);
+        made[count] = (cut.entry, letter);
+        count += 1;
     }
     out.push_str(&text[copied..]);
     out.push_str(",\"i\":");
@@ -96,17 +102,42 @@ pub(crate) fn stored_text(original: &Original, index: &str, id: Option<&str>) ->
         out.push_str(",\"d\":");
         push_json_str(&mut out, id);
     }
-    if !notes.is_empty() {
+    if count > 0 {
         out.push_str(",\"c\":\"");
-        out.push_str(&notes);
+        for &(entry, letter) in &made[..count] {
+            push_decimal(&mut out, entry);
+            out.push(letter as char);
+        }
         out.push('"');
     }
     out.push('}');
     out
 }
 
+/// Writes `s` as a JSON string; most index names and ids need no escaping, and are
+/// copied as they are.
 fn push_json_str(out: &mut String, s: &str) {
-    out.push_str(&serde_json::to_string(s).expect("a string serialises"));
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(&serde_json::to_string(s).expect("a string serialises"));
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 /// Puts a document back together from its stored template and cut notes, with `value`

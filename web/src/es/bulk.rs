@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use skein_indexer::{IngestError, PreparedBatch};
 use skein_model::{Record, Timestamp};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Query parameters of `_bulk`.
@@ -78,8 +79,9 @@ enum Item {
     /// Mapped; its record is in the batch.
     Stored {
         action: &'static str,
-        index: String,
-        id: String,
+        /// Shared by the items of a run of equal action lines.
+        index: Arc<str>,
+        id: DocId,
     },
     /// Failed on its own.
     Failed {
@@ -90,6 +92,14 @@ enum Item {
         kind: &'static str,
         reason: String,
     },
+}
+
+/// A stored document's `_id`.
+enum DocId {
+    /// The client's.
+    Given(String),
+    /// Generated ([`generated_id`]), written as 20 hex digits.
+    Generated(u64),
 }
 
 /// What parsing a body gives: the items in order and the records of the stored ones.
@@ -196,7 +206,7 @@ async fn run(
     for item in &items {
         if let Item::Stored { index, .. } = item {
             // Bulk requests name one index or a few: skip the lock for repeats.
-            if last != Some(index.as_str()) {
+            if last != Some(&**index) {
                 s.remember(index);
                 last = Some(index);
             }
@@ -217,6 +227,8 @@ fn answer_json(took: u64, errors: bool, items: Vec<Item>) -> Vec<u8> {
     use std::io::Write;
     let mut out = Vec::with_capacity(64 + items.len() * 200);
     let _ = write!(out, "{{\"took\":{took},\"errors\":{errors},\"items\":[");
+    // The index of a run of items, written as JSON once.
+    let mut index_json: (Option<Arc<str>>, Vec<u8>) = (None, Vec::new());
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -224,9 +236,21 @@ fn answer_json(took: u64, errors: bool, items: Vec<Item>) -> Vec<u8> {
         match item {
             Item::Stored { action, index, id } => {
                 let _ = write!(out, "{{\"{action}\":{{\"_index\":");
-                serde_json::to_writer(&mut out, &index).expect("a string serialises");
+                if index_json.0.as_ref() != Some(&index) {
+                    index_json.1.clear();
+                    serde_json::to_writer(&mut index_json.1, &*index).expect("a string serialises");
+                    index_json.0 = Some(index);
+                }
+                out.extend_from_slice(&index_json.1);
                 out.extend_from_slice(b",\"_id\":");
-                serde_json::to_writer(&mut out, &id).expect("a string serialises");
+                match id {
+                    DocId::Given(id) => {
+                        serde_json::to_writer(&mut out, &id).expect("a string serialises")
+                    }
+                    DocId::Generated(n) => {
+                        let _ = write!(out, "\"{n:020x}\"");
+                    }
+                }
                 out.extend_from_slice(
                     b",\"_version\":1,\"result\":\"created\",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":0,\"_primary_term\":1,\"status\":201}}",
                 );
@@ -243,7 +267,10 @@ fn answer_json(took: u64, errors: bool, items: Vec<Item>) -> Vec<u8> {
 fn item_json(item: Item) -> Value {
     match item {
         Item::Stored { action, index, id } => json!({ action: {
-            "_index": index, "_id": id, "_version": 1, "result": "created",
+            "_index": &*index, "_id": match id {
+                DocId::Given(id) => id,
+                DocId::Generated(n) => format!("{n:020x}"),
+            }, "_version": 1, "result": "created",
             "_shards": {"total": 1, "successful": 1, "failed": 0},
             "_seq_no": 0, "_primary_term": 1, "status": 201
         }}),
@@ -285,8 +312,24 @@ impl<'de> Deserialize<'de> for ActionLine<'de> {
     }
 }
 
+/// The lines of `body` with their 1-based numbers, without a trailing `\r`.
+fn ndjson_lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut start = 0;
+    let mut n = 0;
+    std::iter::from_fn(move || {
+        if start > body.len() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |i| start + i);
+        let line = &body[start..end];
+        start = end + 1;
+        n += 1;
+        Some((n, line.strip_suffix(b"\r").unwrap_or(line)))
+    })
+}
+
 /// The action line's metadata.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Meta {
     index: Option<String>,
     id: Option<Value>,
@@ -328,7 +371,7 @@ impl<'de> Deserialize<'de> for Meta {
 
 /// An id for a document sent without one: unique within this server's lifetime and
 /// across restarts (it starts from the clock), 20 characters as Elasticsearch's are.
-fn generated_id() -> String {
+fn generated_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let _ = NEXT.compare_exchange(
         0,
@@ -336,7 +379,59 @@ fn generated_id() -> String {
         Ordering::Relaxed,
         Ordering::Relaxed,
     );
-    format!("{:020x}", NEXT.fetch_add(1, Ordering::Relaxed))
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// An action line, read.
+#[derive(Clone)]
+struct Action {
+    name: String,
+    meta: Meta,
+    index: Arc<str>,
+    id: Option<String>,
+}
+
+/// Reads action line `n`. An error fails the whole request: the lines after it can no
+/// longer be paired.
+fn parse_action(line: &[u8], n: usize, default_index: Option<&str>) -> Result<Action, EsError> {
+    let action: ActionLine = serde_json::from_slice(line).map_err(|e| {
+        EsError::bad_request(
+            "illegal_argument_exception",
+            format!(
+                "line {n}: expected an action line such as {{\"create\":{{\"_index\":\"logs\"}}}}: {e}; nothing of this request was stored"
+            ),
+        )
+    })?;
+    let mut entries = action.0.into_iter();
+    let (Some((name, meta)), None) = (entries.next(), entries.next()) else {
+        return Err(EsError::bad_request(
+            "illegal_argument_exception",
+            format!("line {n}: an action line holds exactly one action (index, create, update or delete); nothing of this request was stored"),
+        ));
+    };
+    let meta: Meta = serde_json::from_str(meta.get()).map_err(|e| {
+        EsError::bad_request(
+            "illegal_argument_exception",
+            format!("line {n}: bad metadata for action [{name}]: {e}; nothing of this request was stored"),
+        )
+    })?;
+    let index = meta
+        .index
+        .as_deref()
+        .or(default_index)
+        .unwrap_or_default()
+        .into();
+    let id = match &meta.id {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(other.to_string()),
+    };
+    Ok(Action {
+        name,
+        meta,
+        index,
+        id,
+    })
 }
 
 /// Parses a bulk body into items and the batch of documents to store.
@@ -349,46 +444,26 @@ pub fn parse_body(
         items: Vec::new(),
         records: Vec::new(),
     };
-    let mut lines = body
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
-        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
+    let mut lines = ndjson_lines(body).filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
+    // Shippers send the same action line before every document: read it once per run.
+    let mut last: Option<(&[u8], Action)> = None;
     while let Some((n, line)) = lines.next() {
-        let action: ActionLine = serde_json::from_slice(line).map_err(|e| {
-            EsError::bad_request(
-                "illegal_argument_exception",
-                format!(
-                    "line {n}: expected an action line such as {{\"create\":{{\"_index\":\"logs\"}}}}: {e}; nothing of this request was stored"
-                ),
-            )
-        })?;
-        let mut entries = action.0.into_iter();
-        let (Some((name, meta)), None) = (entries.next(), entries.next()) else {
-            return Err(EsError::bad_request(
-                "illegal_argument_exception",
-                format!("line {n}: an action line holds exactly one action (index, create, update or delete); nothing of this request was stored"),
-            ));
-        };
-        let meta: Meta = serde_json::from_str(meta.get()).map_err(|e| {
-            EsError::bad_request(
-                "illegal_argument_exception",
-                format!("line {n}: bad metadata for action [{name}]: {e}; nothing of this request was stored"),
-            )
-        })?;
-        let index = meta
-            .index
-            .clone()
-            .or_else(|| default_index.map(str::to_string))
-            .unwrap_or_default();
-        let id = match &meta.id {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => Some(other.to_string()),
+        let Action {
+            name,
+            meta,
+            index,
+            id,
+        } = match &last {
+            Some((text, action)) if *text == line => action.clone(),
+            _ => {
+                let action = parse_action(line, n, default_index)?;
+                last = Some((line, action.clone()));
+                action
+            }
         };
         let fail = |status: u16, kind: &'static str, reason: String| Item::Failed {
             action: name.clone(),
-            index: index.clone(),
+            index: index.to_string(),
             id: id.clone(),
             status,
             kind,
@@ -470,7 +545,7 @@ pub fn parse_body(
         out.items.push(Item::Stored {
             action,
             index,
-            id: id.unwrap_or_else(generated_id),
+            id: id.map_or_else(|| DocId::Generated(generated_id()), DocId::Given),
         });
     }
     Ok(out)
@@ -531,7 +606,12 @@ mod tests {
             Item::Stored {
                 action: "create",
                 index: "lo\"gs".into(),
-                id: "x1".into(),
+                id: DocId::Given("x1".into()),
+            },
+            Item::Stored {
+                action: "index",
+                index: "lo\"gs".into(),
+                id: DocId::Generated(255),
             },
             Item::Failed {
                 action: "delete".into(),
@@ -549,10 +629,65 @@ mod tests {
                 {"create": {"_index": "lo\"gs", "_id": "x1", "_version": 1, "result": "created",
                     "_shards": {"total": 1, "successful": 1, "failed": 0},
                     "_seq_no": 0, "_primary_term": 1, "status": 201}},
+                {"index": {"_index": "lo\"gs", "_id": "000000000000000000ff", "_version": 1,
+                    "result": "created", "_shards": {"total": 1, "successful": 1, "failed": 0},
+                    "_seq_no": 0, "_primary_term": 1, "status": 201}},
                 {"delete": {"_index": "a", "_id": null, "status": 400,
                     "error": {"type": "illegal_argument_exception", "reason": "no"}}}
             ]})
         );
+    }
+
+    #[test]
+    fn repeated_action_lines_are_read_once_and_keep_their_meaning() {
+        let body = concat!(
+            "{\"create\":{\"_index\":\"a\"}}\r\n{\"msg\":\"1\"}\n",
+            "{\"create\":{\"_index\":\"a\"}}\n{\"msg\":\"2\"}\n",
+            "{\"create\":{\"_index\":\"b\",\"_id\":\"x\"}}\n{\"msg\":\"3\"}\n",
+            "{\"create\":{\"_index\":\"b\",\"_id\":\"x\"}}\n{\"msg\":\"4\"}\n",
+            "{\"create\":{\"routing\":\"r\"}}\n{\"msg\":\"5\"}\n",
+            "{\"create\":{\"routing\":\"r\"}}\n{\"msg\":\"6\"}",
+        );
+        let p = parse_body(body.as_bytes(), Some("d"), Timestamp(0)).unwrap();
+        let got: Vec<(String, Option<String>)> = p
+            .records
+            .iter()
+            .map(|r| {
+                let (index, id) = skein_model::es_mapping::identity(&r.fields).unwrap();
+                (format!("{index}:{}", r.message), id.map(str::to_string))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a:1".to_string(), None),
+                ("a:2".to_string(), None),
+                ("b:3".to_string(), Some("x".to_string())),
+                ("b:4".to_string(), Some("x".to_string())),
+            ]
+        );
+        let failed = p
+            .items
+            .iter()
+            .filter(|i| matches!(i, Item::Failed { reason, .. } if reason.contains("[routing]")))
+            .count();
+        assert_eq!(
+            failed, 2,
+            "each repeat of a bad action line fails on its own"
+        );
+        let ids: Vec<String> = p
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Stored {
+                    id: DocId::Generated(n),
+                    ..
+                } => Some(format!("{n:020x}")),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids.len(), 2);
+        assert_ne!(ids[0], ids[1], "generated ids differ");
     }
 
     #[test]
