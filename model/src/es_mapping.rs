@@ -97,6 +97,16 @@ const META: &[(&str, Target)] = &[
     ("label", Target::Labels),
 ];
 
+/// The [`HEADS`] slot of each [`META`] path's first part.
+static META_HEADS: std::sync::LazyLock<Vec<usize>> = std::sync::LazyLock::new(|| {
+    META.iter()
+        .map(|(path, _)| {
+            let head = path.split('.').next().unwrap_or(path);
+            head_slot(head).expect("every META path starts with a head")
+        })
+        .collect()
+});
+
 const TIME_KEYS: [&str; 3] = ["@timestamp", "timestamp", "time"];
 const MESSAGE_KEYS: [&str; 3] = ["message", "log", "msg"];
 
@@ -240,7 +250,11 @@ fn map(
         }
     }
     let mut labels = BTreeMap::new();
-    for (path, target) in META {
+    for ((path, target), head) in META.iter().zip(META_HEADS.iter()) {
+        if fields.heads[*head].is_none() {
+            // Most documents hold a few of these keys: skip the rest without a lookup.
+            continue;
+        }
         let single = match target {
             Target::Host => Some(&mut record.host),
             Target::Container => Some(&mut record.container),
@@ -428,7 +442,7 @@ impl Doc<'_> {
     fn cuts(&self, doc: &str, record: &Record, repeated: bool) -> Vec<Cut> {
         let base = doc.as_ptr() as usize;
         let level = record.level.map(Level::as_str);
-        let time = record.timestamp.rfc3339_bytes();
+        let mut time = None;
         let mut cuts = Vec::new();
         for e in &self.entries {
             let Some(content) = plain_string(e.raw) else {
@@ -451,7 +465,10 @@ impl Doc<'_> {
                 Part::Stream
             } else if Some(content) == level {
                 Part::Level
-            } else if content.as_bytes() == time {
+            } else if content.len() == 30
+                && content.as_bytes()
+                    == time.get_or_insert_with(|| record.timestamp.rfc3339_bytes())
+            {
                 Part::Timestamp
             } else {
                 continue;
