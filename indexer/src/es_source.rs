@@ -57,9 +57,18 @@ impl<'a> Holder<'a> {
 /// its index and id, and the cut notes. The mapping found the cuts
 /// ([`skein_model::es_mapping::Cut`]); a `fields` string is only cut when its column
 /// keeps it whole.
+#[cfg(test)]
 pub(crate) fn stored_text(original: &Original, index: &str, id: Option<&str>) -> String {
+    let mut out = String::new();
+    write_stored(&mut out, original, index, id);
+    out
+}
+
+/// [`stored_text`] into `out`, which is cleared first (the indexer reuses one buffer).
+pub(crate) fn write_stored(out: &mut String, original: &Original, index: &str, id: Option<&str>) {
     let text = original.get();
-    let mut out = String::with_capacity(text.len() + index.len() + 64);
+    out.clear();
+    out.reserve(text.len() + index.len() + 64);
     out.push_str("{\"o\":");
     // (entry, letter) of each cut made; a document has a few dozen top-level values at
     // most, and past this many the rest simply stay in the text.
@@ -97,21 +106,20 @@ pub(crate) fn stored_text(original: &Original, index: &str, id: Option<&str>) ->
     }
     out.push_str(&text[copied..]);
     out.push_str(",\"i\":");
-    push_json_str(&mut out, index);
+    push_json_str(out, index);
     if let Some(id) = id {
         out.push_str(",\"d\":");
-        push_json_str(&mut out, id);
+        push_json_str(out, id);
     }
     if count > 0 {
         out.push_str(",\"c\":\"");
         for &(entry, letter) in &made[..count] {
-            push_decimal(&mut out, entry);
+            push_decimal(out, entry);
             out.push(letter as char);
         }
         out.push('"');
     }
     out.push('}');
-    out
 }
 
 /// Writes `s` as a JSON string; most index names and ids need no escaping, and are

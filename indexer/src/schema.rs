@@ -304,23 +304,30 @@ impl Fields {
         if !record.labels.is_empty() {
             doc.add_field_value(self.labels, JsonRef::Labels(&record.labels));
         }
-        let stored = if let Some((original, index, id)) = es_identity(record) {
-            es_source::stored_text(original, index, id)
-        } else {
-            let empty = serde_json::Map::new();
-            serde_json::to_string(&StoredRef {
-                message: &record.message,
-                fields: if columns_hold_exactly(&record.fields) {
-                    &empty
-                } else {
-                    &record.fields
-                },
-                labels: &record.labels,
-                original: record.original.as_ref(),
-            })
-            .expect("serialisable")
-        };
-        doc.add_text(self.source, stored);
+        // One buffer per indexing thread for the stored text, which Tantivy copies.
+        thread_local! {
+            static STORED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        STORED.with_borrow_mut(|stored| {
+            if let Some((original, index, id)) = es_identity(record) {
+                es_source::write_stored(stored, original, index, id);
+            } else {
+                let empty = serde_json::Map::new();
+                let text = serde_json::to_string(&StoredRef {
+                    message: &record.message,
+                    fields: if columns_hold_exactly(&record.fields) {
+                        &empty
+                    } else {
+                        &record.fields
+                    },
+                    labels: &record.labels,
+                    original: record.original.as_ref(),
+                })
+                .expect("serialisable");
+                *stored = text;
+            }
+            doc.add_text(self.source, &*stored);
+        });
         doc
     }
 }

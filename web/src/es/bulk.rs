@@ -227,29 +227,28 @@ fn answer_json(took: u64, errors: bool, items: Vec<Item>) -> Vec<u8> {
     use std::io::Write;
     let mut out = Vec::with_capacity(64 + items.len() * 200);
     let _ = write!(out, "{{\"took\":{took},\"errors\":{errors},\"items\":[");
-    // The index of a run of items, written as JSON once.
-    let mut index_json: (Option<Arc<str>>, Vec<u8>) = (None, Vec::new());
+    // `{"create":{"_index":"logs","_id":` for a run of items of one action and index,
+    // written once.
+    let mut head: (Option<(&str, Arc<str>)>, Vec<u8>) = (None, Vec::new());
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         match item {
             Item::Stored { action, index, id } => {
-                let _ = write!(out, "{{\"{action}\":{{\"_index\":");
-                if index_json.0.as_ref() != Some(&index) {
-                    index_json.1.clear();
-                    serde_json::to_writer(&mut index_json.1, &*index).expect("a string serialises");
-                    index_json.0 = Some(index);
+                if head.0.as_ref() != Some(&(action, index.clone())) {
+                    head.1.clear();
+                    let _ = write!(head.1, "{{\"{action}\":{{\"_index\":");
+                    serde_json::to_writer(&mut head.1, &*index).expect("a string serialises");
+                    head.1.extend_from_slice(b",\"_id\":");
+                    head.0 = Some((action, index));
                 }
-                out.extend_from_slice(&index_json.1);
-                out.extend_from_slice(b",\"_id\":");
+                out.extend_from_slice(&head.1);
                 match id {
                     DocId::Given(id) => {
                         serde_json::to_writer(&mut out, &id).expect("a string serialises")
                     }
-                    DocId::Generated(n) => {
-                        let _ = write!(out, "\"{n:020x}\"");
-                    }
+                    DocId::Generated(n) => push_hex_id(&mut out, n),
                 }
                 out.extend_from_slice(
                     b",\"_version\":1,\"result\":\"created\",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":0,\"_primary_term\":1,\"status\":201}}",
@@ -262,6 +261,21 @@ fn answer_json(took: u64, errors: bool, items: Vec<Item>) -> Vec<u8> {
     }
     out.extend_from_slice(b"]}");
     out
+}
+
+/// A generated id as Elasticsearch writes its own: 20 characters, here hex digits.
+fn push_hex_id(out: &mut Vec<u8>, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for shift in (0..20).rev() {
+        let nibble = if shift < 16 {
+            (n >> (shift * 4)) & 0xf
+        } else {
+            0
+        };
+        out.push(HEX[nibble as usize]);
+    }
+    out.push(b'"');
 }
 
 fn item_json(item: Item) -> Value {
