@@ -494,7 +494,7 @@ impl<'de> Deserialize<'de> for Doc<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Doc<'de>, A::Error> {
                 let mut doc = Doc {
-                    entries: Vec::with_capacity(m.size_hint().unwrap_or(16)),
+                    entries: Vec::with_capacity(m.size_hint().unwrap_or(24)),
                     heads: [None; HEADS.len()],
                 };
                 let mut n = 0;
