@@ -454,9 +454,12 @@ pub fn parse_body(
     default_index: Option<&str>,
     now: Timestamp,
 ) -> Result<Parsed, EsError> {
+    // One item per action line, about half the lines: sized once rather than grown
+    // (and copied) a dozen times for a 5 MB body.
+    let pairs = memchr::memchr_iter(b'\n', body).count() / 2 + 1;
     let mut out = Parsed {
-        items: Vec::new(),
-        records: Vec::new(),
+        items: Vec::with_capacity(pairs),
+        records: Vec::with_capacity(pairs),
     };
     let mut lines = ndjson_lines(body).filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
     // Shippers send the same action line before every document: read it once per run.
