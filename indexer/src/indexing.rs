@@ -16,6 +16,7 @@
 use crate::batch::FeedBatch;
 use crate::budget::Permit;
 use crate::health::{Health, Severity};
+use crate::merge_priority::{self, MergePriority};
 use crate::partition::{Catalog, Partition, PartitionKey};
 use crate::state::{Checkpoint, CheckpointFile};
 use crate::wal::{self, WalEntry};
@@ -81,6 +82,7 @@ pub(crate) struct Indexer {
     seqs: HashMap<String, u64>,
     failing: bool,
     compacting: HashMap<PartitionKey, JoinHandle<()>>,
+    merge_priority: MergePriority,
 }
 
 /// A partition's writer while records arrive for it.
@@ -128,6 +130,7 @@ impl Indexer {
             writers: HashMap::new(),
             failing: false,
             compacting: HashMap::new(),
+            merge_priority: MergePriority::default(),
         }
     }
 
@@ -325,6 +328,7 @@ impl Indexer {
             let spawned = std::thread::Builder::new()
                 .name("skein-compact".into())
                 .spawn(move || {
+                    merge_priority::lower_this_thread();
                     if !closed {
                         // Only the writer closes; merges it started finish first.
                         if let Err(e) = w.wait_merging_threads() {
@@ -370,6 +374,9 @@ impl Indexer {
                 // this interval.
                 self.retire_idle();
                 self.commit();
+                // A commit is when the merge policy starts merges (and a writer opened
+                // since the last one brought its merge threads).
+                self.merge_priority.lower_new_merge_threads();
                 deadline = Instant::now() + self.config.commit_interval;
             }
         }

@@ -12,6 +12,8 @@
 //! - [`schema`]: the Tantivy schema and the record ↔ document mapping.
 //! - `es_source` (private): the stored form of a record that came through `/es`, its
 //!   document with the values the columns hold cut out, and its rebuilding on read.
+//! - `merge_priority` (private): segment merges at the lowest CPU priority, so ingest
+//!   goes first when the CPU is short.
 //! - `json_value` (private): a record's `fields` and `labels` lent to Tantivy without
 //!   copying them.
 //! - [`state`]: the checkpoint (committed WAL position and `_seq` map) written atomically.
@@ -28,6 +30,7 @@ pub mod health;
 mod indexing;
 mod ingest;
 mod json_value;
+mod merge_priority;
 pub mod partition;
 pub mod schema;
 pub mod state;
