@@ -16,8 +16,6 @@
 //! byte: a value is only cut when its text is a string without escapes whose content
 //! equals the column's value, and such a string is written back exactly as it was.
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
 use skein_model::es_mapping::Part;
 use skein_model::Original;
 
@@ -38,7 +36,7 @@ pub(crate) enum Holder<'a> {
 impl<'a> Holder<'a> {
     /// The column a noted letter names (as [`stored_text`] writes them); `key` is the
     /// entry's key, for `f`.
-    fn from_letter(letter: char, key: Option<&'a str>) -> Option<Holder<'a>> {
+    fn from_letter(letter: char, key: &'a str) -> Option<Holder<'a>> {
         Some(match letter {
             'h' => Holder::Host,
             'c' => Holder::Container,
@@ -47,7 +45,7 @@ impl<'a> Holder<'a> {
             's' => Holder::Stream,
             'l' => Holder::Level,
             't' => Holder::Timestamp,
-            'f' => Holder::Field(key?),
+            'f' => Holder::Field(key),
             _ => return None,
         })
     }
@@ -155,7 +153,7 @@ pub(crate) fn rebuild(
     notes: &str,
     mut value: impl FnMut(Holder) -> Option<String>,
 ) -> Result<String, String> {
-    let TopLevel(entries) = serde_json::from_str(template)
+    let entries = skein_model::es_mapping::top_level_entries(template)
         .map_err(|e| format!("the template is not an object: {e}"))?;
     let base = template.as_ptr() as usize;
     let mut out = String::with_capacity(template.len() + notes.len() * 16);
@@ -173,10 +171,10 @@ pub(crate) fn rebuild(
         let (key, raw) = entries
             .get(n)
             .ok_or_else(|| format!("cut entry {n} is past the document's end"))?;
-        let holder = Holder::from_letter(letter, *key)
+        let holder = Holder::from_letter(letter, key)
             .ok_or_else(|| format!("cut [{n}{letter}] names no column"))?;
-        let at = raw.get().as_ptr() as usize - base;
-        if raw.get() != "0" || at < copied {
+        let at = raw.as_ptr() as usize - base;
+        if *raw != "0" || at < copied {
             return Err(format!("entry {n} is not a cut value"));
         }
         let v = value(holder).ok_or_else(|| format!("no value for cut [{n}{letter}]"))?;
@@ -188,55 +186,10 @@ pub(crate) fn rebuild(
     Ok(out)
 }
 
-/// A document's top-level entries: the key (when it holds no escapes) and the value's
-/// text as it is in the document.
-struct TopLevel<'a>(Vec<(Option<&'a str>, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for TopLevel<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TopLevel<'de>, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = TopLevel<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<TopLevel<'de>, A::Error> {
-                let mut entries = Vec::with_capacity(m.size_hint().unwrap_or(16));
-                while let Some(Key(k)) = m.next_key()? {
-                    entries.push((k, m.next_value()?));
-                }
-                Ok(TopLevel(entries))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// A key borrowed from the text, or `None` when it holds escapes.
-struct Key<'a>(Option<&'a str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Some(s)))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Key<'de>, E> {
-                Ok(Key(None))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::value::RawValue;
     use skein_model::es_mapping::map_document;
     use skein_model::Timestamp;
 

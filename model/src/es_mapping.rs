@@ -531,6 +531,33 @@ impl<'de> Deserialize<'de> for Doc<'de> {
     }
 }
 
+/// The top-level entries of a JSON object's text, in order, repeated keys included:
+/// each key (borrowed when it holds no escapes) and its value's text as it is there.
+pub fn top_level_entries(text: &str) -> Result<Vec<(Cow<'_, str>, &str)>, serde_json::Error> {
+    struct Entries<'a>(Vec<(Cow<'a, str>, &'a str)>);
+    impl<'de> Deserialize<'de> for Entries<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Entries<'de>, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Entries<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Entries<'de>, A::Error> {
+                    let mut entries = Vec::with_capacity(m.size_hint().unwrap_or(24));
+                    while let Some(Key(key)) = m.next_key()? {
+                        let raw: &'de RawValue = m.next_value()?;
+                        entries.push((key, raw.get()));
+                    }
+                    Ok(Entries(entries))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    serde_json::from_str::<Entries>(text).map(|e| e.0)
+}
+
 /// A key borrowed from the document text when it can be.
 struct Key<'a>(Cow<'a, str>);
 
