@@ -19,36 +19,19 @@
 use skein_model::es_mapping::Part;
 use skein_model::Original;
 
-/// Where a cut value is read back from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Holder<'a> {
-    Host,
-    Container,
-    ContainerId,
-    Image,
-    Stream,
-    Level,
-    Timestamp,
-    /// `fields.<key>`, a string column.
-    Field(&'a str),
-}
-
-impl<'a> Holder<'a> {
-    /// The column a noted letter names (as [`stored_text`] writes them); `key` is the
-    /// entry's key, for `f`.
-    fn from_letter(letter: char, key: &'a str) -> Option<Holder<'a>> {
-        Some(match letter {
-            'h' => Holder::Host,
-            'c' => Holder::Container,
-            'i' => Holder::ContainerId,
-            'm' => Holder::Image,
-            's' => Holder::Stream,
-            'l' => Holder::Level,
-            't' => Holder::Timestamp,
-            'f' => Holder::Field(key),
-            _ => return None,
-        })
-    }
+/// The record part a noted letter names (as [`write_stored`] writes them).
+fn part_of(letter: char) -> Option<Part> {
+    Some(match letter {
+        'h' => Part::Host,
+        'c' => Part::Container,
+        'i' => Part::ContainerId,
+        'm' => Part::Image,
+        's' => Part::Stream,
+        'l' => Part::Level,
+        't' => Part::Timestamp,
+        'f' => Part::Field,
+        _ => return None,
+    })
 }
 
 /// The stored text of an `/es` record: `original` with the values its cuts mark cut out,
@@ -147,11 +130,12 @@ fn push_decimal(out: &mut String, mut n: u32) {
 }
 
 /// Puts a document back together from its stored template and cut notes, with `value`
-/// giving each cut column's value for this record.
+/// giving, for each cut, the record part's value (for [`Part::Field`], the value of
+/// `fields.<key>`; the key is the cut entry's own).
 pub(crate) fn rebuild(
     template: &str,
     notes: &str,
-    mut value: impl FnMut(Holder) -> Option<String>,
+    mut value: impl FnMut(Part, &str) -> Option<String>,
 ) -> Result<String, String> {
     let entries = skein_model::es_mapping::top_level_entries(template)
         .map_err(|e| format!("the template is not an object: {e}"))?;
@@ -171,13 +155,12 @@ pub(crate) fn rebuild(
         let (key, raw) = entries
             .get(n)
             .ok_or_else(|| format!("cut entry {n} is past the document's end"))?;
-        let holder = Holder::from_letter(letter, key)
-            .ok_or_else(|| format!("cut [{n}{letter}] names no column"))?;
+        let part = part_of(letter).ok_or_else(|| format!("cut [{n}{letter}] names no column"))?;
         let at = raw.as_ptr() as usize - base;
         if *raw != "0" || at < copied {
             return Err(format!("entry {n} is not a cut value"));
         }
-        let v = value(holder).ok_or_else(|| format!("no value for cut [{n}{letter}]"))?;
+        let v = value(part, key).ok_or_else(|| format!("no value for cut [{n}{letter}]"))?;
         out.push_str(&template[copied..at]);
         push_json_str(&mut out, &v);
         copied = at + 1;
@@ -206,16 +189,16 @@ mod tests {
         let text = stored_text(r.original.as_ref().unwrap(), "logs", None);
         let stored: Stored = serde_json::from_str(&text).unwrap();
         let level = r.level.map(|l| l.as_str().to_string());
-        let rebuilt = rebuild(stored.o.get(), &stored.c, |c| {
+        let rebuilt = rebuild(stored.o.get(), &stored.c, |c, k| {
             Some(match c {
-                Holder::Host => r.host.clone(),
-                Holder::Container => r.container.clone(),
-                Holder::ContainerId => r.container_id.clone(),
-                Holder::Image => r.image.clone(),
-                Holder::Stream => r.stream.clone(),
-                Holder::Level => level.clone()?,
-                Holder::Timestamp => r.timestamp.to_rfc3339(),
-                Holder::Field(k) => r.fields.get(k)?.as_str()?.to_string(),
+                Part::Host => r.host.clone(),
+                Part::Container => r.container.clone(),
+                Part::ContainerId => r.container_id.clone(),
+                Part::Image => r.image.clone(),
+                Part::Stream => r.stream.clone(),
+                Part::Level => level.clone()?,
+                Part::Timestamp => r.timestamp.to_rfc3339(),
+                Part::Field => r.fields.get(k)?.as_str()?.to_string(),
             })
         })
         .unwrap();
@@ -260,7 +243,7 @@ mod tests {
 
     #[test]
     fn a_bad_cut_is_an_error_not_a_wrong_document() {
-        let ok = |t: &str, notes: &str| rebuild(t, notes, |_| Some("x".into()));
+        let ok = |t: &str, notes: &str| rebuild(t, notes, |_, _| Some("x".into()));
         assert_eq!(ok(r#"{"a":1,"b":0}"#, "1h").unwrap(), r#"{"a":1,"b":"x"}"#);
         assert_eq!(ok(r#"{"a":1,"b":0}"#, "1f").unwrap(), r#"{"a":1,"b":"x"}"#);
         for (t, notes) in [
@@ -273,6 +256,6 @@ mod tests {
         ] {
             assert!(ok(t, notes).is_err(), "{t} {notes}");
         }
-        assert!(rebuild(r#"{"b":0}"#, "0h", |_| None).is_err());
+        assert!(rebuild(r#"{"b":0}"#, "0h", |_, _| None).is_err());
     }
 }

@@ -14,9 +14,10 @@
 //! a tie-breaker that makes paging stable) need no inverted index: Tantivy answers range
 //! queries on fast fields from the columns.
 
-use crate::es_source::{self, Holder};
+use crate::es_source;
 use crate::json_value::JsonRef;
 use serde::{Deserialize, Serialize};
+use skein_model::es_mapping::Part;
 use skein_model::{Level, Record, Timestamp};
 use std::collections::{BTreeMap, HashMap};
 use tantivy::columnar::{Column, DynamicColumn, StrColumn};
@@ -450,16 +451,16 @@ impl<'s> RecordLoader<'s> {
                 original
             } else {
                 let mut buf = String::new();
-                let rebuilt = es_source::rebuild(original.get(), &stored.cuts, |column| {
-                    let v = match column {
-                        Holder::Host => &host,
-                        Holder::Container => &container,
-                        Holder::ContainerId => &container_id,
-                        Holder::Image => &image,
-                        Holder::Stream => &stream,
-                        Holder::Level => &level,
-                        Holder::Timestamp => return Some(timestamp.to_rfc3339()),
-                        Holder::Field(key) => {
+                let rebuilt = es_source::rebuild(original.get(), &stored.cuts, |part, key| {
+                    let v = match part {
+                        Part::Host => &host,
+                        Part::Container => &container,
+                        Part::ContainerId => &container_id,
+                        Part::Image => &image,
+                        Part::Stream => &stream,
+                        Part::Level => &level,
+                        Part::Timestamp => return Some(timestamp.to_rfc3339()),
+                        Part::Field => {
                             let col = cols.fields.iter().find_map(|(path, col)| match col {
                                 DynamicColumn::Str(c) if path.len() == 1 && path[0] == key => {
                                     Some(c)
