@@ -22,19 +22,9 @@ pub struct PreparedBatch {
 impl PreparedBatch {
     /// Prepares `records`, holding `permit` (if any) until they are indexed.
     pub fn new(records: Vec<Record>, permit: Option<Permit>) -> PreparedBatch {
-        let mut text = Vec::new();
-        let mut spans = Vec::with_capacity(records.len());
-        for r in &records {
-            let start = text.len();
-            serde_json::to_writer(&mut text, r).expect("a Record always serialises");
-            spans.push(start..text.len());
-        }
-        PreparedBatch {
-            records,
-            text,
-            spans,
-            permit,
-        }
+        PreparedBatch::with_lines(records, permit, Vec::new(), |text, r| {
+            serde_json::to_writer(text, r).expect("a Record always serialises")
+        })
     }
 
     /// A batch of records mapped from Elasticsearch documents
@@ -48,11 +38,21 @@ impl PreparedBatch {
             .iter()
             .map(|r| r.original.as_ref().map_or(0, |o| o.get().len()) + 96)
             .sum();
-        let mut text = text_buffer(bytes);
+        let text = text_buffer(bytes);
+        PreparedBatch::with_lines(records, permit, text, write_document_line)
+    }
+
+    /// A batch whose WAL lines `write` appends to `text`, one per record.
+    fn with_lines(
+        records: Vec<Record>,
+        permit: Option<Permit>,
+        mut text: Vec<u8>,
+        write: impl Fn(&mut Vec<u8>, &Record),
+    ) -> PreparedBatch {
         let mut spans = Vec::with_capacity(records.len());
         for r in &records {
             let start = text.len();
-            write_document_line(&mut text, r);
+            write(&mut text, r);
             spans.push(start..text.len());
         }
         PreparedBatch {
