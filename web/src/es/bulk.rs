@@ -49,25 +49,16 @@ pub struct BulkParams {
     pub routing: Option<String>,
 }
 
-/// `POST /es/_bulk`.
+/// `POST /es/_bulk` and `POST /es/{index}/_bulk`: the index of the path is the default
+/// for actions that name none.
 pub async fn bulk(
     s: State<EsState>,
+    index: Option<Path<String>>,
     q: Query<BulkParams>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, EsError> {
-    run(s, q, None, headers, body).await
-}
-
-/// `POST /es/{index}/_bulk`: `index` is the default for actions that name none.
-pub async fn bulk_index(
-    s: State<EsState>,
-    Path(index): Path<String>,
-    q: Query<BulkParams>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, EsError> {
-    run(s, q, Some(index), headers, body).await
+    run(s, q, index.map(|Path(i)| i), headers, body).await
 }
 
 /// Bytes held per byte of a bulk body: the records, the documents they keep and their

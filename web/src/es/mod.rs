@@ -76,24 +76,18 @@ pub fn router<S>(app: AppState) -> Router<S> {
         .route("/es/_cat/indices", get(info::cat_indices))
         .route("/es/_cat/indices/{index}", get(info::cat_indices_of))
         .route("/es/_bulk", post(bulk::bulk).put(bulk::bulk))
-        .route(
-            "/es/{index}/_bulk",
-            post(bulk::bulk_index).put(bulk::bulk_index),
-        )
+        .route("/es/{index}/_bulk", post(bulk::bulk).put(bulk::bulk))
         .route("/es/_search", get(search::search).post(search::search))
         .route(
             "/es/{index}/_search",
-            get(search::search_index).post(search::search_index),
+            get(search::search).post(search::search),
         )
         .route("/es/_count", get(search::count).post(search::count))
-        .route(
-            "/es/{index}/_count",
-            get(search::count_index).post(search::count_index),
-        )
+        .route("/es/{index}/_count", get(search::count).post(search::count))
         .route("/es/_msearch", get(search::msearch).post(search::msearch))
         .route(
             "/es/{index}/_msearch",
-            get(search::msearch_index).post(search::msearch_index),
+            get(search::msearch).post(search::msearch),
         )
         .route("/es/_refresh", get(info::refresh).post(info::refresh))
         .route(

@@ -57,23 +57,14 @@ const IGNORED_PARAMS: &[&str] = &[
     "ignore_throttled",
 ];
 
-/// `GET|POST /es/_search`.
+/// `GET|POST /es/_search` and `/es/{index}/_search`.
 pub async fn search(
     s: State<EsState>,
+    index: Option<Path<String>>,
     q: Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Json<Value>, EsError> {
-    run_search(s, q, String::new(), body).await
-}
-
-/// `GET|POST /es/{index}/_search`.
-pub async fn search_index(
-    s: State<EsState>,
-    Path(index): Path<String>,
-    q: Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Result<Json<Value>, EsError> {
-    run_search(s, q, index, body).await
+    run_search(s, q, index.map(|Path(i)| i).unwrap_or_default(), body).await
 }
 
 async fn run_search(
@@ -92,23 +83,14 @@ async fn run_search(
     Ok(Json(out))
 }
 
-/// `GET|POST /es/_count`.
+/// `GET|POST /es/_count` and `/es/{index}/_count`.
 pub async fn count(
     s: State<EsState>,
+    index: Option<Path<String>>,
     q: Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Json<Value>, EsError> {
-    run_count(s, q, String::new(), body).await
-}
-
-/// `GET|POST /es/{index}/_count`.
-pub async fn count_index(
-    s: State<EsState>,
-    Path(index): Path<String>,
-    q: Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Result<Json<Value>, EsError> {
-    run_count(s, q, index, body).await
+    run_count(s, q, index.map(|Path(i)| i).unwrap_or_default(), body).await
 }
 
 async fn run_count(
@@ -136,23 +118,15 @@ async fn run_count(
     })))
 }
 
-/// `GET|POST /es/_msearch`.
+/// `GET|POST /es/_msearch` and `/es/{index}/_msearch`: the index of the path is the
+/// default for headers that name none.
 pub async fn msearch(
     s: State<EsState>,
+    index: Option<Path<String>>,
     q: Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Json<Value>, EsError> {
-    run_msearch(s, q, String::new(), body).await
-}
-
-/// `GET|POST /es/{index}/_msearch`: `index` is the default for headers that name none.
-pub async fn msearch_index(
-    s: State<EsState>,
-    Path(index): Path<String>,
-    q: Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Result<Json<Value>, EsError> {
-    run_msearch(s, q, index, body).await
+    run_msearch(s, q, index.map(|Path(i)| i).unwrap_or_default(), body).await
 }
 
 async fn run_msearch(
