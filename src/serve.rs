@@ -26,6 +26,10 @@ pub struct ServerArgs {
     /// Bytes accepted but not yet indexed before ingest answers 429.
     #[arg(long, default_value_t = 256 << 20)]
     pub inflight_bytes: usize,
+    /// How long a request waits for room in `--inflight-bytes` before it is answered
+    /// 429 (0: answer at once).
+    #[arg(long, default_value_t = 1000)]
+    pub inflight_wait_ms: u64,
     /// Matching records a live follower may have queued before it is resynchronised
     /// from the index.
     #[arg(long, default_value_t = 10_000)]
@@ -41,6 +45,7 @@ impl ServerArgs {
             commit_interval_ms: 1000,
             max_body_bytes: 32 << 20,
             inflight_bytes: 256 << 20,
+            inflight_wait_ms: 1000,
             follow_queue: 10_000,
         }
     }
@@ -91,6 +96,7 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
         limits: Limits {
             max_body_bytes: args.max_body_bytes,
             max_decoded_bytes: args.max_body_bytes.saturating_mul(4),
+            inflight_wait: Duration::from_millis(args.inflight_wait_ms),
         },
         dashboards: Arc::new(skein_web::dashboards::Store::open(
             args.data_dir.join("dashboards"),

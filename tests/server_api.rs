@@ -224,6 +224,8 @@ fn body_limit_backpressure_and_clean_restart() {
             "200000",
             "--inflight-bytes",
             "300000",
+            "--inflight-wait-ms",
+            "0",
             "--commit-interval-ms",
             "2000",
         ],
@@ -245,14 +247,33 @@ fn body_limit_backpressure_and_clean_restart() {
     let v: serde_json::Value = r.json().unwrap();
     assert_eq!(v["error"]["type"], "body_too_large");
 
-    // Many concurrent batches against a small in-flight budget: some are told to come
-    // back later (429 + Retry-After); retried, all of them land exactly once.
+    // Many concurrent batches against a small in-flight budget, answered at once when it
+    // is full: some are told to come back later (429 + Retry-After); retried, all of them
+    // land exactly once.
+    let throttled = concurrent_load(&server.url, 0);
+    assert!(
+        throttled > 0,
+        "a 300 kB budget under 8 concurrent 80 kB batches must push back"
+    );
+    server.wait_total("container:load", 64_000);
+
+    server.stop();
+    let server = server.restart();
+    server.wait_total("container:load", 64_000);
+    let (_, health) = server.get_json("/healthz");
+    assert_eq!(health["status"], "ok");
+}
+
+/// Eight threads each send ten 800-record batches (sources `load-0` … `load-7`, `_seq`
+/// from 1), retrying a 429 after 50 ms, starting from `first_seq_block`; returns how many
+/// 429s they got.
+fn concurrent_load(url: &str, first_seq_block: u64) -> u64 {
     let handles: Vec<_> = (0..8u64)
         .map(|t| {
-            let url = server.url.clone();
+            let url = url.to_string();
             std::thread::spawn(move || {
                 let mut throttled = 0;
-                for b in 0..10u64 {
+                for b in first_seq_block..first_seq_block + 10 {
                     let lines: Vec<String> = (0..800u64)
                         .map(|i| {
                             let seq = b * 800 + i + 1;
@@ -292,16 +313,22 @@ fn body_limit_backpressure_and_clean_restart() {
             })
         })
         .collect();
-    let throttled: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    assert!(
-        throttled > 0,
-        "a 300 kB budget under 8 concurrent 80 kB batches must push back"
+    handles.into_iter().map(|h| h.join().unwrap()).sum()
+}
+
+#[test]
+fn a_full_budget_holds_requests_instead_of_refusing_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The same budget and load as above, with requests allowed to wait for room: the
+    // server holds them (reading no body it has no room for) and refuses none.
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &["--inflight-bytes", "300000", "--inflight-wait-ms", "10000"],
+    );
+    assert_eq!(
+        concurrent_load(&server.url, 0),
+        0,
+        "no request answered 429"
     );
     server.wait_total("container:load", 64_000);
-
-    server.stop();
-    let server = server.restart();
-    server.wait_total("container:load", 64_000);
-    let (_, health) = server.get_json("/healthz");
-    assert_eq!(health["status"], "ok");
 }

@@ -3,8 +3,9 @@
 //! Ingest takes a [`Permit`] before it parses a batch and the permit travels with the
 //! batch until the indexer has added it, so memory stays bounded whatever the load. When
 //! no permit is available the caller answers 429 and the client retries later. Before
-//! reading a request's body, a caller may wait a little for room
-//! ([`Budget::wait_for_room`]): a client answered 429 sends the whole body again, and
+//! reading a request's body, a caller may reserve by its announced length, waiting a
+//! little for room ([`Budget::acquire_within`]), and settle the share once the size is
+//! known ([`Permit::resize`]): a client answered 429 sends the whole body again, and
 //! under sustained load those resent megabytes cost more than a short wait.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -70,30 +71,59 @@ impl Budget {
         }
     }
 
-    /// Waits up to `patience` until `bytes` would fit (or nothing is in flight); returns
-    /// whether they do. Reserves nothing: the caller still takes its permit with
-    /// [`Budget::try_acquire`] once it knows the exact size, and answers 429 if another
-    /// request took the room first.
-    pub async fn wait_for_room(&self, bytes: usize, patience: Duration) -> bool {
-        let fits = || {
-            let used = self.inner.used.load(Ordering::Acquire);
-            used == 0 || used + bytes <= self.inner.capacity
-        };
+    /// Reserves `bytes`, waiting up to `patience` for them to fit (or for nothing else to
+    /// be in flight). A request that reserves before reading its body does not lose the
+    /// room to another one while it reads, and is not refused after reading it.
+    pub async fn acquire_within(&self, bytes: usize, patience: Duration) -> Option<Permit> {
         let wait = async {
             loop {
                 let freed = self.inner.freed.notified();
-                if fits() {
-                    return;
+                if let Some(permit) = self.try_acquire(bytes) {
+                    return permit;
                 }
                 freed.await;
             }
         };
-        tokio::time::timeout(patience, wait).await.is_ok()
+        tokio::time::timeout(patience, wait).await.ok()
     }
 
     /// Bytes currently reserved.
     pub fn used(&self) -> usize {
         self.inner.used.load(Ordering::Relaxed)
+    }
+}
+
+impl Permit {
+    /// Makes this permit hold `bytes` instead: smaller always, larger if they fit (or if
+    /// this permit is all that is in flight). Returns whether it holds `bytes` now.
+    pub fn resize(&mut self, bytes: usize) -> bool {
+        if bytes <= self.bytes {
+            self.inner
+                .used
+                .fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+            self.bytes = bytes;
+            self.inner.freed.notify_waiters();
+            return true;
+        }
+        let extra = bytes - self.bytes;
+        let mut used = self.inner.used.load(Ordering::Relaxed);
+        loop {
+            if used != self.bytes && used + extra > self.inner.capacity {
+                return false;
+            }
+            match self.inner.used.compare_exchange_weak(
+                used,
+                used + extra,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.bytes = bytes;
+                    return true;
+                }
+                Err(now) => used = now,
+            }
+        }
     }
 }
 
@@ -127,17 +157,32 @@ mod tests {
     async fn waits_for_room_until_a_permit_is_given_back() {
         let b = Budget::new(100);
         let p = b.try_acquire(80).unwrap();
-        assert!(!b.wait_for_room(40, Duration::from_millis(20)).await);
+        assert!(b
+            .acquire_within(40, Duration::from_millis(20))
+            .await
+            .is_none());
         let waiter = tokio::spawn({
             let b = b.clone();
-            async move { b.wait_for_room(40, Duration::from_secs(10)).await }
+            async move { b.acquire_within(40, Duration::from_secs(10)).await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(p);
-        assert!(waiter.await.unwrap(), "woken by the permit given back");
+        let mut got = waiter
+            .await
+            .unwrap()
+            .expect("woken by the permit given back");
+        assert_eq!(b.used(), 40);
+        // Resized to what the body turned out to need.
+        assert!(got.resize(90));
+        assert_eq!(b.used(), 90);
+        let other = b.try_acquire(10).unwrap();
+        assert!(!got.resize(95), "no room beside the other permit");
+        assert!(got.resize(30));
+        assert_eq!(b.used(), 40);
+        drop(other);
         assert!(
-            b.wait_for_room(500, Duration::ZERO).await,
-            "idle: anything fits"
+            got.resize(500),
+            "alone in flight, it may hold more than the budget"
         );
     }
 }

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde::Serialize;
-use skein_indexer::{IngestError, PreparedBatch};
+use skein_indexer::{Budget, IngestError, Permit, PreparedBatch};
 use skein_model::record::Rejected;
 use std::io::Read;
 
@@ -22,33 +22,42 @@ pub struct IngestResponse {
     pub rejected: Vec<Rejected>,
 }
 
-/// How long a request waits for room in the back-pressure budget before its body is
-/// read. A client answered 429 sends its whole body again after a delay, and under
-/// sustained load those resends cost more than holding the request a moment.
-const ROOM_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+/// A request body as read, with the share of the budget reserved for it.
+pub struct BodyRead {
+    /// The bytes as sent.
+    pub raw: axum::body::Bytes,
+    /// `Content-Encoding`, lower-cased.
+    pub encoding: String,
+    /// Reserved for `Content-Length` times the handler's expansion before the body was
+    /// read, when the request said its length and room came within
+    /// [`crate::Limits::inflight_wait`].
+    pub permit: Option<Permit>,
+}
 
 /// Reads a request body within the body limit (a 413 that says to send smaller
-/// `what` otherwise) and its `Content-Encoding`, lower-cased. Before reading, waits up
-/// to [`ROOM_PATIENCE`] for the budget to have room for `Content-Length` times
-/// `expansion` (what the handler will reserve); the handler still answers 429 when there
-/// is none by then.
+/// `what` otherwise). Before reading, reserves `Content-Length` times `expansion`
+/// (what the handler will hold), waiting up to `limits.inflight_wait` for room; the handler
+/// settles the share once it knows the decoded size ([`reserve`]).
 pub async fn read_body(
     body: Body,
     headers: &HeaderMap,
-    budget: &skein_indexer::Budget,
+    budget: &Budget,
     expansion: usize,
     limits: &crate::Limits,
     what: &str,
-) -> Result<(axum::body::Bytes, String), ApiError> {
+) -> Result<BodyRead, ApiError> {
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if let Some(length) = length {
-        budget
-            .wait_for_room(length.saturating_mul(expansion), ROOM_PATIENCE)
-            .await;
-    }
+    let permit = match length {
+        Some(length) => {
+            budget
+                .acquire_within(length.saturating_mul(expansion), limits.inflight_wait)
+                .await
+        }
+        None => None,
+    };
     let raw = to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -65,7 +74,32 @@ pub async fn read_body(
         .unwrap_or("identity")
         .trim()
         .to_ascii_lowercase();
-    Ok((raw, encoding))
+    Ok(BodyRead {
+        raw,
+        encoding,
+        permit,
+    })
+}
+
+/// The budget share for `bytes`: the one reserved before the body was read, resized,
+/// or a new one; 429 when there is no room.
+pub(crate) fn reserve(
+    budget: &Budget,
+    held: Option<Permit>,
+    bytes: usize,
+) -> Result<Permit, ApiError> {
+    let permit = match held {
+        Some(mut p) => p.resize(bytes).then_some(p),
+        None => budget.try_acquire(bytes),
+    };
+    permit.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "the server is indexing as fast as it can; retry after the delay in Retry-After",
+        )
+        .retry_after(1)
+    })
 }
 
 /// Bytes held per byte of NDJSON: the text (kept as the WAL lines) and the parsed
@@ -79,7 +113,11 @@ pub async fn ingest(
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
     let limits = state.limits.clone();
-    let (raw, encoding) = read_body(
+    let BodyRead {
+        raw,
+        encoding,
+        permit,
+    } = read_body(
         body,
         &headers,
         state.engine.budget(),
@@ -92,17 +130,7 @@ pub async fn ingest(
     let engine = state.engine.clone();
     let prepared = tokio::task::spawn_blocking(move || {
         let decoded = decode_body(&encoding, raw, limits.max_decoded_bytes)?;
-        let permit = engine
-            .budget()
-            .try_acquire(decoded.len() * RECORD_EXPANSION)
-            .ok_or_else(|| {
-                ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "the server is indexing as fast as it can; retry after the delay in Retry-After",
-            )
-            .retry_after(1)
-            })?;
+        let permit = reserve(engine.budget(), permit, decoded.len() * RECORD_EXPANSION)?;
         let (batch, rejected) = PreparedBatch::from_ndjson(decoded, Some(permit));
         metrics::counter!("skein_records_rejected_total").increment(rejected.len() as u64);
         Ok::<_, ApiError>((batch, rejected))

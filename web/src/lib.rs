@@ -37,6 +37,10 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest body accepted once decompressed.
     pub max_decoded_bytes: usize,
+    /// How long a request waits for room in the back-pressure budget before its body is
+    /// read. A client answered 429 sends its whole body again after a delay, and under
+    /// sustained load those resends cost more than holding the request a moment.
+    pub inflight_wait: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -44,6 +48,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 32 << 20,
             max_decoded_bytes: 128 << 20,
+            inflight_wait: std::time::Duration::from_secs(1),
         }
     }
 }

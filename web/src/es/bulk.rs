@@ -131,7 +131,11 @@ async fn run(
         }
     };
     let limits = s.app.limits.clone();
-    let (raw, encoding) = crate::ingest::read_body(
+    let crate::ingest::BodyRead {
+        raw,
+        encoding,
+        permit,
+    } = crate::ingest::read_body(
         body,
         &headers,
         s.app.engine.budget(),
@@ -151,18 +155,8 @@ async fn run(
                 limits.max_decoded_bytes,
             )?),
         };
-        let permit = engine
-            .budget()
-            .try_acquire(decoded.len() * DOCUMENT_EXPANSION)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_requests",
-                    "the server is indexing as fast as it can; retry after the delay in \
-                     Retry-After",
-                )
-                .retry_after(1)
-            })?;
+        let permit =
+            crate::ingest::reserve(engine.budget(), permit, decoded.len() * DOCUMENT_EXPANSION)?;
         let parsed = parse_body(&decoded, default_index.as_deref(), Timestamp::now())?;
         Ok::<_, EsError>((parsed, permit))
     })
