@@ -19,7 +19,21 @@
 use skein_model::es_mapping::Part;
 use skein_model::Original;
 
-/// The record part a noted letter names (as [`write_stored`] writes them).
+/// The letter a cut of `part` is noted by.
+fn letter_of(part: Part) -> char {
+    match part {
+        Part::Host => 'h',
+        Part::Container => 'c',
+        Part::ContainerId => 'i',
+        Part::Image => 'm',
+        Part::Stream => 's',
+        Part::Level => 'l',
+        Part::Timestamp => 't',
+        Part::Field => 'f',
+    }
+}
+
+/// The record part a noted letter names ([`letter_of`]).
 fn part_of(letter: char) -> Option<Part> {
     Some(match letter {
         'h' => Part::Host,
@@ -34,10 +48,7 @@ fn part_of(letter: char) -> Option<Part> {
     })
 }
 
-/// The stored text of an `/es` record: `original` with the values its cuts mark cut out,
-/// its index and id, and the cut notes. The mapping found the cuts
-/// ([`skein_model::es_mapping::Cut`]); a `fields` string is only cut when its column
-/// keeps it whole.
+/// [`write_stored`] into a new string.
 #[cfg(test)]
 pub(crate) fn stored_text(original: &Original, index: &str, id: Option<&str>) -> String {
     let mut out = String::new();
@@ -45,7 +56,11 @@ pub(crate) fn stored_text(original: &Original, index: &str, id: Option<&str>) ->
     out
 }
 
-/// [`stored_text`] into `out`, which is cleared first (the indexer reuses one buffer).
+/// Writes the stored text of an `/es` record into `out`, which is cleared first (the
+/// indexer reuses one buffer): `original` with the values its cuts mark cut out, its
+/// index and id, and the cut notes. The mapping found the cuts
+/// ([`skein_model::es_mapping::Cut`]); a `fields` string is only cut when its column
+/// keeps it whole.
 pub(crate) fn write_stored(out: &mut String, original: &Original, index: &str, id: Option<&str>) {
     let text = original.get();
     out.clear();
@@ -53,22 +68,14 @@ pub(crate) fn write_stored(out: &mut String, original: &Original, index: &str, i
     out.push_str("{\"o\":");
     // (entry, letter) of each cut made; a document has a few dozen top-level values at
     // most, and past this many the rest simply stay in the text.
-    let mut made = [(0u32, b'0'); 64];
+    let mut made = [(0u32, Part::Host); 64];
     let mut count = 0;
     let mut copied = 0;
     for cut in original.cuts() {
         let (start, end) = (cut.span.start as usize, cut.span.end as usize);
-        let letter = match cut.part {
-            Part::Host => b'h',
-            Part::Container => b'c',
-            Part::ContainerId => b'i',
-            Part::Image => b'm',
-            Part::Stream => b's',
-            Part::Level => b'l',
-            Part::Timestamp => b't',
-            Part::Field if end - start <= crate::schema::MAX_COLUMN_STRING + 2 => b'f',
-            Part::Field => continue,
-        };
+        if cut.part == Part::Field && end - start > crate::schema::MAX_COLUMN_STRING + 2 {
+            continue;
+        }
         if start < copied || text.get(start..end).is_none() {
             // Not cuts of this text: keep it whole.
             count = 0;
@@ -82,7 +89,7 @@ pub(crate) fn write_stored(out: &mut String, original: &Original, index: &str, i
         out.push_str(&text[copied..start]);
         out.push('0');
         copied = end;
-        made[count] = (cut.entry, letter);
+        made[count] = (cut.entry, cut.part);
         count += 1;
     }
     out.push_str(&text[copied..]);
@@ -94,9 +101,9 @@ pub(crate) fn write_stored(out: &mut String, original: &Original, index: &str, i
     }
     if count > 0 {
         out.push_str(",\"c\":\"");
-        for &(entry, letter) in &made[..count] {
+        for &(entry, part) in &made[..count] {
             push_decimal(out, entry);
-            out.push(letter as char);
+            out.push(letter_of(part));
         }
         out.push('"');
     }

@@ -85,7 +85,7 @@ pub mod names {
     pub const SOURCE_ID: &str = "_source_id";
     /// Delivery position.
     pub const SEQ: &str = "_seq";
-    /// The keyword fields kept as columns, in the order [`super::Fields::keywords`] uses.
+    /// The keyword fields kept as columns, in the order the record loader reads them.
     pub const KEYWORDS: [&str; 6] = [
         "host",
         "container",

@@ -10,7 +10,7 @@
 //! - host / container / container_id / image / labels: the metadata keys of Fluent Bit's
 //!   kubernetes filter, Fluentd's docker and kubernetes metadata, Filebeat's `container.*`,
 //!   `host.name` and `kubernetes.*`, and Vector's docker and kubernetes sources (see
-//!   [`META`]). Kubernetes pod and namespace become the labels the kubelet puts on a
+//!   `META`). Kubernetes pod and namespace become the labels the kubelet puts on a
 //!   container (`io.kubernetes.pod.name`, `io.kubernetes.pod.namespace`), as records
 //!   shipped by the agent from a Kubernetes node have them.
 //! - everything else, nested objects kept, goes to `fields`, with the index as
@@ -97,7 +97,7 @@ const META: &[(&str, Target)] = &[
     ("label", Target::Labels),
 ];
 
-/// The [`HEADS`] slot of each [`META`] path's first part.
+/// The [`HEADS`] slot of each `META` path's first part.
 static META_HEADS: std::sync::LazyLock<Vec<usize>> = std::sync::LazyLock::new(|| {
     META.iter()
         .map(|(path, _)| {
@@ -301,7 +301,7 @@ fn map(
     Ok((record, cuts))
 }
 
-/// The top-level keys the mapping looks at. Every key of [`META`], [`TIME_KEYS`] and
+/// The top-level keys the mapping looks at. Every key of `META`, [`TIME_KEYS`] and
 /// [`MESSAGE_KEYS`] starts with one of these (a test checks it).
 const HEADS: [&str; 18] = [
     "_index",
@@ -598,7 +598,7 @@ pub fn identity(fields: &Map<String, Value>) -> Option<(&str, Option<&str>)> {
     }
 }
 
-/// Where a name a user queries by went, for names moved out of `fields` by [`META`]:
+/// Where a name a user queries by went, for names moved out of `fields` by `META`:
 /// `kubernetes.pod_name` → `labels.io.kubernetes.pod.name`, `container.labels.app` →
 /// `labels.app`, `container.name` → `container`. Other names are returned unchanged
 /// (the query language resolves names that are not record fields to `fields.<name>`).

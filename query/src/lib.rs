@@ -4,14 +4,14 @@
 //!   through [`lang`]: its parser and compiler.
 //! - [`shard`]: the [`Shard`] seam. A search is scatter-gather over shards; today each
 //!   shard is a local daily partition, later it can be a remote indexer.
-//! - [`search`]: [`SearchRequest`] → [`SearchResponse`]: picks the shards overlapping the
+//! - [`search`](mod@search): [`SearchRequest`] → [`SearchResponse`]: picks the shards overlapping the
 //!   time range, asks each for its top hits and count, merges by `(@timestamp, ingest
 //!   order)` and hands out a [`cursor::Cursor`] for the next page.
 //! - [`cursor`]: the opaque paging cursor.
 //! - [`follow`]: history then live records for `GET /api/v1/tail` and `skein logs -f`.
-//! - [`fields`] and [`sources`]: what the index holds, for field lists and name lookup:
+//! - [`fields`](mod@fields) and [`sources`](mod@sources): what the index holds, for field lists and name lookup:
 //!   field names with types and top values; hosts and containers with their time spans.
-//! - [`aggregate`]: Elasticsearch-style aggregations over the same shards, merged
+//! - [`aggregate`](mod@aggregate): Elasticsearch-style aggregations over the same shards, merged
 //!   exactly from each shard's intermediate results.
 
 pub mod aggregate;

@@ -37,7 +37,7 @@ pub struct BodyRead {
 /// Reads a request body within the body limit (a 413 that says to send smaller
 /// `what` otherwise). Before reading, reserves `Content-Length` times `expansion`
 /// (what the handler will hold), waiting up to `limits.inflight_wait` for room; the handler
-/// settles the share once it knows the decoded size ([`reserve`]).
+/// settles the share once it knows the decoded size (`reserve`).
 pub async fn read_body(
     body: Body,
     headers: &HeaderMap,

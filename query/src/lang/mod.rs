@@ -6,7 +6,7 @@
 //! - [`compile`]: an [`ast::Node`] to a Tantivy query over the partition schema. Leaves
 //!   that Tantivy's own query parser handles well (text, JSON values and ranges) are
 //!   handed to it; the rest (negation, wildcards, regexes, time ranges) is built here.
-//! - [`print`]: an [`ast::Node`] back to query text, escaped so that it parses back to
+//! - [`print`](mod@print): an [`ast::Node`] back to query text, escaped so that it parses back to
 //!   the same tree; other query forms (the Elasticsearch DSL) are translated through it.
 
 pub mod ast;
