@@ -49,18 +49,6 @@ pub struct BulkParams {
     pub routing: Option<String>,
 }
 
-/// `POST /es/_bulk` and `POST /es/{index}/_bulk`: the index of the path is the default
-/// for actions that name none.
-pub async fn bulk(
-    s: State<EsState>,
-    index: Option<Path<String>>,
-    q: Query<BulkParams>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, EsError> {
-    run(s, q, index.map(|Path(i)| i), headers, body).await
-}
-
 /// Bytes held per byte of a bulk body: the records, the documents they keep and their
 /// WAL lines take about three times the text.
 const DOCUMENT_EXPANSION: usize = 3;
@@ -99,13 +87,16 @@ pub struct Parsed {
     records: Vec<Record>,
 }
 
-async fn run(
+/// `POST /es/_bulk` and `POST /es/{index}/_bulk`: the index of the path is the default
+/// for actions that name none.
+pub async fn bulk(
     State(s): State<EsState>,
+    index: Option<Path<String>>,
     Query(q): Query<BulkParams>,
-    default_index: Option<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, EsError> {
+    let default_index = index.map(|Path(i)| i);
     let started = Instant::now();
     if let Some(p) = &q.pipeline {
         return Err(EsError::unsupported(format!(

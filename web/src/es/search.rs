@@ -59,20 +59,12 @@ const IGNORED_PARAMS: &[&str] = &[
 
 /// `GET|POST /es/_search` and `/es/{index}/_search`.
 pub async fn search(
-    s: State<EsState>,
-    index: Option<Path<String>>,
-    q: Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Result<Json<Value>, EsError> {
-    run_search(s, q, index.map(|Path(i)| i).unwrap_or_default(), body).await
-}
-
-async fn run_search(
     State(s): State<EsState>,
+    index: Option<Path<String>>,
     Query(params): Query<HashMap<String, String>>,
-    index: String,
     body: Bytes,
 ) -> Result<Json<Value>, EsError> {
+    let index = index.map(|Path(i)| i).unwrap_or_default();
     let body = body_object(&body)?;
     let engine = s.app.engine.clone();
     let now = Timestamp::now();
@@ -85,20 +77,12 @@ async fn run_search(
 
 /// `GET|POST /es/_count` and `/es/{index}/_count`.
 pub async fn count(
-    s: State<EsState>,
-    index: Option<Path<String>>,
-    q: Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Result<Json<Value>, EsError> {
-    run_count(s, q, index.map(|Path(i)| i).unwrap_or_default(), body).await
-}
-
-async fn run_count(
     State(s): State<EsState>,
+    index: Option<Path<String>>,
     Query(params): Query<HashMap<String, String>>,
-    index: String,
     body: Bytes,
 ) -> Result<Json<Value>, EsError> {
+    let index = index.map(|Path(i)| i).unwrap_or_default();
     let body = body_object(&body)?;
     if let Some(k) = body.keys().find(|k| *k != "query") {
         return Err(EsError::unsupported(format!("`{k}` in a _count request")));
@@ -121,20 +105,12 @@ async fn run_count(
 /// `GET|POST /es/_msearch` and `/es/{index}/_msearch`: the index of the path is the
 /// default for headers that name none.
 pub async fn msearch(
-    s: State<EsState>,
-    index: Option<Path<String>>,
-    q: Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Result<Json<Value>, EsError> {
-    run_msearch(s, q, index.map(|Path(i)| i).unwrap_or_default(), body).await
-}
-
-async fn run_msearch(
     State(s): State<EsState>,
+    index: Option<Path<String>>,
     Query(params): Query<HashMap<String, String>>,
-    default_index: String,
     body: Bytes,
 ) -> Result<Json<Value>, EsError> {
+    let default_index = index.map(|Path(i)| i).unwrap_or_default();
     let started = Instant::now();
     check_params(&params, IGNORED_PARAMS)?;
     let lines: Vec<&[u8]> = body
