@@ -16,7 +16,7 @@
 use crate::batch::FeedBatch;
 use crate::budget::Permit;
 use crate::health::{Health, Severity};
-use crate::merge_priority::{self, MergePriority};
+use crate::merge_priority::MergePriority;
 use crate::partition::{Catalog, Partition, PartitionKey};
 use crate::state::{Checkpoint, CheckpointFile};
 use crate::wal::{self, WalEntry};
@@ -328,7 +328,6 @@ impl Indexer {
             let spawned = std::thread::Builder::new()
                 .name("skein-compact".into())
                 .spawn(move || {
-                    merge_priority::lower_this_thread();
                     if !closed {
                         // Only the writer closes; merges it started finish first.
                         if let Err(e) = w.wait_merging_threads() {
@@ -374,8 +373,8 @@ impl Indexer {
                 // this interval.
                 self.retire_idle();
                 self.commit();
-                // A commit is when the merge policy starts merges (and a writer opened
-                // since the last one brought its merge threads).
+                // A commit is when the merge policy starts merges; writers opened since
+                // the last one (compactions' included) brought their merge threads.
                 self.merge_priority.lower_new_merge_threads();
                 deadline = Instant::now() + self.config.commit_interval;
             }

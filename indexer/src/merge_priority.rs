@@ -9,7 +9,9 @@
 //!
 //! Tantivy names its merge threads `merge_thread_N` and offers no hook to start them
 //! with a priority, so [`MergePriority::lower_new_merge_threads`] finds them by name
-//! among the process's threads. Linux only; elsewhere it does nothing.
+//! among the process's threads after each commit. That also catches the merge thread
+//! of a compaction's own writer, which is where a compaction does its work. Linux only;
+//! elsewhere it does nothing.
 
 use std::collections::HashSet;
 
@@ -53,16 +55,6 @@ impl MergePriority {
             // Thread ids are reused once a thread ends.
             self.lowered.retain(|t| alive.contains(t));
         }
-    }
-}
-
-/// Lowers the calling thread's priority (compaction threads of our own).
-pub(crate) fn lower_this_thread() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: gettid has no preconditions.
-        let tid = unsafe { libc::gettid() } as u32;
-        lower(tid);
     }
 }
 

@@ -375,9 +375,9 @@ struct Entry<'a> {
 /// The value of `raw`, a JSON value's text. A string without escapes (most of what a
 /// log document holds) is taken as it is instead of being parsed a second time.
 fn value_of(raw: &str) -> Result<Value, serde_json::Error> {
-    match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-        Some(s) if !s.contains('\\') => Ok(Value::String(s.to_string())),
-        _ => serde_json::from_str(raw),
+    match plain_string(raw) {
+        Some(s) => Ok(Value::String(s.to_string())),
+        None => serde_json::from_str(raw),
     }
 }
 

@@ -303,7 +303,7 @@ impl<'de> Deserialize<'de> for ActionLine<'de> {
 }
 
 /// The lines of `body` with their 1-based numbers, without a trailing `\r`.
-fn ndjson_lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+pub(super) fn ndjson_lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     let mut start = 0;
     let mut n = 0;
     std::iter::from_fn(move || {

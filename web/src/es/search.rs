@@ -113,8 +113,8 @@ pub async fn msearch(
     let default_index = index.map(|Path(i)| i).unwrap_or_default();
     let started = Instant::now();
     check_params(&params, IGNORED_PARAMS)?;
-    let lines: Vec<&[u8]> = body
-        .split(|&b| b == b'\n')
+    let lines: Vec<&[u8]> = super::bulk::ndjson_lines(&body)
+        .map(|(_, l)| l)
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
         .collect();
     if !lines.len().is_multiple_of(2) {
