@@ -58,6 +58,23 @@ pub fn build_batches(
     build_batches_with(dir, manifest, batch_records, &mut |_| Ok(()))
 }
 
+/// The metadata the benchmarks give the `i`-th container of the corpus (`id`, running
+/// `service`), as an agent would find it.
+pub fn source_meta(id: &str, service: &str, i: usize) -> SourceMeta {
+    SourceMeta {
+        host: "bench-node".into(),
+        container: format!("{service}-{i}"),
+        container_id: id.to_string(),
+        image: format!("shop/{service}:1.0"),
+        labels: [(
+            "com.docker.compose.service".to_string(),
+            service.to_string(),
+        )]
+        .into_iter()
+        .collect(),
+    }
+}
+
 /// [`build_batches`], also handing every record to `on_record` as it is parsed (so other
 /// stores can be loaded with exactly what the server receives, in one pass).
 pub fn build_batches_with(
@@ -68,19 +85,8 @@ pub fn build_batches_with(
 ) -> Result<Vec<ContainerBatches>> {
     let mut out = Vec::new();
     for (i, (id, file)) in manifest.files.iter().enumerate() {
-        let name = format!("{}-{}", file.service, i);
-        let meta = SourceMeta {
-            host: "bench-node".into(),
-            container: name.clone(),
-            container_id: id.clone(),
-            image: format!("shop/{}:1.0", file.service),
-            labels: [(
-                "com.docker.compose.service".to_string(),
-                file.service.clone(),
-            )]
-            .into_iter()
-            .collect(),
-        };
+        let meta = source_meta(id, &file.service, i);
+        let name = meta.container.clone();
         let path = dir.join(id).join(format!("{id}-json.log"));
         let f =
             std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;

@@ -12,10 +12,9 @@
 use anyhow::{ensure, Result};
 use clap::Parser;
 use serde_json::{Map, Value};
-use skein_bench::corpus::ensure_corpus;
+use skein_bench::corpus::{ensure_corpus, source_meta};
 use skein_bench::server::{dir_bytes, ServerProcess};
 use skein_bench::stats::machine;
-use skein_collector::enrich::SourceMeta;
 use skein_collector::json_file_reader::{records_from_json_file, JsonFileOptions};
 use skein_model::Record;
 use std::io::BufReader;
@@ -81,18 +80,7 @@ fn bodies(a: &Args) -> Result<(Bodies, u64, u64)> {
     let (mut in_n, mut bn) = (0u64, 0u64);
     let mut total = 0u64;
     for (i, (id, file)) in manifest.files.iter().enumerate() {
-        let meta = SourceMeta {
-            host: "bench-node".into(),
-            container: format!("{}-{}", file.service, i),
-            container_id: id.clone(),
-            image: format!("shop/{}:1.0", file.service),
-            labels: [(
-                "com.docker.compose.service".to_string(),
-                file.service.clone(),
-            )]
-            .into_iter()
-            .collect(),
-        };
+        let meta = source_meta(id, &file.service, i);
         let path = a.corpus.join(id).join(format!("{id}-json.log"));
         let f = std::fs::File::open(&path)?;
         for mut rec in records_from_json_file(BufReader::new(f), &meta, JsonFileOptions::default())
