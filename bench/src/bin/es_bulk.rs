@@ -35,7 +35,7 @@ struct Args {
     /// Where the corpus is kept between runs (shared with bench/ingest).
     #[arg(long, default_value = "bench/corpus/ingest")]
     corpus: PathBuf,
-    /// Server data directory (emptied before each phase).
+    /// Server data directories, one per phase (emptied before it).
     #[arg(long, default_value = "bench/corpus/es-data")]
     data_dir: PathBuf,
     /// Request body size in bytes.
@@ -124,13 +124,19 @@ struct Phase {
     cpu: f64,
     /// Bytes of the partitions once the server has stopped (merges finished).
     index_bytes: u64,
+    /// The server's peak resident memory (VmHWM), bytes.
+    peak_rss: u64,
 }
 
 fn run(a: &Args, path: &str, reqs: Vec<(u64, Vec<u8>)>, records: u64) -> Result<Phase> {
-    if a.data_dir.exists() {
-        std::fs::remove_dir_all(&a.data_dir)?;
+    // One directory per phase, so both indexes can be looked at afterwards.
+    let data_dir = a
+        .data_dir
+        .join(path.trim_start_matches('/').replace('/', "_"));
+    if data_dir.exists() {
+        std::fs::remove_dir_all(&data_dir)?;
     }
-    let server = ServerProcess::start(&a.data_dir, &[])?;
+    let server = ServerProcess::start(&data_dir, &[])?;
     let requests = reqs.len();
     // `Bytes`: a retry resends the body without copying 5 MB on the client.
     let queue = Arc::new(Mutex::new(
@@ -192,6 +198,7 @@ fn run(a: &Args, path: &str, reqs: Vec<(u64, Vec<u8>)>, records: u64) -> Result<
     }
     let searchable = started.elapsed().as_secs_f64();
     let cpu = server.cpu_seconds();
+    let peak_rss = server.peak_rss();
     server.stop()?;
     Ok(Phase {
         acked,
@@ -199,7 +206,8 @@ fn run(a: &Args, path: &str, reqs: Vec<(u64, Vec<u8>)>, records: u64) -> Result<
         throttled: throttled.load(Ordering::Relaxed),
         requests,
         cpu,
-        index_bytes: dir_bytes(&a.data_dir.join("partitions")),
+        index_bytes: dir_bytes(&data_dir.join("partitions")),
+        peak_rss,
     })
 }
 
@@ -239,10 +247,11 @@ fn main() -> Result<()> {
             p.searchable
         );
         println!(
-            "{name:<15} server CPU until searchable: {:.1} s ({:.1} µs per record); index {:.0} MB",
+            "{name:<15} server CPU until searchable: {:.1} s ({:.1} µs per record); index {:.0} MB; peak RSS {} MiB",
             p.cpu,
             p.cpu * 1e6 / records as f64,
-            p.index_bytes as f64 / 1e6
+            p.index_bytes as f64 / 1e6,
+            p.peak_rss >> 20
         );
     }
     println!(
