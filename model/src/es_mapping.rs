@@ -443,7 +443,8 @@ impl Doc<'_> {
         let base = doc.as_ptr() as usize;
         let level = record.level.map(Level::as_str);
         let mut time = None;
-        let mut cuts = Vec::new();
+        // Most top-level values of a shipper's document are cut: sized once, not grown.
+        let mut cuts = Vec::with_capacity(self.entries.len());
         for e in &self.entries {
             let Some(content) = plain_string(e.raw) else {
                 continue;
