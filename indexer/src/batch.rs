@@ -17,6 +17,9 @@ pub struct PreparedBatch {
     pub(crate) text: Vec<u8>,
     pub(crate) spans: Vec<Range<usize>>,
     pub(crate) permit: Option<Permit>,
+    /// What the records take in memory ([`Record::heap_bytes`]): what the permit holds
+    /// once the text is in the WAL and given back.
+    pub(crate) records_bytes: usize,
 }
 
 impl PreparedBatch {
@@ -56,6 +59,7 @@ impl PreparedBatch {
             spans.push(start..text.len());
         }
         PreparedBatch {
+            records_bytes: records_bytes(&records),
             records,
             text,
             spans,
@@ -93,6 +97,7 @@ impl PreparedBatch {
         }
         (
             PreparedBatch {
+                records_bytes: records_bytes(&records),
                 records,
                 text: body,
                 spans,
@@ -100,6 +105,14 @@ impl PreparedBatch {
             },
             rejected,
         )
+    }
+
+    /// Makes the batch's budget share what it holds in memory: its text and its
+    /// records. Returns false, keeping the share it had, when that is more and the
+    /// budget has no room for the difference (the caller answers 429).
+    pub fn fit_budget(&mut self) -> bool {
+        let held = self.text.capacity() + self.records_bytes;
+        self.permit.as_mut().is_none_or(|p| p.resize(held))
     }
 
     /// Number of records.
@@ -111,6 +124,10 @@ impl PreparedBatch {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
+}
+
+fn records_bytes(records: &[Record]) -> usize {
+    records.iter().map(Record::heap_bytes).sum()
 }
 
 /// The WAL line of a record mapped from an Elasticsearch document:
@@ -258,6 +275,33 @@ mod tests {
         assert_eq!(decode_line(plain.to_json().as_bytes()).unwrap(), plain);
         let e = decode_line(br#"{"_es":{"_index":"x"},"_original":{}}"#).unwrap_err();
         assert!(e.to_string().contains("@timestamp"), "{e}");
+    }
+
+    #[test]
+    fn the_budget_share_is_what_the_batch_holds() {
+        let line = r#"{"@timestamp":"2026-11-20T10:00:00Z","message":"payment accepted","host":"node-1","labels":{"app":"pay"},"fields":{"user_id":42,"path":"/api/pay"}}"#;
+        let body = format!("{line}\n").repeat(100).into_bytes();
+        let budget = crate::Budget::new(1 << 20);
+        // Reserved from the text's size before parsing, as the handlers do.
+        let permit = budget.try_acquire(body.len()).unwrap();
+        let (mut batch, _) = PreparedBatch::from_ndjson(body, Some(permit));
+        assert!(batch.fit_budget());
+        let records: usize = batch.records.iter().map(Record::heap_bytes).sum();
+        assert_eq!(batch.records_bytes, records);
+        assert_eq!(budget.used(), batch.text.capacity() + records);
+        assert!(
+            records > 3 * batch.text.len(),
+            "records hold several times their text: {records} for {} bytes",
+            batch.text.len()
+        );
+        // No room for more beside another request: the share stays as it was.
+        let held = budget.used();
+        let other = budget.try_acquire((1 << 20) - held).unwrap();
+        batch.records_bytes *= 2;
+        assert!(!batch.fit_budget());
+        assert_eq!(budget.used(), 1 << 20);
+        drop((other, batch));
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

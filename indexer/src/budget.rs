@@ -94,6 +94,11 @@ impl Budget {
 }
 
 impl Permit {
+    /// Bytes this permit holds.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Makes this permit hold `bytes` instead: smaller always, larger if they fit (or if
     /// this permit is all that is in flight). Returns whether it holds `bytes` now.
     pub fn resize(&mut self, bytes: usize) -> bool {

@@ -95,7 +95,8 @@ impl IngestThread {
                 records,
                 text,
                 spans,
-                permit,
+                mut permit,
+                records_bytes,
             } = batch;
             let mut kept = Vec::with_capacity(records.len());
             let mut outcome = IngestOutcome::default();
@@ -111,6 +112,10 @@ impl IngestThread {
                 }
             }
             crate::batch::recycle_text(text);
+            // From here on only the records wait for the indexer.
+            if let Some(p) = &mut permit {
+                p.resize(records_bytes.min(p.bytes()));
+            }
             let written = if kept.is_empty() {
                 None
             } else {

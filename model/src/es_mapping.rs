@@ -426,7 +426,10 @@ impl Doc<'_> {
     /// What was not taken, in order, and whether a key other than the mapped ones was
     /// repeated (its earlier values are then not in the map).
     fn take_rest(&mut self) -> (Map<String, Value>, bool) {
-        let mut map = Map::with_capacity(self.entries.len());
+        // Room for what is left and the index and id the mapping adds: the map is kept
+        // with its record until indexed.
+        let left = self.entries.iter().filter(|e| e.value.is_some()).count();
+        let mut map = Map::with_capacity(left + 2);
         let mut repeated = false;
         for e in &mut self.entries {
             if let Some(v) = e.value.take() {

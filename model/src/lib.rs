@@ -5,11 +5,13 @@
 //! - [`level`]: the normalised severity [`Level`] and the aliases it is parsed from.
 //! - [`es_mapping`]: an Elasticsearch document to a [`Record`] (used by `/es/_bulk` on the
 //!   way in and by the indexer to rebuild records stored as their original document).
+//! - [`memory`]: how many bytes a [`Record`] holds, for the server's in-flight budget.
 //! - [`time`]: [`Timestamp`] (UTC nanoseconds) and the time expressions users type:
 //!   RFC 3339 and Elasticsearch date math (`now-15m`, `now/d`).
 
 pub mod es_mapping;
 pub mod level;
+pub mod memory;
 pub mod record;
 pub mod time;
 

@@ -103,6 +103,11 @@ impl Original {
     pub fn cuts(&self) -> &[Cut] {
         &self.cuts
     }
+
+    /// Bytes this holds beyond itself ([`Record::heap_bytes`]).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.text.len() + self.cuts.capacity() * std::mem::size_of::<Cut>()
+    }
 }
 
 impl<'de> Deserialize<'de> for Original {
@@ -222,11 +227,20 @@ pub struct Decoded {
 /// Decodes an NDJSON body line by line. Blank lines are skipped; each bad line is
 /// reported with its 1-based number and the rest are returned.
 pub fn decode_ndjson(body: &[u8]) -> Decoded {
-    let mut out = Decoded::default();
+    // Sized once: grown by doubling, the records' vector would hold up to twice their
+    // room for as long as they wait to be indexed.
+    let lines = memchr::memchr_iter(b'\n', body).count() + 1;
+    let mut out = Decoded {
+        records: Vec::with_capacity(lines),
+        spans: Vec::with_capacity(lines),
+        rejected: Vec::new(),
+    };
     let mut start = 0;
-    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
-        let span = start..start + line.len();
-        start = span.end + 1;
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    for (i, end) in ends.enumerate() {
+        let line = &body[start..end];
+        let span = start..end;
+        start = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;

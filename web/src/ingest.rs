@@ -92,19 +92,23 @@ pub(crate) fn reserve(
         Some(mut p) => p.resize(bytes).then_some(p),
         None => budget.try_acquire(bytes),
     };
-    permit.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            "the server is indexing as fast as it can; retry after the delay in Retry-After",
-        )
-        .retry_after(1)
-    })
+    permit.ok_or_else(no_room)
 }
 
-/// Bytes held per byte of NDJSON: the text (kept as the WAL lines) and the parsed
-/// records, which take about as much again.
-const RECORD_EXPANSION: usize = 2;
+/// The 429 for a request the in-flight budget has no room for.
+pub(crate) fn no_room() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        "the server is indexing as fast as it can; retry after the delay in Retry-After",
+    )
+    .retry_after(1)
+}
+
+/// Bytes held per byte of NDJSON until the batch is parsed and its share settled
+/// ([`PreparedBatch::fit_budget`]): the text, kept until it is in the WAL, and the
+/// records, which take three to four times their text in memory.
+const RECORD_EXPANSION: usize = 5;
 
 /// Handles an ingest request.
 pub async fn ingest(
@@ -131,7 +135,10 @@ pub async fn ingest(
     let prepared = tokio::task::spawn_blocking(move || {
         let decoded = decode_body(&encoding, raw, limits.max_decoded_bytes)?;
         let permit = reserve(engine.budget(), permit, decoded.len() * RECORD_EXPANSION)?;
-        let (batch, rejected) = PreparedBatch::from_ndjson(decoded, Some(permit));
+        let (mut batch, rejected) = PreparedBatch::from_ndjson(decoded, Some(permit));
+        if !batch.fit_budget() {
+            return Err(no_room());
+        }
         metrics::counter!("skein_records_rejected_total").increment(rejected.len() as u64);
         Ok::<_, ApiError>((batch, rejected))
     })

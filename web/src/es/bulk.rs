@@ -49,9 +49,10 @@ pub struct BulkParams {
     pub routing: Option<String>,
 }
 
-/// Bytes held per byte of a bulk body: the records, the documents they keep and their
-/// WAL lines take about three times the text.
-const DOCUMENT_EXPANSION: usize = 3;
+/// Bytes held per byte of a bulk body until its batch is built and its share settled
+/// ([`PreparedBatch::fit_budget`]): the records, with the documents they keep, take five
+/// to six times the text in memory, and their WAL lines about the text again.
+const DOCUMENT_EXPANSION: usize = 7;
 
 /// One action's outcome, before the batch is durable.
 enum Item {
@@ -166,7 +167,10 @@ pub async fn bulk(
         .count();
     metrics::counter!("skein_records_rejected_total").increment(failed as u64);
     if !records.is_empty() {
-        let batch = PreparedBatch::from_documents(records, Some(permit));
+        let mut batch = PreparedBatch::from_documents(records, Some(permit));
+        if !batch.fit_budget() {
+            return Err(crate::ingest::no_room().into());
+        }
         s.app.engine.ingest(batch).await.map_err(|e| match e {
             IngestError::Unavailable(_) | IngestError::ShuttingDown => EsError::from(
                 ApiError::new(
