@@ -23,7 +23,8 @@ pub struct ServerArgs {
     /// Largest accepted request body, in bytes, as sent.
     #[arg(long, default_value_t = 32 << 20)]
     pub max_body_bytes: usize,
-    /// Bytes accepted but not yet indexed before ingest answers 429.
+    /// Memory, in bytes, that records accepted but not yet indexed may hold (parsed
+    /// records take three to six times their JSON text) before ingest answers 429.
     #[arg(long, default_value_t = 256 << 20)]
     pub inflight_bytes: usize,
     /// How long a request waits for room in `--inflight-bytes` before it is answered

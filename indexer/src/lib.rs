@@ -96,7 +96,8 @@ pub struct EngineConfig {
     pub indexer: IndexerConfig,
     /// A WAL segment is closed when it reaches this size.
     pub wal_segment_bytes: u64,
-    /// Bytes of batches accepted but not yet indexed before ingest answers 429.
+    /// Memory that batches accepted but not yet indexed may hold (their text until it is
+    /// in the WAL, their parsed records until indexed) before ingest answers 429.
     pub inflight_bytes: usize,
 }
 
