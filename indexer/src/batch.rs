@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use skein_model::record::{decode_ndjson, Decoded, Rejected};
 use skein_model::{es_mapping, Original, Record, RecordError, Timestamp};
 use std::ops::Range;
-use std::sync::Mutex;
 
 /// A validated batch ready for the WAL: the records and, back to back, the JSON line
 /// of each as it goes into the WAL (the client's own line when there was one, so no
@@ -41,7 +40,7 @@ impl PreparedBatch {
             .iter()
             .map(|r| r.original.as_ref().map_or(0, |o| o.get().len()) + 96)
             .sum();
-        let text = text_buffer(bytes);
+        let text = crate::text_buffers::take(bytes);
         PreparedBatch::with_lines(records, permit, text, write_document_line)
     }
 
@@ -57,6 +56,8 @@ impl PreparedBatch {
             let start = text.len();
             write(&mut text, r);
             spans.push(start..text.len());
+            // As in a request's NDJSON: the WAL takes the lines as they are.
+            text.push(b'\n');
         }
         PreparedBatch {
             records_bytes: records_bytes(&records),
@@ -185,37 +186,6 @@ pub fn decode_line(line: &[u8]) -> Result<Record, RecordError> {
         .map_err(|e| RecordError::Invalid(format!("not a document line: {e}")))?;
     es_mapping::from_original(d.original, &d.es.index, d.es.id.as_deref(), d.es.timestamp)
         .map_err(|e| RecordError::Invalid(e.0))
-}
-
-/// WAL-line buffers given back once their lines are in the WAL. A batch whose lines are
-/// written here rather than taken from the request ([`PreparedBatch::from_documents`],
-/// several megabytes per `/es/_bulk` request) takes one from here: a fresh buffer that size comes from the OS as new pages, and zeroing those was a
-/// tenth of the request handling's time.
-static TEXT_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-/// Enough for the requests in flight at once; more would only hold memory.
-const MAX_TEXT_BUFFERS: usize = 4;
-/// Buffers larger than this are freed, not kept.
-const MAX_TEXT_BUFFER_BYTES: usize = 16 << 20;
-
-/// An empty buffer for a batch's WAL lines with room for at least `capacity` bytes,
-/// reused from an earlier batch when one is free.
-fn text_buffer(capacity: usize) -> Vec<u8> {
-    let reused = TEXT_BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).pop();
-    let mut buf = reused.unwrap_or_default();
-    buf.reserve(capacity);
-    buf
-}
-
-/// Gives a batch's text back for [`text_buffer`] once its lines are written.
-pub(crate) fn recycle_text(mut text: Vec<u8>) {
-    if text.capacity() > MAX_TEXT_BUFFER_BYTES {
-        return;
-    }
-    text.clear();
-    let mut pool = TEXT_BUFFERS.lock().unwrap_or_else(|e| e.into_inner());
-    if pool.len() < MAX_TEXT_BUFFERS {
-        pool.push(text);
-    }
 }
 
 /// The answer to an ingest once the accepted records are durable.

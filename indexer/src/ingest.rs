@@ -39,6 +39,23 @@ pub(crate) struct IngestThread {
     /// Highest LSN made durable (recovery must not read past it).
     pub durable_lsn: Arc<AtomicU64>,
     pub health: Arc<Health>,
+    /// The kept lines of a batch that are not one run of its text, joined; kept between
+    /// groups so its pages are not taken fresh each time.
+    pub payload: Vec<u8>,
+}
+
+/// The range of `text` holding exactly the lines at `spans`, each with its newline, when
+/// they follow one another: what the WAL can take without a copy.
+fn one_run(text: &[u8], spans: &[std::ops::Range<usize>]) -> Option<std::ops::Range<usize>> {
+    let first = spans.first()?.start;
+    let mut end = first;
+    for span in spans {
+        if span.start != end || text.get(span.end) != Some(&b'\n') {
+            return None;
+        }
+        end = span.end + 1;
+    }
+    Some(first..end)
 }
 
 struct Staged {
@@ -81,7 +98,6 @@ impl IngestThread {
         self.wal.begin_group();
         let mut staged = Vec::with_capacity(group.len());
         let mut failure = None;
-        let mut payload = Vec::new();
         for WalRequest { batch, reply } in group {
             if failure.is_some() {
                 staged.push(Staged {
@@ -95,31 +111,36 @@ impl IngestThread {
                 records,
                 text,
                 spans,
-                mut permit,
+                permit,
                 records_bytes,
             } = batch;
             let mut kept = Vec::with_capacity(records.len());
+            let mut kept_spans = Vec::with_capacity(records.len());
             let mut outcome = IngestOutcome::default();
-            payload.clear();
             for (r, span) in records.into_iter().zip(spans) {
                 if self.seqs.admit(&r) {
-                    payload.extend_from_slice(&text[span]);
-                    payload.push(b'\n');
                     kept.push(r);
+                    kept_spans.push(span);
                     outcome.accepted += 1;
                 } else {
                     outcome.duplicates += 1;
                 }
             }
-            crate::batch::recycle_text(text);
-            // From here on only the records wait for the indexer.
-            if let Some(p) = &mut permit {
-                p.resize(records_bytes.min(p.bytes()));
-            }
             let written = if kept.is_empty() {
                 None
             } else {
-                match self.wal.append(&payload) {
+                let payload = match one_run(&text, &kept_spans) {
+                    Some(run) => &text[run],
+                    None => {
+                        self.payload.clear();
+                        for span in kept_spans {
+                            self.payload.extend_from_slice(&text[span]);
+                            self.payload.push(b'\n');
+                        }
+                        &self.payload[..]
+                    }
+                };
+                match self.wal.append(payload) {
                     Ok(lsn) => Some((lsn, kept, permit)),
                     Err(e) => {
                         failure = Some(e);
@@ -127,6 +148,14 @@ impl IngestThread {
                     }
                 }
             };
+            crate::text_buffers::give_back(text);
+            let written = written.map(|(lsn, kept, mut permit)| {
+                // From here on only the records wait for the indexer.
+                if let Some(p) = &mut permit {
+                    p.resize(records_bytes.min(p.bytes()));
+                }
+                (lsn, kept, permit)
+            });
             staged.push(Staged {
                 reply,
                 outcome,
@@ -191,5 +220,23 @@ impl IngestThread {
             }
         }
         metrics::gauge!("skein_wal_bytes").set(self.wal.disk_bytes() as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_run;
+
+    #[test]
+    fn only_whole_runs_of_lines_are_taken_as_they_are() {
+        let text = b"a\nbb\n\nc\r\nd";
+        // Consecutive lines with their newlines.
+        assert_eq!(one_run(text, &[0..1, 2..4]), Some(0..5));
+        // A line left out (a blank or rejected line) breaks the run.
+        assert_eq!(one_run(text, &[0..1, 6..7]), None);
+        // A line ending in `\r\n` or in nothing is not written as it is.
+        assert_eq!(one_run(text, std::slice::from_ref(&(6..7))), None);
+        assert_eq!(one_run(text, std::slice::from_ref(&(10..11))), None);
+        assert_eq!(one_run(text, &[]), None);
     }
 }

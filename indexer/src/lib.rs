@@ -17,10 +17,11 @@
 //! - `json_value` (private): a record's `fields` and `labels` lent to Tantivy without
 //!   copying them.
 //! - [`state`]: the checkpoint (committed WAL position and `_seq` map) written atomically.
-//! - [`budget`]: back-pressure on bytes in flight.
+//! - [`budget`]: back-pressure on the memory batches in flight hold.
+//! - [`text_buffers`]: request and WAL-line buffers reused between requests.
 //! - [`health`]: known problems, for `/healthz`.
 //! - [`batch`]: the batch, outcome and live-feed types, the WAL lines of a batch (records,
-//!   or Elasticsearch documents mapped again on replay) and the reused WAL-line buffers.
+//!   or Elasticsearch documents mapped again on replay).
 
 pub mod batch;
 pub mod budget;
@@ -34,6 +35,7 @@ mod merge_priority;
 pub mod partition;
 pub mod schema;
 pub mod state;
+pub mod text_buffers;
 pub mod wal;
 
 pub use batch::{FeedBatch, IngestOutcome, PreparedBatch};
@@ -229,6 +231,7 @@ impl Engine {
             committed_lsn: committed_lsn.clone(),
             durable_lsn: durable_lsn.clone(),
             health: health.clone(),
+            payload: Vec::new(),
         };
         let threads = vec![
             std::thread::Builder::new()

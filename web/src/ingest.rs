@@ -2,12 +2,13 @@
 
 use crate::error::ApiError;
 use crate::AppState;
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
+use futures_util::StreamExt;
 use serde::Serialize;
-use skein_indexer::{Budget, IngestError, Permit, PreparedBatch};
+use skein_indexer::{text_buffers, Budget, IngestError, Permit, PreparedBatch};
 use skein_model::record::Rejected;
 use std::io::Read;
 
@@ -24,8 +25,8 @@ pub struct IngestResponse {
 
 /// A request body as read, with the share of the budget reserved for it.
 pub struct BodyRead {
-    /// The bytes as sent.
-    pub raw: axum::body::Bytes,
+    /// The bytes as sent, in a buffer from [`text_buffers`] (give it back when done).
+    pub raw: Vec<u8>,
     /// `Content-Encoding`, lower-cased.
     pub encoding: String,
     /// Reserved for `Content-Length` times the handler's expansion before the body was
@@ -58,7 +59,7 @@ pub async fn read_body(
         }
         None => None,
     };
-    let raw = to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
+    let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
@@ -67,7 +68,22 @@ pub async fn read_body(
                 limits.max_body_bytes
             ),
         )
-    })?;
+    };
+    if length.is_some_and(|l| l > limits.max_body_bytes) {
+        return Err(too_large());
+    }
+    let mut raw = text_buffers::take(length.unwrap_or(0));
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("invalid_body", format!("cannot read the body: {e}"))
+        })?;
+        if raw.len() + chunk.len() > limits.max_body_bytes {
+            text_buffers::give_back(raw);
+            return Err(too_large());
+        }
+        raw.extend_from_slice(&chunk);
+    }
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -167,15 +183,19 @@ pub async fn ingest(
     }))
 }
 
-/// The body as sent, decompressed per `Content-Encoding` within `max` bytes.
-/// An uncompressed body is handed over as it was read: converting the collected bytes
-/// reuses their buffer, where copying meant a fresh one (several megabytes of new pages
-/// per request).
-pub(crate) fn decode_body(
-    encoding: &str,
-    raw: axum::body::Bytes,
-    max: usize,
-) -> Result<Vec<u8>, ApiError> {
+/// The body as sent, decompressed per `Content-Encoding` within `max` bytes, in a
+/// buffer from [`text_buffers`]. An uncompressed body is handed over as it was read; a
+/// compressed one is given back once decompressed.
+pub(crate) fn decode_body(encoding: &str, raw: Vec<u8>, max: usize) -> Result<Vec<u8>, ApiError> {
+    if matches!(encoding, "identity" | "") {
+        return Ok(raw);
+    }
+    let decoded = decompress(encoding, &raw, max);
+    text_buffers::give_back(raw);
+    decoded
+}
+
+fn decompress(encoding: &str, raw: &[u8], max: usize) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -186,28 +206,30 @@ pub(crate) fn decode_body(
     let compressed = raw.len();
     let read_limited = |r: &mut dyn Read| -> Result<Vec<u8>, ApiError> {
         // Logs compress about 8:1; start near that to avoid regrowing the buffer.
-        let mut out = Vec::with_capacity((compressed * 8).min(max + 1));
-        r.take(max as u64 + 1).read_to_end(&mut out).map_err(|e| {
-            ApiError::bad_request(
+        let mut out = text_buffers::take((compressed * 8).min(max + 1));
+        let read = r.take(max as u64 + 1).read_to_end(&mut out);
+        if let Err(e) = read {
+            text_buffers::give_back(out);
+            return Err(ApiError::bad_request(
                 "invalid_body",
                 format!("cannot decompress the body as {encoding}: {e}"),
-            )
-        })?;
+            ));
+        }
         if out.len() > max {
+            text_buffers::give_back(out);
             return Err(too_large());
         }
         Ok(out)
     };
     match encoding {
-        "identity" | "" => Ok(Vec::from(raw)),
         "zstd" => {
             // Reading straight from the slice avoids copying through a BufReader.
-            let mut d = zstd::stream::read::Decoder::with_buffer(&raw[..]).map_err(|e| {
+            let mut d = zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| {
                 ApiError::bad_request("invalid_body", format!("bad zstd body: {e}"))
             })?;
             read_limited(&mut d)
         }
-        "gzip" | "x-gzip" => read_limited(&mut flate2::read::MultiGzDecoder::new(&raw[..])),
+        "gzip" | "x-gzip" => read_limited(&mut flate2::read::MultiGzDecoder::new(raw)),
         other => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_encoding",

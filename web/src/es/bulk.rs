@@ -138,19 +138,17 @@ pub async fn bulk(
     .await?;
     let engine = s.app.engine.clone();
     let (parsed, permit) = tokio::task::spawn_blocking(move || {
-        // An uncompressed body is parsed where it arrived, not copied first.
-        let decoded = match encoding.as_str() {
-            "identity" | "" => std::borrow::Cow::Borrowed(&raw[..]),
-            _ => std::borrow::Cow::Owned(crate::ingest::decode_body(
-                &encoding,
-                raw.clone(),
-                limits.max_decoded_bytes,
-            )?),
-        };
-        let permit =
-            crate::ingest::reserve(engine.budget(), permit, decoded.len() * DOCUMENT_EXPANSION)?;
-        let parsed = parse_body(&decoded, default_index.as_deref(), Timestamp::now())?;
-        Ok::<_, EsError>((parsed, permit))
+        let decoded = crate::ingest::decode_body(&encoding, raw, limits.max_decoded_bytes)?;
+        let parsed =
+            crate::ingest::reserve(engine.budget(), permit, decoded.len() * DOCUMENT_EXPANSION)
+                .map_err(EsError::from)
+                .and_then(|permit| {
+                    let parsed = parse_body(&decoded, default_index.as_deref(), Timestamp::now())?;
+                    Ok((parsed, permit))
+                });
+        // The records hold their own copies: the body's buffer serves the next request.
+        skein_indexer::text_buffers::give_back(decoded);
+        parsed
     })
     .await
     .map_err(|e| {
