@@ -364,28 +364,67 @@ struct Entry<'a> {
     key: Cow<'a, str>,
     /// `None` once taken by the mapping (or moved to `fields`).
     value: Option<Value>,
-    /// The value's text in the document (the last one for a repeated key).
-    raw: &'a str,
+    /// The value's content when it is a string without escapes, borrowed from the
+    /// document (the last value for a repeated key).
+    plain: Option<&'a str>,
     /// Its place among the top-level entries, repeated keys counted.
     n: u32,
     /// Its value went to `fields` as it was.
     kept: bool,
 }
 
-/// The value of `raw`, a JSON value's text. A string without escapes (most of what a
-/// log document holds) is taken as it is instead of being parsed a second time.
-fn value_of(raw: &str) -> Result<Value, serde_json::Error> {
-    match plain_string(raw) {
-        Some(s) => Ok(Value::String(s.to_string())),
-        None => serde_json::from_str(raw),
-    }
-}
+/// A top-level value as parsed, with its content when it is a string without escapes:
+/// borrowed from the document, so a [`Cut`] can point at it. One pass over the text,
+/// where taking each value's text first and parsing that again read it twice.
+struct TopValue<'a>(Value, Option<&'a str>);
 
-/// The content of `raw` when it is a string without escapes.
-fn plain_string(raw: &str) -> Option<&str> {
-    raw.strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .filter(|s| !s.contains('\\'))
+impl<'de> Deserialize<'de> for TopValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TopValue<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TopValue<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            // serde_json lends a string from its input only when it held no escape.
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<TopValue<'de>, E> {
+                Ok(TopValue(Value::String(s.to_owned()), Some(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<TopValue<'de>, E> {
+                Ok(TopValue(Value::String(s.to_owned()), None))
+            }
+            fn visit_string<E>(self, s: String) -> Result<TopValue<'de>, E> {
+                Ok(TopValue(Value::String(s), None))
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<TopValue<'de>, E> {
+                Ok(TopValue(Value::Bool(b), None))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<TopValue<'de>, E> {
+                Ok(TopValue(Value::from(n), None))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<TopValue<'de>, E> {
+                Ok(TopValue(Value::from(n), None))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<TopValue<'de>, E> {
+                Ok(TopValue(Value::from(n), None))
+            }
+            fn visit_unit<E>(self) -> Result<TopValue<'de>, E> {
+                Ok(TopValue(Value::Null, None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<TopValue<'de>, A::Error> {
+                let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(m))?;
+                Ok(TopValue(v, None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                s: A,
+            ) -> Result<TopValue<'de>, A::Error> {
+                let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(s))?;
+                Ok(TopValue(v, None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Doc<'_> {
@@ -449,7 +488,7 @@ impl Doc<'_> {
         // Most top-level values of a shipper's document are cut: sized once, not grown.
         let mut cuts = Vec::with_capacity(self.entries.len());
         for e in &self.entries {
-            let Some(content) = plain_string(e.raw) else {
+            let Some(content) = e.plain else {
                 continue;
             };
             let plain_key = matches!(e.key, Cow::Borrowed(_))
@@ -477,10 +516,16 @@ impl Doc<'_> {
             } else {
                 continue;
             };
-            let start = (e.raw.as_ptr() as usize - base) as u32;
+            // The value's text is the content between its quotes, in `doc`.
+            let Some(start) = (content.as_ptr() as usize).checked_sub(base + 1) else {
+                continue;
+            };
+            if start + content.len() + 2 > doc.len() {
+                continue;
+            }
             cuts.push(Cut {
                 entry: e.n,
-                span: start..start + e.raw.len() as u32,
+                span: start as u32..(start + content.len() + 2) as u32,
                 part,
             });
         }
@@ -503,13 +548,11 @@ impl<'de> Deserialize<'de> for Doc<'de> {
                 };
                 let mut n = 0;
                 while let Some(Key(key)) = m.next_key()? {
-                    let raw: &'de RawValue = m.next_value()?;
-                    let raw = raw.get();
-                    let value = Some(value_of(raw).map_err(serde::de::Error::custom)?);
+                    let TopValue(value, plain) = m.next_value()?;
                     let entry = Entry {
                         key,
-                        value,
-                        raw,
+                        value: Some(value),
+                        plain,
                         n,
                         kept: false,
                     };
@@ -518,7 +561,7 @@ impl<'de> Deserialize<'de> for Doc<'de> {
                         Some(slot) => match doc.heads[slot] {
                             Some(i) => {
                                 let first = &mut doc.entries[i];
-                                (first.value, first.raw, first.n) = (entry.value, raw, entry.n);
+                                (first.value, first.plain, first.n) = (entry.value, plain, entry.n);
                             }
                             None => {
                                 doc.heads[slot] = Some(doc.entries.len());
