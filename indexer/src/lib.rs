@@ -5,7 +5,6 @@
 //!   threads; the one entry point for any batch source (HTTP today, a JetStream
 //!   consumer later) is [`Engine::ingest`].
 //! - [`wal`]: the segmented write-ahead log, group-committed and fsynced before an ack.
-//! - `wal_spares`: WAL segment files written in advance, so appends never grow a file.
 //! - [`dedupe`]: the highest `_seq` per `_source_id`, for exactly-once delivery.
 //! - `ingest` (private): the thread that owns the WAL (dedupe, append, fsync, hand-off).
 //! - `indexing` (private): the thread that adds records to Tantivy and commits.
@@ -38,7 +37,6 @@ pub mod schema;
 pub mod state;
 pub mod text_buffers;
 pub mod wal;
-mod wal_spares;
 
 pub use batch::{FeedBatch, IngestOutcome, PreparedBatch};
 pub use budget::{Budget, Permit};
@@ -100,10 +98,6 @@ pub struct EngineConfig {
     pub indexer: IndexerConfig,
     /// A WAL segment is closed when it reaches this size.
     pub wal_segment_bytes: u64,
-    /// Write WAL segments in advance (zeros, or committed segments kept), so an append
-    /// overwrites blocks instead of growing a file and its fsync needs no journal
-    /// commit. Costs a spare segment or two on disk.
-    pub wal_spares: bool,
     /// Memory that batches accepted but not yet indexed may hold (their text until it is
     /// in the WAL, their parsed records until indexed) before ingest answers 429.
     pub inflight_bytes: usize,
@@ -122,7 +116,6 @@ impl EngineConfig {
                 retire_after: Duration::from_secs(30),
             },
             wal_segment_bytes: 64 << 20,
-            wal_spares: true,
             inflight_bytes: 256 << 20,
         }
     }
@@ -200,19 +193,16 @@ impl Engine {
             config.indexer.clone(),
         );
         let mut replayed = 0usize;
-        let segments = wal::Segments {
-            bytes: config.wal_segment_bytes,
-            spares: config.wal_spares,
-        };
-        let (wal, report) = wal::Wal::open(&wal_dir, checkpoint.lsn, segments, |e| {
-            for line in e.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                if let Ok(r) = batch::decode_line(line) {
-                    seqs.observe(&r);
-                    replayed += 1;
+        let (wal, report) =
+            wal::Wal::open(&wal_dir, checkpoint.lsn, config.wal_segment_bytes, |e| {
+                for line in e.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    if let Ok(r) = batch::decode_line(line) {
+                        seqs.observe(&r);
+                        replayed += 1;
+                    }
                 }
-            }
-            indexer.add_entry(&e);
-        })?;
+                indexer.add_entry(&e);
+            })?;
         for (path, offset, bytes) in &report.damaged {
             health.report(
                 &format!("wal:{}", path.display()),

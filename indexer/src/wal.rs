@@ -12,19 +12,10 @@
 //! with the next segment, so one bad tail never hides later acknowledged entries. After
 //! any write error the writer starts a fresh segment rather than appending behind bytes
 //! of unknown state.
-//!
-//! New segments are spares written in advance ([`crate::wal_spares`]), so an append
-//! overwrites blocks instead of growing the file. The entries of a segment carry
-//! consecutive LSNs from the one in its name; the zeros of a fresh spare, or the older
-//! entries of a recycled one, after the last entry end its readable part without being
-//! damage.
 
-use crate::wal_spares::Spares;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read};
-use std::os::unix::fs::FileExt;
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use thiserror::Error;
 
 const HEADER: usize = 16;
@@ -87,22 +78,13 @@ pub fn read_entries(
 ) -> Result<ReplayReport, WalError> {
     let mut report = ReplayReport::default();
     for seg in list_segments(dir)? {
-        match read_segment(&seg, after, &mut report, &mut visit) {
+        match read_segment(&seg.path, after, &mut report, &mut visit) {
             // Trimmed while we listed: everything in it was committed already.
             Err(WalError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
             other => other?,
         }
     }
     Ok(report)
-}
-
-/// How the log's segment files are made.
-#[derive(Debug, Clone, Copy)]
-pub struct Segments {
-    /// A segment is closed once it holds this many bytes.
-    pub bytes: u64,
-    /// Segments are spares written in advance ([`crate::wal_spares`]).
-    pub spares: bool,
 }
 
 /// The appending side of the log. Owned by exactly one thread.
@@ -116,10 +98,6 @@ pub struct Wal {
     roll_bytes: u64,
     /// Where the group being written started, so that a failed group can be cut off.
     group: Option<GroupStart>,
-    /// `None` when segments are not written in advance.
-    spares: Option<Arc<Spares>>,
-    /// The current segment was a spare: appends overwrite written blocks.
-    preallocated: bool,
 }
 
 /// The state of the log when a group began.
@@ -138,33 +116,22 @@ impl Wal {
     pub fn open(
         dir: &Path,
         after: u64,
-        segments: Segments,
+        roll_bytes: u64,
         mut visit: impl FnMut(WalEntry),
     ) -> Result<(Wal, ReplayReport), WalError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let closed = list_segments(dir)?;
+        let segments = list_segments(dir)?;
         let mut report = ReplayReport::default();
-        for seg in &closed {
-            read_segment(seg, after, &mut report, &mut visit)?;
+        for seg in &segments {
+            read_segment(&seg.path, after, &mut report, &mut visit)?;
         }
-        let spares = if segments.spares {
-            let spares = Spares::open(dir, segments.bytes).map_err(io_err(dir))?;
-            if !spares.any() {
-                spares.prepare();
-            }
-            Some(spares)
-        } else {
-            None
-        };
         let wal = Wal {
             dir: dir.to_path_buf(),
-            closed,
+            closed: segments,
             current: None,
             next_lsn: report.last_lsn.max(after) + 1,
-            roll_bytes: segments.bytes,
+            roll_bytes,
             group: None,
-            spares,
-            preallocated: false,
         };
         Ok((wal, report))
     }
@@ -214,10 +181,7 @@ impl Wal {
     /// Appends one entry (not yet durable: call [`Wal::sync`]) and returns its LSN.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64, WalError> {
         let lsn = self.next_lsn;
-        // A segment that grows as it is written is left as soon as a spare is ready.
-        if self.current.as_ref().is_none_or(|c| c.2 >= self.roll_bytes)
-            || (!self.preallocated && self.spares.as_ref().is_some_and(|s| s.any()))
-        {
+        if self.current.as_ref().is_none_or(|c| c.2 >= self.roll_bytes) {
             self.roll()?;
         }
         let (seg, file, len) = self.current.as_mut().expect("rolled above");
@@ -228,11 +192,9 @@ impl Wal {
         crc.update(payload);
         header[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
         header[8..16].copy_from_slice(&lsn.to_le_bytes());
-        // At explicit offsets: a spare is overwritten from its start, and `len` stays
-        // where the next frame goes whatever `sync` wrote after it.
         let res = file
-            .write_all_at(&header, *len)
-            .and_then(|_| file.write_all_at(payload, *len + HEADER as u64));
+            .write_all(&header)
+            .and_then(|_| file.write_all(payload));
         if let Err(e) = res {
             let path = seg.path.clone();
             self.abandon_current();
@@ -245,8 +207,8 @@ impl Wal {
 
     /// Makes everything appended so far durable.
     pub fn sync(&mut self) -> Result<(), WalError> {
-        if let Some((seg, file, len)) = &self.current {
-            if let Err(e) = end_and_sync(file, *len) {
+        if let Some((seg, file, _)) = &self.current {
+            if let Err(e) = file.sync_data() {
                 let path = seg.path.clone();
                 self.abandon_current();
                 return Err(WalError::Io { path, source: e });
@@ -264,8 +226,8 @@ impl Wal {
     fn roll(&mut self) -> Result<(), WalError> {
         // Entries of the running group may sit in the segment being closed: they must be
         // as durable as those the final sync covers.
-        if let Some((seg, file, len)) = &self.current {
-            if let Err(e) = end_and_sync(file, *len) {
+        if let Some((seg, file, _)) = &self.current {
+            if let Err(e) = file.sync_data() {
                 let path = seg.path.clone();
                 self.abandon_current();
                 return Err(WalError::Io { path, source: e });
@@ -276,24 +238,12 @@ impl Wal {
         // A segment abandoned before any entry reached it has this same name; it holds
         // no complete entry, so it is simply replaced.
         self.closed.retain(|s| s.path != path);
-        let spare = self
-            .spares
-            .as_ref()
-            .and_then(|s| s.take())
-            .and_then(|spare| {
-                fs::rename(&spare, &path).ok()?;
-                OpenOptions::new().write(true).open(&path).ok()
-            });
-        self.preallocated = spare.is_some();
-        let file = match spare {
-            Some(file) => file,
-            None => OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .write(true)
-                .open(&path)
-                .map_err(io_err(&path))?,
-        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
         // The new file's directory entry must survive a crash too.
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
@@ -337,11 +287,6 @@ impl Wal {
             // A segment ends right before the next one begins.
             let last = firsts[i + 1].saturating_sub(1);
             if last <= committed {
-                if let Some(spares) = &self.spares {
-                    if spares.recycle(&seg.path, seg.first_lsn) {
-                        continue;
-                    }
-                }
                 if let Err(e) = fs::remove_file(&seg.path) {
                     if e.kind() != io::ErrorKind::NotFound {
                         keep.push(seg);
@@ -357,26 +302,16 @@ impl Wal {
         Ok(())
     }
 
-    /// Bytes currently held on disk by the log, spares included.
+    /// Bytes currently held on disk by the log.
     pub fn disk_bytes(&self) -> u64 {
-        let files: u64 = self
+        let closed: u64 = self
             .closed
             .iter()
-            .map(|s| &s.path)
-            .chain(self.current.as_ref().map(|c| &c.0.path))
-            .filter_map(|p| fs::metadata(p).ok())
+            .filter_map(|s| fs::metadata(&s.path).ok())
             .map(|m| m.len())
             .sum();
-        files + self.spares.as_ref().map_or(0, |s| s.disk_bytes())
+        closed + self.current.as_ref().map_or(0, |c| c.2)
     }
-}
-
-/// Marks the end of a segment's entries at `len` with a zero header (what follows in a
-/// recycled spare is older data, read as garbage otherwise), then makes the segment
-/// durable. The next frame overwrites the mark.
-fn end_and_sync(file: &File, len: u64) -> io::Result<()> {
-    file.write_all_at(&[0u8; HEADER], len)?;
-    file.sync_data()
 }
 
 fn list_segments(dir: &Path) -> Result<Vec<Segment>, WalError> {
@@ -399,13 +334,11 @@ fn list_segments(dir: &Path) -> Result<Vec<Segment>, WalError> {
 }
 
 fn read_segment(
-    segment: &Segment,
+    path: &Path,
     after: u64,
     report: &mut ReplayReport,
     visit: &mut impl FnMut(WalEntry),
 ) -> Result<(), WalError> {
-    let path = &segment.path;
-    let mut expected = segment.first_lsn;
     let file = File::open(path).map_err(io_err(path))?;
     let total = file.metadata().map_err(io_err(path))?.len();
     let mut r = BufReader::with_capacity(1 << 20, file);
@@ -416,10 +349,6 @@ fn read_segment(
             return Ok(());
         }
         let ok = read_full(&mut r, &mut header).map_err(io_err(path))?;
-        if ok && header == [0u8; HEADER] {
-            // The unwritten rest of a spare.
-            return Ok(());
-        }
         let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
         if !ok || len > MAX_FRAME || offset + (HEADER as u64) + len as u64 > total {
             break;
@@ -433,48 +362,19 @@ fn read_segment(
         let mut h = crc32fast::Hasher::new();
         h.update(&lsn.to_le_bytes());
         h.update(&payload);
-        if h.finalize() != crc {
+        if h.finalize() != crc || lsn <= report.last_lsn {
             break;
         }
-        if lsn < segment.first_lsn {
-            // An entry from before this file was recycled: the end of this segment.
-            return Ok(());
-        }
-        if lsn != expected || lsn <= report.last_lsn {
-            break;
-        }
-        expected += 1;
         report.last_lsn = lsn;
         offset += HEADER as u64 + len as u64;
         if lsn > after {
             visit(WalEntry { lsn, payload });
         }
     }
-    // What follows the bad frame up to the last byte written: a spare's zeros after it
-    // were never part of the log.
-    let end = written_end(path, offset, total).map_err(io_err(path))?;
     report
         .damaged
-        .push((path.to_path_buf(), offset, end.saturating_sub(offset)));
+        .push((path.to_path_buf(), offset, total - offset));
     Ok(())
-}
-
-/// The offset after the last non-zero byte of `path` between `from` and `total`.
-fn written_end(path: &Path, from: u64, total: u64) -> io::Result<u64> {
-    let file = File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let (mut pos, mut end) = (from, from);
-    while pos < total {
-        let n = file.read_at(&mut buf, pos)?;
-        if n == 0 {
-            break;
-        }
-        if let Some(i) = buf[..n].iter().rposition(|&b| b != 0) {
-            end = pos + i as u64 + 1;
-        }
-        pos += n as u64;
-    }
-    Ok(end)
 }
 
 /// Reads exactly `buf.len()` bytes; `false` when the file ends first.
@@ -495,16 +395,9 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
 mod tests {
     use super::*;
 
-    fn segments(bytes: u64) -> Segments {
-        Segments {
-            bytes,
-            spares: true,
-        }
-    }
-
     fn replay(dir: &Path, after: u64) -> (Vec<WalEntry>, ReplayReport, Wal) {
         let mut got = Vec::new();
-        let (wal, rep) = Wal::open(dir, after, segments(1 << 20), |e| got.push(e)).unwrap();
+        let (wal, rep) = Wal::open(dir, after, 1 << 20, |e| got.push(e)).unwrap();
         (got, rep, wal)
     }
 
@@ -538,14 +431,14 @@ mod tests {
         wal.append(b"two").unwrap();
         wal.sync().unwrap();
         drop(wal);
-        // Tear the last frame of the first segment (which may be a longer spare).
+        // Tear the last frame of the first segment.
         let seg = list_segments(tmp.path()).unwrap().remove(0).path;
-        let end = 2 * HEADER as u64 + 6;
+        let len = fs::metadata(&seg).unwrap().len();
         OpenOptions::new()
             .write(true)
             .open(&seg)
             .unwrap()
-            .set_len(end - 2)
+            .set_len(len - 2)
             .unwrap();
         let (got, rep, mut wal) = replay(tmp.path(), 0);
         assert_eq!(got.len(), 1);
@@ -566,7 +459,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut got = Vec::new();
         // Tiny segments: the group spans a roll.
-        let (mut wal, _) = Wal::open(tmp.path(), 0, segments(40), |e| got.push(e)).unwrap();
+        let (mut wal, _) = Wal::open(tmp.path(), 0, 40, |e| got.push(e)).unwrap();
         wal.begin_group();
         wal.append(b"kept").unwrap();
         wal.sync().unwrap();
@@ -601,89 +494,6 @@ mod tests {
         fs::write(&seg, bytes).unwrap();
         let (got, rep, _) = replay(tmp.path(), 0);
         assert_eq!(got.len(), 1);
-        assert_eq!(rep.damaged[0].1, HEADER as u64 + 4);
-    }
-
-    /// Waits for the background thread's spare.
-    fn spare_ready(wal: &Wal) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !wal.spares.as_ref().unwrap().any() {
-            assert!(std::time::Instant::now() < deadline, "no spare segment");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    }
-
-    #[test]
-    fn appends_overwrite_spares_and_never_grow_a_file() {
-        let tmp = tempfile::tempdir().unwrap();
-        let size = 64 << 10;
-        let (mut wal, _) = Wal::open(tmp.path(), 0, segments(size), |_| {}).unwrap();
-        spare_ready(&wal);
-        for i in 0..10u8 {
-            wal.append(&[i; 1000]).unwrap();
-        }
-        wal.sync().unwrap();
-        let seg = list_segments(tmp.path()).unwrap().remove(0).path;
-        assert_eq!(
-            fs::metadata(&seg).unwrap().len(),
-            size,
-            "written over, not grown"
-        );
-        assert!(wal.preallocated);
-        drop(wal);
-        // The zeros after the last entry are the end of the segment, not damage.
-        let (got, rep, wal) = replay(tmp.path(), 0);
-        assert_eq!(got.len(), 10);
-        assert!(rep.damaged.is_empty(), "{:?}", rep.damaged);
-        drop(wal);
-        // A torn write there is damage, counted up to the last byte written.
-        let end = 10 * (HEADER as u64 + 1000);
-        let file = OpenOptions::new().write(true).open(&seg).unwrap();
-        file.write_all_at(&[0x55; 37], end).unwrap();
-        let (got, rep, _) = replay(tmp.path(), 0);
-        assert_eq!(got.len(), 10);
-        assert_eq!(rep.damaged, vec![(seg, end, 37)]);
-    }
-
-    #[test]
-    fn a_recycled_segment_ends_where_its_new_entries_end() {
-        let tmp = tempfile::tempdir().unwrap();
-        let size = 4 << 10;
-        let (mut wal, _) = Wal::open(tmp.path(), 0, segments(size), |_| {}).unwrap();
-        for i in 0..20u8 {
-            wal.append(&[b'a' + i; 900]).unwrap();
-        }
-        wal.sync().unwrap();
-        // No spare of zeros may arrive after the recycled ones: the next segment must be
-        // a recycled one.
-        let spares = wal.spares.clone().unwrap();
-        while spares.preparing.load(std::sync::atomic::Ordering::Acquire) {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        let committed = wal.next_lsn() - 1;
-        wal.trim(committed).unwrap();
-        assert!(
-            wal.current.is_none(),
-            "the committed current segment was closed"
-        );
-        wal.append(b"new-1").unwrap();
-        wal.append(b"new-2").unwrap();
-        wal.sync().unwrap();
-        assert!(wal.preallocated);
-        let seg = wal.current.as_ref().unwrap().0.path.clone();
-        let bytes = fs::read(&seg).unwrap();
-        let end = 2 * HEADER + 10;
-        assert!(
-            bytes.len() >= size as usize && bytes[end..].iter().any(|&b| b != 0),
-            "older entries follow the new ones"
-        );
-        let last = wal.next_lsn() - 1;
-        drop(wal);
-        let (got, rep, mut wal) = replay(tmp.path(), committed);
-        let payloads: Vec<&[u8]> = got.iter().map(|e| e.payload.as_slice()).collect();
-        assert_eq!(payloads, vec![&b"new-1"[..], b"new-2"]);
-        assert!(rep.damaged.is_empty(), "{:?}", rep.damaged);
-        assert_eq!(rep.last_lsn, last);
-        assert_eq!(wal.append(b"after").unwrap(), last + 1);
+        assert_eq!(rep.damaged[0].2, 2 * (HEADER as u64 + 4));
     }
 }

@@ -41,11 +41,8 @@ fn skein_query_like(p: &skein_indexer::Partition, word: &str) -> tantivy::query:
 async fn disk_full_refuses_then_recovers() {
     let tmp = tempfile::tempdir().unwrap();
     let mut config = small_config(tmp.path());
-    // One entry per segment, so the next write opens a file whose name we know. No
-    // spares: a spare's blocks are written in advance, so appending to one cannot run
-    // out of space; a full disk shows once the log must make a segment itself.
+    // One entry per segment, so the next write opens a file whose name we know.
     config.wal_segment_bytes = 1;
-    config.wal_spares = false;
     let engine = Engine::open(config).unwrap();
     assert_eq!(
         engine.ingest(batch("first", 10)).await.unwrap().accepted,
