@@ -51,14 +51,6 @@ pub async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let permit = match length {
-        Some(length) => {
-            budget
-                .acquire_within(length.saturating_mul(expansion), limits.inflight_wait)
-                .await
-        }
-        None => None,
-    };
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -72,12 +64,28 @@ pub async fn read_body(
     if length.is_some_and(|l| l > limits.max_body_bytes) {
         return Err(too_large());
     }
+    // A body refused for its size waits for no room.
+    let permit = match length {
+        Some(length) => {
+            budget
+                .acquire_within(length.saturating_mul(expansion), limits.inflight_wait)
+                .await
+        }
+        None => None,
+    };
     let mut raw = text_buffers::take(length.unwrap_or(0));
     let mut chunks = body.into_data_stream();
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("invalid_body", format!("cannot read the body: {e}"))
-        })?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                text_buffers::give_back(raw);
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    format!("cannot read the body: {e}"),
+                ));
+            }
+        };
         if raw.len() + chunk.len() > limits.max_body_bytes {
             text_buffers::give_back(raw);
             return Err(too_large());
