@@ -8,6 +8,7 @@
 //! lines after it can no longer be paired), and nothing of it is stored.
 
 use super::error::EsError;
+use super::filter_path::FilterPath;
 use super::mapping::map_document;
 use super::EsState;
 use crate::error::ApiError;
@@ -17,7 +18,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use skein_indexer::{IngestError, PreparedBatch};
 use skein_model::{Record, Timestamp};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +34,7 @@ pub struct BulkParams {
     pub timeout: Option<String>,
     /// Accepted and ignored: there is one copy.
     pub wait_for_active_shards: Option<String>,
-    /// Accepted; the full answer is returned (a superset of any filtered one).
+    /// The parts of the answer to return ([`super::filter_path`]).
     pub filter_path: Option<String>,
     /// Accepted and ignored.
     pub pretty: Option<String>,
@@ -194,7 +195,10 @@ pub async fn bulk(
         super::info::wait_searchable(&s).await?;
     }
     let took = started.elapsed().as_millis() as u64;
-    let body = answer_json(took, failed > 0, items);
+    let body = match q.filter_path.as_deref().and_then(FilterPath::parse) {
+        Some(filter) => filtered_answer_json(took, failed > 0, items, &filter),
+        None => answer_json(took, failed > 0, items),
+    };
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -238,6 +242,93 @@ fn answer_json(took: u64, errors: bool, items: Vec<Item>) -> Vec<u8> {
         }
     }
     out.extend_from_slice(b"]}");
+    out
+}
+
+/// The bulk answer with only what `filter` selects. Each run of stored items of one
+/// action and index shares one filtered template, in which the item's own index and id
+/// are filled in, so this costs about what the whole answer does.
+fn filtered_answer_json(took: u64, errors: bool, items: Vec<Item>, filter: &FilterPath) -> Vec<u8> {
+    // Markers for the values filled in per item: JSON strings no index or id is.
+    const INDEX: &str = "\u{1}index\u{1}";
+    const ID: &str = "\u{1}id\u{1}";
+    let one_item = |item: Value| -> Option<Vec<u8>> {
+        match filter.apply(json!({ "items": [item] })) {
+            Value::Object(mut m) => match m.remove("items") {
+                Some(Value::Array(mut a)) if !a.is_empty() => {
+                    Some(serde_json::to_vec(&a.swap_remove(0)).expect("a Value serialises"))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let mut written = Vec::with_capacity(items.len() * 32);
+    let mut count = 0usize;
+    /// A run's action and index, and its filtered item with the markers (`None` when
+    /// the filter leaves nothing of such an item).
+    type Template = ((&'static str, Arc<str>), Option<Vec<u8>>);
+    let mut template: Option<Template> = None;
+    for item in items {
+        let text = match item {
+            Item::Stored { action, index, id } => {
+                let key = (action, index.clone());
+                if template.as_ref().map(|t| &t.0) != Some(&key) {
+                    let sample = item_json(Item::Stored {
+                        action,
+                        index: INDEX.into(),
+                        id: DocId::Given(ID.into()),
+                    });
+                    template = Some((key, one_item(sample)));
+                }
+                let Some(Some(t)) = template.as_ref().map(|t| &t.1) else {
+                    continue;
+                };
+                let id = match id {
+                    DocId::Given(id) => id,
+                    DocId::Generated(n) => format!("{n:020x}"),
+                };
+                let index_json = serde_json::to_vec(&*index).expect("a string serialises");
+                let id_json = serde_json::to_vec(&id).expect("a string serialises");
+                fill(t, &[(INDEX, &index_json), (ID, &id_json)])
+            }
+            failed => match one_item(item_json(failed)) {
+                Some(t) => t,
+                None => continue,
+            },
+        };
+        if count > 0 {
+            written.push(b',');
+        }
+        written.extend_from_slice(&text);
+        count += 1;
+    }
+    let head = match filter.apply(json!({"took": took, "errors": errors})) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let mut out = serde_json::to_vec(&Value::Object(head)).expect("a Value serialises");
+    if count > 0 {
+        out.pop(); // `}`
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"items\":[");
+        out.extend_from_slice(&written);
+        out.extend_from_slice(b"]}");
+    }
+    out
+}
+
+/// `template` with each marker's JSON string replaced by its JSON text.
+fn fill(template: &[u8], values: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = template.to_vec();
+    for (marker, value) in values {
+        let quoted = serde_json::to_vec(marker).expect("a string serialises");
+        if let Some(at) = memchr::memmem::find(&out, &quoted) {
+            out.splice(at..at + quoted.len(), value.iter().copied());
+        }
+    }
     out
 }
 
@@ -593,6 +684,59 @@ mod tests {
         assert_eq!(p.records[1].message, "two");
         assert_eq!(p.records[1].fields["_index"], "dflt");
         assert_eq!(p.records[0].fields["_id"], "1");
+    }
+
+    /// Two stored items of one run, one of another, and a failed one.
+    fn some_items() -> Vec<Item> {
+        let stored = |action, index: &str, id| Item::Stored {
+            action,
+            index: index.into(),
+            id,
+        };
+        vec![
+            stored("create", "logs", DocId::Given("a\"1".into())),
+            stored("create", "logs", DocId::Generated(7)),
+            stored("index", "other", DocId::Given("b".into())),
+            Item::Failed {
+                action: "update".into(),
+                index: "logs".into(),
+                id: Some("c".into()),
+                status: 400,
+                kind: "illegal_argument_exception",
+                reason: "no".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn a_filtered_answer_is_the_whole_answer_filtered() {
+        for path in [
+            "errors,items.*.error,items.*.status",
+            "errors,items.*.error",
+            "items.*._id",
+            "took,items.create",
+            "-items.*._shards,-took",
+            "**.status",
+            "nothing",
+        ] {
+            let filter = FilterPath::parse(path).unwrap();
+            let whole: Value = serde_json::from_slice(&answer_json(4, true, some_items())).unwrap();
+            let got: Value =
+                serde_json::from_slice(&filtered_answer_json(4, true, some_items(), &filter))
+                    .unwrap();
+            assert_eq!(got, filter.apply(whole), "{path}");
+        }
+        // What Filebeat gets for a bulk without errors.
+        let filter = FilterPath::parse("errors,items.*.error,items.*.status").unwrap();
+        let ok = vec![Item::Stored {
+            action: "create",
+            index: "logs".into(),
+            id: DocId::Generated(1),
+        }];
+        assert_eq!(
+            filtered_answer_json(2, false, ok, &filter),
+            br#"{"errors":false,"items":[{"create":{"status":201}}]}"#
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`aggs`]: the aggregations of `_search`, through `/api/v1/aggregate`'s engine.
 //! - [`source`]: `_source` filtering of hits.
 //! - [`error`]: errors in Elasticsearch's shape.
+//! - [`filter_path`]: the parts of an answer a client asked for (`filter_path`).
 //!
 //! Every answer carries `X-Elastic-Product: Elasticsearch`, which the official clients
 //! check before they accept a response.
@@ -19,6 +20,7 @@ pub mod aggs;
 pub mod bulk;
 pub mod dsl;
 pub mod error;
+pub mod filter_path;
 pub mod info;
 pub mod mapping;
 pub mod search;

@@ -35,7 +35,8 @@ const DEFAULT_SIZE: usize = 10;
 /// Totals are counted exactly up to here unless `track_total_hits` says otherwise.
 const DEFAULT_TRACK: u64 = 10_000;
 
-/// URL parameters that change nothing in skein's answers and are accepted as such.
+/// URL parameters every search route accepts. All but `filter_path` (applied to the
+/// answer last, [`with_filter_path`]) change nothing in skein's answers.
 const IGNORED_PARAMS: &[&str] = &[
     "pretty",
     "human",
@@ -72,7 +73,18 @@ pub async fn search(
     let out = tokio::task::spawn_blocking(move || req.run(engine.catalog(), now))
         .await
         .map_err(internal)??;
-    Ok(Json(out))
+    Ok(Json(with_filter_path(&params, out)))
+}
+
+/// `answer` reduced to what the `filter_path` parameter selects, if one was given.
+fn with_filter_path(params: &HashMap<String, String>, answer: Value) -> Value {
+    match params
+        .get("filter_path")
+        .and_then(|p| super::filter_path::FilterPath::parse(p))
+    {
+        Some(filter) => filter.apply(answer),
+        None => answer,
+    }
 }
 
 /// `GET|POST /es/_count` and `/es/{index}/_count`.
@@ -96,10 +108,13 @@ pub async fn count(
     let total = tokio::task::spawn_blocking(move || total_of(engine.catalog(), &node, now))
         .await
         .map_err(internal)??;
-    Ok(Json(json!({
-        "count": total,
-        "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
-    })))
+    Ok(Json(with_filter_path(
+        &params,
+        json!({
+            "count": total,
+            "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
+        }),
+    )))
 }
 
 /// `GET|POST /es/_msearch` and `/es/{index}/_msearch`: the index of the path is the
@@ -179,10 +194,13 @@ pub async fn msearch(
     })
     .await
     .map_err(internal)?;
-    Ok(Json(json!({
-        "took": started.elapsed().as_millis() as u64,
-        "responses": responses,
-    })))
+    Ok(Json(with_filter_path(
+        &params,
+        json!({
+            "took": started.elapsed().as_millis() as u64,
+            "responses": responses,
+        }),
+    )))
 }
 
 fn internal(e: impl std::fmt::Display) -> EsError {
