@@ -8,6 +8,30 @@ use skein_model::Record;
 use std::io::{BufReader, Write};
 use std::path::Path;
 
+/// The `skein gen` corpus a benchmark runs on, as its command line chooses it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CorpusArgs {
+    /// json-file lines in the corpus.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub lines: u64,
+    /// Containers the lines are spread over.
+    #[arg(long, default_value_t = 32)]
+    pub containers: usize,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Where the corpus is kept between runs (shared by bench/ingest and bench/es_bulk).
+    #[arg(long, default_value = "bench/corpus/ingest")]
+    pub corpus: std::path::PathBuf,
+}
+
+impl CorpusArgs {
+    /// [`ensure_corpus`] for these arguments.
+    pub fn ensure(&self) -> Result<Manifest> {
+        ensure_corpus(&self.corpus, self.lines, self.containers, self.seed)
+    }
+}
+
 /// Generates the corpus into `dir` unless a matching one is there already.
 pub fn ensure_corpus(dir: &Path, lines: u64, containers: usize, seed: u64) -> Result<Manifest> {
     if let Ok(m) = Manifest::load(dir) {

@@ -12,7 +12,7 @@
 use anyhow::{ensure, Result};
 use clap::Parser;
 use serde_json::{Map, Value};
-use skein_bench::corpus::{ensure_corpus, source_meta};
+use skein_bench::corpus::{source_meta, CorpusArgs};
 use skein_bench::server::{dir_bytes, ServerProcess};
 use skein_bench::stats::machine;
 use skein_collector::json_file_reader::{records_from_json_file, JsonFileOptions};
@@ -23,18 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Bulk ingest through /es/_bulk against /api/v1/ingest, same records, fresh servers.
 #[derive(Parser)]
 struct Args {
-    /// json-file lines in the corpus.
-    #[arg(long, default_value_t = 1_000_000)]
-    lines: u64,
-    #[arg(long, default_value_t = 32)]
-    containers: usize,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Where the corpus is kept between runs (shared with bench/ingest).
-    #[arg(long, default_value = "bench/corpus/ingest")]
-    corpus: PathBuf,
+    #[command(flatten)]
+    corpus: CorpusArgs,
     /// Server data directories, one per phase (emptied before it).
     #[arg(long, default_value = "bench/corpus/es-data")]
     data_dir: PathBuf,
@@ -74,14 +67,14 @@ fn es_doc(r: &Record) -> Value {
 type Bodies = (Vec<(u64, Vec<u8>)>, Vec<(u64, Vec<u8>)>);
 
 fn bodies(a: &Args) -> Result<(Bodies, u64, u64)> {
-    let manifest = ensure_corpus(&a.corpus, a.lines, a.containers, a.seed)?;
+    let manifest = a.corpus.ensure()?;
     let (mut ingest, mut bulk) = (Vec::new(), Vec::new());
     let (mut ib, mut bb) = (Vec::new(), Vec::new());
     let (mut in_n, mut bn) = (0u64, 0u64);
     let mut total = 0u64;
     for (i, (id, file)) in manifest.files.iter().enumerate() {
         let meta = source_meta(id, &file.service, i);
-        let path = a.corpus.join(id).join(format!("{id}-json.log"));
+        let path = a.corpus.corpus.join(id).join(format!("{id}-json.log"));
         let f = std::fs::File::open(&path)?;
         for mut rec in records_from_json_file(BufReader::new(f), &meta, JsonFileOptions::default())
         {
@@ -224,7 +217,7 @@ fn main() -> Result<()> {
     println!("bench/es_bulk — {}", machine());
     println!(
         "corpus: {records} records from {} json-file lines ({:.1} MB), {} connections, requests up to {} bytes, uncompressed",
-        a.lines,
+        a.corpus.lines,
         raw as f64 / 1e6,
         a.connections,
         a.request_bytes

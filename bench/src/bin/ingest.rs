@@ -9,25 +9,18 @@
 
 use anyhow::{ensure, Result};
 use clap::Parser;
-use skein_bench::corpus::{build_batches, ensure_corpus};
+use skein_bench::corpus::{build_batches, CorpusArgs};
 use skein_bench::send::send_all;
 use skein_bench::server::{dir_bytes, ServerProcess};
 use skein_bench::stats::machine;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// HTTP ingest of the generated corpus into a fresh server, end to end.
 #[derive(Parser)]
 struct Args {
-    /// json-file lines in the corpus.
-    #[arg(long, default_value_t = 1_000_000)]
-    lines: u64,
-    #[arg(long, default_value_t = 32)]
-    containers: usize,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Where the corpus is kept between runs.
-    #[arg(long, default_value = "bench/corpus/ingest")]
-    corpus: PathBuf,
+    #[command(flatten)]
+    corpus: CorpusArgs,
     /// Server data directory (emptied first); kept afterwards for bench/search.
     #[arg(long, default_value = "bench/corpus/data")]
     data_dir: PathBuf,
@@ -41,9 +34,9 @@ struct Args {
 
 fn main() -> Result<()> {
     let a = Args::parse();
-    let manifest = ensure_corpus(&a.corpus, a.lines, a.containers, a.seed)?;
+    let manifest = a.corpus.ensure()?;
     eprintln!("building batches (parse + zstd, as the agent would)…");
-    let containers = build_batches(&a.corpus, &manifest, a.batch)?;
+    let containers = build_batches(&a.corpus.corpus, &manifest, a.batch)?;
     let records: u64 = containers
         .iter()
         .flat_map(|c| &c.batches)
