@@ -141,9 +141,23 @@ pub fn write_document_line(out: &mut Vec<u8>, record: &Record) {
         serde_json::to_writer(&mut *out, record).expect("a Record always serialises");
         return;
     };
-    out.extend_from_slice(b"{\"_es\":{\"@timestamp\":\"");
-    out.extend_from_slice(&record.timestamp.rfc3339_bytes());
-    out.extend_from_slice(b"\",\"_index\":");
+    out.extend_from_slice(b"{\"_es\":{\"@timestamp\":");
+    // A time the document wrote exactly as the record's is copied, not formatted again.
+    let text = original.get().as_bytes();
+    let written = original
+        .cuts()
+        .iter()
+        .find(|c| c.part == es_mapping::Part::Timestamp)
+        .and_then(|c| text.get(c.span.start as usize..c.span.end as usize));
+    match written {
+        Some(time) => out.extend_from_slice(time),
+        None => {
+            out.push(b'"');
+            out.extend_from_slice(&record.timestamp.rfc3339_bytes());
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b",\"_index\":");
     serde_json::to_writer(&mut *out, index).expect("a string serialises");
     if let Some(id) = id {
         out.extend_from_slice(b",\"_id\":");
@@ -217,6 +231,11 @@ mod tests {
                 r#"{"timestamp":"2026-11-20T10:00:00.5Z","message":"a\n","host":"h","label":{"x":"1"},"n":1.50}"#,
                 None,
             ),
+            // A time written as the record's own: copied into the line as it is.
+            (
+                r#"{"@timestamp":"2026-11-20T10:00:00.500000000Z","msg":"c"}"#,
+                None,
+            ),
             // No time: the time of arrival, which the line keeps.
             (
                 r#"{ "log" : "b", "kubernetes": {"pod_name": "p", "pod_id": "i"}, "k\u00e9": [1, {"z": null}] }"#,
@@ -239,7 +258,13 @@ mod tests {
                 "kept byte for byte"
             );
         }
-        assert_eq!(records[1].timestamp, Timestamp(1_000));
+        assert_eq!(records[2].timestamp, Timestamp(1_000));
+        let canonical = &batch.text[batch.spans[1].clone()];
+        assert!(
+            canonical.starts_with(br#"{"_es":{"@timestamp":"2026-11-20T10:00:00.500000000Z","#),
+            "{}",
+            String::from_utf8_lossy(canonical)
+        );
         // A record line decodes as a record; a bad document line says why.
         let plain = Record::new(Timestamp(5), "plain");
         assert_eq!(decode_line(plain.to_json().as_bytes()).unwrap(), plain);
