@@ -15,15 +15,20 @@ const MAX_FREE: usize = 8;
 /// Buffers larger than this are freed, not kept.
 const MAX_KEPT_BYTES: usize = 16 << 20;
 
-/// An empty buffer with room for at least `capacity` bytes: a free one that has the
-/// room if there is one, else the largest free one grown, else a new one.
+/// An empty buffer with room for at least `capacity` bytes: the smallest free one that
+/// has the room if it is not far larger (its whole capacity counts against the
+/// in-flight budget), else the largest free one grown, else a new one.
 pub fn take(capacity: usize) -> Vec<u8> {
     let reused = {
         let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
-        let pick = free
-            .iter()
-            .position(|b| b.capacity() >= capacity)
-            .or_else(|| (0..free.len()).max_by_key(|&i| free[i].capacity()));
+        let roomy = (0..free.len())
+            .filter(|&i| free[i].capacity() >= capacity)
+            .min_by_key(|&i| free[i].capacity());
+        let pick = match roomy {
+            Some(i) if free[i].capacity() <= (4 * capacity).max(1 << 20) => Some(i),
+            Some(_) => None,
+            None => (0..free.len()).max_by_key(|&i| free[i].capacity()),
+        };
         pick.map(|i| free.swap_remove(i))
     };
     let mut buf = reused.unwrap_or_default();

@@ -320,15 +320,26 @@ fn filtered_answer_json(took: u64, errors: bool, items: Vec<Item>, filter: &Filt
     out
 }
 
-/// `template` with each marker's JSON string replaced by its JSON text.
+/// `template` with each marker's JSON string replaced by its JSON text. The markers are
+/// found in the template itself, so a value that happens to contain one is never
+/// searched.
 fn fill(template: &[u8], values: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = template.to_vec();
-    for (marker, value) in values {
-        let quoted = serde_json::to_vec(marker).expect("a string serialises");
-        if let Some(at) = memchr::memmem::find(&out, &quoted) {
-            out.splice(at..at + quoted.len(), value.iter().copied());
-        }
+    let mut at: Vec<(usize, usize, &[u8])> = values
+        .iter()
+        .filter_map(|(marker, value)| {
+            let quoted = serde_json::to_vec(marker).expect("a string serialises");
+            memchr::memmem::find(template, &quoted).map(|i| (i, quoted.len(), *value))
+        })
+        .collect();
+    at.sort_unstable_by_key(|a| a.0);
+    let mut out = Vec::with_capacity(template.len() + 64);
+    let mut copied = 0;
+    for (i, len, value) in at {
+        out.extend_from_slice(&template[copied..i]);
+        out.extend_from_slice(value);
+        copied = i + len;
     }
+    out.extend_from_slice(&template[copied..]);
     out
 }
 
@@ -726,6 +737,19 @@ mod tests {
                     .unwrap();
             assert_eq!(got, filter.apply(whole), "{path}");
         }
+        // An index or id holding the markers' text is written as it is.
+        let filter = FilterPath::parse("items.*._index,items.*._id").unwrap();
+        let tricky = vec![Item::Stored {
+            action: "create",
+            index: "a\u{1}id\u{1}".into(),
+            id: DocId::Given("\u{1}index\u{1}".into()),
+        }];
+        let got: Value =
+            serde_json::from_slice(&filtered_answer_json(1, false, tricky, &filter)).unwrap();
+        assert_eq!(
+            got,
+            json!({"items": [{"create": {"_index": "a\u{1}id\u{1}", "_id": "\u{1}index\u{1}"}}]})
+        );
         // What Filebeat gets for a bulk without errors.
         let filter = FilterPath::parse("errors,items.*.error,items.*.status").unwrap();
         let ok = vec![Item::Stored {
