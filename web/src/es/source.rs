@@ -200,4 +200,25 @@ mod tests {
         assert!(SourceFilter::parse(&json!({"fields": ["a"]})).is_err());
         assert!(glob("fil*-*", "filebeat-8.19.0") && !glob("a*b", "ac"));
     }
+
+    #[test]
+    fn stars_match_in_linear_passes() {
+        for (pattern, text, want) in [
+            ("*", "", true),
+            ("a*", "abc", true),
+            ("*c", "abc", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("*é*", "caféine", true),
+            ("ab", "abc", false),
+            ("**", "x", true),
+        ] {
+            assert_eq!(glob(pattern, text), want, "{pattern} ~ {text}");
+        }
+        // Exponential backtracking would not finish this.
+        let key = "a".repeat(200);
+        let started = std::time::Instant::now();
+        assert!(!glob(&format!("{}b", "*a".repeat(30)), &key));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
 }
