@@ -249,9 +249,6 @@ fn answer_json(took: u64, errors: bool, items: Vec<Item>) -> Vec<u8> {
 /// action and index shares one filtered template, in which the item's own index and id
 /// are filled in, so this costs about what the whole answer does.
 fn filtered_answer_json(took: u64, errors: bool, items: Vec<Item>, filter: &FilterPath) -> Vec<u8> {
-    // Markers for the values filled in per item: JSON strings no index or id is.
-    const INDEX: &str = "\u{1}index\u{1}";
-    const ID: &str = "\u{1}id\u{1}";
     let one_item = |item: Value| -> Option<Vec<u8>> {
         match filter.apply(json!({ "items": [item] })) {
             Value::Object(mut m) => match m.remove("items") {
@@ -265,43 +262,42 @@ fn filtered_answer_json(took: u64, errors: bool, items: Vec<Item>, filter: &Filt
     };
     let mut written = Vec::with_capacity(items.len() * 32);
     let mut count = 0usize;
-    /// A run's action and index, and its filtered item with the markers (`None` when
-    /// the filter leaves nothing of such an item).
-    type Template = ((&'static str, Arc<str>), Option<Vec<u8>>);
+    // The run's action and index, and its filtered item (`None` when the filter leaves
+    // nothing of such an item).
+    let mut run_key: Option<(&'static str, Arc<str>)> = None;
     let mut template: Option<Template> = None;
     for item in items {
-        let text = match item {
-            Item::Stored { action, index, id } => {
-                let key = (action, index.clone());
-                if template.as_ref().map(|t| &t.0) != Some(&key) {
-                    let sample = item_json(Item::Stored {
-                        action,
-                        index: INDEX.into(),
-                        id: DocId::Given(ID.into()),
-                    });
-                    template = Some((key, one_item(sample)));
-                }
-                let Some(Some(t)) = template.as_ref().map(|t| &t.1) else {
-                    continue;
-                };
-                let id = match id {
-                    DocId::Given(id) => id,
-                    DocId::Generated(n) => format!("{n:020x}"),
-                };
-                let index_json = serde_json::to_vec(&*index).expect("a string serialises");
-                let id_json = serde_json::to_vec(&id).expect("a string serialises");
-                fill(t, &[(INDEX, &index_json), (ID, &id_json)])
-            }
-            failed => match one_item(item_json(failed)) {
-                Some(t) => t,
-                None => continue,
-            },
-        };
         if count > 0 {
             written.push(b',');
         }
-        written.extend_from_slice(&text);
-        count += 1;
+        let before = written.len();
+        match item {
+            Item::Stored { action, index, id } => {
+                let key = (action, index.clone());
+                if run_key.as_ref() != Some(&key) {
+                    let sample = item_json(Item::Stored {
+                        action,
+                        index: Template::INDEX.into(),
+                        id: DocId::Given(Template::ID.into()),
+                    });
+                    template = one_item(sample).map(Template::new);
+                    run_key = Some(key);
+                }
+                if let Some(template) = &template {
+                    template.write(&mut written, &index, &id);
+                }
+            }
+            failed => {
+                if let Some(text) = one_item(item_json(failed)) {
+                    written.extend_from_slice(&text);
+                }
+            }
+        }
+        if written.len() > before {
+            count += 1;
+        } else if count > 0 {
+            written.pop(); // the comma of an item the filter left out
+        }
     }
     let head = match filter.apply(json!({"took": took, "errors": errors})) {
         Value::Object(m) => m,
@@ -320,27 +316,47 @@ fn filtered_answer_json(took: u64, errors: bool, items: Vec<Item>, filter: &Filt
     out
 }
 
-/// `template` with each marker's JSON string replaced by its JSON text. The markers are
-/// found in the template itself, so a value that happens to contain one is never
-/// searched.
-fn fill(template: &[u8], values: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut at: Vec<(usize, usize, &[u8])> = values
-        .iter()
-        .filter_map(|(marker, value)| {
-            let quoted = serde_json::to_vec(marker).expect("a string serialises");
-            memchr::memmem::find(template, &quoted).map(|i| (i, quoted.len(), *value))
-        })
-        .collect();
-    at.sort_unstable_by_key(|a| a.0);
-    let mut out = Vec::with_capacity(template.len() + 64);
-    let mut copied = 0;
-    for (i, len, value) in at {
-        out.extend_from_slice(&template[copied..i]);
-        out.extend_from_slice(value);
-        copied = i + len;
+/// A stored item's filtered answer with the places of its index and id, found once per
+/// run of items: each item is then written by copying the text around them.
+struct Template {
+    text: Vec<u8>,
+    /// `(start, end, is_index)` of each marker still in `text`, in order.
+    slots: Vec<(usize, usize, bool)>,
+}
+
+impl Template {
+    /// Markers for the values filled in per item. They are found in the template itself,
+    /// so an index or id that happens to hold one is never mistaken for it.
+    const INDEX: &'static str = "\u{1}index\u{1}";
+    const ID: &'static str = "\u{1}id\u{1}";
+
+    fn new(text: Vec<u8>) -> Template {
+        let mut slots: Vec<(usize, usize, bool)> = [(Self::INDEX, true), (Self::ID, false)]
+            .into_iter()
+            .filter_map(|(marker, is_index)| {
+                let quoted = serde_json::to_vec(marker).expect("a string serialises");
+                memchr::memmem::find(&text, &quoted).map(|at| (at, at + quoted.len(), is_index))
+            })
+            .collect();
+        slots.sort_unstable();
+        Template { text, slots }
     }
-    out.extend_from_slice(&template[copied..]);
-    out
+
+    fn write(&self, out: &mut Vec<u8>, index: &str, id: &DocId) {
+        let mut copied = 0;
+        for &(start, end, is_index) in &self.slots {
+            out.extend_from_slice(&self.text[copied..start]);
+            match (is_index, id) {
+                (true, _) => serde_json::to_writer(&mut *out, index).expect("a string serialises"),
+                (false, DocId::Given(id)) => {
+                    serde_json::to_writer(&mut *out, id).expect("a string serialises")
+                }
+                (false, DocId::Generated(n)) => push_hex_id(out, *n),
+            }
+            copied = end;
+        }
+        out.extend_from_slice(&self.text[copied..]);
+    }
 }
 
 /// A generated id as Elasticsearch writes its own: 20 characters, here hex digits.
