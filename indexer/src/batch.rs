@@ -202,6 +202,48 @@ pub fn decode_line(line: &[u8]) -> Result<Record, RecordError> {
         .map_err(|e| RecordError::Invalid(e.0))
 }
 
+/// A WAL entry that changes delivery state instead of adding records. It is an entry of
+/// its own, so the ingest thread, the indexer and replay all apply it at the same
+/// position among the batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Forget a source's `_seq` high-water mark: its next records are accepted whatever
+    /// their `_seq` (an admin's way out when one record with a huge `_seq` silenced it).
+    ResetSeq(String),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ControlLine {
+    #[serde(rename = "_reset_seq")]
+    reset_seq: String,
+}
+
+impl Control {
+    /// The entry's payload: one line no record line can be (a record needs
+    /// `@timestamp`, and a document line starts with `{"_es":`).
+    pub fn payload(&self) -> Vec<u8> {
+        let Control::ResetSeq(source) = self;
+        let mut line = serde_json::to_vec(&ControlLine {
+            reset_seq: source.clone(),
+        })
+        .expect("a control line always serialises");
+        line.push(b'\n');
+        line
+    }
+
+    /// The control entry `payload` holds, if it is one.
+    pub fn decode(payload: &[u8]) -> Option<Control> {
+        if !payload.starts_with(b"{\"_reset_seq\":") {
+            return None;
+        }
+        let line = payload.strip_suffix(b"\n").unwrap_or(payload);
+        serde_json::from_slice::<ControlLine>(line)
+            .ok()
+            .map(|c| Control::ResetSeq(c.reset_seq))
+    }
+}
+
 /// The answer to an ingest once the accepted records are durable.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct IngestOutcome {
@@ -223,6 +265,16 @@ pub struct FeedBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_entries_round_trip_and_are_never_records() {
+        let c = Control::ResetSeq("node-1/\"web\"\n/stdout".into());
+        let payload = c.payload();
+        assert_eq!(Control::decode(&payload), Some(c));
+        assert!(decode_line(payload.strip_suffix(b"\n").unwrap()).is_err());
+        let record = Record::new(Timestamp(0), "m").to_json();
+        assert_eq!(Control::decode(record.as_bytes()), None);
+    }
 
     #[test]
     fn document_lines_map_back_to_the_same_records() {

@@ -60,6 +60,13 @@ impl SeqTracker {
         }
     }
 
+    /// Forgets `source`'s high-water mark, once the reset is durable; returns the mark it
+    /// had.
+    pub fn reset(&mut self, source: &str) -> Option<u64> {
+        self.pending.remove(source);
+        self.durable.remove(source)
+    }
+
     /// The durable map.
     pub fn durable(&self) -> &HashMap<String, u64> {
         &self.durable

@@ -13,7 +13,7 @@
 //! day that is over, or a backfill that is done, then takes less space and is searched
 //! in one pass. A write to it waits for the compaction first.
 
-use crate::batch::FeedBatch;
+use crate::batch::{Control, FeedBatch};
 use crate::budget::Permit;
 use crate::health::{Health, Severity};
 use crate::merge_priority::MergePriority;
@@ -40,6 +40,8 @@ pub(crate) enum IndexMsg {
         batch: Arc<FeedBatch>,
         permit: Option<Permit>,
     },
+    /// A durable control entry.
+    Control { lsn: u64, control: Control },
 }
 
 /// WAL positions the ingest and indexer threads share.
@@ -65,7 +67,16 @@ pub struct IndexerConfig {
     /// written to it for this long; a partition whose day is over is then merged into
     /// one segment.
     pub retire_after: Duration,
+    /// Partition writers open at once; past it the least recently written one is
+    /// committed and closed.
+    pub max_open_writers: usize,
 }
+
+/// Arena of a writer for a day that is over.
+const COLD_WRITER_MEMORY: usize = 64 << 20;
+
+/// Writers being closed (merged, compacted) at once.
+const MAX_CLOSING: usize = 4;
 
 pub(crate) struct Indexer {
     pub catalog: Arc<Catalog>,
@@ -136,6 +147,10 @@ impl Indexer {
 
     /// Adds a WAL entry read back from disk (startup replay or recovery).
     pub fn add_entry(&mut self, entry: &WalEntry) {
+        if let Some(control) = Control::decode(&entry.payload) {
+            self.apply(entry.lsn, &control);
+            return;
+        }
         let mut records = Vec::new();
         for line in entry
             .payload
@@ -164,7 +179,10 @@ impl Indexer {
 
     fn add(&mut self, lsn: u64, records: &[Record]) -> Result<(), IndexError> {
         let fields = self.catalog.fields().clone();
-        let now = Instant::now();
+        // Dedupe in WAL order first: grouping below reorders records across sources'
+        // days, and `_seq` must be checked in the order it was sent.
+        let mut kept: Vec<(PartitionKey, u32)> = Vec::with_capacity(records.len());
+        let mut partitions: Vec<Arc<Partition>> = Vec::new();
         for (i, r) in records.iter().enumerate() {
             // Within a source, `_seq` only grows in WAL order; a record at or below the
             // high-water mark is a leftover of a refused group whose retry is (or will
@@ -178,42 +196,136 @@ impl Indexer {
                     }
                 }
             }
-            let p = self.catalog.for_time(r.timestamp)?;
+            let day = r.timestamp.day_number();
+            if !partitions.last().is_some_and(|p| p.key.day == day) {
+                let p = self.catalog.for_time(r.timestamp)?;
+                if !partitions.iter().any(|q| q.key == p.key) {
+                    partitions.push(p);
+                }
+            }
+            let key = partitions
+                .iter()
+                .rev()
+                .find(|p| p.key.day == day)
+                .expect("found or added above")
+                .key;
+            kept.push((key, i as u32));
+        }
+        // One run per partition, so that a batch spanning many days opens each day's
+        // writer once, and a writer closed to make room holds every record of this entry
+        // for its day (its commit can then say it is complete up to this entry).
+        if partitions.len() > 1 {
+            kept.sort_by_key(|&(key, i)| (key, i));
+        }
+        let mut runs = kept.chunk_by(|a, b| a.0 == b.0).peekable();
+        while let Some(run) = runs.next() {
+            let key = run[0].0;
+            let p = partitions
+                .iter()
+                .find(|p| p.key == key)
+                .expect("every kept record's partition")
+                .clone();
             if lsn <= p.committed_lsn() {
                 continue; // committed before a crash; replay must not add it twice
             }
-            if let Some(done) = self.compacting.remove(&p.key) {
-                let _ = done.join();
+            let later: Vec<PartitionKey> = runs.clone().map(|r| r[0].0).collect();
+            let writer = self.writer_for(&p, lsn, &later)?;
+            let now = Instant::now();
+            for &(_, i) in run {
+                writer.writer.add_document(
+                    fields.document(&records[i as usize], (lsn << 24) | u64::from(i)),
+                )?;
             }
-            let writer = match self.writers.entry(p.key) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let w: IndexWriter = p.index.writer_with_num_threads(
-                        self.config.writer_threads,
-                        self.config.writer_memory,
-                    )?;
-                    // A commit every second makes many small segments; merging them in
-                    // larger steps costs less CPU than the default policy under ingest.
-                    let mut policy = tantivy::merge_policy::LogMergePolicy::default();
-                    policy.set_min_num_segments(12);
-                    policy.set_min_layer_size(50_000);
-                    w.set_merge_policy(Box::new(policy));
-                    e.insert(OpenWriter {
-                        partition: p.clone(),
-                        writer: w,
-                        dirty: false,
-                        last_write: now,
-                    })
-                }
-            };
-            writer
-                .writer
-                .add_document(fields.document(r, (lsn << 24) | i as u64))?;
             writer.dirty = true;
             writer.last_write = now;
         }
         self.last_lsn = lsn;
         Ok(())
+    }
+
+    /// The open writer of `p`, opened if needed. When `--max-open-partitions` writers are
+    /// open, the one written least recently is committed and closed first, so a batch
+    /// spanning years holds no more writers (arenas and threads) than the pool. `later`
+    /// are the partitions still to get records of entry `lsn`.
+    fn writer_for(
+        &mut self,
+        p: &Arc<Partition>,
+        lsn: u64,
+        later: &[PartitionKey],
+    ) -> Result<&mut OpenWriter, IndexError> {
+        if !self.writers.contains_key(&p.key) {
+            if let Some(done) = self.compacting.remove(&p.key) {
+                let _ = done.join();
+            }
+            while self.writers.len() >= self.config.max_open_writers.max(1) {
+                let lru = *self
+                    .writers
+                    .iter()
+                    .min_by_key(|(_, w)| w.last_write)
+                    .expect("the pool is not empty")
+                    .0;
+                // A partition with records of this entry still to come holds none of
+                // them yet: it is complete up to the entry before.
+                let complete_to = if later.contains(&lru) {
+                    self.last_lsn
+                } else {
+                    lsn
+                };
+                let mut w = self.writers.remove(&lru).expect("chosen from the pool");
+                if w.dirty {
+                    let mut prepared = w.writer.prepare_commit()?;
+                    prepared.set_payload(&Partition::commit_payload(complete_to));
+                    prepared.commit()?;
+                    w.partition.committed(complete_to)?;
+                    w.dirty = false;
+                }
+                metrics::counter!("skein_partition_writers_evicted_total").increment(1);
+                self.close(lru, w);
+            }
+            let writer = self.open_writer(p)?;
+            self.writers.insert(p.key, writer);
+        }
+        Ok(self.writers.get_mut(&p.key).expect("opened above"))
+    }
+
+    /// A new writer for `p`. A day that is over (a backfill, late records) gets one
+    /// indexing thread and a smaller arena: such writers come and go with the pool, and
+    /// today's gets the configured threads and memory.
+    fn open_writer(&self, p: &Arc<Partition>) -> Result<OpenWriter, IndexError> {
+        let w: IndexWriter = if p.key.end() <= Timestamp::now() {
+            p.index.writer_with_options(
+                IndexWriterOptions::builder()
+                    .num_worker_threads(1)
+                    .memory_budget_per_thread(COLD_WRITER_MEMORY.min(self.config.writer_memory))
+                    .num_merge_threads(1)
+                    .build(),
+            )?
+        } else {
+            p.index
+                .writer_with_num_threads(self.config.writer_threads, self.config.writer_memory)?
+        };
+        // A commit every second makes many small segments; merging them in larger steps
+        // costs less CPU than the default policy under ingest.
+        let mut policy = tantivy::merge_policy::LogMergePolicy::default();
+        policy.set_min_num_segments(12);
+        policy.set_min_layer_size(50_000);
+        w.set_merge_policy(Box::new(policy));
+        Ok(OpenWriter {
+            partition: p.clone(),
+            writer: w,
+            dirty: false,
+            last_write: Instant::now(),
+        })
+    }
+
+    /// Applies a control entry in its place among the batches.
+    fn apply(&mut self, lsn: u64, control: &Control) {
+        if self.failing || lsn <= self.last_lsn {
+            return;
+        }
+        let Control::ResetSeq(source) = control;
+        self.seqs.remove(source);
+        self.last_lsn = lsn;
     }
 
     fn fail(&mut self, message: String) {
@@ -314,46 +426,61 @@ impl Indexer {
             })
             .map(|(k, _)| *k)
             .collect();
-        let day_over = |key: &PartitionKey| key.end() <= Timestamp::now();
         for key in idle {
-            let Some(OpenWriter {
-                partition: p,
-                writer: w,
-                ..
-            }) = self.writers.remove(&key)
-            else {
-                continue;
-            };
-            let closed = day_over(&key);
-            let spawned = std::thread::Builder::new()
-                .name("skein-compact".into())
-                .spawn(move || {
-                    if !closed {
-                        // Only the writer closes; merges it started finish first.
-                        if let Err(e) = w.wait_merging_threads() {
-                            tracing::warn!("merge in {} did not finish: {e}", p.path.display());
-                        }
-                        return;
-                    }
-                    if let Err(e) = compact(&p, w) {
-                        tracing::warn!(
-                            "compaction of {} did not finish: {e}; the partition stays \
-                             searchable as it is",
-                            p.path.display()
-                        );
-                    }
-                    if let Err(e) = p.reload() {
-                        tracing::warn!("cannot reload {}: {e}", p.path.display());
-                    }
-                });
-            match spawned {
-                Ok(handle) => {
-                    self.compacting.insert(key, handle);
-                }
-                Err(e) => tracing::warn!("cannot start compaction: {e}"),
+            if let Some(w) = self.writers.remove(&key) {
+                self.close(key, w);
             }
         }
         self.compacting.retain(|_, h| !h.is_finished());
+    }
+
+    /// Closes a committed writer in the background: its merges finish, and a partition
+    /// whose day is over is compacted into one segment. At most [`MAX_CLOSING`] run at
+    /// once; past that the indexer waits for one of them, so a stream of evictions cannot
+    /// start a thread per partition.
+    fn close(&mut self, key: PartitionKey, w: OpenWriter) {
+        self.compacting.retain(|_, h| !h.is_finished());
+        while self.compacting.len() >= MAX_CLOSING {
+            let Some(&oldest) = self.compacting.keys().next() else {
+                break;
+            };
+            if let Some(h) = self.compacting.remove(&oldest) {
+                let _ = h.join();
+            }
+        }
+        let OpenWriter {
+            partition: p,
+            writer: w,
+            ..
+        } = w;
+        let closed = key.end() <= Timestamp::now();
+        let spawned = std::thread::Builder::new()
+            .name("skein-compact".into())
+            .spawn(move || {
+                if !closed {
+                    // Only the writer closes; merges it started finish first.
+                    if let Err(e) = w.wait_merging_threads() {
+                        tracing::warn!("merge in {} did not finish: {e}", p.path.display());
+                    }
+                    return;
+                }
+                if let Err(e) = compact(&p, w) {
+                    tracing::warn!(
+                        "compaction of {} did not finish: {e}; the partition stays \
+                         searchable as it is",
+                        p.path.display()
+                    );
+                }
+                if let Err(e) = p.reload() {
+                    tracing::warn!("cannot reload {}: {e}", p.path.display());
+                }
+            });
+        match spawned {
+            Ok(handle) => {
+                self.compacting.insert(key, handle);
+            }
+            Err(e) => tracing::warn!("cannot start compaction: {e}"),
+        }
     }
 
     pub fn run(mut self, rx: Receiver<IndexMsg>) {
@@ -365,6 +492,7 @@ impl Indexer {
                     self.add_or_fail(lsn, &batch.records);
                     drop(permit);
                 }
+                Ok(IndexMsg::Control { lsn, control }) => self.apply(lsn, &control),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }

@@ -6,7 +6,7 @@
 //! feed and passes them to the indexer. A failed write or fsync fails the whole group:
 //! nothing of it is acknowledged and the dedupe state forgets it.
 
-use crate::batch::{FeedBatch, IngestOutcome, PreparedBatch};
+use crate::batch::{Control, FeedBatch, IngestOutcome, PreparedBatch};
 use crate::budget::Permit;
 use crate::dedupe::SeqTracker;
 use crate::health::{Health, Severity};
@@ -29,10 +29,21 @@ pub(crate) struct WalRequest {
     pub reply: oneshot::Sender<Result<IngestOutcome, IngestError>>,
 }
 
+/// What the ingest thread is asked.
+pub(crate) enum WalMsg {
+    /// Make a batch durable.
+    Batch(WalRequest),
+    /// Write a control entry; answers the high-water mark the source had.
+    Control {
+        control: Control,
+        reply: oneshot::Sender<Result<Option<u64>, IngestError>>,
+    },
+}
+
 pub(crate) struct IngestThread {
     pub wal: Wal,
     pub seqs: SeqTracker,
-    pub rx: Receiver<WalRequest>,
+    pub rx: Receiver<WalMsg>,
     pub index_tx: Sender<IndexMsg>,
     pub feed: broadcast::Sender<Arc<FeedBatch>>,
     pub committed_lsn: Arc<AtomicU64>,
@@ -70,7 +81,11 @@ impl IngestThread {
         let mut trimmed_to = 0;
         loop {
             let first = match self.rx.recv_timeout(Duration::from_millis(500)) {
-                Ok(r) => r,
+                Ok(WalMsg::Batch(r)) => r,
+                Ok(WalMsg::Control { control, reply }) => {
+                    let _ = reply.send(self.write_control(control));
+                    continue;
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     self.trim(&mut trimmed_to);
                     continue;
@@ -79,18 +94,55 @@ impl IngestThread {
             };
             let mut group = vec![first];
             let mut bytes = 0;
+            let mut control = None;
             while bytes < MAX_GROUP_BYTES {
                 match self.rx.try_recv() {
-                    Ok(r) => {
+                    Ok(WalMsg::Batch(r)) => {
                         bytes += r.batch.text.len();
                         group.push(r);
+                    }
+                    // A control entry goes after the batches sent before it.
+                    Ok(c @ WalMsg::Control { .. }) => {
+                        control = Some(c);
+                        break;
                     }
                     Err(_) => break,
                 }
             }
             self.write_group(group);
+            if let Some(WalMsg::Control { control, reply }) = control {
+                let _ = reply.send(self.write_control(control));
+            }
             self.trim(&mut trimmed_to);
         }
+    }
+
+    /// Writes a control entry on its own, durable before it takes effect here and is
+    /// passed to the indexer.
+    fn write_control(&mut self, control: Control) -> Result<Option<u64>, IngestError> {
+        self.seqs.begin();
+        self.wal.begin_group();
+        let written = self
+            .wal
+            .append(&control.payload())
+            .and_then(|lsn| self.wal.sync().map(|()| lsn));
+        let lsn = match written {
+            Ok(lsn) => lsn,
+            Err(e) => {
+                let _ = self.wal.abort_group();
+                self.health.report(
+                    "wal",
+                    Severity::Error,
+                    format!("{e}; ingest answers 503 until a write succeeds"),
+                );
+                return Err(IngestError::Unavailable(e.to_string()));
+            }
+        };
+        self.durable_lsn.store(lsn, Ordering::Release);
+        let Control::ResetSeq(source) = &control;
+        let previous = self.seqs.reset(source);
+        let _ = self.index_tx.send(IndexMsg::Control { lsn, control });
+        Ok(previous)
     }
 
     fn write_group(&mut self, group: Vec<WalRequest>) {

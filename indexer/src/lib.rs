@@ -47,7 +47,7 @@ pub use partition::{Catalog, Partition};
 use dedupe::SeqTracker;
 use health::Severity as Sev;
 use indexing::{Indexer, WalMarks};
-use ingest::{IngestThread, WalRequest};
+use ingest::{IngestThread, WalMsg, WalRequest};
 use state::CheckpointFile;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,6 +114,7 @@ impl EngineConfig {
                 writer_threads: 2,
                 writer_memory: 192 << 20,
                 retire_after: Duration::from_secs(30),
+                max_open_writers: 8,
             },
             wal_segment_bytes: 64 << 20,
             inflight_bytes: 256 << 20,
@@ -129,7 +130,7 @@ pub struct Engine {
     feed: broadcast::Sender<Arc<FeedBatch>>,
     durable_lsn: Arc<AtomicU64>,
     committed_lsn: Arc<AtomicU64>,
-    wal_tx: Mutex<Option<mpsc::Sender<WalRequest>>>,
+    wal_tx: Mutex<Option<mpsc::Sender<WalMsg>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// The WAL positions made durable and committed, for [`Engine::wait_searchable`].
     marks: WalMarks,
@@ -195,6 +196,9 @@ impl Engine {
         let mut replayed = 0usize;
         let (wal, report) =
             wal::Wal::open(&wal_dir, checkpoint.lsn, config.wal_segment_bytes, |e| {
+                if let Some(batch::Control::ResetSeq(source)) = batch::Control::decode(&e.payload) {
+                    seqs.reset(&source);
+                }
                 for line in e.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                     if let Ok(r) = batch::decode_line(line) {
                         seqs.observe(&r);
@@ -269,8 +273,25 @@ impl Engine {
         {
             let tx = self.wal_tx.lock().expect("lock");
             let tx = tx.as_ref().ok_or(IngestError::ShuttingDown)?;
-            tx.send(WalRequest { batch, reply })
+            tx.send(WalMsg::Batch(WalRequest { batch, reply }))
                 .map_err(|_| IngestError::ShuttingDown)?;
+        }
+        rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Forgets `source_id`'s `_seq` high-water mark, durably and in order with the
+    /// batches around it: records the source sends next are accepted whatever their
+    /// `_seq`. Answers the mark it had (`None`: the source was unknown).
+    pub async fn reset_seq(&self, source_id: &str) -> Result<Option<u64>, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        {
+            let tx = self.wal_tx.lock().expect("lock");
+            let tx = tx.as_ref().ok_or(IngestError::ShuttingDown)?;
+            tx.send(WalMsg::Control {
+                control: batch::Control::ResetSeq(source_id.to_string()),
+                reply,
+            })
+            .map_err(|_| IngestError::ShuttingDown)?;
         }
         rx.await.map_err(|_| IngestError::ShuttingDown)?
     }

@@ -196,6 +196,11 @@ impl Record {
     }
 }
 
+/// The largest `_seq` accepted: JSON's safe integers (2^53), which every JSON tool reads
+/// exactly. A source's high-water mark never goes down, so one record with a `_seq`
+/// near `u64::MAX` would otherwise silence its source for good.
+pub const MAX_SEQ: u64 = 1 << 53;
+
 /// Why one line of a batch was rejected.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum RecordError {
@@ -224,6 +229,18 @@ pub struct Decoded {
     pub rejected: Vec<Rejected>,
 }
 
+/// Refuses a `_seq` over [`MAX_SEQ`] at ingest. (Replay reads the WAL with
+/// [`Record::from_json`] alone, so lines written before this limit still load.)
+fn seq_in_range(rec: Record) -> Result<Record, RecordError> {
+    match rec.seq {
+        Some(seq) if seq > MAX_SEQ => Err(RecordError::Invalid(format!(
+            "`_seq` {seq} is over 2^53 ({MAX_SEQ}), the largest integer JSON tools keep \
+             exactly; number each source's records from 1 upwards"
+        ))),
+        _ => Ok(rec),
+    }
+}
+
 /// Decodes an NDJSON body line by line. Blank lines are skipped; each bad line is
 /// reported with its 1-based number and the rest are returned.
 pub fn decode_ndjson(body: &[u8]) -> Decoded {
@@ -245,7 +262,7 @@ pub fn decode_ndjson(body: &[u8]) -> Decoded {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match Record::from_json(line) {
+        match Record::from_json(line).and_then(seq_in_range) {
             Ok(r) => {
                 out.records.push(r);
                 out.spans.push(span.start..span.start + line.len());
@@ -318,6 +335,20 @@ mod tests {
             r.to_json(),
             r#"{"@timestamp":"2026-11-20T10:00:00.000000000Z","message":"m"}"#
         );
+    }
+
+    #[test]
+    fn seq_over_json_safe_integers_is_rejected() {
+        let line = |seq: u64| {
+            format!(r#"{{"@timestamp":"2026-11-20T10:00:00Z","_source_id":"a","_seq":{seq}}}"#)
+        };
+        let body = [MAX_SEQ, MAX_SEQ + 1, u64::MAX].map(line).join("\n");
+        let d = decode_ndjson(body.as_bytes());
+        assert_eq!(d.records.len(), 1);
+        assert_eq!(d.records[0].seq, Some(MAX_SEQ));
+        assert_eq!(d.rejected.len(), 2);
+        assert_eq!(d.rejected[1].line, 3);
+        assert!(d.rejected[1].error.contains("over 2^53"), "{:?}", d.rejected);
     }
 
     #[test]

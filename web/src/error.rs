@@ -1,6 +1,8 @@
 //! The error answer every route uses: `{"error":{"type":…,"reason":…}}` with a status.
 
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -65,4 +67,54 @@ pub async fn not_found(uri: Uri) -> ApiError {
         "not_found",
         format!("no route {}; see the HTTP API in the README", uri.path()),
     )
+}
+
+/// Gives axum's own rejections (a body over `--max-request-bytes`, a query string that
+/// does not deserialise) the JSON error shape, Elasticsearch's under `/es`, instead of
+/// axum's plain text. `max_request_bytes` is the limit the 413 names.
+pub async fn json_rejections(
+    State(max_request_bytes): State<usize>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let es = req.uri().path().starts_with("/es");
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !status.is_client_error() || !plain {
+        return resp;
+    }
+    let e = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            "body_too_large",
+            format!(
+                "request body over {max_request_bytes} bytes (the server's \
+                 --max-request-bytes); send a smaller request"
+            ),
+        )
+    } else {
+        let text = axum::body::to_bytes(resp.into_body(), 64 << 10)
+            .await
+            .unwrap_or_default();
+        ApiError::new(
+            status,
+            "invalid_request",
+            String::from_utf8_lossy(&text).into_owned(),
+        )
+    };
+    if es {
+        let mut resp = crate::es::error::EsError::from(e).into_response();
+        resp.headers_mut().insert(
+            "x-elastic-product",
+            HeaderValue::from_static("Elasticsearch"),
+        );
+        resp
+    } else {
+        e.into_response()
+    }
 }

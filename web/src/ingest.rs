@@ -65,7 +65,7 @@ pub async fn read_body(
         return Err(too_large());
     }
     // A body refused for its size waits for no room.
-    let permit = match length {
+    let mut permit = match length {
         Some(length) => {
             budget
                 .acquire_within(length.saturating_mul(expansion), limits.inflight_wait)
@@ -91,6 +91,19 @@ pub async fn read_body(
             return Err(too_large());
         }
         raw.extend_from_slice(&chunk);
+        // A body sent without its length (chunked) is charged as it arrives, so that
+        // many of them at once cannot hold more than the budget.
+        let covered = match &mut permit {
+            Some(p) => p.bytes() >= raw.capacity() || p.resize(raw.capacity()),
+            None => {
+                permit = budget.try_acquire(raw.capacity());
+                permit.is_some()
+            }
+        };
+        if !covered {
+            text_buffers::give_back(raw);
+            return Err(no_room());
+        }
     }
     let encoding = headers
         .get(header::CONTENT_ENCODING)
@@ -157,7 +170,13 @@ pub async fn ingest(
     // Decompressing is CPU work: keep it off the async workers.
     let engine = state.engine.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        let decoded = decode_body(&encoding, raw, limits.max_decoded_bytes)?;
+        let (decoded, permit) = decode_body(
+            &encoding,
+            raw,
+            limits.max_decoded_bytes,
+            engine.budget(),
+            permit,
+        )?;
         let permit = reserve(engine.budget(), permit, decoded.len() * RECORD_EXPANSION)?;
         let (mut batch, rejected) = PreparedBatch::from_ndjson(decoded, Some(permit));
         if !batch.fit_budget() {
@@ -192,18 +211,67 @@ pub async fn ingest(
 }
 
 /// The body as sent, decompressed per `Content-Encoding` within `max` bytes, in a
-/// buffer from [`text_buffers`]. An uncompressed body is handed over as it was read; a
-/// compressed one is given back once decompressed.
-pub(crate) fn decode_body(encoding: &str, raw: Vec<u8>, max: usize) -> Result<Vec<u8>, ApiError> {
+/// buffer from [`text_buffers`], with the budget share that holds it. An uncompressed
+/// body is handed over as it was read, with `permit` as it was. A compressed one is
+/// charged to the budget as it is produced (its compressed text and the decompressed
+/// buffer's whole capacity), so that concurrent decompression bombs stop at the budget,
+/// not at the machine's memory: 429 when the budget has no room for the next chunk.
+pub(crate) fn decode_body(
+    encoding: &str,
+    raw: Vec<u8>,
+    max: usize,
+    budget: &Budget,
+    permit: Option<Permit>,
+) -> Result<(Vec<u8>, Option<Permit>), ApiError> {
     if matches!(encoding, "identity" | "") {
-        return Ok(raw);
+        return Ok((raw, permit));
     }
-    let decoded = decompress(encoding, &raw, max);
+    let mut charge = Charge {
+        budget,
+        permit,
+        base: raw.len(),
+    };
+    let decoded = decompress(encoding, &raw, max, &mut charge);
     text_buffers::give_back(raw);
-    decoded
+    Ok((decoded?, charge.permit))
 }
 
-fn decompress(encoding: &str, raw: &[u8], max: usize) -> Result<Vec<u8>, ApiError> {
+/// The budget share of a body being decompressed.
+struct Charge<'a> {
+    budget: &'a Budget,
+    permit: Option<Permit>,
+    /// Bytes held besides the decompressed buffer (the compressed text).
+    base: usize,
+}
+
+impl Charge<'_> {
+    /// Makes the share cover a decompressed buffer of `capacity` bytes.
+    fn cover(&mut self, capacity: usize) -> Result<(), ApiError> {
+        let bytes = self.base + capacity;
+        let covered = match &mut self.permit {
+            Some(p) => p.bytes() >= bytes || p.resize(bytes),
+            None => {
+                self.permit = self.budget.try_acquire(bytes);
+                self.permit.is_some()
+            }
+        };
+        if covered {
+            Ok(())
+        } else {
+            Err(no_room())
+        }
+    }
+}
+
+/// Decompressed bytes produced between two budget checks.
+const DECODE_CHUNK: usize = 256 << 10;
+
+fn decompress(
+    encoding: &str,
+    raw: &[u8],
+    max: usize,
+    charge: &mut Charge<'_>,
+) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -212,22 +280,46 @@ fn decompress(encoding: &str, raw: &[u8], max: usize) -> Result<Vec<u8>, ApiErro
         )
     };
     let compressed = raw.len();
-    let read_limited = |r: &mut dyn Read| -> Result<Vec<u8>, ApiError> {
+    let mut read_limited = |r: &mut dyn Read| -> Result<Vec<u8>, ApiError> {
         // Logs compress about 8:1; start near that to avoid regrowing the buffer.
-        let mut out = text_buffers::take((compressed * 8).min(max + 1));
-        let read = r.take(max as u64 + 1).read_to_end(&mut out);
-        if let Err(e) = read {
-            text_buffers::give_back(out);
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                format!("cannot decompress the body as {encoding}: {e}"),
-            ));
+        let mut out = text_buffers::take((compressed * 8).clamp(DECODE_CHUNK, max + 1));
+        let mut chunk = vec![0u8; DECODE_CHUNK];
+        let result = loop {
+            if let Err(e) = charge.cover(out.capacity()) {
+                break Err(e);
+            }
+            let n = match r.read(&mut chunk) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    break Err(ApiError::bad_request(
+                        "invalid_body",
+                        format!("cannot decompress the body as {encoding}: {e}"),
+                    ))
+                }
+            };
+            if out.len() + n > max {
+                break Err(too_large());
+            }
+            if out.capacity() - out.len() < n {
+                // Grow by doubling, but never past the limit, and charge before the
+                // memory is taken.
+                let want = (out.capacity() * 2).max(out.len() + n).min(max);
+                if let Err(e) = charge.cover(want) {
+                    break Err(e);
+                }
+                out.reserve_exact(want - out.len());
+            }
+            out.extend_from_slice(&chunk[..n]);
+        };
+        match result {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                text_buffers::give_back(out);
+                Err(e)
+            }
         }
-        if out.len() > max {
-            text_buffers::give_back(out);
-            return Err(too_large());
-        }
-        Ok(out)
     };
     match encoding {
         "zstd" => {

@@ -11,7 +11,9 @@
 //! - [`error`]: the JSON error shape `{"error":{"type":…,"reason":…}}` every route uses.
 //! - [`assets`]: the dashboard page at `/` and its embedded files under `/assets/`.
 //! - [`dashboards`]: saved dashboards, `/api/v1/dashboards` CRUD over `DATA/dashboards/`.
+//! - [`admin`]: operator actions (`POST /api/v1/admin/reset-seq`).
 
+pub mod admin;
 pub mod aggregate;
 pub mod assets;
 pub mod catalog;
@@ -37,6 +39,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest body accepted once decompressed.
     pub max_decoded_bytes: usize,
+    /// Largest body of every other request (searches, aggregations, dashboards, `/es`
+    /// reads): these are read whole and parsed into trees several times their size.
+    pub max_request_bytes: usize,
     /// How long a request waits for room in the back-pressure budget before its body is
     /// read. A client answered 429 sends its whole body again after a delay, and under
     /// sustained load those resends cost more than holding the request a moment.
@@ -48,6 +53,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 32 << 20,
             max_decoded_bytes: 128 << 20,
+            max_request_bytes: 1 << 20,
             inflight_wait: std::time::Duration::from_secs(1),
         }
     }
@@ -77,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/aggregate", post(aggregate::aggregate))
         .route("/api/v1/fields", get(catalog::fields))
         .route("/api/v1/sources", get(catalog::sources))
+        .route("/api/v1/admin/reset-seq", post(admin::reset_seq))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route(
@@ -93,7 +100,12 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{*path}", get(assets::asset))
         .merge(es::router(state.clone()))
         .fallback(error::not_found)
-        // Bodies are read with our own limit so that an oversized one gets a JSON 413.
-        .layer(DefaultBodyLimit::disable())
+        // Ingest and bulk read their `Body` under their own limits
+        // (`--max-body-bytes`); every route that takes its body whole is held to this.
+        .layer(DefaultBodyLimit::max(state.limits.max_request_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.limits.max_request_bytes,
+            error::json_rejections,
+        ))
         .with_state(state)
 }

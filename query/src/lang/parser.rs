@@ -15,9 +15,33 @@
 //!
 //! `NOT` binds tighter than `AND`, which binds tighter than `OR`. Positions in errors are
 //! 1-based character positions.
+//!
+//! Nesting (`(` groups and `NOT`s) is limited to [`max_depth`] levels: the descent
+//! recurses per level, and so do the compiler, the printer and dropping the tree, so a
+//! query of thousands of `(` would otherwise overflow a thread's stack and abort the
+//! whole server.
 
 use super::ast::{Leaf, Node, Value, WildPart};
 use std::ops::Bound;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Default of [`max_depth`]: far beyond what people type or tools generate (Kibana's
+/// filters and a dashboard's panel queries add a few levels), far below what a
+/// 2 MiB thread stack holds.
+pub const DEFAULT_MAX_DEPTH: usize = 100;
+
+static MAX_DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_DEPTH);
+
+/// The deepest nesting of `(` groups and `NOT`s a query may have.
+pub fn max_depth() -> usize {
+    MAX_DEPTH.load(Ordering::Relaxed)
+}
+
+/// Sets [`max_depth`] for the whole process (the server's `--max-query-depth`); at least
+/// 1, and at most 1,000 so that no setting can overflow a thread's stack.
+pub fn set_max_depth(depth: usize) {
+    MAX_DEPTH.store(depth.clamp(1, 1000), Ordering::Relaxed);
+}
 
 /// A query that does not parse: where, and what was expected there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +57,8 @@ pub fn parse(q: &str) -> Result<Node, ParseError> {
     let mut p = Parser {
         s: q.chars().collect(),
         i: 0,
+        depth: 0,
+        max_depth: max_depth(),
     };
     p.skip_ws();
     if p.eof() {
@@ -49,6 +75,9 @@ pub fn parse(q: &str) -> Result<Node, ParseError> {
 struct Parser {
     s: Vec<char>,
     i: usize,
+    /// Groups and `NOT`s open around the current position.
+    depth: usize,
+    max_depth: usize,
 }
 
 const EXPECTED_TERM: &str = "a term, a \"phrase\", field:value or `(`";
@@ -148,10 +177,27 @@ impl Parser {
         })
     }
 
+    /// Enters one more level of nesting, or fails naming the limit.
+    fn deeper(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            return Err(self.err_here(format!(
+                "the query nests `(` groups and `NOT`s more than {} levels deep (the \
+                 server's --max-query-depth); write it flatter, e.g. `a OR b OR c` instead \
+                 of `(a OR (b OR (c)))`",
+                self.max_depth
+            )));
+        }
+        Ok(())
+    }
+
     fn unary(&mut self, field: Option<&str>) -> Result<Node, ParseError> {
         self.skip_ws();
         if self.keyword("NOT") {
-            return Ok(Node::Not(Box::new(self.unary(field)?)));
+            self.deeper()?;
+            let inner = self.unary(field)?;
+            self.depth -= 1;
+            return Ok(Node::Not(Box::new(inner)));
         }
         match self.peek() {
             Some(c @ ('-' | '+')) => {
@@ -172,6 +218,7 @@ impl Parser {
 
     fn group(&mut self, field: Option<&str>) -> Result<Node, ParseError> {
         let open = self.i;
+        self.deeper()?;
         self.i += 1;
         self.skip_ws();
         if self.peek() == Some(')') {
@@ -183,6 +230,7 @@ impl Parser {
             return Err(self.expected(&format!("`)` to close the `(` at position {}", open + 1)));
         }
         self.i += 1;
+        self.depth -= 1;
         Ok(node)
     }
 
@@ -480,6 +528,27 @@ fn leaf(field: Option<String>, value: Value, start: usize) -> Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_limited_without_recursing_past_the_limit() {
+        let nested = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+        assert!(parse(&nested(DEFAULT_MAX_DEPTH)).is_ok());
+        for q in [
+            nested(DEFAULT_MAX_DEPTH + 1),
+            nested(100_000),
+            "(".repeat(100_000),
+            format!("{}a", "NOT ".repeat(100_000)),
+            format!("level:{}", nested(100_000)),
+            format!("{}a", "-(".repeat(100_000)),
+        ] {
+            let e = parse(&q).unwrap_err();
+            assert!(e.message.contains("more than 100 levels"), "{}", e.message);
+            assert!(e.message.contains("--max-query-depth"), "{}", e.message);
+        }
+        // Siblings do not add up: only what is open at once counts.
+        let wide = vec!["(a)"; 10_000].join(" OR ");
+        assert!(parse(&wide).is_ok());
+    }
 
     fn word(field: Option<&str>, w: &str, pos: usize) -> Node {
         Node::Leaf(Leaf {

@@ -139,7 +139,13 @@ pub async fn bulk(
     .await?;
     let engine = s.app.engine.clone();
     let (parsed, permit) = tokio::task::spawn_blocking(move || {
-        let decoded = crate::ingest::decode_body(&encoding, raw, limits.max_decoded_bytes)?;
+        let (decoded, permit) = crate::ingest::decode_body(
+            &encoding,
+            raw,
+            limits.max_decoded_bytes,
+            engine.budget(),
+            permit,
+        )?;
         let parsed =
             crate::ingest::reserve(engine.budget(), permit, decoded.len() * DOCUMENT_EXPANSION)
                 .map_err(EsError::from)
