@@ -35,6 +35,24 @@ pub struct ServerArgs {
     /// from the index.
     #[arg(long, default_value_t = 10_000)]
     pub follow_queue: usize,
+    /// Largest body, in bytes, of every request but ingest and `/es/_bulk` (searches,
+    /// aggregations, dashboards, `/es` reads); over it, 413.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_request_bytes: usize,
+    /// Deepest nesting of `(` groups and `NOT`s in a query (at most 1,000); deeper is a
+    /// 400.
+    #[arg(long, default_value_t = skein_query::lang::parser::DEFAULT_MAX_DEPTH)]
+    pub max_query_depth: usize,
+    /// Partition writers (one per day written to) open at once; past it the least
+    /// recently written is committed and closed, so a backfill spanning years holds no
+    /// more memory and threads than this many.
+    #[arg(long, default_value_t = 8)]
+    pub max_open_partitions: usize,
+    /// Time limit, in seconds, of a search or aggregation that names no `timeout` of
+    /// its own (0: none); past it the answer holds what was found and says
+    /// `"timed_out":true`.
+    #[arg(long, default_value_t = 30.0)]
+    pub query_timeout: f64,
 }
 
 impl ServerArgs {
@@ -48,6 +66,10 @@ impl ServerArgs {
             inflight_bytes: 256 << 20,
             inflight_wait_ms: 1000,
             follow_queue: 10_000,
+            max_request_bytes: 1 << 20,
+            max_query_depth: skein_query::lang::parser::DEFAULT_MAX_DEPTH,
+            max_open_partitions: 8,
+            query_timeout: 30.0,
         }
     }
 }
@@ -83,6 +105,8 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
     let mut config = EngineConfig::new(&args.data_dir);
     config.indexer.commit_interval = Duration::from_millis(args.commit_interval_ms.max(10));
     config.inflight_bytes = args.inflight_bytes;
+    config.indexer.max_open_writers = args.max_open_partitions.max(1);
+    skein_query::lang::parser::set_max_depth(args.max_query_depth);
     let engine = Arc::new(
         Engine::open(config)
             .with_context(|| format!("cannot open data directory {}", args.data_dir.display()))?,
@@ -97,6 +121,9 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
         limits: Limits {
             max_body_bytes: args.max_body_bytes,
             max_decoded_bytes: args.max_body_bytes.saturating_mul(4),
+            max_request_bytes: args.max_request_bytes,
+            query_timeout: (args.query_timeout > 0.0)
+                .then(|| Duration::from_secs_f64(args.query_timeout)),
             inflight_wait: Duration::from_millis(args.inflight_wait_ms),
         },
         dashboards: Arc::new(skein_web::dashboards::Store::open(

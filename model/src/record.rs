@@ -348,7 +348,11 @@ mod tests {
         assert_eq!(d.records[0].seq, Some(MAX_SEQ));
         assert_eq!(d.rejected.len(), 2);
         assert_eq!(d.rejected[1].line, 3);
-        assert!(d.rejected[1].error.contains("over 2^53"), "{:?}", d.rejected);
+        assert!(
+            d.rejected[1].error.contains("over 2^53"),
+            "{:?}",
+            d.rejected
+        );
     }
 
     #[test]

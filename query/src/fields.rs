@@ -30,6 +30,8 @@ pub struct FieldsRequest {
     pub top: usize,
     /// What `now` means in date math.
     pub now: Option<Timestamp>,
+    /// When to stop sampling.
+    pub stop: crate::Stop,
 }
 
 /// One value and how many sampled records have it.
@@ -104,6 +106,7 @@ pub fn fields(catalog: &Catalog, req: &FieldsRequest) -> Result<FieldsResponse, 
             end: req.end,
             limit: req.sample,
             now: req.now,
+            stop: req.stop.clone(),
             ..Default::default()
         },
     )?;

@@ -13,6 +13,8 @@
 //!   field names with types and top values; hosts and containers with their time spans.
 //! - [`aggregate`](mod@aggregate): Elasticsearch-style aggregations over the same shards, merged
 //!   exactly from each shard's intermediate results.
+//! - [`stop`]: a request's time limit and its client's disconnect, checked while
+//!   segments are scanned.
 
 pub mod aggregate;
 pub mod cursor;
@@ -23,6 +25,7 @@ pub mod parse;
 pub mod search;
 pub mod shard;
 pub mod sources;
+pub mod stop;
 
 pub use aggregate::{aggregate, AggregateError, AggregateRequest, AggregateResponse};
 pub use cursor::Cursor;
@@ -31,3 +34,4 @@ pub use parse::QueryError;
 pub use search::{search, Order, SearchError, SearchRequest, SearchResponse};
 pub use shard::{PartitionShard, Shard, SortKey};
 pub use sources::{sources, Source, SourcesResponse};
+pub use stop::{Stop, StopOnDrop};

@@ -3,6 +3,7 @@
 use crate::cursor::Cursor;
 use crate::parse::QueryError;
 use crate::shard::{PartitionShard, Shard, ShardRequest, SortKey};
+use crate::stop::Stop;
 use serde::Serialize;
 use skein_indexer::Catalog;
 use skein_model::{Record, Timestamp};
@@ -37,6 +38,9 @@ pub enum SearchError {
     /// The index could not be read.
     #[error("index read failed: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
+    /// The client went away; nobody reads the answer.
+    #[error("the request was cancelled: its client disconnected")]
+    Cancelled,
 }
 
 /// A search.
@@ -57,6 +61,9 @@ pub struct SearchRequest {
     /// What `now` means in the query's date math (`@timestamp:>now-1h`); the current
     /// time when unset. One value for every shard, so they all see the same range.
     pub now: Option<Timestamp>,
+    /// When to stop: the client gone, or the time limit reached (the answer is then
+    /// partial and says `timed_out`).
+    pub stop: Stop,
 }
 
 /// Hits and totals, as `GET /api/v1/search` answers them.
@@ -66,8 +73,12 @@ pub struct SearchResponse {
     pub total: u64,
     /// This page.
     pub hits: Vec<Record>,
-    /// Pass back to get the next page; `null` once fewer than `limit` hits came back.
+    /// Pass back to get the next page; `null` once fewer than `limit` hits came back,
+    /// or when the search timed out (its hits may skip some matches).
     pub cursor: Option<String>,
+    /// Whether the time limit cut the search short: `total` and `hits` then hold what
+    /// was found in time.
+    pub timed_out: bool,
     /// Time spent.
     pub took_ms: u64,
 }
@@ -84,10 +95,12 @@ pub fn search(catalog: &Catalog, req: &SearchRequest) -> Result<SearchResponse, 
     let res = gather(&shards, req);
     metrics::histogram!("skein_search_seconds").record(started.elapsed().as_secs_f64());
     let (total, hits, cursor) = res?;
+    let timed_out = req.stop.timed_out();
     Ok(SearchResponse {
         total,
         hits,
-        cursor: cursor.map(|c| c.to_string()),
+        cursor: cursor.filter(|_| !timed_out).map(|c| c.to_string()),
+        timed_out,
         took_ms: started.elapsed().as_millis() as u64,
     })
 }
@@ -96,7 +109,8 @@ pub fn search(catalog: &Catalog, req: &SearchRequest) -> Result<SearchResponse, 
 ///
 /// Shards are visited from the side the order starts at; once `limit` hits are held,
 /// a shard whose whole time range sorts after the last of them cannot contribute hits,
-/// and is only asked for its count.
+/// and is only asked for its count. Once `req.stop` says stop, no further shard is
+/// asked; a cancelled search is an error, a timed-out one answers what it found.
 pub fn gather<S: Shard>(
     shards: &[S],
     req: &SearchRequest,
@@ -111,6 +125,9 @@ pub fn gather<S: Shard>(
     let mut total = 0;
     let mut hits: Vec<(SortKey, Record)> = Vec::new();
     for shard in order {
+        if req.stop.should_stop() {
+            break;
+        }
         let (lo, hi) = shard.time_range();
         let full = limit > 0 && hits.len() >= limit;
         let cannot_contribute = full && {
@@ -129,6 +146,7 @@ pub fn gather<S: Shard>(
             order: req.order,
             after: req.cursor.map(|c| c.0),
             count: true,
+            stop: &req.stop,
         };
         let mut r = shard.search(&sreq)?;
         total += r.total;
@@ -140,6 +158,9 @@ pub fn gather<S: Shard>(
             }
             hits.truncate(limit);
         }
+    }
+    if req.stop.is_cancelled() {
+        return Err(SearchError::Cancelled);
     }
     let cursor = if limit > 0 && hits.len() == limit {
         hits.last().map(|h| Cursor(h.0))

@@ -10,6 +10,7 @@ use crate::aggregate::top_terms::{CountCollector, SegmentCounts};
 use crate::aggregate::AggregateError;
 use crate::parse::{parse_query_at, QueryError};
 use crate::search::{Order, SearchError};
+use crate::stop::{collect_segment, count_segment, Stop};
 use skein_indexer::schema::{names, to_tantivy_time, RecordLoader};
 use skein_indexer::{Catalog, Partition};
 use skein_model::{Record, Timestamp};
@@ -57,6 +58,8 @@ pub struct ShardRequest<'a> {
     pub after: Option<SortKey>,
     /// Whether to count all matches (ignoring `after`).
     pub count: bool,
+    /// When to stop scanning.
+    pub stop: &'a Stop,
 }
 
 /// What a shard answers.
@@ -107,6 +110,8 @@ pub struct ShardAggRequest<'a> {
     pub end: Option<Timestamp>,
     /// The aggregations, already prepared for Tantivy.
     pub aggs: &'a Aggregations,
+    /// When to stop scanning.
+    pub stop: &'a Stop,
 }
 
 /// A local daily partition as a shard.
@@ -166,10 +171,16 @@ impl Shard for PartitionShard {
         let ord = schema.get_field(names::ORD).expect("schema");
         let base = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
         let searcher = p.searcher();
-        let scoring = EnableScoring::disabled_from_searcher(&searcher);
         if req.limit == 0 {
             let total = if req.count {
-                searcher.search_with_executor(&base, &Count, executor(), scoring)? as u64
+                let weight = base.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+                executor()
+                    .map(
+                        |reader| count_segment(weight.as_ref(), reader, req.stop),
+                        searcher.segment_readers().iter(),
+                    )?
+                    .into_iter()
+                    .sum()
             } else {
                 0
             };
@@ -227,7 +238,14 @@ impl Shard for PartitionShard {
                 ]))
             }
         };
-        let (total, top) = newest_first(&searcher, page.as_ref(), count, req.limit, req.order)?;
+        let (total, top) = newest_first(
+            &searcher,
+            page.as_ref(),
+            count,
+            req.limit,
+            req.order,
+            req.stop,
+        )?;
         let mut loader = RecordLoader::new(&searcher);
         let mut hits = Vec::with_capacity(top.len());
         for ((t, o), addr) in top {
@@ -254,16 +272,9 @@ impl Shard for PartitionShard {
                 self.0.index.tokenizers().clone(),
             ),
         );
-        let (count, partial) = self
-            .0
-            .searcher()
-            .search_with_executor(
-                &query,
-                &(Count, collector),
-                executor(),
-                EnableScoring::disabled_from_schema(&schema),
-            )
-            .map_err(AggregateError::from_tantivy)?;
+        let (count, partial) =
+            search_segments(&self.0.searcher(), &query, &(Count, collector), req.stop)
+                .map_err(AggregateError::from_tantivy)?;
         Ok((count as u64, partial))
     }
 
@@ -293,7 +304,8 @@ impl Shard for PartitionShard {
                     if no_query && covered && !reader.has_deletes() {
                         return distinct::sketch_whole_segment(reader, field);
                     }
-                    let fruit = collector.collect_segment(weight.as_ref(), ord as u32, reader)?;
+                    let fruit =
+                        collect_segment(&collector, weight.as_ref(), ord as u32, reader, req.stop)?;
                     collector.merge_fruits(vec![fruit])
                 },
                 segments,
@@ -313,18 +325,28 @@ impl Shard for PartitionShard {
     ) -> Result<Option<Vec<SegmentCounts>>, AggregateError> {
         let schema = self.0.index.schema();
         let query = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
-        self.0
-            .searcher()
-            .search_with_executor(
-                &query,
-                &CountCollector {
-                    field: field.to_string(),
-                },
-                executor(),
-                EnableScoring::disabled_from_schema(&schema),
-            )
+        let collector = CountCollector {
+            field: field.to_string(),
+        };
+        search_segments(&self.0.searcher(), &query, &collector, req.stop)
             .map_err(AggregateError::from_tantivy)
     }
+}
+
+/// Runs `collector` over every segment on the query pool, as Tantivy's
+/// `search_with_executor` does, but checking `stop` while scanning.
+fn search_segments<C: Collector>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    collector: &C,
+    stop: &Stop,
+) -> tantivy::Result<C::Fruit> {
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let fruits = executor().map(
+        |(ord, reader)| collect_segment(collector, weight.as_ref(), ord as u32, reader, stop),
+        searcher.segment_readers().iter().enumerate(),
+    )?;
+    collector.merge_fruits(fruits)
 }
 
 /// Hits as the top collector gives them: (time, ingest order) and address.
@@ -365,6 +387,7 @@ fn newest_first(
     count: Counting,
     limit: usize,
     order: Order,
+    stop: &Stop,
 ) -> tantivy::Result<(u64, Hits)> {
     let scoring = EnableScoring::disabled_from_searcher(searcher);
     let page_weight = page.weight(scoring)?;
@@ -390,6 +413,9 @@ fn newest_first(
     let mut total = 0u64;
     let mut held: Hits = Vec::new();
     for chunk in segments.chunks(pool_threads()) {
+        if stop.should_stop() {
+            break;
+        }
         let last = (held.len() >= limit).then(|| {
             held[limit - 1]
                 .0
@@ -413,22 +439,22 @@ fn newest_first(
             |(ord, reader, collect)| -> tantivy::Result<(u64, Hits)> {
                 let page_weight = page_weight.as_ref();
                 let mut n = match &other_weight {
-                    Some(w) => u64::from(w.count(reader)?),
+                    Some(w) => count_segment(w.as_ref(), reader, stop)?,
                     None => 0,
                 };
                 let hits = match (&count, collect) {
                     (Counting::Page, true) => {
-                        let fruit = both.collect_segment(page_weight, ord, reader)?;
+                        let fruit = collect_segment(&both, page_weight, ord, reader, stop)?;
                         let (c, hits) = both.merge_fruits(vec![fruit])?;
                         n = c as u64;
                         hits
                     }
                     (Counting::Page, false) => {
-                        n = u64::from(page_weight.count(reader)?);
+                        n = count_segment(page_weight, reader, stop)?;
                         Vec::new()
                     }
                     (_, true) => {
-                        let fruit = top.collect_segment(page_weight, ord, reader)?;
+                        let fruit = collect_segment(&top, page_weight, ord, reader, stop)?;
                         top.merge_fruits(vec![fruit])?
                     }
                     (_, false) => Vec::new(),

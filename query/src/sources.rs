@@ -48,6 +48,7 @@ pub fn sources(
     start: Option<Timestamp>,
     end: Option<Timestamp>,
     now: Option<Timestamp>,
+    stop: crate::Stop,
 ) -> Result<SourcesResponse, AggregateError> {
     let started = Instant::now();
     let terms = |field: &str| json!({"field": field, "size": MAX_PER_LEVEL, "missing": ""});
@@ -68,6 +69,7 @@ pub fn sources(
             end,
             aggs,
             now,
+            stop,
         },
     )?;
     let mut out = Vec::new();

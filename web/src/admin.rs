@@ -44,14 +44,14 @@ pub async fn reset_seq(
             "`source_id` is empty; give the `_source_id` whose records are refused",
         ));
     }
-    let previous_seq = state
-        .engine
-        .reset_seq(&body.source_id)
-        .await
-        .map_err(|e| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
-                .retry_after(5)
-        })?;
+    let previous_seq = state.engine.reset_seq(&body.source_id).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
+        .retry_after(5)
+    })?;
     tracing::info!(
         "admin reset-seq of {:?} (previous {previous_seq:?})",
         body.source_id

@@ -26,6 +26,8 @@ pub struct AggregateBody {
     /// Named aggregations (Elasticsearch's `aggs`).
     #[serde(alias = "aggregations")]
     pub aggs: Option<serde_json::Value>,
+    /// Time limit (`500ms`, `30s`; default `--query-timeout`).
+    pub timeout: Option<String>,
 }
 
 /// Maps an aggregation failure to the API's error answer.
@@ -35,6 +37,7 @@ pub fn api_error(e: AggregateError) -> ApiError {
         e @ (AggregateError::Request { .. } | AggregateError::Invalid(_)) => {
             ApiError::bad_request("aggregation_error", e.to_string())
         }
+        AggregateError::Cancelled => crate::search::cancelled(),
         e @ AggregateError::Index(_) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "aggregation_failed",
@@ -58,6 +61,8 @@ pub async fn aggregate(
         )
     })?;
     let now = Timestamp::now();
+    let stop = crate::search::stop_param(body.timeout.as_deref(), &state.limits)?;
+    let _cancel_on_disconnect = stop.on_drop();
     let req = AggregateRequest {
         q: body.q,
         start: time_param("start", body.start.as_deref(), now)?,
@@ -70,6 +75,7 @@ pub async fn aggregate(
             )
         })?,
         now: Some(now),
+        stop,
     };
     let engine = state.engine.clone();
     tokio::task::spawn_blocking(move || skein_query::aggregate(engine.catalog(), &req))

@@ -26,6 +26,8 @@ pub struct CatalogParams {
     pub sample: Option<usize>,
     /// `fields` only: top values per field (default 5).
     pub top: Option<usize>,
+    /// Time limit (`500ms`, `30s`; default `--query-timeout`).
+    pub timeout: Option<String>,
 }
 
 /// Largest sample for top values.
@@ -52,6 +54,8 @@ pub async fn fields(
             format!("`sample` is {sample}; at most {MAX_SAMPLE}"),
         ));
     }
+    let stop = crate::search::stop_param(p.timeout.as_deref(), &state.limits)?;
+    let _cancel_on_disconnect = stop.on_drop();
     let req = FieldsRequest {
         q: p.q,
         start: time_param("start", p.start.as_deref(), now)?,
@@ -59,11 +63,13 @@ pub async fn fields(
         sample,
         top: p.top.unwrap_or(5).min(100),
         now: Some(now),
+        stop,
     };
     let engine = state.engine.clone();
     blocking(move || {
         skein_query::fields(engine.catalog(), &req).map_err(|e| match e {
             SearchError::Query(e) => ApiError::bad_request("query_parse_error", e.to_string()),
+            SearchError::Cancelled => crate::search::cancelled(),
             e => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "fields_failed",
@@ -89,9 +95,11 @@ pub async fn sources(
     let now = Timestamp::now();
     let start = time_param("start", p.start.as_deref(), now)?;
     let end = time_param("end", p.end.as_deref(), now)?;
+    let stop = crate::search::stop_param(p.timeout.as_deref(), &state.limits)?;
+    let _cancel_on_disconnect = stop.on_drop();
     let engine = state.engine.clone();
     blocking(move || {
-        skein_query::sources(engine.catalog(), &p.q, start, end, Some(now)).map_err(api_error)
+        skein_query::sources(engine.catalog(), &p.q, start, end, Some(now), stop).map_err(api_error)
     })
     .await
     .map(Json)

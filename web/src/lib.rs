@@ -42,6 +42,9 @@ pub struct Limits {
     /// Largest body of every other request (searches, aggregations, dashboards, `/es`
     /// reads): these are read whole and parsed into trees several times their size.
     pub max_request_bytes: usize,
+    /// Time limit of a search or aggregation when the request names none (its
+    /// `timeout`); past it the answer holds what was found and says `timed_out`.
+    pub query_timeout: Option<std::time::Duration>,
     /// How long a request waits for room in the back-pressure budget before its body is
     /// read. A client answered 429 sends its whole body again after a delay, and under
     /// sustained load those resends cost more than holding the request a moment.
@@ -54,6 +57,7 @@ impl Default for Limits {
             max_body_bytes: 32 << 20,
             max_decoded_bytes: 128 << 20,
             max_request_bytes: 1 << 20,
+            query_timeout: Some(std::time::Duration::from_secs(30)),
             inflight_wait: std::time::Duration::from_secs(1),
         }
     }

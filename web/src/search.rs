@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use skein_model::Timestamp;
-use skein_query::{Order, SearchError, SearchRequest, SearchResponse};
+use skein_query::{Order, SearchError, SearchRequest, SearchResponse, Stop};
 
 /// Query-string parameters.
 #[derive(Debug, Deserialize)]
@@ -25,6 +25,8 @@ pub struct SearchParams {
     pub order: Option<String>,
     /// From the previous page.
     pub cursor: Option<String>,
+    /// Time limit (`500ms`, `30s`; default `--query-timeout`).
+    pub timeout: Option<String>,
 }
 
 /// Largest page.
@@ -44,8 +46,31 @@ pub fn time_param(
     }
 }
 
+/// The [`Stop`] of a request: its `timeout` parameter, else the server's
+/// `--query-timeout`. The handler holds [`Stop::on_drop`] so that a client that hangs
+/// up cancels the work.
+pub fn stop_param(timeout: Option<&str>, limits: &crate::Limits) -> Result<Stop, ApiError> {
+    Stop::parse_timeout(timeout, limits.query_timeout)
+        .map(Stop::after)
+        .map_err(|e| ApiError::bad_request("invalid_timeout", e))
+}
+
+/// The answer to a request whose client went away (nobody reads it; logs and metrics
+/// see it as nginx's 499).
+pub fn cancelled() -> ApiError {
+    ApiError::new(
+        StatusCode::from_u16(499).expect("a valid status"),
+        "cancelled",
+        "the client closed the connection before the answer",
+    )
+}
+
 /// Turns parameters into a request, or says which one is wrong.
-pub fn request_from_params(p: SearchParams, now: Timestamp) -> Result<SearchRequest, ApiError> {
+pub fn request_from_params(
+    p: SearchParams,
+    now: Timestamp,
+    limits: &crate::Limits,
+) -> Result<SearchRequest, ApiError> {
     let time = |name: &str, v: Option<String>| time_param(name, v.as_deref(), now);
     let limit = p.limit.unwrap_or(100);
     if limit > MAX_LIMIT {
@@ -79,6 +104,7 @@ pub fn request_from_params(p: SearchParams, now: Timestamp) -> Result<SearchRequ
         order,
         cursor,
         now: Some(now),
+        stop: stop_param(p.timeout.as_deref(), limits)?,
     })
 }
 
@@ -87,7 +113,8 @@ pub async fn search(
     State(state): State<AppState>,
     Query(params): Query<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
-    let req = request_from_params(params, Timestamp::now())?;
+    let req = request_from_params(params, Timestamp::now(), &state.limits)?;
+    let _cancel_on_disconnect = req.stop.on_drop();
     let engine = state.engine.clone();
     let res = tokio::task::spawn_blocking(move || skein_query::search(engine.catalog(), &req))
         .await
@@ -97,6 +124,7 @@ pub async fn search(
         Err(SearchError::Query(e)) => {
             Err(ApiError::bad_request("query_parse_error", e.to_string()))
         }
+        Err(SearchError::Cancelled) => Err(cancelled()),
         Err(e) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "search_failed",

@@ -25,6 +25,7 @@ pub mod top_terms;
 use crate::parse::QueryError;
 use crate::search::{gather, Order, SearchError, SearchRequest};
 use crate::shard::{PartitionShard, Shard, ShardAggRequest, AGG_BUCKET_LIMIT};
+use crate::stop::Stop;
 use serde::Serialize;
 use skein_indexer::Catalog;
 use skein_model::Timestamp;
@@ -48,6 +49,9 @@ pub struct AggregateRequest {
     pub aggs: serde_json::Value,
     /// What `now` means in date math; the current time when unset.
     pub now: Option<Timestamp>,
+    /// When to stop: the client gone, or the time limit reached (the answer then holds
+    /// what was aggregated in time and says `timed_out`).
+    pub stop: Stop,
 }
 
 /// The answer.
@@ -57,6 +61,8 @@ pub struct AggregateResponse {
     pub total: u64,
     /// Results by aggregation name, in Elasticsearch's shape.
     pub aggregations: serde_json::Value,
+    /// Whether the time limit cut the aggregation short (the counts are then partial).
+    pub timed_out: bool,
     /// Time spent.
     pub took_ms: u64,
 }
@@ -82,6 +88,9 @@ pub enum AggregateError {
     /// The index could not be read.
     #[error("index read failed: {0}")]
     Index(TantivyError),
+    /// The client went away; nobody reads the answer.
+    #[error("the request was cancelled: its client disconnected")]
+    Cancelled,
 }
 
 impl AggregateError {
@@ -107,6 +116,7 @@ impl From<SearchError> for AggregateError {
         match e {
             SearchError::Query(q) => AggregateError::Query(q),
             SearchError::Tantivy(t) => AggregateError::Index(t),
+            SearchError::Cancelled => AggregateError::Cancelled,
         }
     }
 }
@@ -128,6 +138,7 @@ pub fn aggregate(
     Ok(AggregateResponse {
         total,
         aggregations,
+        timed_out: req.stop.timed_out(),
         took_ms: started.elapsed().as_millis() as u64,
     })
 }
@@ -154,6 +165,7 @@ pub fn gather_aggregations<S: Shard>(
         start: req.start,
         end: req.end,
         aggs: &empty,
+        stop: &req.stop,
     };
     // Top values of keyword fields and cardinalities first, straight from the columns;
     // what cannot be answered so goes to Tantivy with the rest.
@@ -184,6 +196,9 @@ pub fn gather_aggregations<S: Shard>(
     if !rest.is_empty() || direct.is_empty() {
         let mut count = 0;
         for shard in shards {
+            if req.stop.should_stop() {
+                break;
+            }
             let (n, partial) = shard.aggregate(&ShardAggRequest {
                 aggs: &rest,
                 ..base.clone()
@@ -194,6 +209,9 @@ pub fn gather_aggregations<S: Shard>(
                 .map_err(AggregateError::from_tantivy)?;
         }
         total = Some(count);
+    }
+    if req.stop.is_cancelled() {
+        return Err(AggregateError::Cancelled);
     }
     let limits = AggregationLimitsGuard::new(None, Some(AGG_BUCKET_LIMIT));
     let result = merged
@@ -278,6 +296,7 @@ fn time_range<S: Shard>(
             order,
             cursor: None,
             now: Some(now),
+            stop: req.stop.clone(),
         };
         let (_, hits, _) = gather(shards, &sreq)?;
         Ok(hits.first().map(|r| r.timestamp))

@@ -17,6 +17,7 @@ pub fn run(
     end: Option<Timestamp>,
     aggs: &Value,
     now: Timestamp,
+    stop: &skein_query::Stop,
 ) -> Result<Value, EsError> {
     let mut aggs = aggs.clone();
     rename_fields(&mut aggs);
@@ -26,6 +27,7 @@ pub fn run(
         end,
         aggs,
         now: Some(now),
+        stop: stop.clone(),
     };
     match skein_query::aggregate(catalog, &req) {
         Ok(r) => Ok(r.aggregations),
@@ -35,6 +37,7 @@ pub fn run(
             reason: format!("index read failed: {e}"),
             retry_after: None,
         }),
+        Err(AggregateError::Cancelled) => Err(crate::search::cancelled().into()),
         Err(e) => Err(EsError::bad_request(
             "illegal_argument_exception",
             e.to_string(),

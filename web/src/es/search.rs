@@ -23,7 +23,7 @@ use skein_model::{Record, Timestamp};
 use skein_query::lang::ast::{Leaf, Node, Value as V, WildPart};
 use skein_query::lang::print::to_query_string;
 use skein_query::shard::SortKey;
-use skein_query::{Cursor, Order, SearchError, SearchRequest};
+use skein_query::{Cursor, Order, SearchError, SearchRequest, Stop};
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::time::Instant;
@@ -70,7 +70,9 @@ pub async fn search(
     let engine = s.app.engine.clone();
     let now = Timestamp::now();
     let req = SearchSpec::new(&index, body, &params, now)?;
-    let out = tokio::task::spawn_blocking(move || req.run(engine.catalog(), now))
+    let stop = req.stop(&s.app.limits)?;
+    let _cancel_on_disconnect = stop.on_drop();
+    let out = tokio::task::spawn_blocking(move || req.run(engine.catalog(), now, &stop))
         .await
         .map_err(internal)??;
     Ok(Json(with_filter_path(&params, out)))
@@ -104,8 +106,11 @@ pub async fn count(
     check_params(&params, &allowed)?;
     let now = Timestamp::now();
     let node = and_index(&index, query_node(body.get("query"), params.get("q"), now)?)?;
+    let stop = crate::search::stop_param(params.get("timeout").map(String::as_str), &s.app.limits)
+        .map_err(EsError::from)?;
+    let _cancel_on_disconnect = stop.on_drop();
     let engine = s.app.engine.clone();
-    let total = tokio::task::spawn_blocking(move || total_of(engine.catalog(), &node, now))
+    let total = tokio::task::spawn_blocking(move || total_of(engine.catalog(), &node, now, stop))
         .await
         .map_err(internal)??;
     Ok(Json(with_filter_path(
@@ -177,12 +182,15 @@ pub async fn msearch(
         })();
         specs.push(spec);
     }
+    let stop = crate::search::stop_param(params.get("timeout").map(String::as_str), &s.app.limits)
+        .map_err(EsError::from)?;
+    let _cancel_on_disconnect = stop.on_drop();
     let engine = s.app.engine.clone();
     let responses = tokio::task::spawn_blocking(move || {
         specs
             .into_iter()
             .map(
-                |spec| match spec.and_then(|s| s.run(engine.catalog(), now)) {
+                |spec| match spec.and_then(|s| s.run(engine.catalog(), now, &stop)) {
                     Ok(mut v) => {
                         v["status"] = json!(200);
                         v
@@ -355,6 +363,7 @@ fn time_bounds(node: &Node) -> (Option<Timestamp>, Option<Timestamp>) {
 
 fn search_error(e: SearchError) -> EsError {
     match e {
+        SearchError::Cancelled => crate::search::cancelled().into(),
         SearchError::Query(q) => EsError::bad_request(
             "query_shard_exception",
             format!("{}: {}", q.query, q.reason),
@@ -363,7 +372,12 @@ fn search_error(e: SearchError) -> EsError {
     }
 }
 
-fn total_of(catalog: &skein_indexer::Catalog, node: &Node, now: Timestamp) -> Result<u64, EsError> {
+fn total_of(
+    catalog: &skein_indexer::Catalog,
+    node: &Node,
+    now: Timestamp,
+    stop: Stop,
+) -> Result<u64, EsError> {
     let (start, end) = time_bounds(node);
     let req = SearchRequest {
         q: to_query_string(node),
@@ -373,6 +387,7 @@ fn total_of(catalog: &skein_indexer::Catalog, node: &Node, now: Timestamp) -> Re
         order: Order::Desc,
         cursor: None,
         now: Some(now),
+        stop,
     };
     skein_query::search(catalog, &req)
         .map(|r| r.total)
@@ -384,7 +399,7 @@ pub async fn count_docs(s: &EsState, name: &str) -> Result<u64, EsError> {
     let node = index_leaf(V::Phrase(name.to_string()));
     let engine = s.app.engine.clone();
     let now = Timestamp::now();
-    tokio::task::spawn_blocking(move || total_of(engine.catalog(), &node, now))
+    tokio::task::spawn_blocking(move || total_of(engine.catalog(), &node, now, Stop::never()))
         .await
         .map_err(internal)?
 }
@@ -410,6 +425,8 @@ pub struct SearchSpec {
     track: Track,
     total_as_int: bool,
     aggs: Option<Value>,
+    /// `timeout` from the URL or the body.
+    timeout: Option<String>,
 }
 
 impl SearchSpec {
@@ -544,6 +561,17 @@ impl SearchSpec {
             }
         };
         let total_as_int = params.get("rest_total_hits_as_int").map(String::as_str) == Some("true");
+        let timeout = match (params.get("timeout"), body.get("timeout")) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(Value::String(t))) => Some(t.clone()),
+            (None, Some(other)) => {
+                return Err(EsError::bad_request(
+                    "parsing_exception",
+                    format!("`timeout` must be a duration such as \"30s\", not {other}"),
+                ))
+            }
+            (None, None) => None,
+        };
         let aggs = match (body.remove("aggs"), body.remove("aggregations")) {
             (Some(_), Some(_)) => {
                 return Err(EsError::bad_request(
@@ -564,7 +592,13 @@ impl SearchSpec {
             track,
             total_as_int,
             aggs,
+            timeout,
         })
+    }
+
+    /// When this search stops: its `timeout`, else the server's `--query-timeout`.
+    pub fn stop(&self, limits: &crate::Limits) -> Result<Stop, EsError> {
+        crate::search::stop_param(self.timeout.as_deref(), limits).map_err(EsError::from)
     }
 
     /// The query-language text this search runs.
@@ -573,7 +607,12 @@ impl SearchSpec {
     }
 
     /// Runs the search; the answer in Elasticsearch's shape.
-    pub fn run(&self, catalog: &skein_indexer::Catalog, now: Timestamp) -> Result<Value, EsError> {
+    pub fn run(
+        &self,
+        catalog: &skein_indexer::Catalog,
+        now: Timestamp,
+        stop: &Stop,
+    ) -> Result<Value, EsError> {
         let started = Instant::now();
         let (start, end) = time_bounds(&self.node);
         let q = self.query_string();
@@ -585,6 +624,7 @@ impl SearchSpec {
             order: self.order,
             cursor: self.after,
             now: Some(now),
+            stop: stop.clone(),
         };
         let res = skein_query::search(catalog, &req).map_err(search_error)?;
         let cursor: Option<Cursor> = res.cursor.as_deref().and_then(|c| c.parse().ok());
@@ -617,8 +657,9 @@ impl SearchSpec {
             }
         }
         if let Some(aggs) = &self.aggs {
-            out["aggregations"] = super::aggs::run(catalog, &q, start, end, aggs, now)?;
+            out["aggregations"] = super::aggs::run(catalog, &q, start, end, aggs, now, stop)?;
         }
+        out["timed_out"] = json!(stop.timed_out());
         out["took"] = json!(started.elapsed().as_millis() as u64);
         Ok(out)
     }

@@ -1,0 +1,377 @@
+//! One request must never take the server down: each test sends what used to crash or
+//! cripple the real server, then checks that it answered with a clear error, that it
+//! still answers the next request, and that its memory (read from `/proc`) stayed
+//! under a stated bound.
+
+mod common;
+
+use common::{client, record_line, Server};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// A value from `/proc/<pid>/status` (`VmHWM`, `VmRSS`: kB; `Threads`: a count).
+fn proc_status(server: &Server, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in /proc status"))
+}
+
+fn peak_rss_mib(server: &Server) -> u64 {
+    proc_status(server, "VmHWM") / 1024
+}
+
+/// The server is up and answers a real search.
+fn still_serves(server: &Server) {
+    let (status, health) = server.get_json("/healthz");
+    assert_eq!(status, 200, "{health}");
+    let r = server.search(&[("q", "*"), ("limit", "1")]);
+    assert!(r["total"].is_u64(), "{r}");
+}
+
+fn post(server: &Server, path: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}{path}", server.url))
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().unwrap();
+    let v = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{path} answered {status} with non-JSON {text:?}: {e}"));
+    (status, v)
+}
+
+fn reason(v: &Value) -> String {
+    v["error"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn deeply_nested_queries_are_refused_on_every_route_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let line = record_line("2026-11-20T10:00:00Z", "web", "info", "hello", "s", 1);
+    assert_eq!(server.ingest(line.into_bytes(), None).status(), 200);
+    server.wait_total("hello", 1);
+
+    let nested = |n: usize| format!("{}hello{}", "(".repeat(n), ")".repeat(n));
+    // 2,000 levels fit in a URL (12 KB) and aborted the process before.
+    let deep_url = nested(2_000);
+    for path in [
+        "/api/v1/search",
+        "/api/v1/tail",
+        "/api/v1/fields",
+        "/api/v1/sources",
+        "/es/_search",
+        "/es/_count",
+    ] {
+        let r = client()
+            .get(format!("{}{path}", server.url))
+            .query(&[("q", deep_url.as_str())])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let v: Value = r.json().unwrap();
+        assert!(
+            reason(&v).contains("--max-query-depth"),
+            "{path}: {}",
+            reason(&v)
+        );
+    }
+    // 10^5 levels go through bodies.
+    let deep = nested(100_000);
+    let (status, v) = post(
+        &server,
+        "/api/v1/aggregate",
+        json!({"q": deep, "aggs": {"n": {"value_count": {"field": "level"}}}}).to_string(),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(reason(&v).contains("more than 100 levels"), "{v}");
+    for body in [
+        json!({"query": {"query_string": {"query": deep}}}),
+        json!({"query": {"bool": {"must": [{"query_string": {"query": deep}}]}}}),
+    ] {
+        let (status, v) = post(&server, "/es/_search", body.to_string());
+        assert_eq!(status, 400, "{v}");
+        assert!(reason(&v).contains("--max-query-depth"), "{v}");
+    }
+    // JSON nested 10^5 deep (the DSL's own nesting, aggregations) is refused by the JSON
+    // reader's depth limit before anything walks it.
+    let deep_bool = format!(
+        "{}{}{}",
+        r#"{"bool":{"must":["#.repeat(100_000),
+        r#"{"match_all":{}}"#,
+        "]}}".repeat(100_000)
+    );
+    assert!(deep_bool.len() < 2 << 20);
+    let (status, v) = post(
+        &server,
+        "/es/_search",
+        format!(r#"{{"query":{deep_bool}}}"#),
+    );
+    assert!(status == 400 || status == 413, "{status} {v}");
+    let deep_aggs = format!(
+        "{}{}{}",
+        r#"{"a":{"terms":{"field":"level"},"aggs":"#.repeat(50_000),
+        "{}",
+        "}}".repeat(50_000)
+    );
+    let (status, v) = post(
+        &server,
+        "/api/v1/aggregate",
+        format!(r#"{{"aggs":{deep_aggs}}}"#),
+    );
+    assert!(status == 400 || status == 413, "{status} {v}");
+
+    // A dashboard holding such a query is stored as text and fails only where it runs.
+    let (status, v) = post(
+        &server,
+        "/api/v1/dashboards",
+        json!({"title": "deep", "query": nested(10_000), "panels": [
+            {"type": "count_over_time", "field": "level"}]})
+        .to_string(),
+    );
+    assert!(status == 201 || status == 400, "{status} {v}");
+    let (status, _) = server.get_json("/api/v1/dashboards");
+    assert_eq!(status, 200);
+    still_serves(&server);
+    assert!(
+        peak_rss_mib(&server) < 1024,
+        "{} MiB",
+        peak_rss_mib(&server)
+    );
+}
+
+#[test]
+fn bodies_over_the_limit_are_refused_on_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let big = vec![b' '; 2 << 20];
+    for path in [
+        "/api/v1/aggregate",
+        "/api/v1/dashboards",
+        "/api/v1/admin/reset-seq",
+        "/es/_search",
+        "/es/_count",
+        "/es/_msearch",
+        "/es/logs/_search",
+    ] {
+        let (status, v) = post(&server, path, big.clone());
+        assert_eq!(status, 413, "{path}: {v}");
+        assert!(reason(&v).contains("--max-request-bytes"), "{path}: {v}");
+        if path.starts_with("/es") {
+            assert_eq!(v["status"], 413, "ES shape under /es: {v}");
+        }
+    }
+    // A body streamed without a length is cut off at the limit too. 1.5 GB took 4 GB of
+    // memory before; the server now stops reading after a megabyte.
+    let chunks = (0..1_536).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1 << 20]));
+    let body = reqwest::blocking::Body::new(ChunkReader::new(chunks));
+    let r = client()
+        .post(format!("{}/api/v1/dashboards", server.url))
+        .body(body)
+        .send();
+    if let Ok(r) = r {
+        assert_eq!(r.status(), 413);
+    }
+    still_serves(&server);
+    assert!(peak_rss_mib(&server) < 512, "{} MiB", peak_rss_mib(&server));
+}
+
+/// A reader over a stream of chunks, sent without a `Content-Length`.
+struct ChunkReader<I> {
+    chunks: I,
+    current: std::io::Cursor<Vec<u8>>,
+}
+
+impl<I> ChunkReader<I> {
+    fn new(chunks: I) -> Self {
+        ChunkReader {
+            chunks,
+            current: std::io::Cursor::new(Vec::new()),
+        }
+    }
+}
+
+impl<I: Iterator<Item = std::io::Result<Vec<u8>>>> std::io::Read for ChunkReader<I> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.current.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            match self.chunks.next() {
+                Some(c) => self.current = std::io::Cursor::new(c?),
+                None => return Ok(0),
+            }
+        }
+    }
+}
+
+/// `copies` concatenated frames each decompressing to 1 MiB of zeros.
+fn bomb(encoding: &str, copies: usize) -> Vec<u8> {
+    let zeros = vec![0u8; 1 << 20];
+    let frame = match encoding {
+        "zstd" => zstd::encode_all(&zeros[..], 19).unwrap(),
+        _ => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(&zeros).unwrap();
+            e.finish().unwrap()
+        }
+    };
+    frame.repeat(copies)
+}
+
+#[test]
+fn concurrent_decompression_bombs_stop_at_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let bombs = [bomb("zstd", 1024), bomb("gzip", 1024)];
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let (encoding, body) = if i % 2 == 0 {
+                    ("zstd", bombs[0].clone())
+                } else {
+                    ("gzip", bombs[1].clone())
+                };
+                let url = server.url.clone();
+                s.spawn(move || {
+                    client()
+                        .post(format!("{url}/api/v1/ingest"))
+                        .header("Content-Encoding", encoding)
+                        .body(body)
+                        .send()
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for s in &statuses {
+        assert!(*s == 413 || *s == 429, "{statuses:?}");
+    }
+    assert!(statuses.contains(&413), "{statuses:?}");
+    still_serves(&server);
+    // 16 × 1 GiB reached 4.7 GB before; the in-flight budget is 256 MiB.
+    let peak = peak_rss_mib(&server);
+    assert!(peak < 900, "peak RSS {peak} MiB");
+}
+
+#[test]
+fn a_batch_spanning_400_days_stays_within_the_writer_pool_and_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("data"), &["--max-open-partitions", "4"]);
+    let day0 = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    // Days interleaved (every 7th day, wrapping), each source's `_seq` growing: the
+    // grouping by day must not reorder the dedupe.
+    let mut lines = Vec::new();
+    for i in 0..1200u64 {
+        let day = day0 + chrono::Duration::days(((i * 7) % 400) as i64);
+        let ts = format!("{day}T{:02}:00:00Z", i % 24);
+        lines.push(record_line(
+            &ts,
+            "backfill",
+            "info",
+            "old",
+            &format!("s{}", i % 3),
+            i + 1,
+        ));
+    }
+    let body = lines.join("\n").into_bytes();
+    let threads_before = proc_status(&server, "Threads");
+    let r: Value = server.ingest(body.clone(), None).json().unwrap();
+    assert_eq!(r["accepted"], 1200, "{r}");
+    server.wait_total("old", 1200);
+    let threads = proc_status(&server, "Threads");
+    assert!(
+        threads < threads_before + 60,
+        "{threads} threads (before: {threads_before}); 400 open writers had 3,205"
+    );
+    assert!(
+        peak_rss_mib(&server) < 1024,
+        "{} MiB",
+        peak_rss_mib(&server)
+    );
+    let (_, health) = server.get_json("/healthz");
+    assert_eq!(health["partitions"], 400, "{health}");
+
+    // The same batch again is all duplicates, also after a crash and replay.
+    server.kill9();
+    let server = server.restart();
+    server.wait_total("old", 1200);
+    let r: Value = server.ingest(body, None).json().unwrap();
+    assert_eq!(r["duplicates"], 1200, "{r}");
+    std::thread::sleep(Duration::from_millis(1500));
+    server.wait_total("old", 1200);
+    let per_day = server.search(&[
+        ("q", "old"),
+        ("start", "2024-01-08T00:00:00Z"),
+        ("end", "2024-01-08T23:59:59Z"),
+        ("limit", "0"),
+    ]);
+    assert_eq!(per_day["total"], 3, "{per_day}");
+}
+
+#[test]
+fn seq_is_bounded_and_a_poisoned_source_can_be_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("data"), &[]);
+    let send = |server: &Server, seq: u64, msg: &str| -> Value {
+        let line = record_line(
+            "2026-11-20T10:00:00Z",
+            "web",
+            "info",
+            msg,
+            "node-1/web",
+            seq,
+        );
+        server.ingest(line.into_bytes(), None).json().unwrap()
+    };
+    let r = send(&server, u64::MAX, "poison");
+    assert_eq!(r["accepted"], 0, "{r}");
+    assert!(
+        r["rejected"][0]["error"].as_str().unwrap().contains("2^53"),
+        "{r}"
+    );
+    // At the limit it is accepted, and then silences the source...
+    assert_eq!(send(&server, 1 << 53, "poison")["accepted"], 1);
+    assert_eq!(send(&server, 7, "lost")["duplicates"], 1);
+    // ...until an admin resets it.
+    let (status, v) = post(
+        &server,
+        "/api/v1/admin/reset-seq",
+        json!({"source_id": "node-1/web"}).to_string(),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["previous_seq"], json!(1u64 << 53));
+    assert_eq!(send(&server, 7, "back")["accepted"], 1);
+    // The reset and the new mark survive a crash: 7 is a duplicate, 8 is new.
+    server.kill9();
+    let server = server.restart();
+    assert_eq!(send(&server, 7, "back")["duplicates"], 1);
+    assert_eq!(send(&server, 8, "back")["accepted"], 1);
+    server.wait_total("back", 2);
+    server.wait_total("poison", 1);
+    let (status, v) = post(
+        &server,
+        "/api/v1/admin/reset-seq",
+        json!({"source": "x"}).to_string(),
+    );
+    assert_eq!(status, 400, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && server.get_json("/healthz").0 != 200 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    still_serves(&server);
+}
