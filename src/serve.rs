@@ -53,6 +53,15 @@ pub struct ServerArgs {
     /// `"timed_out":true`.
     #[arg(long, default_value_t = 30.0)]
     pub query_timeout: f64,
+    /// Distinct `fields`/`labels` paths of one record that become columns; the rest
+    /// stay in the stored record (returned with hits) without a column.
+    #[arg(long, default_value_t = 1_000)]
+    pub max_fields_per_record: usize,
+    /// Distinct `fields`/`labels` paths of one day's partition that become columns
+    /// (Elasticsearch's `total_fields.limit`); past it new paths get none, with a
+    /// warning on /healthz.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_fields_per_partition: usize,
 }
 
 impl ServerArgs {
@@ -70,6 +79,8 @@ impl ServerArgs {
             max_query_depth: skein_query::lang::parser::DEFAULT_MAX_DEPTH,
             max_open_partitions: 8,
             query_timeout: 30.0,
+            max_fields_per_record: 1_000,
+            max_fields_per_partition: 10_000,
         }
     }
 }
@@ -106,6 +117,8 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
     config.indexer.commit_interval = Duration::from_millis(args.commit_interval_ms.max(10));
     config.inflight_bytes = args.inflight_bytes;
     config.indexer.max_open_writers = args.max_open_partitions.max(1);
+    config.indexer.max_fields_per_record = args.max_fields_per_record;
+    config.indexer.max_fields_per_partition = args.max_fields_per_partition;
     skein_query::lang::parser::set_max_depth(args.max_query_depth);
     let engine = Arc::new(
         Engine::open(config)

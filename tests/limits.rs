@@ -375,3 +375,45 @@ fn seq_is_bounded_and_a_poisoned_source_can_be_reset() {
     }
     still_serves(&server);
 }
+
+#[test]
+fn a_record_with_200000_field_names_keeps_them_in_its_source_and_searches_stay_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let mut wide = serde_json::Map::new();
+    for i in 0..200_000 {
+        wide.insert(format!("k{i}"), json!(i));
+    }
+    let day = "2026-11-20T10:00:00Z";
+    let mut lines = vec![json!({"@timestamp": day, "message": "wide", "fields": wide}).to_string()];
+    for i in 0..100 {
+        lines.push(
+            json!({"@timestamp": day, "message": "narrow", "fields": {"user": format!("u{i}")}})
+                .to_string(),
+        );
+    }
+    let r: Value = client()
+        .post(format!("{}/api/v1/ingest", server.url))
+        .body(lines.join("\n"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(r["accepted"], 101, "{r}");
+    server.wait_total("wide OR narrow", 101);
+    // The first 1,000 paths are columns; the rest are returned from the stored record.
+    let hit = &server.search(&[("q", "wide")])["hits"][0];
+    assert_eq!(hit["fields"].as_object().unwrap().len(), 200_000);
+    assert_eq!(hit["fields"]["k199999"], 199_999);
+    let found = server.search(&[("q", "fields.k10:10"), ("limit", "0")]);
+    assert_eq!(found["total"], 1, "{found}");
+    let beyond = server.search(&[("q", "fields.k150000:150000"), ("limit", "0")]);
+    assert_eq!(beyond["total"], 0, "{beyond}");
+    // Searches of the day read hits without opening 200,000 columns.
+    let narrow = server.search(&[("q", "narrow"), ("limit", "100")]);
+    assert_eq!(narrow["hits"].as_array().unwrap().len(), 100);
+    let (_, health) = server.get_json("/healthz");
+    let problems = health["problems"].to_string();
+    assert!(problems.contains("--max-fields-per-record"), "{health}");
+    still_serves(&server);
+}

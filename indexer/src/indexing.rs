@@ -15,6 +15,7 @@
 
 use crate::batch::{Control, FeedBatch};
 use crate::budget::Permit;
+use crate::field_budget::FieldBudget;
 use crate::health::{Health, Severity};
 use crate::merge_priority::MergePriority;
 use crate::partition::{Catalog, Partition, PartitionKey};
@@ -70,6 +71,10 @@ pub struct IndexerConfig {
     /// Partition writers open at once; past it the least recently written one is
     /// committed and closed.
     pub max_open_writers: usize,
+    /// Distinct `fields`/`labels` paths of one record that become columns.
+    pub max_fields_per_record: usize,
+    /// Distinct `fields`/`labels` paths of one partition that become columns.
+    pub max_fields_per_partition: usize,
 }
 
 /// Arena of a writer for a day that is over.
@@ -104,6 +109,8 @@ struct OpenWriter {
     dirty: bool,
     /// When a record last went in.
     last_write: Instant,
+    /// The payload paths that have columns in the partition.
+    budget: FieldBudget,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,7 +204,7 @@ impl Indexer {
                 }
             }
             let day = r.timestamp.day_number();
-            if !partitions.last().is_some_and(|p| p.key.day == day) {
+            if partitions.last().is_none_or(|p| p.key.day != day) {
                 let p = self.catalog.for_time(r.timestamp)?;
                 if !partitions.iter().any(|q| q.key == p.key) {
                     partitions.push(p);
@@ -231,13 +238,21 @@ impl Indexer {
             let later: Vec<PartitionKey> = runs.clone().map(|r| r[0].0).collect();
             let writer = self.writer_for(&p, lsn, &later)?;
             let now = Instant::now();
+            let dropped = writer.budget.dropped;
             for &(_, i) in run {
-                writer.writer.add_document(
-                    fields.document(&records[i as usize], (lsn << 24) | u64::from(i)),
-                )?;
+                let ord = (lsn << 24) | u64::from(i);
+                let doc = fields.document_within(&records[i as usize], ord, &mut writer.budget);
+                writer.writer.add_document(doc)?;
             }
             writer.dirty = true;
             writer.last_write = now;
+            if writer.budget.dropped > dropped {
+                let (n, example) = (
+                    writer.budget.dropped - dropped,
+                    writer.budget.example.clone(),
+                );
+                self.fields_refused(&p, n, example.as_deref());
+            }
         }
         self.last_lsn = lsn;
         Ok(())
@@ -310,12 +325,49 @@ impl Indexer {
         policy.set_min_num_segments(12);
         policy.set_min_layer_size(50_000);
         w.set_merge_policy(Box::new(policy));
+        let searcher = p.searcher();
+        let mut columns = Vec::new();
+        for reader in searcher.segment_readers() {
+            columns.extend(
+                reader
+                    .fields_metadata()?
+                    .into_iter()
+                    .map(|m| m.field_name)
+                    .filter(|n| n.starts_with("fields.") || n.starts_with("labels.")),
+            );
+        }
         Ok(OpenWriter {
             partition: p.clone(),
             writer: w,
             dirty: false,
             last_write: Instant::now(),
+            budget: FieldBudget::new(
+                columns.iter().map(String::as_str),
+                self.config.max_fields_per_record,
+                self.config.max_fields_per_partition,
+            ),
         })
+    }
+
+    /// The notice for payload paths that got no column.
+    fn fields_refused(&self, p: &Partition, n: u64, example: Option<&str>) {
+        metrics::counter!("skein_fields_over_limit_total").increment(n);
+        let message = format!(
+            "records hold more distinct `fields`/`labels` paths than the limits \
+             (--max-fields-per-record {}, --max-fields-per-partition {}); {n} more paths \
+             (such as `{}`) are kept in the stored records, returned with every hit, but \
+             have no column: queries and aggregations on them find nothing. Send fewer \
+             distinct keys (put variable names in values), or raise the limits",
+            self.config.max_fields_per_record,
+            self.config.max_fields_per_partition,
+            example.unwrap_or("?"),
+        );
+        tracing::warn!("partition {}: {message}", p.key.dir_name());
+        self.health.report(
+            &format!("fields:{}", p.key.dir_name()),
+            Severity::Warning,
+            message,
+        );
     }
 
     /// Applies a control entry in its place among the batches.

@@ -14,6 +14,8 @@
 //!   document with the values the columns hold cut out, and its rebuilding on read.
 //! - `merge_priority` (private): segment merges at the lowest CPU priority, so ingest
 //!   goes first when the CPU is short.
+//! - `field_budget` (private): how many `fields`/`labels` paths become columns, per
+//!   record and per partition.
 //! - `json_value` (private): a record's `fields` and `labels` lent to Tantivy without
 //!   copying them.
 //! - [`state`]: the checkpoint (committed WAL position and `_seq` map) written atomically.
@@ -27,6 +29,7 @@ pub mod batch;
 pub mod budget;
 pub mod dedupe;
 mod es_source;
+mod field_budget;
 pub mod health;
 mod indexing;
 mod ingest;
@@ -115,6 +118,8 @@ impl EngineConfig {
                 writer_memory: 192 << 20,
                 retire_after: Duration::from_secs(30),
                 max_open_writers: 8,
+                max_fields_per_record: 1_000,
+                max_fields_per_partition: 10_000,
             },
             wal_segment_bytes: 64 << 20,
             inflight_bytes: 256 << 20,

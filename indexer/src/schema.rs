@@ -277,6 +277,31 @@ pub fn columns_hold_exactly(fields: &serde_json::Map<String, serde_json::Value>)
 impl Fields {
     /// Builds the document for `record` with ingest order `ord`.
     pub fn document(&self, record: &Record, ord: u64) -> TantivyDocument {
+        self.document_pruned(record, ord, None)
+    }
+
+    /// Builds the document for `record`, its `fields` and `labels` columns held to what
+    /// `budget` admits; the paths it refuses are kept in the stored record only.
+    pub(crate) fn document_within(
+        &self,
+        record: &Record,
+        ord: u64,
+        budget: &mut crate::field_budget::FieldBudget,
+    ) -> TantivyDocument {
+        let pruned = budget.admit(&record.fields, &record.labels);
+        self.document_pruned(record, ord, pruned.as_ref())
+    }
+
+    fn document_pruned(
+        &self,
+        record: &Record,
+        ord: u64,
+        pruned: Option<&crate::field_budget::Pruned>,
+    ) -> TantivyDocument {
+        let (fields, labels) = match pruned {
+            Some(p) => (&p.fields, &p.labels),
+            None => (&record.fields, &record.labels),
+        };
         let mut doc = TantivyDocument::new();
         doc.add_date(self.timestamp, to_tantivy_time(record.timestamp));
         doc.add_u64(self.ord, ord);
@@ -299,11 +324,11 @@ impl Fields {
             doc.add_u64(self.seq, seq);
         }
         doc.add_text(self.message, &record.message);
-        if !record.fields.is_empty() {
-            doc.add_field_value(self.fields, JsonRef::Fields(&record.fields));
+        if !fields.is_empty() {
+            doc.add_field_value(self.fields, JsonRef::Fields(fields));
         }
-        if !record.labels.is_empty() {
-            doc.add_field_value(self.labels, JsonRef::Labels(&record.labels));
+        if !labels.is_empty() {
+            doc.add_field_value(self.labels, JsonRef::Labels(labels));
         }
         // One buffer per indexing thread for the stored text, which Tantivy copies.
         thread_local! {
@@ -316,7 +341,8 @@ impl Fields {
                 let empty = serde_json::Map::new();
                 let text = serde_json::to_string(&StoredRef {
                     message: &record.message,
-                    fields: if columns_hold_exactly(&record.fields) {
+                    // Fields some columns refused are read back from here.
+                    fields: if pruned.is_none() && columns_hold_exactly(&record.fields) {
                         &empty
                     } else {
                         &record.fields
