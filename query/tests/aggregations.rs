@@ -112,6 +112,7 @@ fn agg(engine: &Engine, q: &str, range: Option<(i64, i64)>, aggs: Value) -> (u64
             end: range.map(|r| Timestamp(r.1)),
             aggs,
             now: None,
+            limits: Default::default(),
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));

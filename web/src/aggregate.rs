@@ -35,6 +35,12 @@ pub fn api_error(e: AggregateError) -> ApiError {
         e @ (AggregateError::Request { .. } | AggregateError::Invalid(_)) => {
             ApiError::bad_request("aggregation_error", e.to_string())
         }
+        e @ AggregateError::TooManyBuckets { .. } => {
+            ApiError::bad_request("too_many_buckets_exception", e.to_string())
+        }
+        e @ AggregateError::MemoryExceeded { .. } => {
+            ApiError::bad_request("circuit_breaking_exception", e.to_string())
+        }
         e @ AggregateError::Index(_) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "aggregation_failed",
@@ -70,6 +76,7 @@ pub async fn aggregate(
             )
         })?,
         now: Some(now),
+        limits: state.limits.agg,
     };
     let engine = state.engine.clone();
     tokio::task::spawn_blocking(move || skein_query::aggregate(engine.catalog(), &req))

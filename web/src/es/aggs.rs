@@ -7,7 +7,7 @@ use super::mapping::alias;
 use axum::http::StatusCode;
 use serde_json::Value;
 use skein_model::Timestamp;
-use skein_query::{AggregateError, AggregateRequest};
+use skein_query::{AggLimits, AggregateError, AggregateRequest};
 
 /// The `aggregations` object of the answer.
 pub fn run(
@@ -17,6 +17,7 @@ pub fn run(
     end: Option<Timestamp>,
     aggs: &Value,
     now: Timestamp,
+    limits: &AggLimits,
 ) -> Result<Value, EsError> {
     let mut aggs = aggs.clone();
     rename_fields(&mut aggs);
@@ -26,6 +27,7 @@ pub fn run(
         end,
         aggs,
         now: Some(now),
+        limits: *limits,
     };
     match skein_query::aggregate(catalog, &req) {
         Ok(r) => Ok(r.aggregations),
@@ -35,6 +37,14 @@ pub fn run(
             reason: format!("index read failed: {e}"),
             retry_after: None,
         }),
+        Err(e @ AggregateError::TooManyBuckets { .. }) => Err(EsError::bad_request(
+            "too_many_buckets_exception",
+            e.to_string(),
+        )),
+        Err(e @ AggregateError::MemoryExceeded { .. }) => Err(EsError::bad_request(
+            "circuit_breaking_exception",
+            e.to_string(),
+        )),
         Err(e) => Err(EsError::bad_request(
             "illegal_argument_exception",
             e.to_string(),
