@@ -165,9 +165,9 @@ fn a_hundred_thousand_ranges_are_refused_and_many_are_answered() {
     assert!(reason(&out).contains("`r`"), "{out}");
     assert!(reason(&out).contains("ranges"), "{out}");
 
-    // 60,000 ranges with gaps between them (from i to i + 0.5): answered, counts exact.
-    let gapped: Vec<Value> = (0..60_000)
-        .map(|i| json!({"from": i as f64 - 0.25, "to": i as f64 + 0.25}))
+    // 60,000 ranges with gaps between them ([2i, 2i + 1)): answered, counts exact.
+    let gapped: Vec<Value> = (0..60_000u64)
+        .map(|i| json!({"from": 2 * i, "to": 2 * i + 1}))
         .collect();
     let (status, out) = aggregate(
         &server,
@@ -185,8 +185,9 @@ fn a_hundred_thousand_ranges_are_refused_and_many_are_answered() {
         *want.entry(i % 1000).or_default() += 1;
     }
     for (i, b) in buckets.iter().enumerate() {
-        assert_eq!(b["from"].as_f64(), Some(i as f64 - 0.25), "{b}");
-        let n = want.get(&(i as u64)).copied().unwrap_or(0);
+        let from = 2 * i as u64;
+        assert_eq!(b["from"].as_f64(), Some(from as f64), "{b}");
+        let n = want.get(&from).copied().unwrap_or(0);
         assert_eq!(b["doc_count"].as_u64(), Some(n), "{b}");
     }
     still_fine(&server);
@@ -276,7 +277,7 @@ fn msearch_is_bounded_and_runs_a_few_at_a_time() {
 }
 
 #[test]
-fn limits_are_set_by_flags_and_tantivys_guard_is_named() {
+fn limits_are_set_by_flags() {
     let (_tmp, server) = server_with(
         6_000,
         &[
@@ -304,19 +305,9 @@ fn limits_are_set_by_flags_and_tantivys_guard_is_named() {
     assert!(reason(&out).contains("fixed_interval"), "{out}");
     let (status, out) = aggregate(
         &server,
-        json!({"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": "10s"}}}),
+        json!({"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": "10m"}}}),
     );
     assert_eq!(status, 200, "{out}");
-    // Every term of every segment under a sub-aggregation, counted by Tantivy's guard
-    // as it runs: over 200 kB.
-    let (status, out) = aggregate(
-        &server,
-        json!({"u": {"terms": {"field": "user", "size": 10}, "aggs": {
-            "a": {"avg": {"field": "latency_ms"}}}}}),
-    );
-    assert_eq!(status, 400, "{out}");
-    assert_eq!(out["error"]["type"], "circuit_breaking_exception", "{out}");
-    assert!(reason(&out).contains("--agg-memory-bytes"), "{out}");
     let (status, out) = post(&server, "/es/_msearch", "{}\n{}\n".repeat(4));
     assert_eq!(status, 400, "{out}");
     assert!(reason(&out).contains("limit of 3"), "{out}");

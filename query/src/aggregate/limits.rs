@@ -10,7 +10,7 @@
 //! left to Tantivy's own guard, which counts buckets and memory as they are made
 //! ([`AggLimits::max_memory_bytes`]).
 
-use super::request::{ALL_TERMS, FILLER_KEY};
+use super::request::FILLER_KEY;
 use serde_json::Value;
 use skein_model::Timestamp;
 
@@ -44,10 +44,12 @@ impl Default for AggLimits {
 }
 
 impl AggLimits {
-    /// Tantivy's bucket limit: a `u32`, so a larger setting means "no tighter than the
-    /// estimate already checked".
+    /// The limit for Tantivy's count of buckets made. Twice ours and one: a `range`
+    /// aggregation answering `n` ranges makes up to `2n + 1` buckets, with the gaps
+    /// between them filled ([`super::request`]), and the answer's size is already
+    /// checked by [`check`].
     pub fn tantivy_buckets(&self) -> u32 {
-        u32::try_from(self.max_buckets).unwrap_or(u32::MAX)
+        u32::try_from(self.max_buckets.saturating_mul(2).saturating_add(1)).unwrap_or(u32::MAX)
     }
 }
 
@@ -157,11 +159,10 @@ fn size_of(kind: &str, body: &Value, range: Option<(Timestamp, Timestamp)>) -> (
     let num = |k: &str| body.get(k).and_then(Value::as_u64);
     match kind {
         "terms" => {
-            let size = num("size").unwrap_or(10);
-            // Each shard keeps `shard_size` terms with their sub-aggregations; without
-            // one it keeps them all, which Tantivy's memory guard bounds.
-            let shard = num("segment_size").filter(|s| *s != ALL_TERMS).unwrap_or(0);
-            (size.max(shard).max(1), "lower `size`".into())
+            // The answer holds `size` terms. What each shard keeps on the way (every
+            // term, or `shard_size` of them) is not answered, as in Elasticsearch's
+            // count; Tantivy's memory guard bounds it.
+            (num("size").unwrap_or(10).max(1), "lower `size`".into())
         }
         "range" => {
             // The ranges added to cover every value are not answered.
@@ -289,10 +290,10 @@ mod tests {
             est(json!({"r": {"range": {"field": "latency_ms", "ranges": ranges}}})),
             1000
         );
-        // A `shard_size` keeps that many terms per shard.
+        // What shards keep on the way is not answered.
         assert_eq!(
             est(json!({"l": {"terms": {"field": "level", "size": 5, "shard_size": 500}}})),
-            500
+            5
         );
     }
 

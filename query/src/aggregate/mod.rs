@@ -376,3 +376,33 @@ fn edge<S: Shard>(
     let (_, hits, _) = gather(shards, &sreq)?;
     Ok(hits.first().map(|r| r.timestamp))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tantivy::aggregation::AggregationError as E;
+
+    #[test]
+    fn tantivys_guards_are_named_with_the_flag_to_change() {
+        let e = AggregateError::from_tantivy(TantivyError::AggregationError(E::MemoryExceeded {
+            limit: 1000u64.into(),
+            current: 2000u64.into(),
+        }));
+        assert!(
+            matches!(e, AggregateError::MemoryExceeded { limit: 1000 }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("--agg-memory-bytes"), "{e}");
+        let e =
+            AggregateError::from_tantivy(TantivyError::AggregationError(E::BucketLimitExceeded {
+                limit: 10,
+                current: 11,
+            }));
+        let text = e.to_string();
+        assert!(matches!(e, AggregateError::TooManyBuckets { .. }), "{e:?}");
+        assert!(
+            text.contains("limit of 10 ") && text.contains("--max-buckets"),
+            "{text}"
+        );
+    }
+}
