@@ -62,6 +62,17 @@ pub struct ServerArgs {
     /// warning on /healthz.
     #[arg(long, default_value_t = 10_000)]
     pub max_fields_per_partition: usize,
+    /// Largest answer one aggregation may have, in buckets plus metric values, estimated
+    /// before it runs (Elasticsearch's `search.max_buckets`); over it, a 400.
+    #[arg(long, default_value_t = skein_query::aggregate::limits::DEFAULT_MAX_BUCKETS)]
+    pub max_buckets: u64,
+    /// Memory, in bytes, one aggregation may take per partition while it runs; over it,
+    /// the aggregation stops with a 400.
+    #[arg(long, default_value_t = skein_query::aggregate::limits::DEFAULT_MAX_MEMORY_BYTES)]
+    pub agg_memory_bytes: u64,
+    /// Searches one `/es/_msearch` request may hold; over it, a 400.
+    #[arg(long, default_value_t = skein_web::DEFAULT_MAX_MSEARCH)]
+    pub max_msearch: usize,
 }
 
 impl ServerArgs {
@@ -81,6 +92,9 @@ impl ServerArgs {
             query_timeout: 30.0,
             max_fields_per_record: 1_000,
             max_fields_per_partition: 10_000,
+            max_buckets: skein_query::aggregate::limits::DEFAULT_MAX_BUCKETS,
+            agg_memory_bytes: skein_query::aggregate::limits::DEFAULT_MAX_MEMORY_BYTES,
+            max_msearch: skein_web::DEFAULT_MAX_MSEARCH,
         }
     }
 }
@@ -138,6 +152,13 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
             query_timeout: (args.query_timeout > 0.0)
                 .then(|| Duration::from_secs_f64(args.query_timeout)),
             inflight_wait: Duration::from_millis(args.inflight_wait_ms),
+            agg: skein_query::AggLimits {
+                max_buckets: args.max_buckets.max(1),
+                max_memory_bytes: args.agg_memory_bytes,
+                worst_case: true,
+            },
+            max_msearch: args.max_msearch.max(1),
+            msearch_concurrency: skein_web::default_msearch_concurrency(),
         },
         dashboards: Arc::new(skein_web::dashboards::Store::open(
             args.data_dir.join("dashboards"),

@@ -41,21 +41,31 @@ pub fn free_port() -> Result<u16> {
 impl ServerProcess {
     /// Starts the server on a free port and waits for `/healthz`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
-        let s = ServerProcess::spawn(data_dir, extra)?;
+        ServerProcess::start_bin(&built_skein_binary()?, data_dir, extra)
+    }
+
+    /// Starts the server on a free port without waiting for it to answer.
+    pub fn spawn(data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
+        ServerProcess::spawn_bin(&built_skein_binary()?, data_dir, extra)
+    }
+
+    /// Starts another build of the server (a baseline to compare with) and waits for
+    /// `/healthz`.
+    pub fn start_bin(bin: &Path, data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
+        let s = ServerProcess::spawn_bin(bin, data_dir, extra)?;
         let deadline = Instant::now() + Duration::from_secs(60);
         let c = reqwest::blocking::Client::new();
         while c.get(format!("{}/healthz", s.url)).send().is_err() {
             if Instant::now() > deadline {
-                bail!("server did not start");
+                bail!("server {} did not start", bin.display());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         Ok(s)
     }
 
-    /// Starts the server on a free port without waiting for it to answer.
-    pub fn spawn(data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
-        let bin = built_skein_binary()?;
+    fn spawn_bin(bin: &Path, data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
+        let bin = bin.to_path_buf();
         let port = free_port()?;
         let child = Command::new(&bin)
             .args([

@@ -27,7 +27,7 @@ pub mod shard;
 pub mod sources;
 pub mod stop;
 
-pub use aggregate::{aggregate, AggregateError, AggregateRequest, AggregateResponse};
+pub use aggregate::{aggregate, AggLimits, AggregateError, AggregateRequest, AggregateResponse};
 pub use cursor::Cursor;
 pub use fields::{fields, FieldsRequest, FieldsResponse};
 pub use parse::QueryError;

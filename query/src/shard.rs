@@ -112,6 +112,8 @@ pub struct ShardAggRequest<'a> {
     pub aggs: &'a Aggregations,
     /// When to stop scanning.
     pub stop: &'a Stop,
+    /// Tantivy's bucket and memory guard.
+    pub limits: crate::aggregate::AggLimits,
 }
 
 /// A local daily partition as a shard.
@@ -268,7 +270,10 @@ impl Shard for PartitionShard {
         let collector = DistributedAggregationCollector::from_aggs(
             req.aggs.clone(),
             AggContextParams::new(
-                AggregationLimitsGuard::new(Some(AGG_MEMORY_LIMIT), Some(AGG_BUCKET_LIMIT)),
+                AggregationLimitsGuard::new(
+                    Some(req.limits.max_memory_bytes),
+                    Some(req.limits.tantivy_buckets()),
+                ),
                 self.0.index.tokenizers().clone(),
             ),
         );
@@ -475,11 +480,6 @@ fn newest_first(
     }
     Ok((total, held))
 }
-
-/// Memory one shard's aggregation may use before it fails with a clear error.
-const AGG_MEMORY_LIMIT: u64 = 1 << 30;
-/// Buckets one aggregation may produce (Elasticsearch's default `search.max_buckets`).
-pub const AGG_BUCKET_LIMIT: u32 = 65_535;
 
 /// Threads of the query pool: one per core.
 fn pool_threads() -> usize {

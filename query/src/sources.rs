@@ -3,7 +3,7 @@
 //! One aggregation (host → container → container id, with first and last time and
 //! image) over the shards of the time range, so it is exact and as fast as any other.
 
-use crate::aggregate::{aggregate, AggregateError, AggregateRequest};
+use crate::aggregate::{aggregate, AggLimits, AggregateError, AggregateRequest};
 use serde::Serialize;
 use serde_json::{json, Value};
 use skein_indexer::Catalog;
@@ -70,6 +70,10 @@ pub fn sources(
             aggs,
             now,
             stop,
+            limits: AggLimits {
+                worst_case: false,
+                ..AggLimits::default()
+            },
         },
     )?;
     let mut out = Vec::new();

@@ -38,6 +38,12 @@ pub fn api_error(e: AggregateError) -> ApiError {
             ApiError::bad_request("aggregation_error", e.to_string())
         }
         AggregateError::Cancelled => crate::search::cancelled(),
+        e @ AggregateError::TooManyBuckets { .. } => {
+            ApiError::bad_request("too_many_buckets_exception", e.to_string())
+        }
+        e @ AggregateError::MemoryExceeded { .. } => {
+            ApiError::bad_request("circuit_breaking_exception", e.to_string())
+        }
         e @ AggregateError::Index(_) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "aggregation_failed",
@@ -76,6 +82,7 @@ pub async fn aggregate(
         })?,
         now: Some(now),
         stop,
+        limits: state.limits.agg,
     };
     let engine = state.engine.clone();
     tokio::task::spawn_blocking(move || skein_query::aggregate(engine.catalog(), &req))

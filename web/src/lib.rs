@@ -49,6 +49,13 @@ pub struct Limits {
     /// read. A client answered 429 sends its whole body again after a delay, and under
     /// sustained load those resends cost more than holding the request a moment.
     pub inflight_wait: std::time::Duration,
+    /// Bounds on one aggregation (`/api/v1/aggregate`, `/es` `aggs`, the dashboards).
+    pub agg: skein_query::AggLimits,
+    /// Searches one `_msearch` request may hold.
+    pub max_msearch: usize,
+    /// Searches of one `_msearch` run at once, at most (`max_concurrent_searches` may
+    /// ask fewer).
+    pub msearch_concurrency: usize,
 }
 
 impl Default for Limits {
@@ -59,8 +66,20 @@ impl Default for Limits {
             max_request_bytes: 1 << 20,
             query_timeout: Some(std::time::Duration::from_secs(30)),
             inflight_wait: std::time::Duration::from_secs(1),
+            agg: skein_query::AggLimits::default(),
+            max_msearch: DEFAULT_MAX_MSEARCH,
+            msearch_concurrency: default_msearch_concurrency(),
         }
     }
+}
+
+/// Default of [`Limits::max_msearch`].
+pub const DEFAULT_MAX_MSEARCH: usize = 100;
+
+/// Default of [`Limits::msearch_concurrency`]: one search per core, as the query pool
+/// has threads; more would only queue there while holding their answers.
+pub fn default_msearch_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// What every handler shares.

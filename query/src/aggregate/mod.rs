@@ -7,6 +7,7 @@
 //! - [`response`]: the merged result in Elasticsearch's shape.
 //! - [`distinct`]: the cardinality of a field from its columns, without Tantivy's
 //!   per-document mapping.
+//! - [`limits`]: the worst-case size of an answer, refused over the limit before it runs.
 //! - [`top_terms`]: exact top values of high-cardinality keyword fields, without
 //!   Tantivy's per-segment term maps.
 //!
@@ -18,14 +19,16 @@
 pub mod distinct;
 pub mod forecast;
 pub mod interval;
+pub mod limits;
 pub mod request;
 pub mod response;
 pub mod top_terms;
 
 use crate::parse::QueryError;
 use crate::search::{gather, Order, SearchError, SearchRequest};
-use crate::shard::{PartitionShard, Shard, ShardAggRequest, AGG_BUCKET_LIMIT};
+use crate::shard::{PartitionShard, Shard, ShardAggRequest};
 use crate::stop::Stop;
+pub use limits::AggLimits;
 use serde::Serialize;
 use skein_indexer::Catalog;
 use skein_model::Timestamp;
@@ -52,6 +55,8 @@ pub struct AggregateRequest {
     /// When to stop: the client gone, or the time limit reached (the answer then holds
     /// what was aggregated in time and says `timed_out`).
     pub stop: Stop,
+    /// How large the answer and the work may get.
+    pub limits: AggLimits,
 }
 
 /// The answer.
@@ -85,6 +90,30 @@ pub enum AggregateError {
     /// field, too many buckets, …).
     #[error("{0}")]
     Invalid(String),
+    /// The answer could hold more buckets and values than `--max-buckets` allows
+    /// (estimated before running, or counted by Tantivy while running).
+    #[error("{}", too_many_buckets(path, *estimate, *limit, advice))]
+    TooManyBuckets {
+        /// The aggregation that crossed the limit; empty when Tantivy found it running.
+        path: String,
+        /// The worst-case (or counted) size of the answer.
+        estimate: u64,
+        /// The limit.
+        limit: u64,
+        /// What to change.
+        advice: String,
+    },
+    /// The aggregation of one partition took more memory than `--agg-memory-bytes` and
+    /// was stopped.
+    #[error(
+        "the aggregation needed more than {limit} bytes of memory (the server's \
+         --agg-memory-bytes) and was stopped; narrow the time range or the query, lower \
+         `size`, or set `shard_size` on a `terms` over a field with many values"
+    )]
+    MemoryExceeded {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The index could not be read.
     #[error("index read failed: {0}")]
     Index(TantivyError),
@@ -93,10 +122,36 @@ pub enum AggregateError {
     Cancelled,
 }
 
+fn too_many_buckets(path: &str, estimate: u64, limit: u64, advice: &str) -> String {
+    let at = if path.is_empty() {
+        String::new()
+    } else {
+        format!("aggregation `{path}`: ")
+    };
+    format!(
+        "{at}the answer could hold {estimate} buckets and values, more than the limit of \
+         {limit} (the server's --max-buckets, as Elasticsearch's search.max_buckets); {advice}"
+    )
+}
+
 impl AggregateError {
     /// Sorts Tantivy's errors into the user's mistakes and the server's failures.
     pub(crate) fn from_tantivy(e: TantivyError) -> AggregateError {
+        use tantivy::aggregation::AggregationError as E;
         match e {
+            TantivyError::AggregationError(E::MemoryExceeded { limit, .. }) => {
+                AggregateError::MemoryExceeded {
+                    limit: limit.get_bytes(),
+                }
+            }
+            TantivyError::AggregationError(E::BucketLimitExceeded { limit, current }) => {
+                AggregateError::TooManyBuckets {
+                    path: String::new(),
+                    estimate: u64::from(current),
+                    limit: u64::from(limit),
+                    advice: "narrow the time range, lower `size`, or widen the interval".into(),
+                }
+            }
             TantivyError::AggregationError(e) => AggregateError::Invalid(format!(
                 "{e}; narrow the time range, lower `size`, or widen the interval"
             )),
@@ -156,6 +211,27 @@ pub fn gather_aggregations<S: Shard>(
         None
     };
     let prepared = request::prepare(&req.aggs, range)?;
+    // A date histogram spans the matching records (and its `extended_bounds`), not the
+    // whole requested range.
+    let data = if req.limits.worst_case && request::has_date_histogram(&req.aggs) {
+        match (
+            edge(shards, req, now, Order::Asc)?,
+            edge(shards, req, now, Order::Desc)?,
+        ) {
+            (Some(a), Some(b)) => Some((a, b)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    limits::check(&prepared.aggs, data, &req.limits).map_err(|o| {
+        AggregateError::TooManyBuckets {
+            path: o.path,
+            estimate: o.estimate,
+            limit: req.limits.max_buckets,
+            advice: o.advice,
+        }
+    })?;
     let aggs: Aggregations = serde_json::from_value(prepared.aggs.clone())
         .map_err(|e| locate_mistake(&prepared.aggs, e))?;
     let empty = Aggregations::default();
@@ -166,6 +242,7 @@ pub fn gather_aggregations<S: Shard>(
         end: req.end,
         aggs: &empty,
         stop: &req.stop,
+        limits: req.limits,
     };
     // Top values of keyword fields and cardinalities first, straight from the columns;
     // what cannot be answered so goes to Tantivy with the rest.
@@ -213,7 +290,7 @@ pub fn gather_aggregations<S: Shard>(
     if req.stop.is_cancelled() {
         return Err(AggregateError::Cancelled);
     }
-    let limits = AggregationLimitsGuard::new(None, Some(AGG_BUCKET_LIMIT));
+    let limits = AggregationLimitsGuard::new(None, Some(req.limits.tantivy_buckets()));
     let result = merged
         .into_final_result(rest, limits)
         .map_err(AggregateError::from_tantivy)?;
@@ -287,27 +364,64 @@ fn time_range<S: Shard>(
     req: &AggregateRequest,
     now: Timestamp,
 ) -> Result<Option<(Timestamp, Timestamp)>, AggregateError> {
-    let edge = |order: Order| -> Result<Option<Timestamp>, AggregateError> {
-        let sreq = SearchRequest {
-            q: req.q.clone(),
-            start: req.start,
-            end: req.end,
-            limit: 1,
-            order,
-            cursor: None,
-            now: Some(now),
-            stop: req.stop.clone(),
-        };
-        let (_, hits, _) = gather(shards, &sreq)?;
-        Ok(hits.first().map(|r| r.timestamp))
-    };
     let first = match req.start {
         Some(s) => Some(s),
-        None => edge(Order::Asc)?,
+        None => edge(shards, req, now, Order::Asc)?,
     };
     let last = match req.end {
         Some(e) => Some(e),
-        None => edge(Order::Desc)?,
+        None => edge(shards, req, now, Order::Desc)?,
     };
     Ok(first.zip(last))
+}
+
+/// The time of the first (`Asc`) or last (`Desc`) record matching the request.
+fn edge<S: Shard>(
+    shards: &[S],
+    req: &AggregateRequest,
+    now: Timestamp,
+    order: Order,
+) -> Result<Option<Timestamp>, AggregateError> {
+    let sreq = SearchRequest {
+        q: req.q.clone(),
+        start: req.start,
+        end: req.end,
+        limit: 1,
+        order,
+        cursor: None,
+        now: Some(now),
+        stop: req.stop.clone(),
+    };
+    let (_, hits, _) = gather(shards, &sreq)?;
+    Ok(hits.first().map(|r| r.timestamp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tantivy::aggregation::AggregationError as E;
+
+    #[test]
+    fn tantivys_guards_are_named_with_the_flag_to_change() {
+        let e = AggregateError::from_tantivy(TantivyError::AggregationError(E::MemoryExceeded {
+            limit: 1000u64.into(),
+            current: 2000u64.into(),
+        }));
+        assert!(
+            matches!(e, AggregateError::MemoryExceeded { limit: 1000 }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("--agg-memory-bytes"), "{e}");
+        let e =
+            AggregateError::from_tantivy(TantivyError::AggregationError(E::BucketLimitExceeded {
+                limit: 10,
+                current: 11,
+            }));
+        let text = e.to_string();
+        assert!(matches!(e, AggregateError::TooManyBuckets { .. }), "{e:?}");
+        assert!(
+            text.contains("limit of 10 ") && text.contains("--max-buckets"),
+            "{text}"
+        );
+    }
 }

@@ -136,6 +136,22 @@ pub fn needs_range(aggs: &Value) -> bool {
     })
 }
 
+/// Whether some aggregation of the tree is a date histogram, whose buckets depend on
+/// the time range.
+pub fn has_date_histogram(aggs: &Value) -> bool {
+    let Some(obj) = aggs.as_object() else {
+        return false;
+    };
+    obj.values().any(|agg| {
+        let Some(agg) = agg.as_object() else {
+            return false;
+        };
+        agg.contains_key("date_histogram")
+            || agg.contains_key("auto_date_histogram")
+            || sub_aggs(agg).is_some_and(has_date_histogram)
+    })
+}
+
 fn sub_aggs(agg: &Map<String, Value>) -> Option<&Value> {
     agg.get("aggs").or_else(|| agg.get("aggregations"))
 }
@@ -285,6 +301,10 @@ fn rewrite_options(
             }
             Ok(("terms", body))
         }
+        "range" => {
+            cover_ranges(&mut body, path)?;
+            Ok(("range", body))
+        }
         "cardinality" => {
             // A precision hint for Elasticsearch's sketch; ours has one fixed precision.
             body.remove("precision_threshold");
@@ -298,6 +318,90 @@ fn rewrite_options(
             )),
         },
     }
+}
+
+/// The key of the ranges [`cover_ranges`] adds; [`super::response`] drops their buckets.
+pub const FILLER_KEY: &str = "\u{1}skein-filler";
+
+/// Makes a `range` aggregation's ranges cover every value, in order.
+///
+/// Tantivy buckets values by binary search over ranges that must tile the whole line,
+/// so it adds the missing pieces itself: one range before, one after, and one per gap.
+/// It finds each gap by scanning from the first range again and inserts it into the
+/// middle of a vector, in every segment: quadratic in the ranges (100,000 ranges with
+/// gaps took minutes). Sorted and filled here, once, its scan finds no gap. The pieces
+/// added here carry [`FILLER_KEY`], so that the answer lists only the ranges asked for,
+/// as Elasticsearch's does.
+fn cover_ranges(body: &mut Map<String, Value>, path: &[String]) -> Result<(), AggregateError> {
+    let Some(Value::Array(ranges)) = body.get_mut("ranges") else {
+        return Err(bad(
+            path,
+            "`range` needs `ranges`, a list such as [{\"to\":100},{\"from\":100,\"to\":500}]",
+        ));
+    };
+    if ranges.is_empty() {
+        return Err(bad(path, "`ranges` is empty; give at least one range"));
+    }
+    let bound = |r: &Value, side: &str| -> Result<Option<f64>, AggregateError> {
+        match r.get(side) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| bad(path, format!("`ranges`: `{side}` is {v}; give a number"))),
+        }
+    };
+    let mut sorted = Vec::with_capacity(ranges.len());
+    for r in ranges.drain(..) {
+        let from = bound(&r, "from")?;
+        let to = bound(&r, "to")?;
+        if let (Some(f), Some(t)) = (from, to) {
+            if f > t {
+                return Err(bad(path, format!("`ranges`: {r} has `from` above `to`")));
+            }
+        }
+        sorted.push((
+            from.unwrap_or(f64::NEG_INFINITY),
+            to.unwrap_or(f64::INFINITY),
+            r,
+        ));
+    }
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let filler = |from: f64, to: f64| {
+        let mut r = Map::new();
+        if from.is_finite() {
+            r.insert("from".into(), Value::from(from));
+        }
+        if to.is_finite() {
+            r.insert("to".into(), Value::from(to));
+        }
+        r.insert("key".into(), Value::String(FILLER_KEY.into()));
+        Value::Object(r)
+    };
+    let mut out = Vec::with_capacity(sorted.len() + 2);
+    let mut reached = f64::NEG_INFINITY;
+    for (from, to, r) in sorted {
+        if from < reached {
+            return Err(bad(
+                path,
+                format!(
+                    "`ranges` overlap at {from}: skein counts each value in one range only; \
+                     make them disjoint, or put overlapping ones in separate `range` \
+                     aggregations"
+                ),
+            ));
+        }
+        if from > reached {
+            out.push(filler(reached, from));
+        }
+        out.push(r);
+        reached = to;
+    }
+    if reached < f64::INFINITY {
+        out.push(filler(reached, f64::INFINITY));
+    }
+    *ranges = out;
+    Ok(())
 }
 
 /// Resolves a field name as the query language does, and refuses those no aggregation
@@ -645,6 +749,50 @@ mod tests {
         let bad = json!({"h": {"date_histogram": {"fixed_interval": "1h", "forecast": {"season": "90m"}}}});
         let e = prepare(&bad, None).unwrap_err().to_string();
         assert!(e.contains("two whole intervals"), "{e}");
+    }
+
+    #[test]
+    fn ranges_are_sorted_and_cover_every_value() {
+        let out = prep(json!({"r": {"range": {"field": "x", "ranges": [
+            {"from": 10, "to": 20, "key": "b"}, {"to": 5}, {"from": 30}]}}}));
+        let filler = |from: Option<i64>, to: Option<i64>| {
+            let mut r = json!({});
+            if let Some(f) = from {
+                r["from"] = json!(f as f64);
+            }
+            if let Some(t) = to {
+                r["to"] = json!(t as f64);
+            }
+            r["key"] = json!(FILLER_KEY);
+            r
+        };
+        assert_eq!(
+            out["r"]["range"]["ranges"],
+            json!([{"to": 5}, filler(Some(5), Some(10)), {"from": 10, "to": 20, "key": "b"},
+                filler(Some(20), Some(30)), {"from": 30}])
+        );
+        let out = prep(json!({"r": {"range": {"field": "x", "ranges": [{"from": 1, "to": 2}]}}}));
+        assert_eq!(
+            out["r"]["range"]["ranges"],
+            json!([filler(None, Some(1)), {"from": 1, "to": 2}, filler(Some(2), None)])
+        );
+        for (ranges, want) in [
+            (
+                json!([{"from": 1, "to": 5}, {"from": 4, "to": 6}]),
+                "overlap at 4",
+            ),
+            (json!([]), "empty"),
+            (json!([{"from": "a"}]), "give a number"),
+            (json!([{"from": 5, "to": 1}]), "above"),
+        ] {
+            let e = prepare(
+                &json!({"r": {"range": {"field": "x", "ranges": ranges}}}),
+                None,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! interval an automatic histogram chose, and the forecasts asked for.
 
 use super::forecast::{self, Band};
-use super::request::{ForecastRequest, Prepared};
+use super::request::{ForecastRequest, Prepared, FILLER_KEY};
 use serde_json::{json, Value};
 use skein_indexer::schema::names;
 use skein_model::Timestamp;
@@ -46,6 +46,9 @@ fn walk(
             if let Some(chosen) = prepared.chosen.iter().find(|c| c.path == *path) {
                 out["interval"] = Value::String(chosen.interval.clone());
             }
+        }
+        if agg.get("range").is_some() {
+            drop_fillers(out);
         }
         let subs = agg.get("aggs");
         for bucket in buckets(out) {
@@ -160,6 +163,18 @@ fn date_metric(out: &mut Value) {
             format!("{key}_as_string")
         };
         obj.insert(name, Value::String(text));
+    }
+}
+
+/// Removes the buckets of the ranges added to cover every value
+/// ([`super::request::FILLER_KEY`]).
+fn drop_fillers(out: &mut Value) {
+    match out.get_mut("buckets") {
+        Some(Value::Array(list)) => list.retain(|b| b["key"] != FILLER_KEY),
+        Some(Value::Object(keyed)) => {
+            keyed.shift_remove(FILLER_KEY);
+        }
+        _ => {}
     }
 }
 

@@ -6,29 +6,12 @@ use super::error::EsError;
 use super::mapping::alias;
 use axum::http::StatusCode;
 use serde_json::Value;
-use skein_model::Timestamp;
 use skein_query::{AggregateError, AggregateRequest};
 
-/// The `aggregations` object of the answer.
-pub fn run(
-    catalog: &skein_indexer::Catalog,
-    q: &str,
-    start: Option<Timestamp>,
-    end: Option<Timestamp>,
-    aggs: &Value,
-    now: Timestamp,
-    stop: &skein_query::Stop,
-) -> Result<Value, EsError> {
-    let mut aggs = aggs.clone();
-    rename_fields(&mut aggs);
-    let req = AggregateRequest {
-        q: q.to_string(),
-        start,
-        end,
-        aggs,
-        now: Some(now),
-        stop: stop.clone(),
-    };
+/// The `aggregations` object of the answer to `req`, whose `aggs` are as the client
+/// named them.
+pub fn run(catalog: &skein_indexer::Catalog, mut req: AggregateRequest) -> Result<Value, EsError> {
+    rename_fields(&mut req.aggs);
     match skein_query::aggregate(catalog, &req) {
         Ok(r) => Ok(r.aggregations),
         Err(AggregateError::Index(e)) => Err(EsError {
@@ -38,6 +21,14 @@ pub fn run(
             retry_after: None,
         }),
         Err(AggregateError::Cancelled) => Err(crate::search::cancelled().into()),
+        Err(e @ AggregateError::TooManyBuckets { .. }) => Err(EsError::bad_request(
+            "too_many_buckets_exception",
+            e.to_string(),
+        )),
+        Err(e @ AggregateError::MemoryExceeded { .. }) => Err(EsError::bad_request(
+            "circuit_breaking_exception",
+            e.to_string(),
+        )),
         Err(e) => Err(EsError::bad_request(
             "illegal_argument_exception",
             e.to_string(),

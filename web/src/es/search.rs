@@ -72,9 +72,11 @@ pub async fn search(
     let req = SearchSpec::new(&index, body, &params, now)?;
     let stop = req.stop(&s.app.limits)?;
     let _cancel_on_disconnect = stop.on_drop();
-    let out = tokio::task::spawn_blocking(move || req.run(engine.catalog(), now, &stop))
-        .await
-        .map_err(internal)??;
+    let agg_limits = s.app.limits.agg;
+    let out =
+        tokio::task::spawn_blocking(move || req.run(engine.catalog(), now, &agg_limits, &stop))
+            .await
+            .map_err(internal)??;
     Ok(Json(with_filter_path(&params, out)))
 }
 
@@ -132,7 +134,11 @@ pub async fn msearch(
 ) -> Result<Json<Value>, EsError> {
     let default_index = index.map(|Path(i)| i).unwrap_or_default();
     let started = Instant::now();
-    check_params(&params, IGNORED_PARAMS)?;
+    let mut allowed: Vec<&str> = IGNORED_PARAMS.to_vec();
+    allowed.push("max_concurrent_searches");
+    check_params(&params, &allowed)?;
+    let limits = &s.app.limits;
+    let concurrency = msearch_concurrency(&params, limits.msearch_concurrency)?;
     let lines: Vec<&[u8]> = super::bulk::ndjson_lines(&body)
         .map(|(_, l)| l)
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
@@ -141,6 +147,19 @@ pub async fn msearch(
         return Err(EsError::bad_request(
             "illegal_argument_exception",
             "an _msearch body is pairs of lines: a header ({} or {\"index\":\"…\"}) and a search body",
+        ));
+    }
+    // Every answer is held until the last search is done: their number bounds the
+    // memory one request takes.
+    let searches = lines.len() / 2;
+    if searches > limits.max_msearch {
+        return Err(EsError::bad_request(
+            "illegal_argument_exception",
+            format!(
+                "this _msearch holds {searches} searches, more than the limit of {} (the \
+                 server's --max-msearch); send them in requests of at most {} searches",
+                limits.max_msearch, limits.max_msearch
+            ),
         ));
     }
     let now = Timestamp::now();
@@ -186,19 +205,17 @@ pub async fn msearch(
         .map_err(EsError::from)?;
     let _cancel_on_disconnect = stop.on_drop();
     let engine = s.app.engine.clone();
+    let agg_limits = limits.agg;
     let responses = tokio::task::spawn_blocking(move || {
-        specs
-            .into_iter()
-            .map(
-                |spec| match spec.and_then(|s| s.run(engine.catalog(), now, &stop)) {
-                    Ok(mut v) => {
-                        v["status"] = json!(200);
-                        v
-                    }
-                    Err(e) => e.body(),
-                },
-            )
-            .collect::<Vec<_>>()
+        run_bounded(specs, concurrency, |spec| {
+            match spec.and_then(|s| s.run(engine.catalog(), now, &agg_limits, &stop)) {
+                Ok(mut v) => {
+                    v["status"] = json!(200);
+                    v
+                }
+                Err(e) => e.body(),
+            }
+        })
     })
     .await
     .map_err(internal)?;
@@ -209,6 +226,58 @@ pub async fn msearch(
             "responses": responses,
         }),
     )))
+}
+
+/// How many searches of one `_msearch` run at once: the `max_concurrent_searches` URL
+/// parameter, capped at `cap`.
+fn msearch_concurrency(params: &HashMap<String, String>, cap: usize) -> Result<usize, EsError> {
+    let cap = cap.max(1);
+    match params.get("max_concurrent_searches") {
+        None => Ok(cap),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n.min(cap)),
+            _ => Err(EsError::bad_request(
+                "illegal_argument_exception",
+                format!("`max_concurrent_searches` is {v:?}; give a whole number of at least 1"),
+            )),
+        },
+    }
+}
+
+/// `run` over `items` on at most `threads` threads at once, answers in `items`' order.
+fn run_bounded<T: Send, R: Send>(
+    items: Vec<T>,
+    threads: usize,
+    run: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.into_iter().map(run).collect();
+    }
+    let n = items.len();
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate());
+    let mut out: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let next = queue.lock().expect("lock").next();
+                        let Some((i, item)) = next else { break };
+                        done.push((i, run(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("an _msearch worker panicked"))
+            .collect()
+    });
+    debug_assert_eq!(out.len(), n);
+    out.sort_unstable_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 fn internal(e: impl std::fmt::Display) -> EsError {
@@ -611,6 +680,7 @@ impl SearchSpec {
         &self,
         catalog: &skein_indexer::Catalog,
         now: Timestamp,
+        agg_limits: &skein_query::AggLimits,
         stop: &Stop,
     ) -> Result<Value, EsError> {
         let started = Instant::now();
@@ -657,7 +727,16 @@ impl SearchSpec {
             }
         }
         if let Some(aggs) = &self.aggs {
-            out["aggregations"] = super::aggs::run(catalog, &q, start, end, aggs, now, stop)?;
+            let req = skein_query::AggregateRequest {
+                q: q.clone(),
+                start,
+                end,
+                aggs: aggs.clone(),
+                now: Some(now),
+                limits: *agg_limits,
+                stop: stop.clone(),
+            };
+            out["aggregations"] = super::aggs::run(catalog, req)?;
         }
         out["timed_out"] = json!(stop.timed_out());
         out["took"] = json!(started.elapsed().as_millis() as u64);
