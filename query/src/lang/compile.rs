@@ -2,13 +2,14 @@
 //!
 //! | field | exact (`v`, `"v"`) | wildcard | `/regex/` | range | `_exists_` |
 //! |---|---|---|---|---|---|
-//! | bare value, `message` | words / phrase (Tantivy's parser) | regex over words | regex over words | — | all |
-//! | `host` … `level` | term | regex on the term dictionary | same | string range | column |
+//! | bare value, `message` | words / phrase (Tantivy's parser) | [`wildcard`](super::wildcard) over words | regex over words | — | all |
+//! | `host` … `level` | term | [`wildcard`](super::wildcard) on the term dictionary | regex on it | string range | column |
 //! | `labels.<path>` | term (Tantivy's parser) | regex on the term dictionary | same | range | column |
 //! | `fields.<path>`, other names | one-value range, scanned from the column | `abc*` only, as a string range | — | numeric / string range, from the column | column |
 //! | `@timestamp` | that instant | — | — | RFC 3339 or date math | all |
 
 use super::ast::{Leaf, Node, Value, WildPart};
+use super::wildcard::{Glob, WildcardQuery};
 use skein_indexer::schema::{names, to_tantivy_time};
 use skein_model::Timestamp;
 use std::ops::Bound;
@@ -137,6 +138,12 @@ impl<'a> Compiler<'a> {
         let pos = leaf.pos;
         let fail = |message: String| CompileError { pos, message };
         let target = self.resolve(leaf.field.as_deref(), pos)?;
+        let wildcard_query =
+            |parts: &[WildPart], field: Field| -> Result<Box<dyn Query>, CompileError> {
+                Glob::new(parts)
+                    .map(|g| Box::new(WildcardQuery::new(field, g)) as Box<dyn Query>)
+                    .map_err(fail)
+            };
         let regex_query = |pattern: &str, field: Field| -> Result<Box<dyn Query>, CompileError> {
             RegexQuery::from_pattern(pattern, field)
                 .map(|q| Box::new(q) as Box<dyn Query>)
@@ -147,7 +154,14 @@ impl<'a> Compiler<'a> {
             (Target::Message(_), Value::Phrase(w)) => self.tantivy_literal("message", w, true, pos),
             (Target::Message(f), Value::Wildcard(parts)) => {
                 // Words are indexed lower-cased.
-                regex_query(&wildcard_regex(parts).to_lowercase(), f)
+                let lower: Vec<WildPart> = parts
+                    .iter()
+                    .flat_map(|p| match p {
+                        WildPart::Lit(c) => c.to_lowercase().map(WildPart::Lit).collect(),
+                        other => vec![other.clone()],
+                    })
+                    .collect();
+                wildcard_query(&lower, f)
             }
             (Target::Message(f), Value::Regex(r)) => regex_query(r, f),
             (Target::Message(_) | Target::Timestamp, Value::Exists) => Ok(Box::new(AllQuery)),
@@ -159,7 +173,7 @@ impl<'a> Compiler<'a> {
             (Target::Keyword(f, _), Value::Word(w) | Value::Phrase(w)) => Ok(Box::new(
                 TermQuery::new(Term::from_field_text(f, w), IndexRecordOption::Basic),
             )),
-            (Target::Keyword(f, _), Value::Wildcard(parts)) => regex_query(&wildcard_regex(parts), f),
+            (Target::Keyword(f, _), Value::Wildcard(parts)) => wildcard_query(parts, f),
             (Target::Keyword(f, _), Value::Regex(r)) => regex_query(r, f),
             (Target::Keyword(f, _), Value::Range { lower, upper }) => Ok(Box::new(RangeQuery::new(
                 lower.as_ref().map(|v| Term::from_field_text(f, v)),

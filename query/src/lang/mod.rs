@@ -6,6 +6,7 @@
 //! - [`compile`]: an [`ast::Node`] to a Tantivy query over the partition schema. Leaves
 //!   that Tantivy's own query parser handles well (text, JSON values and ranges) are
 //!   handed to it; the rest (negation, wildcards, regexes, time ranges) is built here.
+//! - [`wildcard`]: `*`/`?` patterns matched over a term dictionary in linear time.
 //! - [`print`](mod@print): an [`ast::Node`] back to query text, escaped so that it parses back to
 //!   the same tree; other query forms (the Elasticsearch DSL) are translated through it.
 
@@ -13,3 +14,4 @@ pub mod ast;
 pub mod compile;
 pub mod parser;
 pub mod print;
+pub mod wildcard;
