@@ -417,3 +417,99 @@ fn a_record_with_200000_field_names_keeps_them_in_its_source_and_searches_stay_f
     assert!(problems.contains("--max-fields-per-record"), "{health}");
     still_serves(&server);
 }
+
+/// CPU seconds the server process has used.
+fn cpu_seconds(server: &Server) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.child.id())).unwrap();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+fn heavy_server(dir: &std::path::Path) -> Server {
+    let server = Server::start(&dir.join("data"), &[]);
+    for b in 0..10 {
+        let lines: Vec<String> = (0..10_000)
+            .map(|i| {
+                let n = b * 10_000 + i;
+                json!({"@timestamp": format!("2026-11-20T{:02}:{:02}:00Z", n % 24, n % 60),
+                    "container": format!("c{}", n % 7), "message": format!("GET /items/{n}"),
+                    "fields": {"user": format!("u{}", n % 5000), "n": n % 1000}})
+                .to_string()
+            })
+            .collect();
+        let r = server.ingest(lines.join("\n").into_bytes(), None);
+        assert_eq!(r.status(), 200);
+    }
+    server.wait_total("items", 100_000);
+    server
+}
+
+const HEAVY: &str = r#"{"aggs":{"t":{"terms":{"field":"fields.user","size":5000},
+    "aggs":{"p":{"percentiles":{"field":"fields.n","percents":[1,50,99]}}}}}}"#;
+
+fn raw_request(server: &Server, body: &str) -> std::net::TcpStream {
+    let mut s = std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    write!(
+        s,
+        "POST /api/v1/aggregate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    s
+}
+
+#[test]
+fn work_stops_when_its_clients_disconnect_and_time_limits_answer_partial_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = heavy_server(dir.path());
+    // What eight of these cost when their clients wait for the answers.
+    let before = cpu_seconds(&server);
+    let waited: Vec<_> = (0..8).map(|_| raw_request(&server, HEAVY)).collect();
+    for mut s in waited {
+        let mut head = [0u8; 12];
+        std::io::Read::read_exact(&mut s, &mut head).unwrap();
+        assert_eq!(&head[9..12], b"200");
+    }
+    let complete = cpu_seconds(&server) - before;
+    // The same eight, their clients gone after 100 ms.
+    let before = cpu_seconds(&server);
+    let gone: Vec<_> = (0..8).map(|_| raw_request(&server, HEAVY)).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(gone);
+    std::thread::sleep(Duration::from_secs(3));
+    let abandoned = cpu_seconds(&server) - before;
+    eprintln!("CPU-s: eight finished {complete:.2}, eight abandoned {abandoned:.2}");
+    assert!(
+        abandoned < complete * 0.5,
+        "abandoned requests used {abandoned:.2} CPU-s, finished ones {complete:.2}"
+    );
+    // A time limit answers what was found in time, marked as such.
+    let mut body: Value = serde_json::from_str(HEAVY).unwrap();
+    body["timeout"] = json!("1ms");
+    let (status, v) = post(&server, "/api/v1/aggregate", body.to_string());
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["timed_out"], true, "{v}");
+    let r = server.search(&[("q", "*tem*"), ("timeout", "1ms")]);
+    assert_eq!(r["timed_out"], true, "{r}");
+    assert!(r["cursor"].is_null(), "{r}");
+    let r = server.search(&[("q", "items"), ("limit", "5")]);
+    assert_eq!(r["timed_out"], false, "{r}");
+    assert_eq!(r["total"], 100_000, "{r}");
+    let (status, v) = server.get_json("/api/v1/search?q=a&timeout=soon");
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = post(
+        &server,
+        "/es/_search?timeout=1ms",
+        json!({"query": {"query_string": {"query": "*tem*"}}}).to_string(),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["timed_out"], true, "{v}");
+    still_serves(&server);
+}
