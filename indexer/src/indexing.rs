@@ -98,6 +98,8 @@ pub(crate) struct Indexer {
     seqs: HashMap<String, u64>,
     failing: bool,
     compacting: HashMap<PartitionKey, JoinHandle<()>>,
+    /// One answer per writer closed with uncommitted records, once it is committed.
+    closing_commits: Vec<std::sync::mpsc::Receiver<Result<(), String>>>,
     merge_priority: MergePriority,
 }
 
@@ -123,6 +125,8 @@ enum IndexError {
     Checkpoint(#[from] std::io::Error),
     #[error(transparent)]
     Wal(#[from] crate::wal::WalError),
+    #[error("commit of a closed writer: {0}")]
+    Closing(String),
 }
 
 impl Indexer {
@@ -148,6 +152,7 @@ impl Indexer {
             writers: HashMap::new(),
             failing: false,
             compacting: HashMap::new(),
+            closing_commits: Vec::new(),
             merge_priority: MergePriority::default(),
         }
     }
@@ -286,16 +291,10 @@ impl Indexer {
                 } else {
                     lsn
                 };
-                let mut w = self.writers.remove(&lru).expect("chosen from the pool");
-                if w.dirty {
-                    let mut prepared = w.writer.prepare_commit()?;
-                    prepared.set_payload(&Partition::commit_payload(complete_to));
-                    prepared.commit()?;
-                    w.partition.committed(complete_to)?;
-                    w.dirty = false;
-                }
+                let w = self.writers.remove(&lru).expect("chosen from the pool");
+                let commit_at = w.dirty.then_some(complete_to);
                 metrics::counter!("skein_partition_writers_evicted_total").increment(1);
-                self.close(lru, w);
+                self.close(lru, w, commit_at);
             }
             let writer = self.open_writer(p)?;
             self.writers.insert(p.key, writer);
@@ -387,8 +386,13 @@ impl Indexer {
             format!("{message}; new records are kept in the WAL and indexing is retried every commit interval"),
         );
         self.failing = true;
-        // Uncommitted documents are dropped with their writers and rebuilt from the WAL.
+        // Uncommitted documents are dropped with their writers and rebuilt from the WAL;
+        // writers being closed finish first, so none holds its partition's lock.
         self.writers.clear();
+        let _ = self.await_closing_commits();
+        for (_, h) in self.compacting.drain() {
+            let _ = h.join();
+        }
         self.last_lsn = self.committed.lsn;
         self.seqs = self.committed.seqs.clone();
     }
@@ -438,6 +442,7 @@ impl Indexer {
     }
 
     fn try_commit(&mut self) -> Result<(), IndexError> {
+        self.await_closing_commits()?;
         let lsn = self.last_lsn;
         let payload = Partition::commit_payload(lsn);
         for w in self.writers.values_mut() {
@@ -480,17 +485,20 @@ impl Indexer {
             .collect();
         for key in idle {
             if let Some(w) = self.writers.remove(&key) {
-                self.close(key, w);
+                self.close(key, w, None);
             }
         }
         self.compacting.retain(|_, h| !h.is_finished());
     }
 
-    /// Closes a committed writer in the background: its merges finish, and a partition
-    /// whose day is over is compacted into one segment. At most [`MAX_CLOSING`] run at
-    /// once; past that the indexer waits for one of them, so a stream of evictions cannot
-    /// start a thread per partition.
-    fn close(&mut self, key: PartitionKey, w: OpenWriter) {
+    /// Closes a writer in the background: first its commit, stamped `commit_at`, when
+    /// it holds uncommitted records (the next checkpoint waits for that commit, see
+    /// [`Indexer::await_closing_commits`]); then its merges finish, and a partition
+    /// whose day is over is compacted into one segment. The indexer goes on with other
+    /// days meanwhile: a backfill spanning many days waits for no fsync of the days it
+    /// leaves. At most [`MAX_CLOSING`] run at once; past that the indexer waits for one
+    /// of them, so a stream of evictions cannot start a thread per partition.
+    fn close(&mut self, key: PartitionKey, w: OpenWriter, commit_at: Option<u64>) {
         self.compacting.retain(|_, h| !h.is_finished());
         while self.compacting.len() >= MAX_CLOSING {
             let Some(&oldest) = self.compacting.keys().next() else {
@@ -502,13 +510,26 @@ impl Indexer {
         }
         let OpenWriter {
             partition: p,
-            writer: w,
+            writer: mut w,
             ..
         } = w;
+        let committed = commit_at.map(|lsn| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            self.closing_commits.push(rx);
+            (lsn, tx)
+        });
         let closed = key.end() <= Timestamp::now();
         let spawned = std::thread::Builder::new()
             .name("skein-compact".into())
             .spawn(move || {
+                if let Some((lsn, done)) = committed {
+                    let result = commit_stamped(&mut w, &p, lsn);
+                    let failed = result.is_err();
+                    let _ = done.send(result.map_err(|e| e.to_string()));
+                    if failed {
+                        return; // the next checkpoint fails and the WAL is replayed
+                    }
+                }
                 if !closed {
                     // Only the writer closes; merges it started finish first.
                     if let Err(e) = w.wait_merging_threads() {
@@ -532,6 +553,23 @@ impl Indexer {
                 self.compacting.insert(key, handle);
             }
             Err(e) => tracing::warn!("cannot start compaction: {e}"),
+        }
+    }
+
+    /// Waits for the commits of writers closed since the last checkpoint: the
+    /// checkpoint may only move past records those writers hold once they are committed.
+    fn await_closing_commits(&mut self) -> Result<(), IndexError> {
+        let mut failure = None;
+        for done in self.closing_commits.drain(..) {
+            match done.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failure = Some(e),
+                Err(_) => failure = Some("the closing thread stopped".into()),
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(e) => Err(IndexError::Closing(e)),
         }
     }
 
@@ -567,6 +605,14 @@ impl Indexer {
             let _ = h.join();
         }
     }
+}
+
+/// Commits `w` with the commit payload saying `p` is complete up to WAL entry `lsn`.
+fn commit_stamped(w: &mut IndexWriter, p: &Partition, lsn: u64) -> tantivy::Result<()> {
+    let mut prepared = w.prepare_commit()?;
+    prepared.set_payload(&Partition::commit_payload(lsn));
+    prepared.commit()?;
+    p.committed(lsn)
 }
 
 /// Merges every segment of an idle partition into one, given the writer it just retired.

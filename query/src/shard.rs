@@ -279,7 +279,7 @@ impl Shard for PartitionShard {
         );
         let (count, partial) =
             search_segments(&self.0.searcher(), &query, &(Count, collector), req.stop)
-                .map_err(AggregateError::from_tantivy)?;
+                .map_err(|e| cancelled_or(req.stop, e))?;
         Ok((count as u64, partial))
     }
 
@@ -334,7 +334,7 @@ impl Shard for PartitionShard {
             field: field.to_string(),
         };
         search_segments(&self.0.searcher(), &query, &collector, req.stop)
-            .map_err(AggregateError::from_tantivy)
+            .map_err(|e| cancelled_or(req.stop, e))
     }
 }
 
@@ -351,7 +351,25 @@ fn search_segments<C: Collector>(
         |(ord, reader)| collect_segment(collector, weight.as_ref(), ord as u32, reader, stop),
         searcher.segment_readers().iter().enumerate(),
     )?;
+    // Merging the segments' results is work of its own (aggregations with many buckets
+    // take hundreds of milliseconds): not done for a client that is gone.
+    if stop.is_cancelled() {
+        return Err(tantivy::TantivyError::InternalError(CANCELLED.into()));
+    }
     collector.merge_fruits(fruits)
+}
+
+/// The error [`search_segments`] stops with when the client is gone; callers answer
+/// their own `Cancelled` instead.
+const CANCELLED: &str = "cancelled: the client disconnected";
+
+/// [`AggregateError::Cancelled`] when the client is gone, else `e` sorted.
+fn cancelled_or(stop: &Stop, e: tantivy::TantivyError) -> AggregateError {
+    if stop.is_cancelled() {
+        AggregateError::Cancelled
+    } else {
+        AggregateError::from_tantivy(e)
+    }
 }
 
 /// Hits as the top collector gives them: (time, ingest order) and address.
