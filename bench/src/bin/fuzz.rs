@@ -53,19 +53,22 @@ struct Args {
     progress: Option<PathBuf>,
 }
 
-/// What a child reports on its last stdout line.
+/// What a child reports after each chunk of inputs (one `REPORT` line on stdout), so
+/// what a crashing child measured before it died is not lost.
 #[derive(serde::Serialize, serde::Deserialize, Default, Debug)]
 struct Report {
-    inputs: u64,
-    panics: u64,
-    /// `index<TAB>where and why` of the first panics.
-    panic_samples: Vec<String>,
+    /// The chunk's slowest input's time: the best of three runs after the first timing.
     slowest_ns: u64,
     slowest_index: u64,
-    slowest_preview: String,
+    /// The child's VmHWM so far.
     peak_rss: u64,
-    seconds: f64,
 }
+
+/// Inputs between two reports of a child.
+const CHUNK: u64 = 10_000;
+
+/// How many of a chunk's slowest inputs are timed again before its report.
+const SLOW_KEPT: usize = 16;
 
 /// The last panic's location and message, for the report.
 static LAST_PANIC: Mutex<String> = Mutex::new(String::new());
@@ -129,12 +132,13 @@ fn parent(args: &Args, t: &Target) -> Result<String> {
     let progress = args.out.join(format!("{}.progress", t.name));
     let seeds = (t.seeds)(&args.repo);
     let mut from = 0;
-    let mut total = Report::default();
+    let mut inputs = 0;
+    let mut slowest = Report::default();
+    let mut panics: Vec<String> = Vec::new();
     let mut crashes = Vec::new();
-    let mut seconds = 0.0;
+    let start = Instant::now();
     while from < args.iterations {
         std::fs::write(&progress, from.to_le_bytes())?;
-        let start = Instant::now();
         let out = Command::new(&exe)
             .args(["--child", "--target", t.name])
             .arg("--iterations")
@@ -152,11 +156,24 @@ fn parent(args: &Args, t: &Target) -> Result<String> {
             .stdin(Stdio::null())
             .output()
             .context("cannot start the fuzz child")?;
-        seconds += start.elapsed().as_secs_f64();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        if let Some(line) = stdout.lines().rev().find_map(|l| l.strip_prefix("REPORT ")) {
-            let r: Report = serde_json::from_str(line)?;
-            merge(&mut total, r);
+        let mut done = false;
+        for line in stdout.lines() {
+            if let Some(r) = line.strip_prefix("REPORT ") {
+                let r: Report = serde_json::from_str(r)?;
+                if r.slowest_ns >= slowest.slowest_ns {
+                    slowest.slowest_ns = r.slowest_ns;
+                    slowest.slowest_index = r.slowest_index;
+                }
+                slowest.peak_rss = slowest.peak_rss.max(r.peak_rss);
+            } else if let Some(p) = line.strip_prefix("PANIC ") {
+                panics.push(p.to_string());
+            } else if line == "DONE" {
+                done = true;
+            }
+        }
+        if done {
+            inputs += args.iterations - from;
             break;
         }
         // The child died: the progress file holds the index it was running.
@@ -176,32 +193,33 @@ fn parent(args: &Args, t: &Target) -> Result<String> {
             );
         }
         crashes.push(at);
-        total.inputs += at + 1 - from;
+        inputs += at + 1 - from;
         from = at + 1;
         if crashes.len() >= args.max_crashes {
             println!("  gave up after {} crashes", crashes.len());
             break;
         }
     }
-    total.seconds = seconds;
-    let rate = total.inputs as f64 / seconds.max(1e-9);
+    let seconds = start.elapsed().as_secs_f64();
+    let rate = inputs as f64 / seconds.max(1e-9);
+    let slow_input = input(t, &seeds, args.seed, slowest.slowest_index);
+    let slow_file = args.out.join(format!("{}-slowest.bin", t.name));
+    std::fs::write(&slow_file, &slow_input)?;
     println!(
-        "  inputs {}  panics {}  crashes {}  {:.0} inputs/s  peak RSS {:.1} MiB",
-        total.inputs,
-        total.panics,
+        "  inputs {inputs}  panics {}  crashes {}  {rate:.0} inputs/s  peak RSS {:.1} MiB",
+        panics.len(),
         crashes.len(),
-        rate,
-        total.peak_rss as f64 / 1048576.0
+        slowest.peak_rss as f64 / 1048576.0
     );
-    for s in total.panic_samples.iter().take(5) {
-        println!("  PANIC {s}");
+    for p in panics.iter().take(5) {
+        println!("  PANIC {p}");
     }
     println!(
         "  slowest: input {} in {:.3} ms: {} -> {}",
-        total.slowest_index,
-        total.slowest_ns as f64 / 1e6,
-        total.slowest_preview,
-        args.out.join(format!("{}-slowest.bin", t.name)).display()
+        slowest.slowest_index,
+        slowest.slowest_ns as f64 / 1e6,
+        preview(&slow_input, 120),
+        slow_file.display()
     );
     if !crashes.is_empty() {
         println!(
@@ -211,28 +229,13 @@ fn parent(args: &Args, t: &Target) -> Result<String> {
         );
     }
     Ok(format!(
-        "| {} | {} | {} | {} | {:.2} | {:.1} | {:.0} |",
+        "| {} | {inputs} | {} | {} | {:.2} | {:.1} | {rate:.0} |",
         t.name,
-        total.inputs,
-        total.panics,
+        panics.len(),
         crashes.len(),
-        total.slowest_ns as f64 / 1e6,
-        total.peak_rss as f64 / 1048576.0,
-        rate
+        slowest.slowest_ns as f64 / 1e6,
+        slowest.peak_rss as f64 / 1048576.0,
     ))
-}
-
-/// Adds a child's report into the target's totals.
-fn merge(total: &mut Report, r: Report) {
-    total.inputs += r.inputs;
-    total.panics += r.panics;
-    total.panic_samples.extend(r.panic_samples);
-    if r.slowest_ns >= total.slowest_ns {
-        total.slowest_ns = r.slowest_ns;
-        total.slowest_index = r.slowest_index;
-        total.slowest_preview = r.slowest_preview;
-    }
-    total.peak_rss = total.peak_rss.max(r.peak_rss);
 }
 
 /// The shared progress word: the index of the input being run.
@@ -287,44 +290,68 @@ fn child(args: &Args, t: &Target) -> Result<()> {
             .unwrap_or_default();
         *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = format!("{at}: {msg}");
     }));
-    let mut r = Report::default();
-    let mut slowest: Vec<u8> = Vec::new();
-    let start = Instant::now();
-    for i in args.from..args.iterations {
-        let bytes = input(t, &seeds, args.seed, i);
-        if let Some(p) = &progress {
-            p.0.store(i, Ordering::Relaxed);
-        }
-        let t0 = Instant::now();
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (t.run)(&ctx, &bytes)));
-        let took = t0.elapsed().as_nanos() as u64;
-        r.inputs += 1;
-        if took > r.slowest_ns {
-            r.slowest_ns = took;
-            r.slowest_index = i;
-            slowest = bytes.clone();
-        }
-        if outcome.is_err() {
-            r.panics += 1;
-            if r.panic_samples.len() < 20 {
-                let file = args.out.join(format!("{}-panic-{i}.bin", t.name));
-                std::fs::write(&file, &bytes)?;
+    let mut out = std::io::stdout().lock();
+    let mut saved = 0;
+    let mut i = args.from;
+    while i < args.iterations {
+        let end = (i - i % CHUNK + CHUNK).min(args.iterations);
+        // The chunk's slowest inputs by their first timing; timed again before the
+        // report, because on a shared machine one preemption makes any input look slow.
+        let mut slow: Vec<(u64, u64)> = Vec::with_capacity(SLOW_KEPT);
+        for i in i..end {
+            let bytes = input(t, &seeds, args.seed, i);
+            if let Some(p) = &progress {
+                p.0.store(i, Ordering::Relaxed);
+            }
+            let t0 = Instant::now();
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (t.run)(&ctx, &bytes)));
+            let took = t0.elapsed().as_nanos() as u64;
+            if slow.len() < SLOW_KEPT {
+                slow.push((took, i));
+            } else if let Some(min) = slow.iter_mut().min().filter(|m| m.0 < took) {
+                *min = (took, i);
+            }
+            if outcome.is_err() {
                 let why = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                r.panic_samples.push(format!(
-                    "input {i} at {why}: {} -> {}",
-                    preview(&bytes, 120),
-                    file.display()
-                ));
+                let mut file = String::from("(not saved)");
+                if saved < 100 {
+                    saved += 1;
+                    let path = args.out.join(format!("{}-panic-{i}.bin", t.name));
+                    std::fs::write(&path, &bytes)?;
+                    file = path.display().to_string();
+                }
+                let why = why.replace('\n', " ");
+                writeln!(
+                    out,
+                    "PANIC input {i} at {why}: {} -> {file}",
+                    preview(&bytes, 120)
+                )?;
             }
         }
+        let mut r = Report::default();
+        for &(_, i) in &slow {
+            let bytes = input(t, &seeds, args.seed, i);
+            let best = (0..3)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        (t.run)(&ctx, &bytes)
+                    }));
+                    t0.elapsed().as_nanos() as u64
+                })
+                .min()
+                .unwrap_or(0);
+            if best >= r.slowest_ns {
+                r.slowest_ns = best;
+                r.slowest_index = i;
+            }
+        }
+        r.peak_rss = skein_bench::procfs::peak_rss(std::process::id());
+        writeln!(out, "REPORT {}", serde_json::to_string(&r)?)?;
+        i = end;
     }
-    r.seconds = start.elapsed().as_secs_f64();
-    r.slowest_preview = preview(&slowest, 120);
-    std::fs::write(args.out.join(format!("{}-slowest.bin", t.name)), &slowest)?;
-    r.peak_rss = skein_bench::procfs::peak_rss(std::process::id());
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "REPORT {}", serde_json::to_string(&r)?)?;
+    writeln!(out, "DONE")?;
     Ok(())
 }
 
