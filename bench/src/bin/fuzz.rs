@@ -211,8 +211,23 @@ fn parent(args: &Args, t: &Target) -> Result<String> {
         crashes.len(),
         slowest.peak_rss as f64 / 1048576.0
     );
-    for p in panics.iter().take(5) {
+    for p in panics.iter().take(3) {
         println!("  PANIC {p}");
+    }
+    // Where they panicked, most frequent first: one line per bug rather than per input.
+    let mut sites: std::collections::BTreeMap<&str, (usize, &str)> = Default::default();
+    for p in &panics {
+        let site = p
+            .split_once(" at ")
+            .and_then(|(_, rest)| rest.split_once(": "))
+            .map_or("?", |(site, _)| site);
+        let first = p.split_whitespace().nth(1).unwrap_or("?");
+        sites.entry(site).or_insert((0, first)).0 += 1;
+    }
+    let mut sites: Vec<_> = sites.into_iter().collect();
+    sites.sort_by_key(|(_, (n, _))| std::cmp::Reverse(*n));
+    for (site, (n, first)) in sites {
+        println!("  panic site: {n} x {site} (first: input {first})");
     }
     println!(
         "  slowest: input {} in {:.3} ms: {} -> {}",
