@@ -353,8 +353,13 @@ fn row_json(r: &Row, field: Option<&str>) -> Value {
     Value::Object(o)
 }
 
+/// A split value as a table cell. Values come from records: on a terminal their control
+/// characters are shown escaped, like `skein search` does.
 fn key_text(v: &Value) -> String {
     match v {
+        Value::String(s) if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            crate::escape::visible(s, false).into_owned()
+        }
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }

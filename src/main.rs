@@ -6,13 +6,15 @@
 //! - `skein agent`: the per-node collector shipping container logs to a server.
 //! - `skein logs`: `docker logs` across every host, from the server (src/logs/).
 //! - `skein search`, `skein agg`: ask a server from the terminal (`search_cmd`,
-//!   `agg_cmd`, over `client`, printed through `render`, times read by `timearg`).
+//!   `agg_cmd`, over `client`, printed through `render`, times read by `timearg`; values from
+//!   records made safe for the terminal by `escape`).
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
 
 mod agent;
 mod agg_cmd;
 mod client;
 mod demo;
+mod escape;
 mod logs;
 mod render;
 mod search_cmd;

@@ -2,12 +2,13 @@
 //! scripts.
 
 use crate::client::{Client, ServerArg};
+use crate::escape::{visible, visible_json};
 use crate::render::{thousands, Style};
 use crate::timearg::to_server_time;
 use anyhow::{bail, Result};
 use serde_json::Value;
 use skein_model::Timestamp;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// How records are printed.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +42,10 @@ pub struct SearchArgs {
     /// Show times in UTC instead of the local zone.
     #[arg(long)]
     pub utc: bool,
+    /// Print control characters from the records as sent, escape sequences included;
+    /// by default they are shown escaped (`\x1b`) when stdout is a terminal.
+    #[arg(long)]
+    pub raw_control: bool,
     #[command(flatten)]
     pub server: ServerArg,
 }
@@ -64,16 +69,23 @@ pub fn run(args: SearchArgs) -> Result<()> {
     // ends up next to the prompt, as in `docker logs`.
     hits.reverse();
     let total = answer["total"].as_u64().unwrap_or(0);
+    // Only what a terminal would obey needs escaping; files and pipes get the bytes.
+    let escape = !args.raw_control && std::io::stdout().is_terminal();
     let mut out = std::io::stdout().lock();
     match args.output {
         Output::Json => {
             for h in &hits {
-                writeln!(out, "{h}")?;
+                let line = h.to_string();
+                if escape {
+                    writeln!(out, "{}", visible_json(&line))?;
+                } else {
+                    writeln!(out, "{line}")?;
+                }
             }
         }
         Output::Table => {
             let style = Style::detect(args.utc);
-            table(&mut out, &hits, style)?;
+            table(&mut out, &hits, style, escape)?;
             let took = answer["took_ms"].as_u64().unwrap_or(0);
             eprintln!(
                 "{}",
@@ -89,16 +101,25 @@ pub fn run(args: SearchArgs) -> Result<()> {
 }
 
 /// Prints hits as aligned columns; continuation lines of multi-line messages are
-/// indented under the message column.
-fn table(out: &mut impl Write, hits: &[Value], style: Style) -> Result<()> {
+/// indented under the message column. With `escape`, control characters of the records
+/// are shown escaped ([`visible`]).
+fn table(out: &mut impl Write, hits: &[Value], style: Style, escape: bool) -> Result<()> {
+    let text = |v: &Value, keep_newlines: bool| -> String {
+        let s = v.as_str().unwrap_or("");
+        if escape {
+            visible(s, keep_newlines).into_owned()
+        } else {
+            s.to_string()
+        }
+    };
     let hosts: std::collections::HashSet<&str> =
         hits.iter().filter_map(|h| h["host"].as_str()).collect();
     let source = |h: &Value| -> String {
-        let c = h["container"].as_str().unwrap_or("");
+        let c = text(&h["container"], false);
         if hosts.len() > 1 {
-            format!("{}/{c}", h["host"].as_str().unwrap_or(""))
+            format!("{}/{c}", text(&h["host"], false))
         } else {
-            c.to_string()
+            c
         }
     };
     let width = hits
@@ -118,16 +139,17 @@ fn table(out: &mut impl Write, hits: &[Value], style: Style) -> Result<()> {
     )?;
     let indent = " ".repeat(time_width + width + 5 + 3);
     for h in hits {
-        let time = style.time(h["@timestamp"].as_str().unwrap_or(""));
-        let level = h["level"].as_str().unwrap_or("");
-        let message = h["message"].as_str().unwrap_or("");
+        // An unparsable time is printed as the record has it: escaped like the rest.
+        let time = style.time(&text(&h["@timestamp"], false));
+        let level = text(&h["level"], false);
+        let message = text(&h["message"], true);
         let mut lines = message.lines();
         writeln!(
             out,
             "{:<time_width$} {:<width$} {} {}",
             time,
             source(h),
-            style.level(level),
+            style.level(&level),
             lines.next().unwrap_or("")
         )?;
         for more in lines {

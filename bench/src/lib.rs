@@ -9,10 +9,12 @@
 //! - [`sink`]: a counting stand-in for the server's ingest endpoint.
 //! - [`procfs`]: CPU time, memory and context switches of a process.
 //! - [`send`]: the corpus's batches sent to the ingest endpoint as agents send them.
+//! - [`fuzz`]: generated and mutated inputs for the parsers (`bench/fuzz`).
 //! - [`table`]: the parsed records as a CSV table, for loading SQL engines to compare with.
 
 pub mod agent;
 pub mod corpus;
+pub mod fuzz;
 pub mod procfs;
 pub mod send;
 pub mod server;

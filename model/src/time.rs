@@ -150,11 +150,11 @@ impl Timestamp {
 
 /// Applies `+N<unit>`, `-N<unit>` and `/<unit>` operations left to right.
 fn apply_math(mut dt: DateTime<Utc>, mut math: &str) -> Result<DateTime<Utc>, String> {
-    while !math.is_empty() {
-        let op = math.as_bytes()[0];
-        math = &math[1..];
+    // By character, not byte: the text is the user's and may start with any character.
+    while let Some(op) = math.chars().next() {
+        math = &math[op.len_utf8()..];
         match op {
-            b'+' | b'-' => {
+            '+' | '-' => {
                 let digits = math.bytes().take_while(u8::is_ascii_digit).count();
                 let n: i64 = if digits == 0 {
                     1
@@ -164,18 +164,17 @@ fn apply_math(mut dt: DateTime<Utc>, mut math: &str) -> Result<DateTime<Utc>, St
                 math = &math[digits..];
                 let (unit, rest) = take_unit(math)?;
                 math = rest;
-                let n = if op == b'-' { -n } else { n };
+                let n = if op == '-' { -n } else { n };
                 dt = shift(dt, n, unit).ok_or("result out of range")?;
             }
-            b'/' => {
+            '/' => {
                 let (unit, rest) = take_unit(math)?;
                 math = rest;
                 dt = round_down(dt, unit);
             }
             other => {
                 return Err(format!(
-                    "unexpected {:?} in date math; expected +, - or /",
-                    other as char
+                    "unexpected {other:?} in date math; expected +, - or /"
                 ))
             }
         }
@@ -295,6 +294,23 @@ mod tests {
         assert_eq!(p("2026-11-20"), ts("2026-11-20T00:00:00Z"));
         assert_eq!(p("2026-11-20||+1d"), ts("2026-11-21T00:00:00Z"));
         assert_eq!(p(" 2026-11-20T10:00:00Z "), ts("2026-11-20T10:00:00Z"));
+    }
+
+    /// Found by bench/fuzz (query `@timestamp:<=now\u{8c79a}…-1d`): date math that goes
+    /// on with a character of several bytes was cut inside it, and panicked.
+    #[test]
+    fn date_math_with_a_multibyte_character_is_an_error() {
+        let now = ts("2026-11-20T10:17:42.5Z");
+        for s in [
+            "now\u{8c79a}-1d",
+            "nowé",
+            "2026-11-20||日-1d",
+            "now-1d日",
+            "now-1dé",
+        ] {
+            let e = Timestamp::parse_expr(s, now).unwrap_err();
+            assert!(e.to_string().contains("date math"), "{s}: {e}");
+        }
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub struct LogsArgs {
     /// (the message only).
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
+    /// Print control characters from the records as sent, escape sequences included;
+    /// by default they are shown escaped (`\x1b`) when stdout is a terminal. Not with
+    /// -p, whose window must stay one screen line per record.
+    #[arg(long, conflicts_with = "pin")]
+    pub raw_control: bool,
     /// The skein server.
     #[arg(long, env = "SKEIN_SERVER", default_value = "http://127.0.0.1:9280")]
     pub server: String,
@@ -153,6 +158,8 @@ pub fn run(args: LogsArgs) -> Result<()> {
         !single,
         known.hosts > 1,
         args.timestamps,
+        // Files and pipes get the bytes as sent; a terminal would obey them.
+        stdout_tty && !args.raw_control,
     );
     let spec = stream::TailSpec {
         server: server.clone(),

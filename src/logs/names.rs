@@ -127,7 +127,12 @@ pub async fn check(
             .json()
             .await
             .context("unreadable answer from /api/v1/sources")?;
-        let known: Vec<String> = all.sources.into_iter().map(|s| s.container).collect();
+        // Names come from the records: shown escaped, they cannot drive the terminal.
+        let known: Vec<String> = all
+            .sources
+            .into_iter()
+            .map(|s| crate::escape::visible(&s.container, false).into_owned())
+            .collect();
         let close = closest(name, &known);
         if close.is_empty() {
             bail!("no container, compose service or regex match for {name:?} on {server}; `skein logs` with no NAME shows every container");

@@ -1,7 +1,10 @@
 //! One record as a line of output: `text` (coloured `container |` prefix, optional
-//! timestamp), `json` (the record) or `raw` (the message only, like `docker logs`).
+//! timestamp), `json` (the record) or `raw` (the message only, like `docker logs`),
+//! with the record's control characters escaped when asked ([`crate::escape`]).
 
+use crate::escape::{visible, visible_json};
 use skein_model::Record;
+use std::borrow::Cow;
 
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,6 +30,9 @@ pub struct Style {
     pub hosts: bool,
     /// RFC 3339 time before each message.
     pub timestamps: bool,
+    /// Show control characters of the record escaped (stdout is a terminal and no
+    /// `--raw-control`).
+    pub escape: bool,
     /// Hosts seen so far: a second one turns `hosts` on.
     first_host: Option<String>,
     /// Widest prefix so far, to keep messages aligned.
@@ -60,30 +66,55 @@ impl Line {
 
 impl Style {
     /// A style; `hosts` can still turn on when a second host shows up.
-    pub fn new(output: Output, colour: bool, prefix: bool, hosts: bool, timestamps: bool) -> Style {
+    pub fn new(
+        output: Output,
+        colour: bool,
+        prefix: bool,
+        hosts: bool,
+        timestamps: bool,
+        escape: bool,
+    ) -> Style {
         Style {
             output,
             colour,
             prefix,
             hosts,
             timestamps,
+            escape,
             first_host: None,
             width: 0,
+        }
+    }
+
+    /// `s` as it may be printed: escaped when the style says so. Newlines of messages
+    /// stay (they are printed as lines, as before); in names they are escaped.
+    fn text<'a>(&self, s: &'a str, keep_newlines: bool) -> Cow<'a, str> {
+        if self.escape {
+            visible(s, keep_newlines)
+        } else {
+            Cow::Borrowed(s)
         }
     }
 
     /// Formats `r` (no trailing newline).
     pub fn line(&mut self, r: &Record) -> Line {
         match self.output {
-            Output::Json => Line {
-                prefix: String::new(),
-                colour: None,
-                body: r.to_json(),
-            },
+            Output::Json => {
+                let json = r.to_json();
+                Line {
+                    prefix: String::new(),
+                    colour: None,
+                    body: if self.escape {
+                        visible_json(&json).into_owned()
+                    } else {
+                        json
+                    },
+                }
+            }
             Output::Raw => Line {
                 prefix: String::new(),
                 colour: None,
-                body: r.message.clone(),
+                body: self.text(&r.message, true).into_owned(),
             },
             Output::Text => {
                 match &self.first_host {
@@ -94,10 +125,11 @@ impl Style {
                 let mut prefix = String::new();
                 let mut colour = None;
                 if self.prefix {
+                    let container = self.text(&r.container, false);
                     let name = if self.hosts {
-                        format!("{}/{}", r.host, r.container)
+                        format!("{}/{container}", self.text(&r.host, false))
                     } else {
-                        r.container.clone()
+                        container.into_owned()
                     };
                     self.width = self.width.max(name.chars().count());
                     prefix = format!("{name:<w$} | ", w = self.width);
@@ -110,7 +142,7 @@ impl Style {
                     r.timestamp.write_rfc3339(&mut body);
                     body.push(' ');
                 }
-                body.push_str(&r.message);
+                body.push_str(&self.text(&r.message, true));
                 Line {
                     prefix,
                     colour,
@@ -142,7 +174,7 @@ mod tests {
 
     #[test]
     fn prefixes_colours_and_hosts() {
-        let mut s = Style::new(Output::Text, true, true, false, true);
+        let mut s = Style::new(Output::Text, true, true, false, true, false);
         let a = s.line(&rec("h1", "web", "hello")).render();
         assert_eq!(
             a,
@@ -156,12 +188,37 @@ mod tests {
         assert!(b.contains("h2/web | "), "{b}");
         let c = s.line(&rec("h1", "a", "y"));
         assert_eq!(c.prefix, "h1/a   | ");
-        let mut plain = Style::new(Output::Raw, false, true, false, true);
+        let mut plain = Style::new(Output::Raw, false, true, false, true, false);
         assert_eq!(
             plain.line(&rec("h", "web", "only this")).render(),
             "only this"
         );
-        let mut none = Style::new(Output::Text, false, false, false, false);
+        let mut none = Style::new(Output::Text, false, false, false, false, false);
         assert_eq!(none.line(&rec("h", "web", "m")).render(), "m");
+    }
+
+    #[test]
+    fn every_output_escapes_record_controls_when_asked() {
+        let evil = "\x1b]0;pwned\x07\x1b[2J\x1b[31mFAKE\nsecond\u{202e}line";
+        let r = rec("h\x1b[1m", "web\x1b[5m", evil);
+        for output in [Output::Text, Output::Raw, Output::Json] {
+            let mut s = Style::new(output, true, true, true, false, true);
+            let line = s.line(&r);
+            let text = format!("{}{}", line.prefix, line.body);
+            assert!(!text.contains('\x1b'), "{output:?}: {text:?}");
+            assert!(!text.contains('\u{202e}'), "{output:?}: {text:?}");
+            // The colour the CLI adds still reaches the terminal.
+            if output == Output::Text {
+                assert!(line.render().starts_with("\x1b["), "{:?}", line.render());
+                assert!(text.starts_with("h\\x1b[1m/web\\x1b[5m | "), "{text:?}");
+                assert!(text.ends_with("FAKE\nsecond\\u{202e}line"), "{text:?}");
+            }
+            let mut raw = Style::new(output, false, true, true, false, false);
+            let line = raw.line(&r);
+            assert!(line.body.contains("\x1b[2J") || output == Output::Json);
+        }
+        let mut json = Style::new(Output::Json, false, false, false, false, true);
+        let back: serde_json::Value = serde_json::from_str(&json.line(&r).body).unwrap();
+        assert_eq!(back["message"], evil);
     }
 }
