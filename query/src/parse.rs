@@ -56,6 +56,14 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_in_field_names_are_refused() {
+        for q in ["lev\0l:errkr", "a\u{1}b:>3", "labels.a\u{7f}:x"] {
+            let e = parses(q).unwrap_err();
+            assert!(e.reason.contains("control character"), "{e}");
+        }
+    }
+
+    #[test]
     fn every_form_compiles() {
         for q in [
             "",

@@ -104,6 +104,17 @@ impl<'a> Compiler<'a> {
 
     fn resolve(&self, name: Option<&str>, pos: usize) -> Result<Target, CompileError> {
         let name = name.unwrap_or("message");
+        // Tantivy ends JSON paths with control bytes (`\0`, `\x01`); no record field
+        // name holds one, and Tantivy panics on a path that does.
+        if let Some(c) = name.chars().find(|c| c.is_control()) {
+            return Err(CompileError {
+                pos,
+                message: format!(
+                    "field name {name:?} holds the control character {c:?}; field names are \
+                     printable text"
+                ),
+            });
+        }
         let path = |p: &str, root: &str| -> Result<String, CompileError> {
             if p.is_empty() {
                 Err(CompileError {
