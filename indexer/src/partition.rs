@@ -213,6 +213,9 @@ pub struct Catalog {
     root: PathBuf,
     open: RwLock<BTreeMap<PartitionKey, Arc<Partition>>>,
     failed: RwLock<Vec<FailedPartition>>,
+    /// Held while a partition is created: creating takes fsyncs, and searches must not
+    /// wait for them behind the write lock of `open`.
+    creating: std::sync::Mutex<()>,
     schema: tantivy::schema::Schema,
     fields: Fields,
 }
@@ -258,6 +261,7 @@ impl Catalog {
             root: root.to_path_buf(),
             open: RwLock::new(open),
             failed: RwLock::new(failed),
+            creating: std::sync::Mutex::new(()),
             schema,
             fields,
         })
@@ -311,23 +315,26 @@ impl Catalog {
                 return Ok(p.1.clone());
             }
         }
-        let mut open = self.open.write().expect("lock");
-        let failed = self.failed.read().expect("lock");
+        let _creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
         // Skip generations whose directory exists but failed to open.
         let mut key = PartitionKey { day, generation: 0 };
-        while failed
-            .iter()
-            .any(|f| f.path == self.root.join(key.dir_name()))
         {
-            key.generation += 1;
+            let failed = self.failed.read().expect("lock");
+            while failed
+                .iter()
+                .any(|f| f.path == self.root.join(key.dir_name()))
+            {
+                key.generation += 1;
+            }
         }
-        if let Some(p) = open.get(&key) {
+        if let Some(p) = self.open.read().expect("lock").get(&key) {
             return Ok(p.clone());
         }
         let p = Arc::new(Partition::open_or_create(
             key,
             self.root.join(key.dir_name()),
         )?);
+        let mut open = self.open.write().expect("lock");
         open.insert(key, p.clone());
         metrics::gauge!("skein_partitions").set(open.len() as f64);
         Ok(p)

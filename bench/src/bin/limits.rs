@@ -97,6 +97,32 @@ fn backfill(args: &Args, day_of: impl Fn(u64) -> u64) -> Result<(f64, u64, u64)>
     Ok((rate, rss, threads))
 }
 
+/// CPU seconds of the threads that run requests and queries: the async workers, the
+/// blocking pool (both named `tokio-runtime-w…`) and the query pool (`skein-query-…`).
+fn query_cpu_seconds(pid: u32) -> f64 {
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map_or("", |(_, c)| c);
+        if !(comm.starts_with("tokio-runtime") || comm.starts_with("skein-query")) {
+            continue;
+        }
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let t: f64 = f[11].parse::<f64>().unwrap_or(0.0) + f[12].parse::<f64>().unwrap_or(0.0);
+        total += t / ticks;
+    }
+    total
+}
+
 fn thread_count(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -144,12 +170,13 @@ fn cancellation(args: &Args) -> Result<Vec<f64>> {
         std::thread::sleep(Duration::from_millis(150));
         drop(s);
         let gone = Instant::now();
-        // CPU time grows in clock ticks (10 ms): stopped once it holds for 3 samples.
-        let mut last = server.cpu_seconds();
+        // CPU time grows in clock ticks (10 ms): stopped once it holds for 60 ms. Only
+        // the threads that run queries count: merges of the ingest may still run.
+        let mut last = query_cpu_seconds(server.pid());
         let mut last_change = gone;
         while last_change.elapsed() < Duration::from_millis(60) {
             std::thread::sleep(Duration::from_millis(5));
-            let now = server.cpu_seconds();
+            let now = query_cpu_seconds(server.pid());
             if now > last {
                 last = now;
                 last_change = Instant::now();
