@@ -265,6 +265,7 @@ fn concurrent_decompression_bombs_stop_at_the_budget() {
     still_serves(&server);
     // 16 × 1 GiB reached 4.7 GB before; the in-flight budget is 256 MiB.
     let peak = peak_rss_mib(&server);
+    eprintln!("16 bombs: {statuses:?}, peak RSS {peak} MiB");
     assert!(peak < 900, "peak RSS {peak} MiB");
 }
 

@@ -245,7 +245,8 @@ struct Charge<'a> {
 }
 
 impl Charge<'_> {
-    /// Makes the share cover a decompressed buffer of `capacity` bytes.
+    /// Makes the share cover decompressed buffers of `capacity` bytes in all (it only
+    /// grows: the handler settles it once the body is decoded).
     fn cover(&mut self, capacity: usize) -> Result<(), ApiError> {
         let bytes = self.base + capacity;
         let covered = match &mut self.permit {
@@ -304,9 +305,10 @@ fn decompress(
             }
             if out.capacity() - out.len() < n {
                 // Grow by doubling, but never past the limit, and charge before the
-                // memory is taken.
+                // memory is taken: while the buffer moves, the old one and the new one
+                // are both held.
                 let want = (out.capacity() * 2).max(out.len() + n).min(max);
-                if let Err(e) = charge.cover(want) {
+                if let Err(e) = charge.cover(out.capacity() + want) {
                     break Err(e);
                 }
                 out.reserve_exact(want - out.len());
