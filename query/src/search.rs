@@ -148,7 +148,11 @@ pub fn gather<S: Shard>(
             count: true,
             stop: &req.stop,
         };
-        let mut r = shard.search(&sreq)?;
+        let mut r = match shard.search(&sreq) {
+            Ok(r) => r,
+            Err(_) if req.stop.is_cancelled() => return Err(SearchError::Cancelled),
+            Err(e) => return Err(e),
+        };
         total += r.total;
         if !cannot_contribute && limit > 0 {
             hits.append(&mut r.hits);

@@ -10,7 +10,7 @@ use crate::aggregate::top_terms::{CountCollector, SegmentCounts};
 use crate::aggregate::AggregateError;
 use crate::parse::{parse_query_at, QueryError};
 use crate::search::{Order, SearchError};
-use crate::stop::{collect_segment, count_segment, Stop};
+use crate::stop::{collect_segment, count_segment, Stop, CANCELLED};
 use skein_indexer::schema::{names, to_tantivy_time, RecordLoader};
 use skein_indexer::{Catalog, Partition};
 use skein_model::{Record, Timestamp};
@@ -315,7 +315,7 @@ impl Shard for PartitionShard {
                 },
                 segments,
             )
-            .map_err(AggregateError::from_tantivy)?;
+            .map_err(|e| cancelled_or(req.stop, e))?;
         let mut out = Hll::default();
         for s in &sketches {
             out.merge(s);
@@ -358,10 +358,6 @@ fn search_segments<C: Collector>(
     }
     collector.merge_fruits(fruits)
 }
-
-/// The error [`search_segments`] stops with when the client is gone; callers answer
-/// their own `Cancelled` instead.
-const CANCELLED: &str = "cancelled: the client disconnected";
 
 /// [`AggregateError::Cancelled`] when the client is gone, else `e` sorted.
 fn cancelled_or(stop: &Stop, e: tantivy::TantivyError) -> AggregateError {

@@ -113,7 +113,7 @@ impl Drop for StopOnDrop {
 
 /// Runs `collector` over one segment as Tantivy would, checking `stop` every
 /// [`CHECK_EVERY`] documents; once it says stop, the documents collected so far are
-/// harvested. Collectors that need scores are not used here: searches sort by time.
+/// harvested (past the deadline) or the scan fails with [`CANCELLED`] (client gone). Collectors that need scores are not used here: searches sort by time.
 pub fn collect_segment<C: Collector>(
     collector: &C,
     weight: &dyn Weight,
@@ -150,8 +150,17 @@ pub fn collect_segment<C: Collector>(
             }
         }
     }
+    // Harvesting is work of its own (an aggregation turns its buckets into results):
+    // not done for a client that is gone.
+    if stop.is_cancelled() {
+        return Err(tantivy::TantivyError::InternalError(CANCELLED.into()));
+    }
     Ok(segment.harvest())
 }
+
+/// The error a scan stops with when its client is gone; callers that see
+/// [`Stop::is_cancelled`] answer their own "cancelled" instead.
+pub const CANCELLED: &str = "cancelled: the client disconnected";
 
 /// Counts the matches of `weight` in one segment: Tantivy's count (a term's document
 /// frequency when nothing is deleted, no scan at all) unless `stop` already says stop.
