@@ -77,8 +77,8 @@ pub struct IndexerConfig {
     pub max_fields_per_partition: usize,
 }
 
-/// Arena of a writer for a day that is over.
-const COLD_WRITER_MEMORY: usize = 64 << 20;
+/// Arena of a writer opened while the pool is full.
+const CROWDED_WRITER_MEMORY: usize = 64 << 20;
 
 /// Writers being closed (merged, compacted) at once.
 const MAX_CLOSING: usize = 4;
@@ -277,6 +277,7 @@ impl Indexer {
             if let Some(done) = self.compacting.remove(&p.key) {
                 let _ = done.join();
             }
+            let crowded = self.writers.len() >= self.config.max_open_writers.max(1);
             while self.writers.len() >= self.config.max_open_writers.max(1) {
                 let lru = *self
                     .writers
@@ -296,21 +297,23 @@ impl Indexer {
                 metrics::counter!("skein_partition_writers_evicted_total").increment(1);
                 self.close(lru, w, commit_at);
             }
-            let writer = self.open_writer(p)?;
+            let writer = self.open_writer(p, crowded)?;
             self.writers.insert(p.key, writer);
         }
         Ok(self.writers.get_mut(&p.key).expect("opened above"))
     }
 
-    /// A new writer for `p`. A day that is over (a backfill, late records) gets one
-    /// indexing thread and a smaller arena: such writers come and go with the pool, and
-    /// today's gets the configured threads and memory.
-    fn open_writer(&self, p: &Arc<Partition>) -> Result<OpenWriter, IndexError> {
-        let w: IndexWriter = if p.key.end() <= Timestamp::now() {
+    /// A new writer for `p`. With room in the pool it gets the configured threads and
+    /// arena (a backfill of one past day can be as large as today's ingest). One that
+    /// had to close another to get its place (records spread over more days than the
+    /// pool holds) gets one indexing thread, one merge thread and a smaller arena: such
+    /// writers come and go, and starting and stopping threads is most of their cost.
+    fn open_writer(&self, p: &Arc<Partition>, crowded: bool) -> Result<OpenWriter, IndexError> {
+        let w: IndexWriter = if crowded {
             p.index.writer_with_options(
                 IndexWriterOptions::builder()
                     .num_worker_threads(1)
-                    .memory_budget_per_thread(COLD_WRITER_MEMORY.min(self.config.writer_memory))
+                    .memory_budget_per_thread(CROWDED_WRITER_MEMORY.min(self.config.writer_memory))
                     .num_merge_threads(1)
                     .build(),
             )?

@@ -277,10 +277,34 @@ impl Shard for PartitionShard {
                 self.0.index.tokenizers().clone(),
             ),
         );
-        let (count, partial) =
-            search_segments(&self.0.searcher(), &query, &(Count, collector), req.stop)
-                .map_err(|e| cancelled_or(req.stop, e))?;
-        Ok((count as u64, partial))
+        let searcher = self.0.searcher();
+        let weight = query
+            .weight(EnableScoring::disabled_from_searcher(&searcher))
+            .map_err(AggregateError::from_tantivy)?;
+        let both = (Count, collector);
+        let fruits = executor()
+            .map(
+                |(ord, reader)| {
+                    collect_segment(&both, weight.as_ref(), ord as u32, reader, req.stop)
+                },
+                searcher.segment_readers().iter().enumerate(),
+            )
+            .map_err(|e| cancelled_or(req.stop, e))?;
+        // Merged one segment at a time, checking between merges: merging the partial
+        // results of many buckets takes hundreds of milliseconds, and a client that is
+        // gone must not wait for it.
+        let mut count = 0u64;
+        let mut merged = IntermediateAggregationResults::default();
+        for (n, partial) in fruits {
+            if req.stop.is_cancelled() {
+                return Err(AggregateError::Cancelled);
+            }
+            count += n as u64;
+            merged
+                .merge_fruits(partial.map_err(AggregateError::from_tantivy)?)
+                .map_err(AggregateError::from_tantivy)?;
+        }
+        Ok((count, merged))
     }
 
     fn distinct(&self, req: &ShardAggRequest<'_>, field: &str) -> Result<Hll, AggregateError> {

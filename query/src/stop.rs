@@ -121,8 +121,16 @@ pub fn collect_segment<C: Collector>(
     reader: &SegmentReader,
     stop: &Stop,
 ) -> tantivy::Result<<C::Child as SegmentCollector>::Fruit> {
+    // Setting a segment up is work of its own (an aggregation maps the segment's
+    // dictionaries): none for a client that is gone.
+    if stop.is_cancelled() {
+        return Err(tantivy::TantivyError::InternalError(CANCELLED.into()));
+    }
     let mut segment = collector.for_segment(segment_ord, reader)?;
     if stop.should_stop() {
+        if stop.is_cancelled() {
+            return Err(tantivy::TantivyError::InternalError(CANCELLED.into()));
+        }
         return Ok(segment.harvest());
     }
     let mut docs = weight.scorer(reader, 1.0)?;

@@ -284,36 +284,36 @@ fn decompress(
     let mut read_limited = |r: &mut dyn Read| -> Result<Vec<u8>, ApiError> {
         // Logs compress about 8:1; start near that to avoid regrowing the buffer.
         let mut out = text_buffers::take((compressed * 8).clamp(DECODE_CHUNK, max + 1));
-        let mut chunk = vec![0u8; DECODE_CHUNK];
         let result = loop {
+            if out.len() == out.capacity() {
+                // Grow by doubling, but never past the limit, and charge before the
+                // memory is taken: while the buffer moves, the old one and the new one
+                // are both held.
+                let want = (out.capacity() * 2)
+                    .max(out.len() + DECODE_CHUNK)
+                    .min(max + 1);
+                if let Err(e) = charge.cover(out.capacity() + want) {
+                    break Err(e);
+                }
+                out.reserve_exact(want - out.len());
+            }
             if let Err(e) = charge.cover(out.capacity()) {
                 break Err(e);
             }
-            let n = match r.read(&mut chunk) {
+            // Straight into the buffer's free room, a chunk at a time, so the budget is
+            // checked as the bytes are produced.
+            let room = (out.capacity() - out.len()).min(DECODE_CHUNK) as u64;
+            match (&mut *r).take(room).read_to_end(&mut out) {
                 Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Ok(_) if out.len() > max => break Err(too_large()),
+                Ok(_) => {}
                 Err(e) => {
                     break Err(ApiError::bad_request(
                         "invalid_body",
                         format!("cannot decompress the body as {encoding}: {e}"),
                     ))
                 }
-            };
-            if out.len() + n > max {
-                break Err(too_large());
             }
-            if out.capacity() - out.len() < n {
-                // Grow by doubling, but never past the limit, and charge before the
-                // memory is taken: while the buffer moves, the old one and the new one
-                // are both held.
-                let want = (out.capacity() * 2).max(out.len() + n).min(max);
-                if let Err(e) = charge.cover(out.capacity() + want) {
-                    break Err(e);
-                }
-                out.reserve_exact(want - out.len());
-            }
-            out.extend_from_slice(&chunk[..n]);
         };
         match result {
             Ok(()) => Ok(out),
