@@ -52,37 +52,8 @@ fn server_with(n: u64, extra: &[&str]) -> (tempfile::TempDir, Server) {
     (tmp, server)
 }
 
-fn post(server: &Server, path: &str, body: String) -> (u16, Value) {
-    let r = client()
-        .post(format!("{}{path}", server.url))
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .unwrap();
-    (r.status().as_u16(), r.json().unwrap())
-}
-
 fn aggregate(server: &Server, aggs: Value) -> (u16, Value) {
-    post(
-        server,
-        "/api/v1/aggregate",
-        json!({"aggs": aggs}).to_string(),
-    )
-}
-
-/// A field of `/proc/<pid>/status` in bytes (`VmRSS`, `VmHWM`).
-fn status_bytes(pid: u32, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(key))
-        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"));
-    let kb: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb * 1024
+    server.post_json("/api/v1/aggregate", json!({"aggs": aggs}).to_string())
 }
 
 /// The server answers a plain request and its peak memory stayed under [`RSS_BOUND`].
@@ -90,12 +61,11 @@ fn still_fine(server: &Server) {
     let (status, out) = aggregate(server, json!({"l": {"terms": {"field": "level"}}}));
     assert_eq!(status, 200, "{out}");
     assert!(out["total"].as_u64().unwrap() > 0, "{out}");
-    let pid = server.child.id();
-    let peak = status_bytes(pid, "VmHWM");
+    let peak = server.proc_status("VmHWM") * 1024;
     assert!(
         peak < RSS_BOUND,
         "server peak RSS {peak} bytes, over {RSS_BOUND} (now {})",
-        status_bytes(pid, "VmRSS")
+        server.proc_status("VmRSS") * 1024
     );
 }
 
@@ -127,7 +97,7 @@ fn percentiles_under_terms_are_refused_before_they_run() {
     // The same through the Elasticsearch API.
     let body = json!({"size": 0, "aggs": {"by_user": {"terms": {"field": "user", "size": 100},
         "aggs": {"lat": {"percentiles": {"field": "latency_ms", "percents": percents}}}}}});
-    let (status, out) = post(&server, "/es/_search", body.to_string());
+    let (status, out) = server.post_json("/es/_search", body.to_string());
     assert_eq!(status, 400, "{out}");
     assert_eq!(out["error"]["type"], "too_many_buckets_exception", "{out}");
     assert_eq!(out["status"], 400);
@@ -246,7 +216,7 @@ fn msearch_is_bounded_and_runs_a_few_at_a_time() {
             })
             .collect()
     };
-    let (status, out) = post(&server, "/es/_msearch", body(2_000));
+    let (status, out) = server.post_json("/es/_msearch", body(2_000));
     assert_eq!(status, 400, "{out}");
     assert_eq!(out["error"]["type"], "illegal_argument_exception", "{out}");
     assert_eq!(out["status"], 400);
@@ -260,7 +230,7 @@ fn msearch_is_bounded_and_runs_a_few_at_a_time() {
         "?max_concurrent_searches=1",
         "?max_concurrent_searches=64",
     ] {
-        let (status, out) = post(&server, &format!("/es/_msearch{params}"), body(100));
+        let (status, out) = server.post_json(&format!("/es/_msearch{params}"), body(100));
         assert_eq!(status, 200, "{out}");
         let responses = out["responses"].as_array().unwrap();
         assert_eq!(responses.len(), 100);
@@ -271,7 +241,7 @@ fn msearch_is_bounded_and_runs_a_few_at_a_time() {
             assert_eq!(hits[0]["_source"]["fields"]["user"], user(i as u64), "{r}");
         }
     }
-    let (status, out) = post(&server, "/es/_msearch?max_concurrent_searches=0", body(1));
+    let (status, out) = server.post_json("/es/_msearch?max_concurrent_searches=0", body(1));
     assert_eq!(status, 400, "{out}");
     assert!(reason(&out).contains("max_concurrent_searches"), "{out}");
     still_fine(&server);
@@ -309,7 +279,7 @@ fn limits_are_set_by_flags() {
         json!({"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": "10m"}}}),
     );
     assert_eq!(status, 200, "{out}");
-    let (status, out) = post(&server, "/es/_msearch", "{}\n{}\n".repeat(4));
+    let (status, out) = server.post_json("/es/_msearch", "{}\n{}\n".repeat(4));
     assert_eq!(status, 400, "{out}");
     assert!(reason(&out).contains("limit of 3"), "{out}");
     still_fine(&server);

@@ -10,19 +10,8 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// A value from `/proc/<pid>/status` (`VmHWM`, `VmRSS`: kB; `Threads`: a count).
-fn proc_status(server: &Server, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in /proc status"))
-}
-
 fn peak_rss_mib(server: &Server) -> u64 {
-    proc_status(server, "VmHWM") / 1024
+    server.proc_status("VmHWM") / 1024
 }
 
 /// The server is up and answers a real search.
@@ -31,20 +20,6 @@ fn still_serves(server: &Server) {
     assert_eq!(status, 200, "{health}");
     let r = server.search(&[("q", "*"), ("limit", "1")]);
     assert!(r["total"].is_u64(), "{r}");
-}
-
-fn post(server: &Server, path: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, Value) {
-    let r = client()
-        .post(format!("{}{path}", server.url))
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().unwrap();
-    let v = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{path} answered {status} with non-JSON {text:?}: {e}"));
-    (status, v)
 }
 
 fn reason(v: &Value) -> String {
@@ -88,8 +63,7 @@ fn deeply_nested_queries_are_refused_on_every_route_and_the_server_stays_up() {
     }
     // 10^5 levels go through bodies.
     let deep = nested(100_000);
-    let (status, v) = post(
-        &server,
+    let (status, v) = server.post_json(
         "/api/v1/aggregate",
         json!({"q": deep, "aggs": {"n": {"value_count": {"field": "level"}}}}).to_string(),
     );
@@ -99,7 +73,7 @@ fn deeply_nested_queries_are_refused_on_every_route_and_the_server_stays_up() {
         json!({"query": {"query_string": {"query": deep}}}),
         json!({"query": {"bool": {"must": [{"query_string": {"query": deep}}]}}}),
     ] {
-        let (status, v) = post(&server, "/es/_search", body.to_string());
+        let (status, v) = server.post_json("/es/_search", body.to_string());
         assert_eq!(status, 400, "{v}");
         assert!(reason(&v).contains("--max-query-depth"), "{v}");
     }
@@ -112,11 +86,7 @@ fn deeply_nested_queries_are_refused_on_every_route_and_the_server_stays_up() {
         "]}}".repeat(100_000)
     );
     assert!(deep_bool.len() < 2 << 20);
-    let (status, v) = post(
-        &server,
-        "/es/_search",
-        format!(r#"{{"query":{deep_bool}}}"#),
-    );
+    let (status, v) = server.post_json("/es/_search", format!(r#"{{"query":{deep_bool}}}"#));
     assert!(status == 400 || status == 413, "{status} {v}");
     let deep_aggs = format!(
         "{}{}{}",
@@ -124,16 +94,11 @@ fn deeply_nested_queries_are_refused_on_every_route_and_the_server_stays_up() {
         "{}",
         "}}".repeat(50_000)
     );
-    let (status, v) = post(
-        &server,
-        "/api/v1/aggregate",
-        format!(r#"{{"aggs":{deep_aggs}}}"#),
-    );
+    let (status, v) = server.post_json("/api/v1/aggregate", format!(r#"{{"aggs":{deep_aggs}}}"#));
     assert!(status == 400 || status == 413, "{status} {v}");
 
     // A dashboard holding such a query is stored as text and fails only where it runs.
-    let (status, v) = post(
-        &server,
+    let (status, v) = server.post_json(
         "/api/v1/dashboards",
         json!({"title": "deep", "query": nested(10_000), "panels": [
             {"type": "count_over_time", "field": "level"}]})
@@ -164,7 +129,7 @@ fn bodies_over_the_limit_are_refused_on_every_route() {
         "/es/_msearch",
         "/es/logs/_search",
     ] {
-        let (status, v) = post(&server, path, big.clone());
+        let (status, v) = server.post_json(path, big.clone());
         assert_eq!(status, 413, "{path}: {v}");
         assert!(reason(&v).contains("--max-request-bytes"), "{path}: {v}");
         if path.starts_with("/es") {
@@ -290,11 +255,11 @@ fn a_batch_spanning_400_days_stays_within_the_writer_pool_and_survives_kill_9() 
         ));
     }
     let body = lines.join("\n").into_bytes();
-    let threads_before = proc_status(&server, "Threads");
+    let threads_before = server.proc_status("Threads");
     let r: Value = server.ingest(body.clone(), None).json().unwrap();
     assert_eq!(r["accepted"], 1200, "{r}");
     server.wait_total("old", 1200);
-    let threads = proc_status(&server, "Threads");
+    let threads = server.proc_status("Threads");
     assert!(
         threads < threads_before + 60,
         "{threads} threads (before: {threads_before}); 400 open writers had 3,205"
@@ -349,8 +314,7 @@ fn seq_is_bounded_and_a_poisoned_source_can_be_reset() {
     assert_eq!(send(&server, 1 << 53, "poison")["accepted"], 1);
     assert_eq!(send(&server, 7, "lost")["duplicates"], 1);
     // ...until an admin resets it.
-    let (status, v) = post(
-        &server,
+    let (status, v) = server.post_json(
         "/api/v1/admin/reset-seq",
         json!({"source_id": "node-1/web"}).to_string(),
     );
@@ -364,8 +328,7 @@ fn seq_is_bounded_and_a_poisoned_source_can_be_reset() {
     assert_eq!(send(&server, 8, "back")["accepted"], 1);
     server.wait_total("back", 2);
     server.wait_total("poison", 1);
-    let (status, v) = post(
-        &server,
+    let (status, v) = server.post_json(
         "/api/v1/admin/reset-seq",
         json!({"source": "x"}).to_string(),
     );
@@ -494,7 +457,7 @@ fn work_stops_when_its_clients_disconnect_and_time_limits_answer_partial_results
     // A time limit answers what was found in time, marked as such.
     let mut body: Value = serde_json::from_str(HEAVY).unwrap();
     body["timeout"] = json!("1ms");
-    let (status, v) = post(&server, "/api/v1/aggregate", body.to_string());
+    let (status, v) = server.post_json("/api/v1/aggregate", body.to_string());
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["timed_out"], true, "{v}");
     let r = server.search(&[("q", "*tem*"), ("timeout", "1ms")]);
@@ -505,8 +468,7 @@ fn work_stops_when_its_clients_disconnect_and_time_limits_answer_partial_results
     assert_eq!(r["total"], 100_000, "{r}");
     let (status, v) = server.get_json("/api/v1/search?q=a&timeout=soon");
     assert_eq!(status, 400, "{v}");
-    let (status, v) = post(
-        &server,
+    let (status, v) = server.post_json(
         "/es/_search?timeout=1ms",
         json!({"query": {"query_string": {"query": "*tem*"}}}).to_string(),
     );

@@ -147,6 +147,37 @@ impl Server {
         }
     }
 
+    /// POSTs `body` as JSON; the status and the answer's JSON (panics if it is not JSON).
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> (u16, serde_json::Value) {
+        let r = client()
+            .post(format!("{}{path}", self.url))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().unwrap();
+        let v = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path} answered {status} with non-JSON {text:?}: {e}"));
+        (status, v)
+    }
+
+    /// A value of the server's `/proc/<pid>/status` (`VmHWM`, `VmRSS`: kB; `Threads`).
+    pub fn proc_status(&self, key: &str) -> u64 {
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}:")))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+    }
+
     pub fn ingest(&self, body: Vec<u8>, encoding: Option<&str>) -> reqwest::blocking::Response {
         let mut req = client()
             .post(format!("{}/api/v1/ingest", self.url))
