@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{client, Server};
+use common::Server;
 use serde_json::{json, Value};
 use skein_model::Timestamp;
 use std::collections::BTreeMap;
