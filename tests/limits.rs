@@ -476,3 +476,44 @@ fn work_stops_when_its_clients_disconnect_and_time_limits_answer_partial_results
     assert_eq!(v["timed_out"], true, "{v}");
     still_serves(&server);
 }
+
+#[test]
+fn a_kill_9_while_the_pool_closes_writers_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // No checkpoint for a minute: only the writers the pool closes commit, each stamped
+    // with the WAL entry it is complete up to, and replay must add to each day only what
+    // that day lacks.
+    let args = [
+        "--max-open-partitions",
+        "3",
+        "--commit-interval-ms",
+        "60000",
+    ];
+    let mut server = Server::start(&dir.path().join("data"), &args);
+    let day0 = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    let mut seq = 0;
+    for batch in 0..4u64 {
+        let lines: Vec<String> = (0..150u64)
+            .map(|i| {
+                seq += 1;
+                let day = day0 + chrono::Duration::days(((batch * 150 + i) * 11 % 60) as i64);
+                record_line(&format!("{day}T10:00:00Z"), "c", "info", "spread", "s", seq)
+            })
+            .collect();
+        let r: Value = server
+            .ingest(lines.join("\n").into_bytes(), None)
+            .json()
+            .unwrap();
+        assert_eq!(r["accepted"], 150, "{r}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    server.kill9();
+    let server = server.restart_with(&["--max-open-partitions", "3"]);
+    server.wait_total("spread", 600);
+    std::thread::sleep(Duration::from_millis(1500));
+    server.wait_total("spread", 600);
+    let all = server.all("spread");
+    let mut seqs: Vec<u64> = all.iter().map(|r| r["_seq"].as_u64().unwrap()).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=600).collect::<Vec<_>>());
+}
