@@ -258,7 +258,7 @@ fn a_batch_spanning_400_days_stays_within_the_writer_pool_and_survives_kill_9() 
     let threads_before = server.proc_status("Threads");
     let r: Value = server.ingest(body.clone(), None).json().unwrap();
     assert_eq!(r["accepted"], 1200, "{r}");
-    server.wait_total("old", 1200);
+    server.wait_total_within("old", 1200, Duration::from_secs(90));
     let threads = server.proc_status("Threads");
     assert!(
         threads < threads_before + 60,
@@ -275,11 +275,11 @@ fn a_batch_spanning_400_days_stays_within_the_writer_pool_and_survives_kill_9() 
     // The same batch again is all duplicates, also after a crash and replay.
     server.kill9();
     let server = server.restart();
-    server.wait_total("old", 1200);
+    server.wait_total_within("old", 1200, Duration::from_secs(90));
     let r: Value = server.ingest(body, None).json().unwrap();
     assert_eq!(r["duplicates"], 1200, "{r}");
     std::thread::sleep(Duration::from_millis(1500));
-    server.wait_total("old", 1200);
+    server.wait_total_within("old", 1200, Duration::from_secs(90));
     let per_day = server.search(&[
         ("q", "old"),
         ("start", "2024-01-08T00:00:00Z"),

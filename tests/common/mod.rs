@@ -131,7 +131,13 @@ impl Server {
 
     /// Waits until `q` (over all time) has `want` matches.
     pub fn wait_total(&self, q: &str, want: u64) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_total_within(q, want, Duration::from_secs(20));
+    }
+
+    /// [`Server::wait_total`] with a deadline of its own, for loads that take long in a
+    /// debug build on a busy machine (hundreds of partitions created and committed).
+    pub fn wait_total_within(&self, q: &str, want: u64, within: Duration) {
+        let deadline = Instant::now() + within;
         loop {
             let got = self.search(&[("q", q), ("limit", "0")])["total"]
                 .as_u64()
