@@ -229,7 +229,7 @@ impl Indexer {
         if partitions.len() > 1 {
             kept.sort_by_key(|&(key, i)| (key, i));
         }
-        let mut runs = kept.chunk_by(|a, b| a.0 == b.0).peekable();
+        let mut runs = kept.chunk_by(|a, b| a.0 == b.0);
         while let Some(run) = runs.next() {
             let key = run[0].0;
             let p = partitions
