@@ -15,6 +15,25 @@ pub struct Sent {
     pub throttled: u64,
 }
 
+/// Sends the request `build` makes until it is not answered 429 (each 429 retried after
+/// 50 ms, as agents back off); the 200 answer and the number of 429s before it. Any
+/// other status is an error naming it.
+pub fn post_retrying(
+    build: impl Fn() -> reqwest::blocking::RequestBuilder,
+) -> Result<(reqwest::blocking::Response, u64)> {
+    let mut throttled = 0;
+    loop {
+        let r = build().send()?;
+        if r.status() == 429 {
+            throttled += 1;
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        ensure!(r.status() == 200, "{} answered {}", r.url(), r.status());
+        return Ok((r, throttled));
+    }
+}
+
 /// Sends every batch over `connections` connections. Each connection owns a fixed set of
 /// containers and sends their batches round-robin, one at a time, so a source never has
 /// two batches in flight (as an agent ships them); a 429 is retried after 50 ms.
@@ -41,22 +60,15 @@ pub fn send_all(url: &str, containers: Vec<ContainerBatches>, connections: usize
                 while cs.iter().any(|c| !c.batches.is_empty()) {
                     for c in cs.iter_mut() {
                         let Some(b) = c.batches.pop() else { continue };
-                        loop {
-                            let r = client
+                        let (r, retried) = post_retrying(|| {
+                            client
                                 .post(format!("{url}/api/v1/ingest"))
                                 .header("Content-Encoding", "zstd")
                                 .body(b.body.clone())
-                                .send()?;
-                            if r.status() == 429 {
-                                throttled.fetch_add(1, Ordering::Relaxed);
-                                std::thread::sleep(Duration::from_millis(50));
-                                continue;
-                            }
-                            ensure!(r.status() == 200, "ingest answered {}", r.status());
-                            let v: serde_json::Value = r.json()?;
-                            accepted += v["accepted"].as_u64().unwrap_or(0);
-                            break;
-                        }
+                        })?;
+                        throttled.fetch_add(retried, Ordering::Relaxed);
+                        let v: serde_json::Value = r.json()?;
+                        accepted += v["accepted"].as_u64().unwrap_or(0);
                     }
                 }
                 Ok(accepted)

@@ -71,28 +71,32 @@ impl FieldBudget {
     }
 
     /// Admits the paths of one record. `None`: every path has a column (the common
-    /// case, nothing copied); else the parts that may become columns.
+    /// case, nothing copied or allocated); else the parts that may become columns.
     pub fn admit(
         &mut self,
         fields: &Map<String, Value>,
         labels: &BTreeMap<String, String>,
     ) -> Option<Pruned> {
-        let mut verdicts = Vec::new();
+        // Records of a source repeat their shape: a pass that only looks comes first.
+        let (mut leaves, mut all_known) = (0usize, true);
+        paths(fields, labels, &mut |h| {
+            leaves += 1;
+            all_known &= self.known.contains(&h);
+        });
+        if all_known && leaves <= self.per_record {
+            return None;
+        }
+        let mut verdicts = Vec::with_capacity(leaves);
         let mut kept = 0usize;
         let mut refused = false;
-        let mut decide = |h: u64, known: &mut HashSet<u64>| {
+        let known = &mut self.known;
+        paths(fields, labels, &mut |h| {
             let keep = kept < self.per_record
                 && (known.contains(&h) || (known.len() < self.per_partition && known.insert(h)));
             kept += usize::from(keep);
             refused |= !keep;
             verdicts.push(keep);
-        };
-        let root = fnv(FNV_OFFSET, b"fields");
-        walk(fields, root, &mut |h| decide(h, &mut self.known));
-        let root = fnv(FNV_OFFSET, b"labels");
-        for key in labels.keys() {
-            decide(child(root, key), &mut self.known);
-        }
+        });
         if !refused {
             return None;
         }
@@ -113,6 +117,20 @@ impl FieldBudget {
             .collect();
         self.example = self.example.take().or(example);
         Some(Pruned { fields, labels })
+    }
+}
+
+/// Calls `leaf` with the hash of every column path of a record: its `fields` leaves in
+/// [`walk`]'s order, then its labels.
+fn paths(
+    fields: &Map<String, Value>,
+    labels: &BTreeMap<String, String>,
+    leaf: &mut dyn FnMut(u64),
+) {
+    walk(fields, fnv(FNV_OFFSET, b"fields"), leaf);
+    let root = fnv(FNV_OFFSET, b"labels");
+    for key in labels.keys() {
+        leaf(child(root, key));
     }
 }
 

@@ -31,14 +31,15 @@ pub struct BodyRead {
     pub encoding: String,
     /// Reserved for `Content-Length` times the handler's expansion before the body was
     /// read, when the request said its length and room came within
-    /// [`crate::Limits::inflight_wait`].
+    /// [`crate::Limits::inflight_wait`]; for a body without a length, what it took as
+    /// it arrived.
     pub permit: Option<Permit>,
 }
 
 /// Reads a request body within the body limit (a 413 that says to send smaller
 /// `what` otherwise). Before reading, reserves `Content-Length` times `expansion`
 /// (what the handler will hold), waiting up to `limits.inflight_wait` for room; the handler
-/// settles the share once it knows the decoded size (`reserve`).
+/// settles the share once it knows the decoded size ([`decode_body`]).
 pub async fn read_body(
     body: Body,
     headers: &HeaderMap,
@@ -65,13 +66,18 @@ pub async fn read_body(
         return Err(too_large());
     }
     // A body refused for its size waits for no room.
-    let mut permit = match length {
+    let permit = match length {
         Some(length) => {
             budget
                 .acquire_within(length.saturating_mul(expansion), limits.inflight_wait)
                 .await
         }
         None => None,
+    };
+    let mut charge = Charge {
+        budget,
+        permit,
+        base: 0,
     };
     let mut raw = text_buffers::take(length.unwrap_or(0));
     let mut chunks = body.into_data_stream();
@@ -93,16 +99,9 @@ pub async fn read_body(
         raw.extend_from_slice(&chunk);
         // A body sent without its length (chunked) is charged as it arrives, so that
         // many of them at once cannot hold more than the budget.
-        let covered = match &mut permit {
-            Some(p) => p.bytes() >= raw.capacity() || p.resize(raw.capacity()),
-            None => {
-                permit = budget.try_acquire(raw.capacity());
-                permit.is_some()
-            }
-        };
-        if !covered {
+        if let Err(e) = charge.cover(raw.capacity()) {
             text_buffers::give_back(raw);
-            return Err(no_room());
+            return Err(e);
         }
     }
     let encoding = headers
@@ -114,17 +113,13 @@ pub async fn read_body(
     Ok(BodyRead {
         raw,
         encoding,
-        permit,
+        permit: charge.permit,
     })
 }
 
 /// The budget share for `bytes`: the one reserved before the body was read, resized,
 /// or a new one; 429 when there is no room.
-pub(crate) fn reserve(
-    budget: &Budget,
-    held: Option<Permit>,
-    bytes: usize,
-) -> Result<Permit, ApiError> {
+fn reserve(budget: &Budget, held: Option<Permit>, bytes: usize) -> Result<Permit, ApiError> {
     let permit = match held {
         Some(mut p) => p.resize(bytes).then_some(p),
         None => budget.try_acquire(bytes),
@@ -176,8 +171,8 @@ pub async fn ingest(
             limits.max_decoded_bytes,
             engine.budget(),
             permit,
+            RECORD_EXPANSION,
         )?;
-        let permit = reserve(engine.budget(), permit, decoded.len() * RECORD_EXPANSION)?;
         let (mut batch, rejected) = PreparedBatch::from_ndjson(decoded, Some(permit));
         if !batch.fit_budget() {
             return Err(no_room());
@@ -211,29 +206,37 @@ pub async fn ingest(
 }
 
 /// The body as sent, decompressed per `Content-Encoding` within `max` bytes, in a
-/// buffer from [`text_buffers`], with the budget share that holds it. An uncompressed
-/// body is handed over as it was read, with `permit` as it was. A compressed one is
-/// charged to the budget as it is produced (its compressed text and the decompressed
-/// buffer's whole capacity), so that concurrent decompression bombs stop at the budget,
-/// not at the machine's memory: 429 when the budget has no room for the next chunk.
+/// buffer from [`text_buffers`], with its budget share settled at `expansion` times the
+/// decoded size (429 when it cannot grow there). A compressed body is charged as it is
+/// produced (its compressed text and the decompressed buffer's whole capacity), so that
+/// concurrent decompression bombs stop at the budget, not at the machine's memory.
 pub(crate) fn decode_body(
     encoding: &str,
     raw: Vec<u8>,
     max: usize,
     budget: &Budget,
     permit: Option<Permit>,
-) -> Result<(Vec<u8>, Option<Permit>), ApiError> {
-    if matches!(encoding, "identity" | "") {
-        return Ok((raw, permit));
-    }
-    let mut charge = Charge {
-        budget,
-        permit,
-        base: raw.len(),
+    expansion: usize,
+) -> Result<(Vec<u8>, Permit), ApiError> {
+    let (decoded, permit) = if matches!(encoding, "identity" | "") {
+        (raw, permit)
+    } else {
+        let mut charge = Charge {
+            budget,
+            permit,
+            base: raw.len(),
+        };
+        let decoded = decompress(encoding, &raw, max, &mut charge);
+        text_buffers::give_back(raw);
+        (decoded?, charge.permit)
     };
-    let decoded = decompress(encoding, &raw, max, &mut charge);
-    text_buffers::give_back(raw);
-    Ok((decoded?, charge.permit))
+    match reserve(budget, permit, decoded.len() * expansion) {
+        Ok(permit) => Ok((decoded, permit)),
+        Err(e) => {
+            text_buffers::give_back(decoded);
+            Err(e)
+        }
+    }
 }
 
 /// The budget share of a body being decompressed.

@@ -8,9 +8,10 @@
 //! past 10 GB (percentiles under terms, the 2,000-search `_msearch`) are not sent to
 //! the baseline.
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
+use skein_bench::send::post_retrying;
 use skein_bench::server::{built_skein_binary, ServerProcess};
 use skein_bench::stats::{machine, percentile};
 use skein_model::Timestamp;
@@ -165,15 +166,11 @@ fn ingest(server: &ServerProcess, records: u64, users: u64) -> Result<()> {
     let mut from = 0;
     while from < records {
         let to = (from + batch).min(records);
-        let r = c
-            .post(format!("{}/api/v1/ingest", server.url))
-            .body(ndjson(from, to, users))
-            .send()?;
-        if r.status() == 429 {
-            std::thread::sleep(Duration::from_millis(200));
-            continue;
-        }
-        ensure!(r.status().is_success(), "ingest answered {}", r.status());
+        let body = ndjson(from, to, users);
+        post_retrying(|| {
+            c.post(format!("{}/api/v1/ingest", server.url))
+                .body(body.clone())
+        })?;
         from = to;
     }
     while server.total("*")? < records {

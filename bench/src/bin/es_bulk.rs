@@ -13,6 +13,7 @@ use anyhow::{ensure, Result};
 use clap::Parser;
 use serde_json::{Map, Value};
 use skein_bench::corpus::{source_meta, CorpusArgs};
+use skein_bench::send::post_retrying;
 use skein_bench::server::{dir_bytes, ServerProcess};
 use skein_bench::stats::machine;
 use skein_collector::json_file_reader::{records_from_json_file, JsonFileOptions};
@@ -153,29 +154,22 @@ fn run(a: &Args, path: &str, reqs: Vec<(u64, Vec<u8>)>, records: u64) -> Result<
                     let Some((n, body)) = queue.lock().unwrap().pop() else {
                         return Ok(stored);
                     };
-                    loop {
-                        let r = client
+                    let (r, retried) = post_retrying(|| {
+                        client
                             .post(&url)
                             .header("Content-Type", "application/x-ndjson")
                             .body(body.clone())
-                            .send()?;
-                        if r.status() == 429 {
-                            throttled.fetch_add(1, Ordering::Relaxed);
-                            std::thread::sleep(Duration::from_millis(50));
-                            continue;
-                        }
-                        ensure!(r.status() == 200, "{url} answered {}", r.status());
-                        // As Fluent Bit's es output does: look for `"errors":false` at
-                        // the head of the answer instead of parsing its per-item results
-                        // (2 MB per request here), which would take CPU from the server
-                        // on a two-core machine. The ingest answer holds no such key.
-                        let answer = r.bytes()?;
-                        let head = &answer[..answer.len().min(64)];
-                        let failed = head.windows(14).any(|w| w == b"\"errors\":true,");
-                        ensure!(!failed, "bulk item errors");
-                        stored += n;
-                        break;
-                    }
+                    })?;
+                    throttled.fetch_add(retried, Ordering::Relaxed);
+                    // As Fluent Bit's es output does: look for `"errors":false` at the
+                    // head of the answer instead of parsing its per-item results (2 MB
+                    // per request here), which would take CPU from the server on a
+                    // two-core machine. The ingest answer holds no such key.
+                    let answer = r.bytes()?;
+                    let head = &answer[..answer.len().min(64)];
+                    let failed = head.windows(14).any(|w| w == b"\"errors\":true,");
+                    ensure!(!failed, "bulk item errors");
+                    stored += n;
                 }
             })
         })

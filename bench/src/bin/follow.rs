@@ -12,6 +12,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use skein_bench::agent::AgentProcess;
 use skein_bench::corpus::{build_batches, ensure_corpus, ContainerBatches};
+use skein_bench::send::post_retrying;
 use skein_bench::server::{built_skein_binary, ServerProcess};
 use skein_bench::stats::{machine, percentile};
 use std::io::{BufRead, Write};
@@ -224,19 +225,12 @@ fn ingest_once(
                     for i in 0..longest {
                         for cb in &mine {
                             let Some(b) = cb.batches.get(i) else { continue };
-                            loop {
-                                let r = client
+                            post_retrying(|| {
+                                client
                                     .post(format!("{url}/api/v1/ingest"))
                                     .header("Content-Encoding", "zstd")
                                     .body(b.body.clone())
-                                    .send()?;
-                                if r.status() == 429 {
-                                    std::thread::sleep(Duration::from_millis(50));
-                                    continue;
-                                }
-                                ensure!(r.status() == 200, "ingest answered {}", r.status());
-                                break;
-                            }
+                            })?;
                         }
                     }
                     Ok(())

@@ -12,6 +12,7 @@
 use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use serde_json::json;
+use skein_bench::send::post_retrying;
 use skein_bench::server::ServerProcess;
 use skein_bench::stats::{machine, percentile};
 use std::io::Write;
@@ -76,18 +77,10 @@ fn backfill(args: &Args, day_of: impl Fn(u64) -> u64) -> Result<(f64, u64, u64)>
     let started = Instant::now();
     let mut threads = 0;
     for body in bodies {
-        loop {
-            let r = c
-                .post(format!("{}/api/v1/ingest", server.url))
+        post_retrying(|| {
+            c.post(format!("{}/api/v1/ingest", server.url))
                 .body(body.clone())
-                .send()?;
-            if r.status() == 429 {
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            }
-            ensure!(r.status() == 200, "ingest answered {}", r.status());
-            break;
-        }
+        })?;
         threads = threads.max(thread_count(server.pid()));
     }
     while server.total("*")? < args.records {

@@ -145,14 +145,10 @@ pub async fn bulk(
             limits.max_decoded_bytes,
             engine.budget(),
             permit,
+            DOCUMENT_EXPANSION,
         )?;
-        let parsed =
-            crate::ingest::reserve(engine.budget(), permit, decoded.len() * DOCUMENT_EXPANSION)
-                .map_err(EsError::from)
-                .and_then(|permit| {
-                    let parsed = parse_body(&decoded, default_index.as_deref(), Timestamp::now())?;
-                    Ok((parsed, permit))
-                });
+        let parsed = parse_body(&decoded, default_index.as_deref(), Timestamp::now())
+            .map(|parsed| (parsed, permit));
         // The records hold their own copies: the body's buffer serves the next request.
         skein_indexer::text_buffers::give_back(decoded);
         parsed
