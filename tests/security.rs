@@ -124,7 +124,12 @@ fn every_route_refuses_missing_revoked_and_wrong_scope_tokens() {
     // limit of failed attempts allows.
     let mut server = Server::start(
         &data,
-        &["--commit-interval-ms", "100", "--auth-failures-per-minute", "100000"],
+        &[
+            "--commit-interval-ms",
+            "100",
+            "--auth-failures-per-minute",
+            "100000",
+        ],
     );
     server.token = Some(admin.clone());
     ingest_marked(&server);

@@ -62,23 +62,24 @@ impl TlsServer {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let url = format!("https://localhost:{port}");
-        let ca = data.join("tls/ca.pem");
+        // Built first, so that a panic below still kills the child.
+        let mut s = TlsServer {
+            child,
+            url: format!("https://localhost:{port}"),
+            ca: data.join("tls/ca.pem"),
+            fingerprint: String::new(),
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let text = std::fs::read_to_string(&s.log).unwrap_or_default();
             if let Some(fp) = text
                 .split("--ca-fingerprint ")
                 .nth(1)
                 .map(|r| r.split_whitespace().next().unwrap().to_string())
             {
-                return TlsServer {
-                    child,
-                    url,
-                    ca,
-                    fingerprint: fp,
-                    log,
-                };
+                s.fingerprint = fp;
+                return s;
             }
             assert!(Instant::now() < deadline, "no TLS server: {text}");
             std::thread::sleep(Duration::from_millis(30));
@@ -274,14 +275,11 @@ fn agents_and_cli_over_tls_with_scoped_tokens() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs the query scope"));
     // Plain HTTP to the HTTPS port gets nothing.
     let plain = server.url.replace("https://", "http://");
-    assert!(
-        common::client()
-            .get(format!("{plain}/api/v1/search"))
-            .send()
-            .map(|r| r.status().is_success())
-            .unwrap_or(false)
-            == false
-    );
+    let answered = common::client()
+        .get(format!("{plain}/api/v1/search"))
+        .send()
+        .is_ok_and(|r| r.status().is_success());
+    assert!(!answered, "plain HTTP is not served on the HTTPS port");
 
     let source = a.file_stem().unwrap().to_string_lossy().to_string();
     let mut follow = skein()
