@@ -275,3 +275,168 @@ fn bad_requests_say_what_is_wrong() {
         assert!(reason.contains(name), "{body}: {reason}");
     }
 }
+
+/// Runs a script with extra arguments after the URL.
+fn run_script_args(program: &str, script: &str, args: &[&str]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/es")
+        .join(script);
+    let out = Command::new(program)
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}): install it, or run scripts/test"));
+    assert!(
+        out.status.success(),
+        "{script} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn create_token(data: &Path, scope: &str, name: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_skein"))
+        .args([
+            "token",
+            "create",
+            "--scope",
+            scope,
+            "--name",
+            name,
+            "--data-dir",
+        ])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn official_python_client_authenticates_with_api_key_and_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ingest = create_token(&data, "ingest", "shipper");
+    let query = create_token(&data, "query", "reader");
+    let server = Server::start(&data, &[]);
+    run_script_args(
+        "python3",
+        "auth_client.py",
+        &[&format!("{}/es", server.url), &ingest, &query],
+    );
+}
+
+/// Fluent Bit (`HTTP_User`/`HTTP_Passwd`: Basic) and Filebeat (`api_key: id:key`:
+/// `ApiKey base64(id:key)`) as they start and ship, replayed with curl, with an
+/// ingest-only token.
+#[test]
+fn shippers_authenticate_with_an_ingest_token_the_way_they_are_configured() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ingest = create_token(&data, "ingest", "shippers");
+    let query = create_token(&data, "query", "reader");
+    let server = Server::start(&data, &["--commit-interval-ms", "100"]);
+    let es = format!("{}/es", server.url);
+    let curl = |args: &[&str]| -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .expect("curl is installed");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.parse().unwrap(), body.to_string())
+    };
+    let basic = format!("fluent-bit:{ingest}");
+    let apikey = format!(
+        "Authorization: ApiKey {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("filebeat-id:{ingest}"))
+    );
+    let bulk = |tag: &str| {
+        (0..10)
+            .map(|i| {
+                format!(
+                    "{{\"create\":{{\"_index\":\"ship\"}}}}\n{{\"@timestamp\":\"2026-11-20T10:00:0{i}Z\",\"log\":\"{tag} {i}\"}}\n"
+                )
+            })
+            .collect::<String>()
+    };
+    // Fluent Bit: straight to _bulk with Basic auth.
+    let body = bulk("fluentbit-auth");
+    let (code, text) = curl(&[
+        "-u",
+        &basic,
+        "-H",
+        "Content-Type: application/x-ndjson",
+        "--data-binary",
+        &body,
+        &format!("{es}/_bulk"),
+    ]);
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("\"errors\":false"), "{text}");
+    // Filebeat: GET /, _license, template PUT, then _bulk, with an API key.
+    for (method, path, data) in [
+        ("GET", "/", None),
+        ("GET", "/_license", None),
+        (
+            "PUT",
+            "/_index_template/filebeat-8",
+            Some(r#"{"index_patterns":["filebeat-*"]}"#),
+        ),
+        ("GET", "/_cluster/health", None),
+    ] {
+        let mut args = vec![
+            "-X",
+            method,
+            "-H",
+            &apikey,
+            "-H",
+            "Content-Type: application/json",
+        ];
+        if let Some(d) = data {
+            args.extend(["--data-binary", d]);
+        }
+        let url = format!("{es}{path}");
+        args.push(&url);
+        let (code, text) = curl(&args);
+        assert_eq!(code, 200, "{method} {path}: {text}");
+    }
+    let body = bulk("filebeat-auth");
+    let (code, text) = curl(&[
+        "-H",
+        &apikey,
+        "-H",
+        "Content-Type: application/x-ndjson",
+        "--data-binary",
+        &body,
+        &format!("{es}/_bulk"),
+    ]);
+    assert_eq!(code, 200, "{text}");
+    // The same shapes without credentials, or with a wrong password: 401.
+    let (code, text) = curl(&[
+        "-H",
+        "Content-Type: application/x-ndjson",
+        "--data-binary",
+        &body,
+        &format!("{es}/_bulk"),
+    ]);
+    assert_eq!(code, 401, "{text}");
+    assert!(text.contains("security_exception"));
+    let (code, _) = curl(&[
+        "-u",
+        "fluent-bit:wrong",
+        "--data-binary",
+        &body,
+        &format!("{es}/_bulk"),
+    ]);
+    assert_eq!(code, 401);
+    // An ingest token reads nothing.
+    let (code, text) = curl(&["-u", &basic, &format!("{es}/_search?q=auth")]);
+    assert_eq!(code, 403, "{text}");
+    assert!(!text.contains("fluentbit-auth"));
+    let mut reader = server;
+    reader.token = Some(query);
+    reader.wait_total("fluentbit-auth", 10);
+    reader.wait_total("filebeat-auth", 10);
+}

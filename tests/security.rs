@@ -617,3 +617,168 @@ fn skein_up_keeps_its_own_agent_shipping_after_a_token_appears() {
     let said = std::fs::read_to_string(tmp.path().join("up.log")).unwrap();
     assert!(!said.contains(&t), "no secret in the log: {said}");
 }
+
+mod no_bypass {
+    //! A property test: no spelling of the header, the token or the path reaches data
+    //! without a token holding the `query` scope.
+
+    use super::*;
+    use base64::Engine as _;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    struct Fixture {
+        server: Server,
+        ingest: String,
+        query: String,
+        revoked: String,
+        _tmp: tempfile::TempDir,
+    }
+
+    fn fixture() -> &'static Fixture {
+        static F: OnceLock<Fixture> = OnceLock::new();
+        F.get_or_init(|| {
+            let tmp = tempfile::tempdir().unwrap();
+            let data = tmp.path().join("data");
+            let ingest = token(&data, "ingest", "shipper");
+            let query = token(&data, "query", "reader");
+            let revoked = token(&data, "admin", "gone");
+            let admin = token(&data, "admin", "root");
+            token_cmd(&data, &["revoke", "gone"]);
+            let mut server = Server::start(
+                &data,
+                &[
+                    "--commit-interval-ms",
+                    "100",
+                    "--auth-failures-per-minute",
+                    "1000000",
+                ],
+            );
+            server.token = Some(admin);
+            ingest_marked(&server);
+            server.token = Some(query.clone());
+            Fixture {
+                server,
+                ingest,
+                query,
+                revoked,
+                _tmp: tmp,
+            }
+        })
+    }
+
+    const ROUTES: &[&str] = &[
+        "/api/v1/search?q=MARK",
+        "/api/v1/tail?follow=false&q=MARK",
+        "/api/v1/sources",
+        "/es/_search?q=MARK",
+        "/es/_count?q=MARK",
+    ];
+
+    /// Ways to spell a path that a careless router or guard might treat differently.
+    fn mangle(path: &str, how: u8) -> String {
+        let (p, q) = path.split_once('?').map_or((path, ""), |(p, q)| (p, q));
+        let q = if q.is_empty() {
+            String::new()
+        } else {
+            format!("?{q}")
+        };
+        let p = match how {
+            0 => p.to_string(),
+            1 => p.to_ascii_uppercase(),
+            2 => p.replacen('/', "//", 2),
+            3 => p.replacen("/v1", "/./v1", 1).replacen("/_", "/./_", 1),
+            4 => p
+                .replacen("/v1", "/x/../v1", 1)
+                .replacen("/_", "/x/../_", 1),
+            5 => p.replacen('s', "%73", 1),
+            6 => format!("/{}", p[1..].replacen('/', "%2F", 2)),
+            7 => format!("{p}/"),
+            8 => p.replacen('_', "%5F", 1),
+            9 => p.replacen("api", "API", 1).replacen("es/", "ES/", 1),
+            _ => format!("{p};x=1"),
+        };
+        format!("{p}{q}")
+    }
+
+    /// Credentials that must not reach data (none holds the query scope).
+    fn credential(f: &Fixture, how: u8) -> Vec<(&'static str, String)> {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let q = &f.query;
+        match how {
+            0 => vec![],
+            1 => vec![("authorization", format!("Bearer {}", f.ingest))],
+            2 => vec![("AUTHORIZATION", format!("bearer {}", f.revoked))],
+            3 => vec![("authorization", format!("Bearer {q}x"))],
+            4 => vec![("authorization", format!("Bearer {}", &q[..q.len() - 1]))],
+            5 => vec![(
+                "authorization",
+                format!("Bearer {}", q.to_ascii_uppercase()),
+            )],
+            6 => vec![("authorization", format!("Token {q}"))],
+            7 => vec![(
+                "authorization",
+                format!("Basic {}", b64(&format!("{q}:nope"))),
+            )],
+            8 => vec![("authorization", format!("Basic {}", b64(q)))],
+            9 => vec![(
+                "authorization",
+                format!("ApiKey {}", b64(&format!("{q}x:"))),
+            )],
+            10 => vec![("cookie", format!("skein_session={q}"))],
+            11 => vec![("cookie", "skein_session=skein_forged".to_string())],
+            12 => vec![("authorization", "Bearer ".to_string())],
+            13 => vec![("authorization", format!("Bearer\t{}", f.ingest))],
+            _ => vec![("x-authorization", format!("Bearer {q}"))],
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn no_spelling_reaches_data_without_the_query_scope(
+            route in 0..ROUTES.len(),
+            path_how in 0u8..11,
+            cred_how in 0u8..15,
+            method_post in any::<bool>(),
+        ) {
+            let f = fixture();
+            let path = mangle(&ROUTES[route].replace("MARK", SECRET_MARK), path_how);
+            let method = if method_post && route >= 3 { Method::POST } else { Method::GET };
+            let mut r = client().request(method.clone(), format!("{}{path}", f.server.url));
+            for (k, v) in credential(f, cred_how) {
+                r = r.header(k, v);
+            }
+            if method == Method::POST {
+                r = r.header("Content-Type", "application/json").body("{}");
+            }
+            let resp = r.send().unwrap();
+            let status = resp.status().as_u16();
+            let body = resp.text().unwrap_or_default();
+            prop_assert!(
+                !body.contains(SECRET_MARK) && !body.contains("billing"),
+                "{method} {path} with credential #{cred_how}: {status} {body}"
+            );
+            prop_assert!(
+                !(200..300).contains(&status),
+                "{method} {path} with credential #{cred_how} answered {status}: {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_right_token_does_reach_the_data() {
+        // So that the property above cannot pass because nothing ever answers.
+        let f = fixture();
+        for route in ROUTES {
+            let path = route.replace("MARK", SECRET_MARK);
+            let resp = f.server.request(Method::GET, &path).send().unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            let body = resp.text().unwrap();
+            assert!(
+                body.contains("billing") || body.contains("\"count\":1"),
+                "{path}: {body}"
+            );
+        }
+    }
+}
