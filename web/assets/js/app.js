@@ -35,13 +35,22 @@ const header = h('header.top', h('a.brand', { href: '/' }, h('img', { src: '/ass
 const content = h('div.content');
 root.replaceChildren(header, content);
 
-const login = createLogin({ onLogin: r => unlock({ auth: true, session: true, scopes: r?.scopes || [], tls: auth.tls }) });
+const login = createLogin({
+  onLogin: r => {
+    // The views still hold what the last session saw (rows, panels); a token with other
+    // scopes must not be shown them, so a login after one starts the page afresh.
+    if (shown) location.reload();
+    else unlock({ auth: true, session: true, scopes: r?.scopes || [], tls: auth.tls });
+  },
+});
 
 let current = null;
 /** The last answer of GET /api/v1/session. */
 let auth = { auth: false, session: false, scopes: [], tls: false };
 /** No view is drawn (nor asks the API anything) until the session is known good. */
 let locked = true;
+/** Whether any view was drawn in this page. */
+let shown = false;
 
 function render(s, change) {
   const theme = s.theme || localStorage.getItem('skein-theme') || (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
@@ -56,8 +65,10 @@ function render(s, change) {
     current = view;
     content.replaceChildren(view.el);
     change = null;
+    document.title = 'skein';
   }
   if (view === discover) document.title = 'Discover · skein';
+  shown = true;
   view.show(s, change);
 }
 
