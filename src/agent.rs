@@ -14,6 +14,8 @@ pub struct AgentArgs {
     /// The server to ship to.
     #[arg(long, env = "SKEIN_SERVER", default_value = "http://127.0.0.1:9280")]
     pub server: String,
+    #[command(flatten)]
+    pub connect: crate::client::ConnectArgs,
     /// Where the checkpoint and the spool live.
     #[arg(
         long,
@@ -157,9 +159,10 @@ pub fn run(args: AgentArgs) -> Result<()> {
             })
     })?;
     skein_collector::agent::describe_metrics();
-    let config = args
+    let mut config = args
         .collect
         .config(args.server.clone(), args.state_dir.clone())?;
+    config.connect = args.connect.connect()?;
     let agent = start(config, Vec::new())?;
     tracing::info!("agent metrics on http://{}/metrics", args.metrics_listen);
     rt.block_on(crate::serve::shutdown_signal());

@@ -8,6 +8,8 @@
 //! - `skein search`, `skein agg`: ask a server from the terminal (`search_cmd`,
 //!   `agg_cmd`, over `client`, printed through `render`, times read by `timearg`; values from
 //!   records made safe for the terminal by `escape`).
+//! - `skein token`: tokens of a data directory (`token_cmd`); clients present theirs
+//!   and trust the server's certificate through `client::ConnectArgs`.
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
 
 mod agent;
@@ -20,6 +22,7 @@ mod render;
 mod search_cmd;
 mod serve;
 mod timearg;
+mod token_cmd;
 
 // Ingest allocates and frees millions of small strings per second across threads;
 // mimalloc does that with far less time in the allocator than glibc's malloc.
@@ -71,6 +74,8 @@ enum Command {
     Search(search_cmd::SearchArgs),
     /// Count over time, split by a field, top values, or statistics of a numeric field.
     Agg(agg_cmd::AggArgs),
+    /// Make, list and revoke the tokens of a data directory.
+    Token(token_cmd::TokenArgs),
     /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
     /// or live appending with --rate (and rotation with --rotate-bytes).
     Gen(skein_gen::GenArgs),
@@ -106,6 +111,7 @@ fn main() -> Result<()> {
         Command::Search(args) => search_cmd::run(args),
         Command::Agg(args) => agg_cmd::run(args),
         Command::Gen(args) => gen(args),
+        Command::Token(args) => token_cmd::run(args),
         Command::Logs(args) => logs::run(args),
     }
 }

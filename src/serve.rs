@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use skein_indexer::{Engine, EngineConfig};
+use skein_web::auth::{Auth, AuthConfig, Keyring, Scopes, TokenFile};
 use skein_web::{AppState, Limits};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,6 +74,39 @@ pub struct ServerArgs {
     /// Searches one `/es/_msearch` request may hold; over it, a 400.
     #[arg(long, default_value_t = skein_web::DEFAULT_MAX_MSEARCH)]
     pub max_msearch: usize,
+    #[command(flatten)]
+    pub security: SecurityArgs,
+}
+
+/// Authentication and TLS options of `skein server`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SecurityArgs {
+    /// Turn authentication off whatever tokens exist (said in the log at every start).
+    /// Anyone who can reach the port can then read and write every record.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Also accept the token held in PATH, with these scopes (`ingest:/run/secrets/t`,
+    /// `ingest,query:/path`), as Docker and Kubernetes mount secrets. Repeatable.
+    #[arg(long = "accept-token-file", value_name = "SCOPES:PATH")]
+    pub accept_token_files: Vec<String>,
+    /// Host names requests without a token may use (comma-separated, repeatable; `*`
+    /// for any), besides localhost, this machine's name and IP addresses: add the
+    /// names of a compose service or Kubernetes Service here.
+    #[arg(long = "allowed-hosts", value_delimiter = ',', value_name = "NAMES")]
+    pub allowed_hosts: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, requires = "tls_key", conflicts_with = "tls_self_signed")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate made at first start under a CA of its own (kept in
+    /// DATA/tls/); prints the CA's fingerprint for clients' --ca-fingerprint.
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    /// Hours a dashboard login lasts.
+    #[arg(long, default_value_t = 12.0)]
+    pub session_hours: f64,
 }
 
 impl ServerArgs {
@@ -95,6 +129,10 @@ impl ServerArgs {
             max_buckets: skein_query::aggregate::limits::DEFAULT_MAX_BUCKETS,
             agg_memory_bytes: skein_query::aggregate::limits::DEFAULT_MAX_MEMORY_BYTES,
             max_msearch: skein_web::DEFAULT_MAX_MSEARCH,
+            security: SecurityArgs {
+                session_hours: 12.0,
+                ..SecurityArgs::default()
+            },
         }
     }
 }
@@ -138,6 +176,7 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
         Engine::open(config)
             .with_context(|| format!("cannot open data directory {}", args.data_dir.display()))?,
     );
+    let security = Security::set_up(&args)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -163,6 +202,7 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
         dashboards: Arc::new(skein_web::dashboards::Store::open(
             args.data_dir.join("dashboards"),
         )?),
+        auth: security.auth.clone(),
         follow: skein_query::follow::Hub::start(
             &engine,
             skein_query::follow::HubLimits {
@@ -182,13 +222,26 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
                 )
             })?;
         let addr = listener.local_addr()?;
+        let scheme = if security.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         tracing::info!(
-            "listening on http://{addr} (data in {}, ready in {} ms)",
+            "listening on {scheme}://{addr} (data in {}, ready in {} ms)",
             args.data_dir.display(),
             started.elapsed().as_millis()
         );
+        security.announce(addr);
+        tokio::spawn(security.auth.clone().maintain());
         let companions = match up {
-            Some(up) => Some(start_companions(up, &args.data_dir, addr)?),
+            Some(up) => {
+                let token = security
+                    .auth
+                    .keyring
+                    .add_internal("skein-up-agent", Scopes::parse("ingest").expect("a scope"));
+                Some(start_companions(up, &args.data_dir, addr, token)?)
+            }
             None => None,
         };
         // The agent stops first, while the server still takes its last batches.
@@ -207,10 +260,19 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
                 .await;
             }
         };
-        axum::serve(listener, skein_web::router(state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server failed")
+        // The client's address is what failed logins are counted by.
+        let app = skein_web::router(state)
+            .into_make_service_with_connect_info::<skein_web::auth::ClientAddr>();
+        match security.tls {
+            Some(config) => axum::serve(skein_web::tls::TlsListener::new(listener, config)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("server failed"),
+            None => axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("server failed"),
+        }
     })?;
     tracing::info!("shutting down: committing what was accepted");
     engine.shutdown();
@@ -221,10 +283,13 @@ fn start_companions(
     up: Up,
     data_dir: &std::path::Path,
     addr: SocketAddr,
+    token: String,
 ) -> Result<(skein_collector::agent::Agent, Option<crate::demo::Demo>)> {
-    let config = up
+    let mut config = up
         .collect
         .config(format!("http://{addr}"), data_dir.join("agent"))?;
+    // Its own credentials, never printed: creating tokens must not cut it off.
+    config.connect.token = Some(token);
     let (demo, extra) = if up.demo {
         let (demo, specs) = crate::demo::Demo::start(&data_dir.join("demo"), &config.host)?;
         tracing::info!("demo: replaying {} sample containers", specs.len());
@@ -254,4 +319,138 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// The server's auth and TLS, set up before it listens.
+struct Security {
+    auth: Arc<Auth>,
+    tls: Option<rustls::ServerConfig>,
+    /// What to tell the operator once listening.
+    notes: Vec<String>,
+    insecure: bool,
+}
+
+impl Security {
+    fn set_up(args: &ServerArgs) -> Result<Security> {
+        let sec = &args.security;
+        let mut accepted = Vec::new();
+        for spec in &sec.accept_token_files {
+            let (scopes, path) = spec.split_once(':').with_context(|| {
+                format!("--accept-token-file {spec:?}: write SCOPES:PATH, e.g. ingest:/run/secrets/skein")
+            })?;
+            let scopes = Scopes::parse(scopes)
+                .map_err(|e| anyhow::anyhow!("--accept-token-file {spec:?}: {e}"))?;
+            accepted.push((scopes, PathBuf::from(path)));
+        }
+        let keyring = Keyring::open(&args.data_dir, accepted)?;
+        let loopback = args.listen.ip().is_loopback();
+        let mut notes = Vec::new();
+        if !sec.insecure && !loopback && !keyring.any() {
+            let path = first_admin_token(&args.data_dir)?;
+            keyring.reload()?;
+            notes.push(format!(
+                "no token existed, so an admin token was made and written to {} (mode 0600; \
+                it is shown nowhere else): log in to the dashboard with it, and make tokens \
+                for agents and users with `skein token create`",
+                path.display()
+            ));
+        }
+        let names = host_names(args.listen, &sec.allowed_hosts);
+        let tls = if sec.tls_self_signed {
+            let made = skein_web::tls::self_signed(&args.data_dir, &names)?;
+            notes.push(format!(
+                "TLS with a self-signed certificate{}; clients trust it with --ca-cert {} or \
+                --ca-fingerprint {}",
+                if made.created { " made just now" } else { "" },
+                made.ca_path.display(),
+                made.fingerprint
+            ));
+            Some(made.config)
+        } else if let (Some(cert), Some(key)) = (&sec.tls_cert, &sec.tls_key) {
+            Some(skein_web::tls::from_files(cert, key)?)
+        } else {
+            None
+        };
+        let mut allowed: Vec<String> = names
+            .into_iter()
+            .filter(|n| n.parse::<std::net::IpAddr>().is_err())
+            .collect();
+        allowed.extend(
+            sec.allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase()),
+        );
+        let config = AuthConfig {
+            insecure: sec.insecure,
+            always_on: !loopback,
+            allowed_hosts: allowed,
+            tls: tls.is_some(),
+            session_ttl: Duration::from_secs_f64(sec.session_hours.max(0.01) * 3600.0),
+            ..AuthConfig::default()
+        };
+        Ok(Security {
+            auth: Arc::new(Auth::new(config, keyring)),
+            tls,
+            notes,
+            insecure: sec.insecure,
+        })
+    }
+
+    /// Says, at every start, whether requests must authenticate.
+    fn announce(&self, addr: SocketAddr) {
+        for n in &self.notes {
+            tracing::info!("{n}");
+        }
+        let file = self.auth.keyring.file().path();
+        if self.insecure {
+            tracing::warn!(
+                "auth is OFF (--insecure): anyone who can reach {addr} can read and write \
+                every record"
+            );
+        } else if self.auth.enabled() {
+            tracing::info!(
+                "auth is on: every route but /healthz and the dashboard's page needs a token"
+            );
+        } else {
+            tracing::info!(
+                "auth is off: listening on loopback only and no token in {}; it turns on as \
+                soon as one is made with `skein token create`",
+                file.display()
+            );
+        }
+    }
+}
+
+/// Makes the first admin token and writes its secret to `DATA/auth/admin.token` (0600).
+fn first_admin_token(data_dir: &std::path::Path) -> Result<PathBuf> {
+    let file = TokenFile::new(data_dir);
+    let (_, secret) = file.create(Some("admin"), Scopes::ALL, None)?;
+    let path = data_dir.join("auth").join("admin.token");
+    skein_model::atomic_file::write_atomic(&path, format!("{secret}\n").as_bytes(), Some(0o600))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The names this server is reached by: localhost, this machine's name, the listen
+/// address, and those given with --allowed-hosts (except `*`).
+fn host_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let h = h.trim().to_ascii_lowercase();
+        if !h.is_empty() {
+            names.push(h);
+        }
+    }
+    if !listen.ip().is_unspecified() {
+        names.push(listen.ip().to_string());
+    }
+    for e in extra {
+        let e = e.trim().to_ascii_lowercase();
+        if !e.is_empty() && e != "*" {
+            names.push(e);
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
 }

@@ -38,6 +38,16 @@ pub fn parse(s: &str, now: Timestamp) -> Result<Timestamp> {
     bail!("cannot understand time {s:?}; {help}")
 }
 
+/// A duration such as `90d`, `12h` or `1h30m` (units ns to w).
+pub fn duration(s: &str) -> Result<std::time::Duration> {
+    match duration_nanos(s.trim()) {
+        Some(n) if n > 0 => Ok(std::time::Duration::from_nanos(n as u64)),
+        _ => bail!(
+            "cannot understand duration {s:?}; use a number and a unit, e.g. 90d, 12h or 1h30m"
+        ),
+    }
+}
+
 /// The argument as the server's `start`/`end` parameter: RFC 3339 in UTC, or the
 /// server's date math (`now-1h`, `now/d`) passed through unchanged.
 pub fn to_server_time(s: &str, now: Timestamp) -> Result<String> {
@@ -103,6 +113,8 @@ fn duration_nanos(s: &str) -> Option<i64> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
+            "d" => 86_400e9,
+            "w" => 604_800e9,
             _ => return None,
         };
         rest = &rest[unit_len..];

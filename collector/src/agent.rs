@@ -57,6 +57,9 @@ pub enum AgentError {
     /// Another agent uses the state directory.
     #[error("another skein agent is using the state directory {0}; stop it or pass a different --state-dir")]
     Locked(PathBuf),
+    /// The client cannot be set up (token or CA file).
+    #[error(transparent)]
+    Connect(#[from] skein_connect::ConnectError),
     /// The checkpoint cannot be read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -78,6 +81,8 @@ pub enum AgentError {
 pub struct AgentConfig {
     /// The server, e.g. `http://127.0.0.1:9280`.
     pub server: String,
+    /// The token presented to it and the certificates trusted.
+    pub connect: skein_connect::Connect,
     /// The node name records carry.
     pub host: String,
     /// Where the checkpoint and spool live.
@@ -117,6 +122,7 @@ impl AgentConfig {
     ) -> AgentConfig {
         AgentConfig {
             server: server.into(),
+            connect: skein_connect::Connect::default(),
             host: host.into(),
             state_dir: state_dir.into(),
             docker: true,
@@ -302,7 +308,7 @@ impl Agent {
                 .expect("spawning a thread"),
         );
         let shipper = ShipperLoop {
-            shipper: Shipper::new(&config.server, Duration::from_secs(60)),
+            shipper: Shipper::new(&config.server, &config.connect, Duration::from_secs(60))?,
             checkpoint,
             queue: queue.clone(),
             flags: flags.clone(),

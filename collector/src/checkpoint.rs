@@ -11,8 +11,8 @@ use crate::enrich::SourceMeta;
 use crate::tail::TailPosition;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -127,17 +127,8 @@ impl CheckpointStore {
             path: self.path.clone(),
             source,
         };
-        let tmp = self.path.with_extension("json.tmp");
         let data = serde_json::to_vec(checkpoint).expect("a checkpoint serializes");
-        let mut f = File::create(&tmp).map_err(err)?;
-        f.write_all(&data).map_err(err)?;
-        f.sync_data().map_err(err)?;
-        drop(f);
-        fs::rename(&tmp, &self.path).map_err(err)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
-        }
-        Ok(())
+        skein_model::atomic_file::write_atomic(&self.path, &data, None).map_err(err)
     }
 }
 

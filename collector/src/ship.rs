@@ -10,7 +10,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ShipError {
     /// No answer: the server is down, unreachable or too slow.
-    #[error("server {url} unreachable: {source}")]
+    #[error("{}", skein_connect::explain(url, source))]
     Unreachable {
         /// The ingest URL.
         url: String,
@@ -71,18 +71,23 @@ pub struct Shipper {
 }
 
 impl Shipper {
-    /// A client of the server at `server` (e.g. `http://127.0.0.1:9280`).
-    pub fn new(server: &str, timeout: Duration) -> Shipper {
-        let client = reqwest::Client::builder()
+    /// A client of the server at `server` (e.g. `http://127.0.0.1:9280`), presenting
+    /// `connect`'s token and trusting its certificates.
+    pub fn new(
+        server: &str,
+        connect: &skein_connect::Connect,
+        timeout: Duration,
+    ) -> Result<Shipper, skein_connect::ConnectError> {
+        let client = connect
+            .async_builder()?
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .expect("an HTTP client without TLS builds");
-        Shipper {
+            .build()?;
+        Ok(Shipper {
             client,
             url: format!("{}/api/v1/ingest", server.trim_end_matches('/')),
-        }
+        })
     }
 
     /// The ingest URL.
@@ -205,10 +210,15 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let s = Shipper::new(&format!("http://{addr}/"), Duration::from_secs(2));
+        let s = Shipper::new(
+            &format!("http://{addr}/"),
+            &skein_connect::Connect::default(),
+            Duration::from_secs(2),
+        )
+        .unwrap();
         assert_eq!(s.url(), format!("http://{addr}/api/v1/ingest"));
         let e = s.send(b"x".to_vec()).await.unwrap_err();
         assert!(matches!(e, ShipError::Unreachable { .. }), "{e}");
-        assert!(e.to_string().contains("unreachable"));
+        assert!(e.to_string().contains("cannot reach"), "{e}");
     }
 }

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The checkpoint.
@@ -46,15 +46,11 @@ impl CheckpointFile {
 
     /// Atomically replaces the checkpoint.
     pub fn store(&self, cp: &Checkpoint) -> io::Result<()> {
-        let tmp = self.path.with_extension("tmp");
-        let mut f = File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(cp).expect("serialisable"))?;
-        f.sync_all()?;
-        fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        skein_model::atomic_file::write_atomic(
+            &self.path,
+            &serde_json::to_vec(cp).expect("serialisable"),
+            None,
+        )
     }
 
     /// Where the checkpoint lives.

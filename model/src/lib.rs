@@ -3,12 +3,15 @@
 //! - [`record`]: the [`Record`] (one parsed log line) and its JSON wire form, including the
 //!   line-by-line NDJSON decoding used by ingest, which rejects a bad line on its own.
 //! - [`level`]: the normalised severity [`Level`] and the aliases it is parsed from.
+//! - [`atomic_file`]: replacing a small file atomically and durably (checkpoints,
+//!   dashboards, token files).
 //! - [`es_mapping`]: an Elasticsearch document to a [`Record`] (used by `/es/_bulk` on the
 //!   way in and by the indexer to rebuild records stored as their original document).
 //! - [`memory`]: how many bytes a [`Record`] holds, for the server's in-flight budget.
 //! - [`time`]: [`Timestamp`] (UTC nanoseconds) and the time expressions users type:
 //!   RFC 3339 and Elasticsearch date math (`now-15m`, `now/d`).
 
+pub mod atomic_file;
 pub mod es_mapping;
 pub mod level;
 pub mod memory;

@@ -63,6 +63,8 @@ pub struct LogsArgs {
     /// The skein server.
     #[arg(long, env = "SKEIN_SERVER", default_value = "http://127.0.0.1:9280")]
     pub server: String,
+    #[command(flatten)]
+    pub connect: crate::client::ConnectArgs,
 }
 
 /// What the connection and the terminal tell the printer.
@@ -144,7 +146,10 @@ pub fn run(args: LogsArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let client = reqwest::Client::builder()
+    let client = args
+        .connect
+        .connect()?
+        .async_builder()?
         .connect_timeout(std::time::Duration::from_secs(5))
         .build()
         .context("cannot build the HTTP client")?;

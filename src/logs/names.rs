@@ -94,7 +94,7 @@ pub async fn check(
         let q = format!("{} {extra}", name_query(name));
         let resp = get("/api/v1/sources", q.clone())
             .await
-            .with_context(|| unreachable(server))?;
+            .map_err(|e| anyhow::anyhow!(unreachable(server, &e)))?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
@@ -114,7 +114,7 @@ pub async fn check(
         // A compose service or a name seen only outside the window of `extra`.
         let total: Total = get("/api/v1/search", q)
             .await
-            .with_context(|| unreachable(server))?
+            .map_err(|e| anyhow::anyhow!(unreachable(server, &e)))?
             .json()
             .await
             .context("unreadable answer from /api/v1/search")?;
@@ -123,7 +123,7 @@ pub async fn check(
         }
         let all: Sources = get("/api/v1/sources", String::new())
             .await
-            .with_context(|| unreachable(server))?
+            .map_err(|e| anyhow::anyhow!(unreachable(server, &e)))?
             .json()
             .await
             .context("unreadable answer from /api/v1/sources")?;
@@ -148,9 +148,10 @@ pub async fn check(
     })
 }
 
-/// A hint for a server that cannot be reached.
-pub fn unreachable(server: &str) -> String {
-    format!("cannot reach the skein server at {server}; start one with `skein server` or `skein up`, or pass --server URL (or SKEIN_SERVER)")
+/// What to do about a request to `server` that failed with `err` (an untrusted
+/// certificate, or no server there).
+pub fn unreachable(server: &str, err: &(dyn std::error::Error + 'static)) -> String {
+    skein_connect::explain(server, err)
 }
 
 /// Up to five known names closest to `name`: containing it, then by edit distance.

@@ -76,14 +76,14 @@ pub async fn run(client: &reqwest::Client, spec: &TailSpec, tx: &SyncSender<Even
             Ok(r) => {
                 let why = format!("the server answered {}", r.status());
                 if broken.is_none() && cursor.is_none() {
-                    bail!("{why}; {}", unreachable(&spec.server));
+                    bail!("{why}; is {} a skein server?", spec.server);
                 }
                 retry(tx, &mut broken, why, &mut backoff).await?;
                 continue;
             }
             Err(e) => {
                 if broken.is_none() && cursor.is_none() {
-                    return Err(e).with_context(|| unreachable(&spec.server));
+                    bail!(unreachable(&spec.server, &e));
                 }
                 retry(tx, &mut broken, e.to_string(), &mut backoff).await?;
                 continue;

@@ -15,7 +15,6 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -435,14 +434,8 @@ impl Store {
         d.fill_panel_ids();
         d.updated = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let path = self.path(&d.id);
-        let tmp = self.dir.join(format!(".{}.json.tmp", d.id));
         let body = serde_json::to_vec_pretty(&d).expect("a dashboard always serialises");
-        let mut f = fs::File::create(&tmp).map_err(io("write", &tmp))?;
-        f.write_all(&body).map_err(io("write", &tmp))?;
-        f.sync_all().map_err(io("fsync", &tmp))?;
-        drop(f);
-        fs::rename(&tmp, &path).map_err(io("rename", &path))?;
-        sync_dir(&self.dir)?;
+        skein_model::atomic_file::write_atomic(&path, &body, None).map_err(io("write", &path))?;
         Ok(d)
     }
 }

@@ -12,21 +12,30 @@
 //! - [`assets`]: the dashboard page at `/` and its embedded files under `/assets/`.
 //! - [`dashboards`]: saved dashboards, `/api/v1/dashboards` CRUD over `DATA/dashboards/`.
 //! - [`admin`]: operator actions (`POST /api/v1/admin/reset-seq`).
+//! - [`routes`]: every route with the scope each method needs; the router is built
+//!   from it.
+//! - [`auth`]: tokens, scopes, dashboard sessions, and the guard every routed request
+//!   passes (default deny).
+//! - [`headers`]: the security headers of every answer.
+//! - [`tls`]: HTTPS: certificates from files or made at first start, and the listener.
 
 pub mod admin;
 pub mod aggregate;
 pub mod assets;
+pub mod auth;
 pub mod catalog;
 pub mod dashboards;
 pub mod error;
 pub mod es;
+pub mod headers;
 pub mod ingest;
 pub mod ops;
+pub mod routes;
 pub mod search;
 pub mod tail;
+pub mod tls;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use skein_indexer::Engine;
@@ -95,33 +104,20 @@ pub struct AppState {
     pub dashboards: Arc<dashboards::Store>,
     /// Live followers of `GET /api/v1/tail`.
     pub follow: skein_query::follow::Hub,
+    /// Tokens, sessions and whether auth is on.
+    pub auth: Arc<auth::Auth>,
 }
 
 /// Builds the router serving every route on one port.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/ingest", post(ingest::ingest))
-        .route("/api/v1/search", get(search::search))
-        .route("/api/v1/tail", get(tail::tail))
-        .route("/api/v1/aggregate", post(aggregate::aggregate))
-        .route("/api/v1/fields", get(catalog::fields))
-        .route("/api/v1/sources", get(catalog::sources))
-        .route("/api/v1/admin/reset-seq", post(admin::reset_seq))
-        .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
-        .route(
-            "/api/v1/dashboards",
-            get(dashboards::list).post(dashboards::create),
-        )
-        .route(
-            "/api/v1/dashboards/{id}",
-            get(dashboards::get)
-                .put(dashboards::put)
-                .delete(dashboards::delete),
-        )
-        .route("/", get(assets::index))
-        .route("/assets/{*path}", get(assets::asset))
+    routes::build(routes::api())
         .merge(es::router(state.clone()))
+        // After routing, so the guard knows which route matched; the fallback (404)
+        // answers nothing but "no such route".
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::guard::guard,
+        ))
         .fallback(error::not_found)
         // Ingest and bulk read their `Body` under their own limits
         // (`--max-body-bytes`); every route that takes its body whole is held to this.
@@ -130,5 +126,6 @@ pub fn router(state: AppState) -> Router {
             state.limits.max_request_bytes,
             error::json_rejections,
         ))
+        .layer(axum::middleware::map_response(headers::security))
         .with_state(state)
 }

@@ -26,6 +26,8 @@ pub mod mapping;
 pub mod search;
 pub mod source;
 
+use crate::auth::Access;
+use crate::routes::{Route, ADMIN, ANY, INGEST, QUERY};
 use crate::AppState;
 use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
@@ -68,78 +70,115 @@ pub fn router<S>(app: AppState) -> Router<S> {
         indices: Arc::default(),
         settings: Arc::default(),
     };
-    Router::new()
-        .route("/es", get(info::root).head(info::ping))
-        .route("/es/", get(info::root).head(info::ping))
-        .route("/es/_cluster/health", get(info::health))
-        .route("/es/_cluster/health/{index}", get(info::health))
-        .route("/es/_license", get(info::license))
-        .route("/es/_xpack", get(info::xpack))
-        .route("/es/_cat/indices", get(info::cat_indices))
-        .route("/es/_cat/indices/{index}", get(info::cat_indices_of))
-        .route("/es/_bulk", post(bulk::bulk).put(bulk::bulk))
-        .route("/es/{index}/_bulk", post(bulk::bulk).put(bulk::bulk))
-        .route("/es/_search", get(search::search).post(search::search))
-        .route(
-            "/es/{index}/_search",
+    crate::routes::build(routes())
+        .layer(axum::middleware::map_response(product_header))
+        .with_state(state)
+}
+
+/// Every `/es` route with what each method needs: `ingest` for writes and for what
+/// shippers call as they start (templates, policies, pipelines, index create and
+/// exists), `query` for reads, any token for the calls both kinds of client make first.
+pub fn routes() -> Vec<Route<EsState>> {
+    let setting = || {
+        get(info::get_setting)
+            .head(info::setting_exists)
+            .put(info::put_setting)
+    };
+    const SETUP: &[(&str, Access)] = &[("GET", INGEST), ("HEAD", INGEST), ("PUT", INGEST)];
+    const SEARCH: &[(&str, Access)] = &[("GET", QUERY), ("POST", QUERY)];
+    // Anything else under /es is answered in Elasticsearch's shape, naming what is not
+    // supported (a catch-all route would clash with the `{index}` routes); a write
+    // there (`_doc`, `_update`) is an ingest call.
+    const REST: &[(&str, Access)] = &[("GET", QUERY), ("*", INGEST)];
+    vec![
+        Route::new("/es", &[("GET", ANY)], get(info::root).head(info::ping)),
+        Route::new("/es/", &[("GET", ANY)], get(info::root).head(info::ping)),
+        Route::new("/es/_cluster/health", &[("GET", ANY)], get(info::health)),
+        Route::new(
+            "/es/_cluster/health/{index}",
+            &[("GET", ANY)],
+            get(info::health),
+        ),
+        Route::new("/es/_license", &[("GET", ANY)], get(info::license)),
+        Route::new("/es/_xpack", &[("GET", ANY)], get(info::xpack)),
+        Route::new(
+            "/es/_cat/indices",
+            &[("GET", QUERY)],
+            get(info::cat_indices),
+        ),
+        Route::new(
+            "/es/_cat/indices/{index}",
+            &[("GET", QUERY)],
+            get(info::cat_indices_of),
+        ),
+        Route::new(
+            "/es/_bulk",
+            &[("POST", INGEST), ("PUT", INGEST)],
+            post(bulk::bulk).put(bulk::bulk),
+        ),
+        Route::new(
+            "/es/{index}/_bulk",
+            &[("POST", INGEST), ("PUT", INGEST)],
+            post(bulk::bulk).put(bulk::bulk),
+        ),
+        Route::new(
+            "/es/_search",
+            SEARCH,
             get(search::search).post(search::search),
-        )
-        .route("/es/_count", get(search::count).post(search::count))
-        .route("/es/{index}/_count", get(search::count).post(search::count))
-        .route("/es/_msearch", get(search::msearch).post(search::msearch))
-        .route(
-            "/es/{index}/_msearch",
+        ),
+        Route::new(
+            "/es/{index}/_search",
+            SEARCH,
+            get(search::search).post(search::search),
+        ),
+        Route::new("/es/_count", SEARCH, get(search::count).post(search::count)),
+        Route::new(
+            "/es/{index}/_count",
+            SEARCH,
+            get(search::count).post(search::count),
+        ),
+        Route::new(
+            "/es/_msearch",
+            SEARCH,
             get(search::msearch).post(search::msearch),
-        )
-        .route("/es/_refresh", get(info::refresh).post(info::refresh))
-        .route(
+        ),
+        Route::new(
+            "/es/{index}/_msearch",
+            SEARCH,
+            get(search::msearch).post(search::msearch),
+        ),
+        Route::new(
+            "/es/_refresh",
+            &[("GET", ANY), ("POST", ANY)],
+            get(info::refresh).post(info::refresh),
+        ),
+        Route::new(
             "/es/{index}/_refresh",
+            &[("GET", ANY), ("POST", ANY)],
             get(info::refresh_index).post(info::refresh_index),
-        )
-        .route(
+        ),
+        Route::new(
             "/es/{index}",
+            &[
+                ("GET", ANY),
+                ("HEAD", INGEST),
+                ("PUT", INGEST),
+                ("*", ADMIN),
+            ],
             get(info::get_index)
                 .head(info::index_exists)
                 .put(info::create_index)
                 .fallback(unsupported),
-        )
-        .route(
-            "/es/_index_template/{name}",
-            get(info::get_setting)
-                .head(info::setting_exists)
-                .put(info::put_setting),
-        )
-        .route(
-            "/es/_template/{name}",
-            get(info::get_setting)
-                .head(info::setting_exists)
-                .put(info::put_setting),
-        )
-        .route(
-            "/es/_component_template/{name}",
-            get(info::get_setting)
-                .head(info::setting_exists)
-                .put(info::put_setting),
-        )
-        .route(
-            "/es/_ilm/policy/{name}",
-            get(info::get_setting)
-                .head(info::setting_exists)
-                .put(info::put_setting),
-        )
-        .route(
-            "/es/_ingest/pipeline/{name}",
-            get(info::get_setting)
-                .head(info::setting_exists)
-                .put(info::put_setting),
-        )
-        // Anything else under /es is answered in Elasticsearch's shape, naming what is
-        // not supported (a catch-all route would clash with the `{index}` routes).
-        .route("/es/{index}/{op}", any(unsupported))
-        .route("/es/{index}/{op}/{more}", any(unsupported))
-        .route("/es/{index}/{op}/{more}/{rest}", any(unsupported))
-        .layer(axum::middleware::map_response(product_header))
-        .with_state(state)
+        ),
+        Route::new("/es/_index_template/{name}", SETUP, setting()),
+        Route::new("/es/_template/{name}", SETUP, setting()),
+        Route::new("/es/_component_template/{name}", SETUP, setting()),
+        Route::new("/es/_ilm/policy/{name}", SETUP, setting()),
+        Route::new("/es/_ingest/pipeline/{name}", SETUP, setting()),
+        Route::new("/es/{index}/{op}", REST, any(unsupported)),
+        Route::new("/es/{index}/{op}/{more}", REST, any(unsupported)),
+        Route::new("/es/{index}/{op}/{more}/{rest}", REST, any(unsupported)),
+    ]
 }
 
 async fn product_header(mut resp: Response) -> Response {
