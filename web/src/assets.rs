@@ -5,6 +5,10 @@
 //! `ETag` (a hash of the content) and `Cache-Control: no-cache`, so a browser keeps its
 //! copy and only revalidates it (a 304 with no body) — a new binary is picked up on the
 //! next load without stale modules.
+//!
+//! The Content-Security-Policy that keeps the page to its own files, and `nosniff`,
+//! come from the router ([`crate::headers`]) on every answer; the unit test below keeps
+//! these files within the policy (no inline script, handler or style attribute).
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -87,15 +91,6 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
     h.insert(
         header::ETAG,
         HeaderValue::from_str(etag).expect("hex in quotes is a valid header"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // TEMPORARY until the router sets it on every response (issue 15).
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
     );
     resp
 }

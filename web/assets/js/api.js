@@ -31,7 +31,8 @@ export const reportUnauthorized = () => unauthorized();
 
 /** What a 403 means to the user: which scope the token lacks for this request. */
 function forbiddenReason(method, path, reason) {
-  const named = /\b(ingest|query|admin)\b/.exec(reason || '');
+  // The server's reason lists the scopes held, then `... needs the admin scope`.
+  const named = /needs the (\w+) scope/.exec(reason || '');
   const dashboards = path.startsWith('/api/v1/dashboards');
   const write = method !== 'GET' && dashboards;
   const scope = named ? named[1] : write ? 'admin' : 'query';
