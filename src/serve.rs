@@ -107,6 +107,10 @@ pub struct SecurityArgs {
     /// Hours a dashboard login lasts.
     #[arg(long, default_value_t = 12.0)]
     pub session_hours: f64,
+    /// Failed authentication attempts one client address may make per minute; past
+    /// it, that address is answered 429 until the minute ends.
+    #[arg(long, default_value_t = skein_web::auth::DEFAULT_FAILURES_PER_MINUTE)]
+    pub auth_failures_per_minute: u32,
 }
 
 impl ServerArgs {
@@ -131,6 +135,7 @@ impl ServerArgs {
             max_msearch: skein_web::DEFAULT_MAX_MSEARCH,
             security: SecurityArgs {
                 session_hours: 12.0,
+                auth_failures_per_minute: skein_web::auth::DEFAULT_FAILURES_PER_MINUTE,
                 ..SecurityArgs::default()
             },
         }
@@ -386,7 +391,7 @@ impl Security {
             allowed_hosts: allowed,
             tls: tls.is_some(),
             session_ttl: Duration::from_secs_f64(sec.session_hours.max(0.01) * 3600.0),
-            ..AuthConfig::default()
+            max_failures_per_minute: sec.auth_failures_per_minute.max(1),
         };
         Ok(Security {
             auth: Arc::new(Auth::new(config, keyring)),

@@ -16,6 +16,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub args: Vec<String>,
     pub log: PathBuf,
+    /// Presented as `Authorization: Bearer` by the helpers below, once auth is on.
+    pub token: Option<String>,
 }
 
 pub fn free_port() -> u16 {
@@ -67,6 +69,7 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             args,
             log,
+            token: None,
         };
         s.wait_up();
         s
@@ -106,12 +109,27 @@ impl Server {
     /// Starts again on the same port and data.
     pub fn restart(self) -> Server {
         let port: u16 = self.url.rsplit(':').next().unwrap().parse().unwrap();
-        Self::start_on(&self.data_dir, port, self.args.clone())
+        let mut s = Self::start_on(&self.data_dir, port, self.args.clone());
+        s.token = self.token.clone();
+        s
+    }
+
+    /// A request to `path` carrying the server's token, if it has one.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        let r = client().request(method, format!("{}{path}", self.url));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
     }
 
     pub fn get_json(&self, path_and_query: &str) -> (u16, serde_json::Value) {
-        let r = client()
-            .get(format!("{}{}", self.url, path_and_query))
+        let r = self
+            .request(reqwest::Method::GET, path_and_query)
             .send()
             .unwrap();
         let status = r.status().as_u16();
@@ -120,8 +138,8 @@ impl Server {
 
     /// Search with parameters; panics unless 200.
     pub fn search(&self, params: &[(&str, &str)]) -> serde_json::Value {
-        let r = client()
-            .get(format!("{}/api/v1/search", self.url))
+        let r = self
+            .request(reqwest::Method::GET, "/api/v1/search")
             .query(params)
             .send()
             .unwrap();
@@ -159,8 +177,8 @@ impl Server {
         path: &str,
         body: impl Into<reqwest::blocking::Body>,
     ) -> (u16, serde_json::Value) {
-        let r = client()
-            .post(format!("{}{path}", self.url))
+        let r = self
+            .request(reqwest::Method::POST, path)
             .header("Content-Type", "application/json")
             .body(body)
             .send()
@@ -185,8 +203,8 @@ impl Server {
     }
 
     pub fn ingest(&self, body: Vec<u8>, encoding: Option<&str>) -> reqwest::blocking::Response {
-        let mut req = client()
-            .post(format!("{}/api/v1/ingest", self.url))
+        let mut req = self
+            .request(reqwest::Method::POST, "/api/v1/ingest")
             .body(body);
         if let Some(e) = encoding {
             req = req.header("Content-Encoding", e);

@@ -317,7 +317,7 @@ pub struct Key {
     /// Where it came from.
     pub origin: Origin,
     digest: Digest32,
-    /// Unix seconds it stops working at, if ever.
+    /// Unix milliseconds it stops working at, if ever.
     expires: Option<i64>,
     /// Unix seconds of its last use (0: none since the server started).
     last_used: AtomicI64,
@@ -409,10 +409,11 @@ impl Keyring {
             .get(d)
             .filter(|k| same_digest(&k.digest, d))
             .ok_or(Refusal::Unknown)?;
-        let now = Utc::now().timestamp();
-        if key.expired(now) {
+        let now = Utc::now();
+        if key.expired(now.timestamp_millis()) {
             return Err(Refusal::Expired);
         }
+        let now = now.timestamp();
         // Stored only when it changes, so that concurrent requests with one token do
         // not fight over the cache line every time.
         if key.last_used.load(Ordering::Relaxed) != now {
@@ -464,7 +465,7 @@ impl Keyring {
                 scopes: Scopes::from_list(&t.scopes),
                 origin: Origin::File,
                 digest: d,
-                expires: t.expires.map(|e| e.timestamp()),
+                expires: t.expires.map(|e| e.timestamp_millis()),
                 last_used: AtomicI64::new(0),
                 name: t.name,
             });
