@@ -135,10 +135,18 @@ impl Browser {
     pub fn wait(&self, what: &str, expr: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let v = self.js(
-                &format!("try {{ return ({expr}); }} catch (e) {{ return null; }}"),
-                json!([]),
-            );
+            // A script run while the page navigates (a reload after login) fails; that
+            // is "not yet", as is an exception.
+            let v = self
+                .try_cmd(
+                    "POST",
+                    "/execute/sync",
+                    json!({
+                        "script": format!("try {{ return ({expr}); }} catch (e) {{ return null; }}"),
+                        "args": [],
+                    }),
+                )
+                .unwrap_or(Value::Null);
             if !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0)) {
                 return v;
             }

@@ -1,4 +1,5 @@
-// The HTTP API, as promises. Errors become ApiError carrying the server's type and reason.
+// The HTTP API, as promises. Errors become ApiError carrying the server's type and reason;
+// a 401 tells the page to ask for a login, a 403 says which scope the token lacks.
 
 /** An answer the server refused, with its `{"error":{type,reason}}`. */
 export class ApiError extends Error {
@@ -14,6 +15,33 @@ export class ApiError extends Error {
   }
 }
 
+const SESSION = '/api/v1/session';
+let unauthorized = () => {};
+
+/**
+ * Who to tell when a call answers 401 (no session, or it expired): the page then asks
+ * GET /api/v1/session and shows the login form.
+ */
+export function onUnauthorized(fn) {
+  unauthorized = fn;
+}
+
+/** Tells the page that a request outside `call` (the live tail) answered 401. */
+export const reportUnauthorized = () => unauthorized();
+
+/** What a 403 means to the user: which scope the token lacks for this request. */
+function forbiddenReason(method, path, reason) {
+  // The server's reason lists the scopes held, then `... needs the admin scope`.
+  const named = /needs the (\w+) scope/.exec(reason || '');
+  const dashboards = path.startsWith('/api/v1/dashboards');
+  const write = method !== 'GET' && dashboards;
+  const scope = named ? named[1] : write ? 'admin' : 'query';
+  const what = write ? 'change dashboards' : dashboards ? 'read dashboards' : 'read logs';
+  return `This token may not ${what}; it needs the ${scope} scope.`;
+}
+
+// Same-origin requests: fetch sends the session cookie by default and the server
+// accepts their Origin; nothing here may ever go to another origin.
 async function call(method, path, body, signal) {
   const init = { method, signal, headers: {} };
   if (body !== undefined) {
@@ -32,7 +60,11 @@ async function call(method, path, body, signal) {
   try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
   if (!r.ok) {
     const err = json?.error;
-    throw new ApiError(r.status, err?.type || 'http', err?.reason || `HTTP ${r.status}: ${text.slice(0, 200)}`);
+    const type = err?.type || 'http';
+    let reason = err?.reason || `HTTP ${r.status}: ${text.slice(0, 200)}`;
+    if (r.status === 401 && !path.startsWith(SESSION)) unauthorized();
+    if (r.status === 403 && type === 'forbidden') reason = forbiddenReason(method, path, err?.reason);
+    throw new ApiError(r.status, type, reason);
   }
   return json;
 }
@@ -56,6 +88,16 @@ export const dashboards = {
   create: d => call('POST', '/api/v1/dashboards', d),
   put: (id, d) => call('PUT', '/api/v1/dashboards/' + encodeURIComponent(id), d),
   remove: id => call('DELETE', '/api/v1/dashboards/' + encodeURIComponent(id)),
+};
+/**
+ * The login session: `get()` answers {auth, session, scopes, tls}; `login(token)` sets
+ * the HttpOnly cookie (the token is sent once, in the body, and kept nowhere);
+ * `logout()` clears it.
+ */
+export const session = {
+  get: () => call('GET', SESSION),
+  login: token => call('POST', SESSION, { token }),
+  logout: () => call('DELETE', SESSION),
 };
 /** The URL of the live tail stream (SSE). */
 export const tailUrl = params => '/api/v1/tail?' + qs(params);

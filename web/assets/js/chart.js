@@ -10,7 +10,11 @@ const M = { top: 8, right: 12, bottom: 22, left: 48 };
 
 function s(tag, attrs = {}, ...children) {
   const el = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) if (v != null) el.setAttribute(k, v);
+  for (const [k, v] of Object.entries(attrs)) {
+    // The CSP refuses style attributes; presentation attributes (fill, stroke) pass.
+    if (k === 'style') throw new TypeError('SVG style attributes are blocked by the CSP; use a class or a presentation attribute');
+    if (v != null) el.setAttribute(k, v);
+  }
   for (const c of children) if (c != null) el.append(c);
   return el;
 }
@@ -149,7 +153,7 @@ export function timeBars(el, opts) {
       const b = bucketAt(ev);
       if (!b) return tip.hide();
       tip.show(ev, [h('b', formatFull(b.t, tz).slice(0, 19)), h('div', `${num(total(b))} records`),
-        ...series.filter(se => b.counts[se.key]).reverse().map(se => h('div', h('i.swatch', { style: `background:${se.color}` }), `${se.label}: ${num(b.counts[se.key])}`))]);
+        ...series.filter(se => b.counts[se.key]).reverse().map(se => h('div', h('i.swatch', { style: { background: se.color } }), `${se.label}: ${num(b.counts[se.key])}`))]);
     });
     f.svg.addEventListener('mouseleave', () => tip.hide());
     brush(f.svg, f, {
@@ -223,7 +227,7 @@ export function timeLines(el, opts) {
       const rows = series.map(se => [se, se.points.find(p => p[0] === best)?.[1]]).filter(([, v]) => v != null);
       const fp = fpts.find(p => p[0] === best);
       tip.show(ev, [h('b', formatFull(best, tz).slice(0, 19)),
-        ...rows.reverse().map(([se, v]) => h('div', h('i.swatch', { style: `background:${se.color}` }), `${se.label}: ${(opts.valueFormat || num)(v)}`)),
+        ...rows.reverse().map(([se, v]) => h('div', h('i.swatch', { style: { background: se.color } }), `${se.label}: ${(opts.valueFormat || num)(v)}`)),
         fp ? h('div.muted', `forecast ${num(Math.round(fp[1]))} (${num(Math.round(fp[2]))}–${num(Math.round(fp[3]))})`) : null]);
     });
     f.svg.addEventListener('mouseleave', () => tip.hide());

@@ -34,7 +34,7 @@ export function createDashboards() {
           try {
             const d = await api.create({ title: title.value, panels: [] });
             urlState.update({ view: 'dashboard', id: d.id, q: '', start: null, end: '', refresh: '' });
-          } catch (e) { toast(e.message); }
+          } catch (e) { toast(`Not created: ${e.message}`); }
         },
       }, title, h('button.primary', { type: 'submit' }, 'Create'))));
   }
@@ -48,19 +48,28 @@ export function createDashboards() {
   const titleEl = h('h2.dash-title');
   const head = h('div.dash-head', titleEl, h('span.spacer'),
     h('button', { type: 'button', id: 'add-panel', onclick: () => editPanel({}, { onSave: p => save({ ...dash, panels: [...dash.panels, p] }), timeParams: times() }) }, '+ Add panel'),
-    h('button', { type: 'button', title: 'make this query, time range and refresh the dashboard\'s defaults', onclick: () => save({ ...dash, query: state.q, start: state.start, end: state.end, refresh: state.refresh }).then(() => toast('Saved as the dashboard\'s defaults')) }, 'Save view as default'),
+    h('button', { type: 'button', title: 'make this query, time range and refresh the dashboard\'s defaults', onclick: async () => { if (await save({ ...dash, query: state.q, start: state.start, end: state.end, refresh: state.refresh })) toast('Saved as the dashboard\'s defaults'); } }, 'Save view as default'),
     h('button', { type: 'button', onclick: async () => { await copyText(location.href); toast('Link copied'); } }, 'Copy link'),
-    h('button.danger', { type: 'button', onclick: async () => { if (confirm(`Delete dashboard “${dash.title}”?`)) { await api.remove(dash.id); urlState.update({ view: 'dashboards', id: '' }); } } }, 'Delete'));
+    h('button.danger', { type: 'button', onclick: async () => {
+      if (!confirm(`Delete dashboard “${dash.title}”?`)) return;
+      try {
+        await api.remove(dash.id);
+        urlState.update({ view: 'dashboards', id: '' });
+      } catch (e) { toast(`Not deleted: ${e.message}`); }
+    } }, 'Delete'));
   const view = h('div.dash', head, h('div.toolbar', bar.el, picker.el), grid);
 
   const times = () => ({ start: state.start || dash.start || 'now-24h', end: state.end || '' });
 
+  /** Saves and redraws; false (after saying why) when the server refused. */
   async function save(next) {
     try {
       dash = await api.put(dash.id, next);
       drawPanels();
+      return true;
     } catch (e) {
       toast(`Not saved: ${e.message}`);
+      return false;
     }
   }
 
@@ -87,7 +96,7 @@ export function createDashboards() {
     document.title = `${dash.title} · skein`;
     grid.replaceChildren(...dash.panels.map((p, i) => {
       const body = h('div.panel-body', h('div.muted', 'Loading…'));
-      const card = h('section.panel', { dataset: { id: p.id, type: p.type }, style: `grid-column: span ${p.width || DEFAULT_WIDTH[p.type] || 6}` },
+      const card = h('section.panel', { dataset: { id: p.id, type: p.type }, style: { 'grid-column': `span ${p.width || DEFAULT_WIDTH[p.type] || 6}` } },
         h('div.panel-head', h('span.panel-title', p.title || KINDS[p.type]),
           h('span.panel-menu',
             h('button.icon', { type: 'button', title: 'move earlier', 'data-act': 'left', onclick: () => move(i, -1) }, '◀'),

@@ -1,6 +1,12 @@
-// Small DOM helpers shared by every view: element building, escaping, highlighting.
+// Small DOM helpers shared by every view: element building and highlighting (text only,
+// never markup), numbers, the clipboard, toasts.
 
-/** Builds an element: h('button.primary', {onclick, title}, 'text', child…). */
+/**
+ * Builds an element: h('button.primary', {onclick, title}, 'text', child…). Children
+ * that are not nodes become text, never markup. `style` takes an object of CSS
+ * properties (`{'--w': '40%'}`), set through the CSSOM: the Content-Security-Policy
+ * refuses style attributes.
+ */
 export function h(tag, attrs, ...children) {
   const [name, ...classes] = tag.split('.');
   const el = document.createElement(name || 'div');
@@ -13,11 +19,18 @@ export function h(tag, attrs, ...children) {
     if (v == null || v === false) continue;
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'dataset') Object.assign(el.dataset, v);
-    else if (k === 'html') el.innerHTML = v;
+    else if (k === 'style') setStyle(el, v);
     else el.setAttribute(k, v === true ? '' : v);
   }
   append(el, children);
   return el;
+}
+
+/** Sets CSS properties (kebab-case names, custom properties too) through the CSSOM. */
+export function setStyle(el, props) {
+  // A string could only become a style attribute, which the CSP refuses silently.
+  if (typeof props !== 'object') throw new TypeError(`style must be an object of properties, not ${JSON.stringify(props)}`);
+  for (const [p, v] of Object.entries(props)) if (v != null) el.style.setProperty(p, String(v));
 }
 
 function append(el, children) {
@@ -28,24 +41,21 @@ function append(el, children) {
   }
 }
 
-/** HTML-escapes text. */
-export function esc(s) {
-  return String(s ?? '').replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
-}
-
-/** Escaped `text` with every match of `re` wrapped in <mark>. */
+/** `text` as nodes, every match of `re` wrapped in <mark>; the rest stays text. */
 export function highlight(text, re) {
   const s = String(text ?? '');
-  if (!re) return esc(s);
-  let out = '';
+  if (!re) return [s];
+  const out = [];
   let last = 0;
   re.lastIndex = 0;
   for (let m = re.exec(s); m; m = re.exec(s)) {
     if (m[0] === '') { re.lastIndex++; continue; }
-    out += esc(s.slice(last, m.index)) + '<mark>' + esc(m[0]) + '</mark>';
+    if (m.index > last) out.push(s.slice(last, m.index));
+    out.push(h('mark', m[0]));
     last = m.index + m[0].length;
   }
-  return out + esc(s.slice(last));
+  if (last < s.length) out.push(s.slice(last));
+  return out;
 }
 
 /** Formats a count with thousands separators. */
@@ -60,7 +70,7 @@ export async function copyText(text) {
   try {
     await navigator.clipboard.writeText(text);
   } catch {
-    const ta = h('textarea', { style: 'position:fixed;opacity:0' }, text);
+    const ta = h('textarea', { style: { position: 'fixed', opacity: 0 } }, text);
     document.body.append(ta);
     ta.select();
     document.execCommand('copy');
@@ -68,9 +78,9 @@ export async function copyText(text) {
   }
 }
 
-/** A short-lived message at the bottom of the page. */
+/** A short-lived message at the bottom of the page; longer ones stay longer. */
 export function toast(text) {
   const t = h('div.toast', { role: 'status' }, text);
   document.body.append(t);
-  setTimeout(() => t.remove(), 2500);
+  setTimeout(() => t.remove(), Math.min(8000, 2500 + 40 * String(text).length));
 }

@@ -12,6 +12,9 @@ export const LEVEL_COLORS = {
   trace: '#6ed0e0', debug: '#1f78c1', info: '#7eb26d', warn: '#eab839',
   error: '#e24d42', fatal: '#705da0', unknown: '#8e8e8e',
 };
+/** A record's level as a badge in its colour. */
+export const levelBadge = level => h('span.lvl', { style: { '--lvl': (Object.hasOwn(LEVEL_COLORS, level) && LEVEL_COLORS[level]) || LEVEL_COLORS.unknown } }, level);
+
 const ORDER = ['trace', 'debug', 'info', 'unknown', 'warn', 'error', 'fatal'];
 
 /** The last nanosecond before `t` (epoch ms) as RFC 3339, for inclusive range ends. */
@@ -51,7 +54,7 @@ export function createHistogram({ onZoom }) {
       const present = ORDER.filter(k => buckets.some(b => b.counts[k]));
       const series = present.map(k => ({ key: k, label: k, color: LEVEL_COLORS[k] }));
       info.textContent = `${num(r.total)} records · ${humanSpan(interval)} per bar`;
-      legend.replaceChildren(...series.map(se => h('span.legend-item', h('i.swatch', { style: `background:${se.color}` }), se.label)));
+      legend.replaceChildren(...series.map(se => h('span.legend-item', h('i.swatch', { style: { background: se.color } }), se.label)));
       timeBars(chart, {
         buckets, series, interval, tz,
         t0: Math.min(t0, buckets[0]?.t ?? t0), t1: Math.max(t1, buckets.length ? buckets[buckets.length - 1].t + interval : t1),

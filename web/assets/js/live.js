@@ -3,7 +3,7 @@
 // per frame). While paused, records wait in a buffer; past its cap they are counted,
 // never dropped silently, and the caller is told how many it did not get.
 
-import { tailUrl } from './api.js';
+import { tailUrl, reportUnauthorized } from './api.js';
 
 /** Records kept while paused before only counting further ones. */
 export const MAX_PENDING = 5000;
@@ -55,6 +55,8 @@ export function createLive({ onRecords, onStatus, onNotice }) {
     try {
       const r = await fetch(url, { signal: ctl.signal, headers: { Accept: 'text/event-stream' } });
       if (!r.ok) {
+        // EventSource sends the session cookie (same origin); a 401 means it expired.
+        if (r.status === 401) reportUnauthorized();
         const j = await r.json().catch(() => null);
         return j?.error?.reason || `HTTP ${r.status}`;
       }

@@ -3,11 +3,11 @@
 
 import { aggregate, search, ApiError } from './api.js';
 import { timeLines, hbars } from './chart.js';
-import { h, num, esc } from './dom.js';
+import { h, num } from './dom.js';
 import { andQueries } from './query-bar.js';
-import { LEVEL_COLORS } from './histogram.js';
+import { LEVEL_COLORS, levelBadge } from './histogram.js';
 import { formatRecordTime, humanSpan, intervalMs } from './time.js';
-import { valueOf } from './record.js';
+import { valueOf, cellText } from './record.js';
 
 /** Grafana's classic palette for split series. */
 const PALETTE = ['#7eb26d', '#eab839', '#6ed0e0', '#ef843c', '#e24d42', '#1f78c1', '#ba43a9', '#705da0', '#508642', '#cca300', '#447ebc', '#c15c17'];
@@ -85,7 +85,7 @@ async function countOverTime(panel, body, base, ctx) {
     fc ? ` · forecast: ${fc.model}${fc.season_buckets ? `, season ${fc.season_buckets} buckets` : ''}` : '',
     forecast?.anomalies.length ? h('span.anomaly-count', ` · ${forecast.anomalies.length} anomal${forecast.anomalies.length === 1 ? 'y' : 'ies'}`) : '',
     note ? h('div.note', note) : null);
-  const legend = h('div.legend', series.map(se => h('span.legend-item', h('i.swatch', { style: `background:${se.color}` }), se.label)),
+  const legend = h('div.legend', series.map(se => h('span.legend-item', h('i.swatch', { style: { background: se.color } }), se.label)),
     forecast ? h('span.legend-item', h('i.swatch.band-swatch'), 'forecast (95%)') : null);
   body.replaceChildren(legend, chart, foot);
   timeLines(chart, { series, style: panel.style || 'line', tz: ctx.tz, forecast, t0: ctx.t0, t1: Math.max(ctx.t1, ...(forecast?.points.map(p => p[0]) || [])), height: 180, onSelect: ctx.onZoom });
@@ -108,7 +108,7 @@ async function percentilesOverTime(panel, body, base, ctx) {
     return;
   }
   const chart = h('div.panel-chart');
-  body.replaceChildren(h('div.legend', series.map(se => h('span.legend-item', h('i.swatch', { style: `background:${se.color}` }), se.label))), chart);
+  body.replaceChildren(h('div.legend', series.map(se => h('span.legend-item', h('i.swatch', { style: { background: se.color } }), se.label))), chart);
   timeLines(chart, { series, style: 'line', tz: ctx.tz, t0: ctx.t0, t1: ctx.t1, height: 180, integer: false, valueFormat: v => num(Math.round(v * 10) / 10), onSelect: ctx.onZoom });
 }
 
@@ -171,10 +171,13 @@ async function latest(panel, body, base, ctx) {
   const r = await search({ ...base, limit: panel.size || 10 }, ctx.signal);
   const cols = panel.columns || [];
   if (!r.hits.length) { body.replaceChildren(h('div.empty', 'No records in this range.')); return; }
-  const t = h('table.docs.compact');
-  t.innerHTML = `<thead><tr><th>Time</th><th>container</th><th>level</th>${cols.map(c => `<th>${esc(c)}</th>`).join('')}<th>message</th></tr></thead><tbody>` +
-    r.hits.map(rec => `<tr><td class="t">${esc(formatRecordTime(rec['@timestamp'], ctx.tz))}</td><td>${esc(rec.container ?? '')}</td>` +
-      `<td>${rec.level ? `<span class="lvl" style="--lvl:${LEVEL_COLORS[rec.level] || LEVEL_COLORS.unknown}">${esc(rec.level)}</span>` : ''}</td>` +
-      cols.map(c => `<td>${esc(valueOf(rec, c) ?? '')}</td>`).join('') + `<td class="m">${esc(rec.message ?? '')}</td></tr>`).join('') + '</tbody>';
+  const t = h('table.docs.compact',
+    h('thead', h('tr', h('th', 'Time'), h('th', 'container'), h('th', 'level'), cols.map(c => h('th', c)), h('th', 'message'))),
+    h('tbody', r.hits.map(rec => h('tr',
+      h('td.t', formatRecordTime(rec['@timestamp'], ctx.tz)),
+      h('td', rec.container ?? ''),
+      h('td', rec.level ? levelBadge(rec.level) : null),
+      cols.map(c => h('td', cellText(valueOf(rec, c)))),
+      h('td.m', rec.message ?? '')))));
   body.replaceChildren(t, h('div.panel-foot.muted', `${num(r.total)} matching records`));
 }

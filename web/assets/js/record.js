@@ -36,6 +36,9 @@ export function valueOf(rec, name) {
   return v;
 }
 
+/** A value as a table cell shows it: objects as JSON, nothing as empty. */
+export const cellText = v => (v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+
 const filterable = v => v != null && typeof v !== 'object';
 
 /**

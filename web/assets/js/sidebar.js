@@ -38,7 +38,7 @@ export function createSidebar(actions) {
         li.append(h('div.top-values',
           h('div.muted.small', top.length ? `Top ${top.length} of ${num(fd.count)} sampled records` : 'No values in the sample'),
           top.map(t => h('div.top-value', { dataset: { value: String(t.value) } },
-            h('div.tv-bar', { style: `--w:${Math.round((t.count / total) * 100)}%` },
+            h('div.tv-bar', { style: { '--w': `${Math.round((t.count / total) * 100)}%` } },
               h('span.tv-label', String(t.value)), h('span.tv-count', `${num(t.count)} (${Math.round((t.count / total) * 100)}%)`)),
             h('button.icon', { type: 'button', title: `filter for ${fd.name}: ${t.value}`, 'data-act': 'for', onclick: () => actions.onFilter(fd.name, t.value, false) }, '⊕'),
             h('button.icon', { type: 'button', title: `filter against ${fd.name}: ${t.value}`, 'data-act': 'against', onclick: () => actions.onFilter(fd.name, t.value, true) }, '⊖')))));

@@ -3,10 +3,10 @@
 // view. A sentinel below the last row asks for the next page (infinite scroll); live
 // records go on top and the table keeps at most `maxRows` rows in the DOM.
 
-import { h, esc, highlight } from './dom.js';
+import { h, highlight } from './dom.js';
 import { formatRecordTime, zoneLabel } from './time.js';
-import { LEVEL_COLORS } from './histogram.js';
-import { recordDetail, valueOf } from './record.js';
+import { levelBadge } from './histogram.js';
+import { recordDetail, valueOf, cellText } from './record.js';
 
 /** The table; `actions` as for recordDetail plus `onMore()` for the next page. */
 export function createTable(actions) {
@@ -28,22 +28,15 @@ export function createTable(actions) {
     try { await actions.onMore(); } finally { loading = false; }
   }, { rootMargin: '400px' }).observe(sentinel);
 
-  function rowHtml(rec) {
-    const lvl = rec.level || '';
-    const extra = cols.map(c => {
-      const v = valueOf(rec, c);
-      return `<td class="col">${esc(v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : v)}</td>`;
-    }).join('');
-    return `<td class="caret">▸</td><td class="t">${esc(formatRecordTime(rec['@timestamp'], tz))}</td>` +
-      `<td class="c">${esc(rec.container ?? rec.host ?? '')}</td>` +
-      `<td class="l">${lvl ? `<span class="lvl" style="--lvl:${LEVEL_COLORS[lvl] || LEVEL_COLORS.unknown}">${esc(lvl)}</span>` : ''}</td>` +
-      extra + `<td class="m">${highlight(rec.message ?? '', pattern)}</td>`;
-  }
-
+  // Built from nodes, so that every value from a log is text whatever it contains.
   function makeRow(rec) {
-    const tr = document.createElement('tr');
-    tr.className = 'row';
-    tr.innerHTML = rowHtml(rec);
+    const tr = h('tr.row',
+      h('td.caret', '▸'),
+      h('td.t', formatRecordTime(rec['@timestamp'], tz)),
+      h('td.c', rec.container ?? rec.host ?? ''),
+      h('td.l', rec.level ? levelBadge(rec.level) : null),
+      cols.map(c => h('td.col', cellText(valueOf(rec, c)))),
+      h('td.m', highlight(rec.message ?? '', pattern)));
     records.set(tr, rec);
     return tr;
   }
