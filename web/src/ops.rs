@@ -1,8 +1,9 @@
 //! Operations endpoints: `/healthz` and `/metrics`.
 
+use crate::auth::Scope;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -11,8 +12,10 @@ use skein_indexer::Severity;
 use std::sync::OnceLock;
 
 /// `200 {"status":"ok"|"degraded",…}` while ingest works, `503 {"status":"failing",…}`
-/// when the WAL cannot be written. `problems` says what is wrong and what to do.
-pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+/// when the WAL cannot be written. `problems` says what is wrong and what to do. The
+/// route is open (load balancers and orchestrators probe it), so with auth on only a
+/// request with a `query` token sees more than the status.
+pub async fn healthz(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     let problems = state.engine.health().problems();
     let failing = problems
         .iter()
@@ -29,11 +32,22 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::OK
     };
-    let body = json!({
-        "status": status,
-        "partitions": state.engine.catalog().len(),
-        "problems": problems,
-    });
+    let auth = &state.auth;
+    let detailed = !auth.enabled()
+        || auth
+            .identify(&headers)
+            .ok()
+            .flatten()
+            .is_some_and(|k| k.scopes.allows(Scope::Query));
+    let body = if detailed {
+        json!({
+            "status": status,
+            "partitions": state.engine.catalog().len(),
+            "problems": problems,
+        })
+    } else {
+        json!({ "status": status })
+    };
     (code, Json(body))
 }
 
