@@ -107,6 +107,10 @@ pub struct SecurityArgs {
     /// Hours a dashboard login lasts.
     #[arg(long, default_value_t = 12.0)]
     pub session_hours: f64,
+    /// Origin whose pages may call the API from a browser with a token (CORS), e.g.
+    /// `https://grafana.example`; repeatable. None by default.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
     /// Failed authentication attempts one client address may make per minute; past
     /// it, that address is answered 429 until the minute ends.
     #[arg(long, default_value_t = skein_web::auth::DEFAULT_FAILURES_PER_MINUTE)]
@@ -392,6 +396,11 @@ impl Security {
             tls: tls.is_some(),
             session_ttl: Duration::from_secs_f64(sec.session_hours.max(0.01) * 3600.0),
             max_failures_per_minute: sec.auth_failures_per_minute.max(1),
+            cors_origins: sec
+                .cors_origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_string())
+                .collect(),
         };
         Ok(Security {
             auth: Arc::new(Auth::new(config, keyring)),

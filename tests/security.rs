@@ -789,3 +789,48 @@ mod no_bypass {
         }
     }
 }
+
+#[test]
+fn cors_only_for_configured_origins_and_with_a_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let admin = token(&data, "admin", "root");
+    let server = Server::start(&data, &["--cors-origin", "https://grafana.example"]);
+    let preflight = |origin: &str| {
+        client()
+            .request(Method::OPTIONS, format!("{}/api/v1/search", server.url))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization")
+            .send()
+            .unwrap()
+    };
+    let ok = preflight("https://grafana.example");
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://grafana.example"
+    );
+    assert!(!ok
+        .headers()
+        .contains_key("access-control-allow-credentials"));
+    let other = preflight("https://evil.example");
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+    // A write from the configured origin with a token lands; from another, refused.
+    let post = |origin: &str| {
+        client()
+            .post(format!("{}/api/v1/ingest", server.url))
+            .header("Origin", origin)
+            .header("Sec-Fetch-Site", "cross-site")
+            .bearer_auth(&admin)
+            .body(format!(
+                "{}\n",
+                record_line("2026-11-20T10:00:00Z", "g", "info", "from grafana", "c", 1)
+            ))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post("https://evil.example"), 403);
+    assert_eq!(post("https://grafana.example"), 200);
+}

@@ -127,5 +127,6 @@ pub fn router(state: AppState) -> Router {
             error::json_rejections,
         ))
         .layer(axum::middleware::map_response(headers::security))
+        .layer(headers::cors(&state.auth.config.cors_origins))
         .with_state(state)
 }

@@ -41,7 +41,7 @@ pub async fn guard(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> R
             ),
         );
     };
-    if let Some(reason) = cross_site_write(req.method(), req.headers()) {
+    if let Some(reason) = cross_site_write(req.method(), req.headers(), &auth.config.cors_origins) {
         return refuse(es, StatusCode::FORBIDDEN, "cross_site_refused", reason);
     }
     let credential = match Credential::of(req.headers()) {
@@ -101,10 +101,14 @@ pub async fn guard(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> R
 }
 
 /// Why a write is cross-site, if it is: it carries an `Origin` other than the server's
-/// own (compared with `Host`), or the browser says so in `Sec-Fetch-Site`. Clients
-/// that are not browsers send neither.
-fn cross_site_write(method: &Method, headers: &HeaderMap) -> Option<String> {
+/// own (compared with `Host`) or one of `cors` (`--cors-origin`), or the browser says
+/// so in `Sec-Fetch-Site`. Clients that are not browsers send neither.
+fn cross_site_write(method: &Method, headers: &HeaderMap, cors: &[String]) -> Option<String> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return None;
+    }
+    let origin_text = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if origin_text.is_some_and(|o| cors.iter().any(|c| c.eq_ignore_ascii_case(o))) {
         return None;
     }
     let refuse = |what: &str| {
@@ -225,20 +229,27 @@ mod tests {
             ("host", "127.0.0.1:9280"),
             ("origin", "http://127.0.0.1:9280"),
         ]);
-        assert!(cross_site_write(&post, &own).is_none());
+        assert!(cross_site_write(&post, &own, &[]).is_none());
         let other_port = headers(&[
             ("host", "127.0.0.1:9280"),
             ("origin", "http://127.0.0.1:8000"),
         ]);
-        assert!(cross_site_write(&post, &other_port).is_some());
+        assert!(cross_site_write(&post, &other_port, &[]).is_some());
         let null = headers(&[("host", "127.0.0.1:9280"), ("origin", "null")]);
-        assert!(cross_site_write(&post, &null).is_some());
+        assert!(cross_site_write(&post, &null, &[]).is_some());
         let default_port = headers(&[("host", "logs.example"), ("origin", "https://logs.example")]);
-        assert!(cross_site_write(&post, &default_port).is_none());
+        assert!(cross_site_write(&post, &default_port, &[]).is_none());
         let site = headers(&[("host", "a"), ("sec-fetch-site", "cross-site")]);
-        assert!(cross_site_write(&post, &site).is_some());
-        assert!(cross_site_write(&Method::GET, &other_port).is_none());
+        assert!(cross_site_write(&post, &site, &[]).is_some());
+        assert!(cross_site_write(&Method::GET, &other_port, &[]).is_none());
         let curl = headers(&[("host", "127.0.0.1:9280")]);
-        assert!(cross_site_write(&post, &curl).is_none());
+        assert!(cross_site_write(&post, &curl, &[]).is_none());
+        let grafana = headers(&[
+            ("host", "127.0.0.1:9280"),
+            ("origin", "https://grafana.example"),
+            ("sec-fetch-site", "cross-site"),
+        ]);
+        assert!(cross_site_write(&post, &grafana, &[]).is_some());
+        assert!(cross_site_write(&post, &grafana, &["https://grafana.example".into()]).is_none());
     }
 }

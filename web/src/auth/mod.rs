@@ -51,6 +51,9 @@ pub struct AuthConfig {
     pub session_ttl: Duration,
     /// Failed attempts one address may make per minute.
     pub max_failures_per_minute: u32,
+    /// Origins (`https://grafana.example`) whose pages may call the API from a browser
+    /// with a token (CORS); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -62,6 +65,7 @@ impl Default for AuthConfig {
             tls: false,
             session_ttl: Duration::from_secs(12 * 3600),
             max_failures_per_minute: DEFAULT_FAILURES_PER_MINUTE,
+            cors_origins: Vec::new(),
         }
     }
 }
