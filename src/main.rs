@@ -8,10 +8,12 @@
 //! - `skein search`, `skein agg`: ask a server from the terminal (`search_cmd`,
 //!   `agg_cmd`, over `client`, printed through `render`, times read by `timearg`; values from
 //!   records made safe for the terminal by `escape`).
+//! - `skein admin partitions`: partitions, sizes and retention of a server (`admin_cmd`).
 //! - `skein token`: tokens of a data directory (`token_cmd`); clients present theirs
 //!   and trust the server's certificate through `client::ConnectArgs`.
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
 
+mod admin_cmd;
 mod agent;
 mod agg_cmd;
 mod client;
@@ -74,6 +76,8 @@ enum Command {
     Search(search_cmd::SearchArgs),
     /// Count over time, split by a field, top values, or statistics of a numeric field.
     Agg(agg_cmd::AggArgs),
+    /// Operator views of a running server (`partitions`).
+    Admin(admin_cmd::AdminArgs),
     /// Make, list and revoke the tokens of a data directory.
     Token(token_cmd::TokenArgs),
     /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
@@ -112,6 +116,7 @@ fn main() -> Result<()> {
         Command::Agg(args) => agg_cmd::run(args),
         Command::Gen(args) => gen(args),
         Command::Token(args) => token_cmd::run(args),
+        Command::Admin(args) => admin_cmd::run(args),
         Command::Logs(args) => logs::run(args),
     }
 }

@@ -74,6 +74,14 @@ pub struct ServerArgs {
     /// Searches one `/es/_msearch` request may hold; over it, a 400.
     #[arg(long, default_value_t = skein_web::DEFAULT_MAX_MSEARCH)]
     pub max_msearch: usize,
+    /// Drop partitions (whole days) older than this, e.g. 30d; ingest refuses older
+    /// records. Kept forever by default.
+    #[arg(long, value_name = "AGE")]
+    pub retention: Option<String>,
+    /// Disk the partitions and the WAL may take, e.g. 50GB; past it the oldest
+    /// partitions are dropped (never the newest, never the WAL), with a warning.
+    #[arg(long, value_name = "SIZE")]
+    pub max_disk: Option<String>,
     #[command(flatten)]
     pub security: SecurityArgs,
 }
@@ -137,6 +145,8 @@ impl ServerArgs {
             max_buckets: skein_query::aggregate::limits::DEFAULT_MAX_BUCKETS,
             agg_memory_bytes: skein_query::aggregate::limits::DEFAULT_MAX_MEMORY_BYTES,
             max_msearch: skein_web::DEFAULT_MAX_MSEARCH,
+            retention: None,
+            max_disk: None,
             security: SecurityArgs {
                 session_hours: 12.0,
                 auth_failures_per_minute: skein_web::auth::DEFAULT_FAILURES_PER_MINUTE,
@@ -180,6 +190,20 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
     config.indexer.max_open_writers = args.max_open_partitions.max(1);
     config.indexer.max_fields_per_record = args.max_fields_per_record;
     config.indexer.max_fields_per_partition = args.max_fields_per_partition;
+    config.indexer.retention = skein_indexer::retention::RetentionConfig {
+        max_age: args
+            .retention
+            .as_deref()
+            .map(crate::timearg::duration)
+            .transpose()
+            .context("--retention")?,
+        max_disk: args
+            .max_disk
+            .as_deref()
+            .map(parse_size)
+            .transpose()
+            .context("--max-disk")?,
+    };
     skein_query::lang::parser::set_max_depth(args.max_query_depth);
     let engine = Arc::new(
         Engine::open(config)
@@ -467,4 +491,32 @@ fn host_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// A size such as `50GB`, `500MiB` or `1.5TB` (decimal units, binary with `i`; a bare
+/// number is bytes).
+fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| {
+        anyhow::anyhow!("cannot understand size {text:?}; write e.g. 50GB or 500MB")
+    })?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        u => {
+            anyhow::bail!("unknown size unit {u:?} in {text:?}; use B, KB, MB, GB, TB (or KiB…TiB)")
+        }
+    };
+    Ok((n * scale) as u64)
 }

@@ -429,7 +429,7 @@ fn raw_request(server: &Server, body: &str) -> std::net::TcpStream {
     let mut s = std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
     write!(
         s,
-        "POST /api/v1/aggregate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+        "POST /api/v1/aggregate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\n\r\n{body}",
         body.len()
     )

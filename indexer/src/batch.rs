@@ -71,23 +71,42 @@ impl PreparedBatch {
     /// Decodes an NDJSON body; the lines that are not valid records are returned apart.
     /// A record carrying `_original` is refused: only `/es/_bulk` sets it, and the
     /// indexer stores such a record as that document alone, mapping it again on read.
-    pub fn from_ndjson(body: Vec<u8>, permit: Option<Permit>) -> (PreparedBatch, Vec<Rejected>) {
+    /// So is a record older than `horizon` (`--retention`), which would be dropped at
+    /// once.
+    pub fn from_ndjson(
+        body: Vec<u8>,
+        permit: Option<Permit>,
+        horizon: Option<Timestamp>,
+    ) -> (PreparedBatch, Vec<Rejected>) {
         let Decoded {
             mut records,
             mut spans,
             mut rejected,
         } = decode_ndjson(&body);
-        if records.iter().any(|r| r.original.is_some()) {
+        let refuse = |r: &Record| -> Option<String> {
+            if r.original.is_some() {
+                return Some(
+                    "`_original` is set by the Elasticsearch-compatible API only; send the \
+                     document to /es/_bulk instead"
+                        .into(),
+                );
+            }
+            let h = horizon?;
+            (r.timestamp < h).then(|| {
+                format!(
+                    "@timestamp {} is older than the server keeps records (--retention, \
+                     {}): it would be deleted at once; raise --retention to keep it",
+                    r.timestamp.to_rfc3339(),
+                    h.to_rfc3339()
+                )
+            })
+        };
+        if records.iter().any(|r| refuse(r).is_some()) {
             let mut kept = (Vec::new(), Vec::new());
             for (r, span) in records.into_iter().zip(spans) {
-                if r.original.is_some() {
+                if let Some(error) = refuse(&r) {
                     let line = 1 + body[..span.start].iter().filter(|&&b| b == b'\n').count();
-                    rejected.push(Rejected {
-                        line,
-                        error: "`_original` is set by the Elasticsearch-compatible API only; \
-                                send the document to /es/_bulk instead"
-                            .into(),
-                    });
+                    rejected.push(Rejected { line, error });
                 } else {
                     kept.0.push(r);
                     kept.1.push(span);
@@ -331,7 +350,7 @@ mod tests {
         let budget = crate::Budget::new(1 << 20);
         // Reserved from the text's size before parsing, as the handlers do.
         let permit = budget.try_acquire(body.len()).unwrap();
-        let (mut batch, _) = PreparedBatch::from_ndjson(body, Some(permit));
+        let (mut batch, _) = PreparedBatch::from_ndjson(body, Some(permit), None);
         assert!(batch.fit_budget());
         let records: usize = batch.records.iter().map(Record::heap_bytes).sum();
         assert_eq!(batch.records_bytes, records);
@@ -359,7 +378,7 @@ mod tests {
             "{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"message\":\"b\",\"_original\":{\"x\":1}}\n",
             "{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"message\":\"c\"}\n",
         );
-        let (batch, rejected) = PreparedBatch::from_ndjson(body.as_bytes().to_vec(), None);
+        let (batch, rejected) = PreparedBatch::from_ndjson(body.as_bytes().to_vec(), None, None);
         let kept: Vec<&str> = batch.records.iter().map(|r| &*r.message).collect();
         assert_eq!(kept, ["a", "c"]);
         assert_eq!(

@@ -19,6 +19,7 @@ use crate::field_budget::FieldBudget;
 use crate::health::{Health, Severity};
 use crate::merge_priority::MergePriority;
 use crate::partition::{Catalog, Partition, PartitionKey};
+use crate::retention::{self, Reason, RetentionConfig};
 use crate::state::{Checkpoint, CheckpointFile};
 use crate::wal::{self, WalEntry};
 use skein_model::{Record, Timestamp};
@@ -75,6 +76,8 @@ pub struct IndexerConfig {
     pub max_fields_per_record: usize,
     /// Distinct `fields`/`labels` paths of one partition that become columns.
     pub max_fields_per_partition: usize,
+    /// How long partitions are kept and how much disk they may take.
+    pub retention: RetentionConfig,
 }
 
 /// Arena of a writer opened while the pool is full.
@@ -101,7 +104,14 @@ pub(crate) struct Indexer {
     /// One answer per writer closed with uncommitted records, once it is committed.
     closing_commits: Vec<std::sync::mpsc::Receiver<Result<(), String>>>,
     merge_priority: MergePriority,
+    /// When `--max-disk` last made partitions go (its warning stays an hour).
+    disk_drop: Option<Instant>,
+    /// Records past retention skipped since the last notice.
+    expired_skipped: u64,
 }
+
+/// How long the `/healthz` warning about partitions dropped for `--max-disk` stays.
+const DISK_DROP_NOTICE: Duration = Duration::from_secs(3600);
 
 /// A partition's writer while records arrive for it.
 struct OpenWriter {
@@ -154,6 +164,8 @@ impl Indexer {
             compacting: HashMap::new(),
             closing_commits: Vec::new(),
             merge_priority: MergePriority::default(),
+            disk_drop: None,
+            expired_skipped: 0,
         }
     }
 
@@ -195,6 +207,7 @@ impl Indexer {
         // days, and `_seq` must be checked in the order it was sent.
         let mut kept: Vec<(PartitionKey, u32)> = Vec::with_capacity(records.len());
         let mut partitions: Vec<Arc<Partition>> = Vec::new();
+        let horizon = self.config.retention.horizon(Timestamp::now());
         for (i, r) in records.iter().enumerate() {
             // Within a source, `_seq` only grows in WAL order; a record at or below the
             // high-water mark is a leftover of a refused group whose retry is (or will
@@ -207,6 +220,12 @@ impl Indexer {
                         self.seqs.insert(src.clone(), seq);
                     }
                 }
+            }
+            // Past retention (a late record, or a WAL replayed long after): its
+            // partition would be dropped again at once.
+            if horizon.is_some_and(|h| r.timestamp < h) {
+                self.expired_skipped += 1;
+                continue;
             }
             let day = r.timestamp.day_number();
             if partitions.last().is_none_or(|p| p.key.day != day) {
@@ -380,6 +399,107 @@ impl Indexer {
         let Control::ResetSeq(source) = control;
         self.seqs.remove(source);
         self.last_lsn = lsn;
+    }
+
+    /// Measures the disk and drops what retention says must go: partitions past
+    /// `--retention`, then the oldest while over `--max-disk`. Everything is committed
+    /// first, so a dropped partition takes no record the checkpoint has not passed,
+    /// and replay cannot bring one back.
+    pub fn enforce_retention(&mut self) {
+        if self.failing {
+            return;
+        }
+        if self.expired_skipped > 0 {
+            metrics::counter!("skein_records_expired_total").increment(self.expired_skipped);
+            tracing::info!(
+                "{} records older than --retention were not indexed",
+                self.expired_skipped
+            );
+            self.expired_skipped = 0;
+        }
+        let config = self.config.retention.clone();
+        let usage = retention::usage(&config, &self.catalog, &self.wal_dir);
+        if self
+            .disk_drop
+            .is_some_and(|t| t.elapsed() >= DISK_DROP_NOTICE)
+        {
+            self.disk_drop = None;
+            self.health.clear("retention");
+        }
+        let keys: Vec<PartitionKey> = self.catalog.all().iter().map(|p| p.key).collect();
+        let victims = retention::victims(&config, &usage, &keys, Timestamp::now());
+        if victims.is_empty() {
+            if let Some(max) = config.max_disk {
+                let total = usage.index_bytes + usage.wal_bytes;
+                if total > max && keys.len() <= 1 {
+                    self.health.report(
+                        "disk",
+                        Severity::Warning,
+                        format!(
+                            "the data directory takes {} (over --max-disk {}), and only the                              newest partition is left; raise --max-disk or free space",
+                            retention::human_bytes(total),
+                            retention::human_bytes(max)
+                        ),
+                    );
+                } else {
+                    self.health.clear("disk");
+                }
+            }
+            return;
+        }
+        self.commit();
+        if self.failing {
+            return;
+        }
+        let mut by_disk = Vec::new();
+        for (key, reason) in victims {
+            if let Some(w) = self.writers.remove(&key) {
+                drop(w); // committed above: nothing of it is lost
+            }
+            if let Some(h) = self.compacting.remove(&key) {
+                let _ = h.join();
+            }
+            let bytes = usage
+                .partitions
+                .iter()
+                .find(|p| p.partition == key.dir_name())
+                .map_or(0, |p| p.bytes);
+            match self.catalog.remove(key) {
+                Ok(Some(_)) => {
+                    metrics::counter!("skein_partitions_dropped_total",
+                        "reason" => if reason == Reason::Age { "age" } else { "disk" })
+                    .increment(1);
+                    match reason {
+                        Reason::Age => tracing::info!(
+                            "dropped partition {} ({}): older than --retention",
+                            key.dir_name(),
+                            retention::human_bytes(bytes)
+                        ),
+                        Reason::Disk => by_disk.push(format!(
+                            "{} ({})",
+                            key.dir_name(),
+                            retention::human_bytes(bytes)
+                        )),
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("cannot drop partition {}: {e}", key.dir_name()),
+            }
+        }
+        if !by_disk.is_empty() {
+            let max = config.max_disk.unwrap_or(0);
+            self.disk_drop = Some(Instant::now());
+            self.health.report(
+                "retention",
+                Severity::Warning,
+                format!(
+                    "the data directory took {} of --max-disk {}: dropped the oldest                      partitions {} to stay under it; raise --max-disk or lower --retention                      to keep more",
+                    retention::human_bytes(usage.index_bytes + usage.wal_bytes),
+                    retention::human_bytes(max),
+                    by_disk.join(", ")
+                ),
+            );
+        }
     }
 
     fn fail(&mut self, message: String) {
@@ -578,6 +698,8 @@ impl Indexer {
 
     pub fn run(mut self, rx: Receiver<IndexMsg>) {
         let mut deadline = Instant::now() + self.config.commit_interval;
+        self.enforce_retention();
+        let mut next_retention = Instant::now() + retention::CHECK_EVERY;
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
@@ -598,6 +720,10 @@ impl Indexer {
                 // the last one (compactions' included) brought their merge threads.
                 self.merge_priority.lower_new_merge_threads();
                 deadline = Instant::now() + self.config.commit_interval;
+            }
+            if Instant::now() >= next_retention {
+                self.enforce_retention();
+                next_retention = Instant::now() + retention::CHECK_EVERY;
             }
         }
         self.commit();

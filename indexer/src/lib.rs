@@ -22,6 +22,8 @@
 //! - [`budget`]: back-pressure on the memory batches in flight hold.
 //! - [`text_buffers`]: request and WAL-line buffers reused between requests.
 //! - [`health`]: known problems, for `/healthz`.
+//! - [`retention`]: dropping partitions past `--retention` or over `--max-disk`, and
+//!   measuring the disk.
 //! - [`batch`]: the batch, outcome and live-feed types, the WAL lines of a batch (records,
 //!   or Elasticsearch documents mapped again on replay).
 
@@ -36,6 +38,7 @@ mod ingest;
 mod json_value;
 mod merge_priority;
 pub mod partition;
+pub mod retention;
 pub mod schema;
 pub mod state;
 pub mod text_buffers;
@@ -120,6 +123,7 @@ impl EngineConfig {
                 max_open_writers: 8,
                 max_fields_per_record: 1_000,
                 max_fields_per_partition: 10_000,
+                retention: retention::RetentionConfig::default(),
             },
             wal_segment_bytes: 64 << 20,
             inflight_bytes: 256 << 20,
@@ -139,6 +143,8 @@ pub struct Engine {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// The WAL positions made durable and committed, for [`Engine::wait_searchable`].
     marks: WalMarks,
+    retention: retention::RetentionConfig,
+    wal_dir: PathBuf,
 }
 
 impl std::fmt::Debug for Engine {
@@ -189,6 +195,7 @@ impl Engine {
             durable: durable_lsn.clone(),
         };
         let mut seqs = SeqTracker::new(checkpoint.seqs.clone());
+        let retention = config.indexer.retention.clone();
         let mut indexer = Indexer::new(
             catalog.clone(),
             checkpoint_file,
@@ -228,6 +235,7 @@ impl Engine {
             tracing::info!("replayed {replayed} records from the WAL");
             indexer.commit();
         }
+        let wal_dir_kept = wal_dir.clone();
         let (wal_tx, wal_rx) = mpsc::channel();
         let (index_tx, index_rx) = mpsc::channel();
         let (feed, _) = broadcast::channel(FEED_CAPACITY);
@@ -268,7 +276,20 @@ impl Engine {
             wal_tx: Mutex::new(Some(wal_tx)),
             threads: Mutex::new(threads),
             marks,
+            retention,
+            wal_dir: wal_dir_kept,
         })
+    }
+
+    /// Records older than this are past `--retention`: ingest refuses them (they would
+    /// be dropped at once). `None` when everything is kept.
+    pub fn retention_horizon(&self) -> Option<skein_model::Timestamp> {
+        self.retention.horizon(skein_model::Timestamp::now())
+    }
+
+    /// Disk use of every partition and the WAL, with the retention settings.
+    pub fn usage(&self) -> retention::Usage {
+        retention::usage(&self.retention, &self.catalog, &self.wal_dir)
     }
 
     /// Makes a batch durable and answers once it is; records whose `_seq` is at or below

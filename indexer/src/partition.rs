@@ -21,6 +21,9 @@ use thiserror::Error;
 
 const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
+/// Where dropped partitions wait for their last reader, under the partitions root.
+const DROPPED_DIR: &str = ".dropped";
+
 /// Errors opening or creating a partition.
 #[derive(Debug, Error)]
 pub enum PartitionError {
@@ -105,6 +108,24 @@ pub struct Partition {
     pub index: Index,
     reader: IndexReader,
     committed_lsn: AtomicU64,
+    /// Set when retention dropped the partition: where its files were moved, removed
+    /// when the last search or follower holding the partition lets go.
+    dropped: std::sync::Mutex<Option<PathBuf>>,
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        let dropped = self
+            .dropped
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(dir) = dropped {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!("cannot remove dropped partition {}: {e}", dir.display());
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Partition {
@@ -162,6 +183,7 @@ impl Partition {
             index,
             reader,
             committed_lsn: AtomicU64::new(lsn),
+            dropped: std::sync::Mutex::new(None),
         })
     }
 
@@ -230,6 +252,8 @@ impl Catalog {
         })?;
         let mut open = BTreeMap::new();
         let mut failed = Vec::new();
+        // Partitions dropped by a run that stopped before their last reader let go.
+        let _ = std::fs::remove_dir_all(root.join(DROPPED_DIR));
         let entries = std::fs::read_dir(root).map_err(|source| PartitionError::Io {
             path: root.to_path_buf(),
             source,
@@ -338,6 +362,30 @@ impl Catalog {
         open.insert(key, p.clone());
         metrics::gauge!("skein_partitions").set(open.len() as f64);
         Ok(p)
+    }
+
+    /// Takes a partition out of the catalog: new searches no longer see it, and its
+    /// files are moved aside at once (so a new partition of the same day can be made)
+    /// and removed when the last search or follower holding it lets go.
+    pub fn remove(&self, key: PartitionKey) -> Result<Option<Arc<Partition>>, PartitionError> {
+        let _creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(p) = self.open.write().expect("lock").remove(&key) else {
+            return Ok(None);
+        };
+        metrics::gauge!("skein_partitions").set(self.len() as f64);
+        let aside = self.root.join(DROPPED_DIR);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| PartitionError::Io { path, source }
+        };
+        std::fs::create_dir_all(&aside).map_err(io(&aside))?;
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let to = aside.join(format!("{}.{unique}", key.dir_name()));
+        std::fs::rename(&p.path, &to).map_err(io(&p.path))?;
+        *p.dropped.lock().unwrap_or_else(|e| e.into_inner()) = Some(to);
+        Ok(Some(p))
     }
 
     /// Number of open partitions.

@@ -76,7 +76,9 @@ impl Server {
     }
 
     fn wait_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // A start replays the WAL before it listens: after a SIGKILL on a loaded machine
+        // that takes a while.
+        let deadline = Instant::now() + Duration::from_secs(60);
         let c = client();
         while Instant::now() < deadline {
             if c.get(format!("{}/healthz", self.url)).send().is_ok() {

@@ -173,7 +173,8 @@ pub async fn ingest(
             permit,
             RECORD_EXPANSION,
         )?;
-        let (mut batch, rejected) = PreparedBatch::from_ndjson(decoded, Some(permit));
+        let horizon = engine.retention_horizon();
+        let (mut batch, rejected) = PreparedBatch::from_ndjson(decoded, Some(permit), horizon);
         if !batch.fit_budget() {
             return Err(no_room());
         }

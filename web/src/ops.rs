@@ -1,4 +1,4 @@
-//! Operations endpoints: `/healthz` and `/metrics`.
+//! Operations endpoints: `/healthz`, `/metrics` and `/api/v1/retention`.
 
 use crate::auth::Scope;
 use crate::AppState;
@@ -49,6 +49,22 @@ pub async fn healthz(State(state): State<AppState>, headers: HeaderMap) -> impl 
         json!({ "status": status })
     };
     (code, Json(body))
+}
+
+/// `GET /api/v1/retention`: the retention settings, the disk the partitions and the WAL
+/// take, and each partition's size, record count and when it is dropped for age.
+pub async fn retention(State(state): State<AppState>) -> impl IntoResponse {
+    let engine = state.engine.clone();
+    // A `stat` per file of the data directory: off the async workers.
+    match tokio::task::spawn_blocking(move || engine.usage()).await {
+        Ok(u) => Json(u).into_response(),
+        Err(e) => crate::error::ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        )
+        .into_response(),
+    }
 }
 
 /// Prometheus text exposition.

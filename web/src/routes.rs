@@ -83,6 +83,7 @@ pub fn api() -> Vec<Route<AppState>> {
         ),
         Route::new("/healthz", &[("GET", OPEN)], get(ops::healthz)),
         Route::new("/metrics", &[("GET", QUERY)], get(ops::metrics)),
+        Route::new("/api/v1/retention", &[("GET", QUERY)], get(ops::retention)),
         Route::new(
             "/api/v1/dashboards",
             &[("GET", QUERY), ("POST", ADMIN)],

@@ -160,7 +160,7 @@ fn cancellation(args: &Args) -> Result<Vec<f64>> {
         let mut s = std::net::TcpStream::connect(&addr)?;
         write!(
             s,
-            "POST /api/v1/aggregate HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /api/v1/aggregate HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )?;
         std::thread::sleep(Duration::from_millis(150));

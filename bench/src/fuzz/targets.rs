@@ -213,6 +213,7 @@ fn run_ndjson(_: &Ctx, input: &[u8]) {
     std::hint::black_box(skein_indexer::PreparedBatch::from_ndjson(
         input.to_vec(),
         None,
+        None,
     ));
 }
 
@@ -232,7 +233,9 @@ fn run_es_dsl(ctx: &Ctx, input: &[u8]) {
 }
 
 fn run_es_bulk(ctx: &Ctx, input: &[u8]) {
-    std::hint::black_box(skein_web::es::bulk::parse_body(input, Some("logs-app"), ctx.now).is_ok());
+    std::hint::black_box(
+        skein_web::es::bulk::parse_body(input, Some("logs-app"), ctx.now, None).is_ok(),
+    );
 }
 
 fn run_es_mapping(ctx: &Ctx, input: &[u8]) {

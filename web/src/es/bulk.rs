@@ -147,8 +147,14 @@ pub async fn bulk(
             permit,
             DOCUMENT_EXPANSION,
         )?;
-        let parsed = parse_body(&decoded, default_index.as_deref(), Timestamp::now())
-            .map(|parsed| (parsed, permit));
+        let horizon = engine.retention_horizon();
+        let parsed = parse_body(
+            &decoded,
+            default_index.as_deref(),
+            Timestamp::now(),
+            horizon,
+        )
+        .map(|parsed| (parsed, permit));
         // The records hold their own copies: the body's buffer serves the next request.
         skein_indexer::text_buffers::give_back(decoded);
         parsed
@@ -551,6 +557,7 @@ pub fn parse_body(
     body: &[u8],
     default_index: Option<&str>,
     now: Timestamp,
+    horizon: Option<Timestamp>,
 ) -> Result<Parsed, EsError> {
     // One item per action line, about half the lines: sized once rather than grown
     // (and copied) a dozen times for a 5 MB body.
@@ -656,6 +663,19 @@ pub fn parse_body(
                 continue;
             }
         };
+        if let Some(h) = horizon.filter(|h| record.timestamp < *h) {
+            out.items.push(fail(
+                400,
+                "illegal_argument_exception",
+                format!(
+                    "line {dn}: @timestamp {} is older than the server keeps records \
+                     (--retention, {}): it would be deleted at once",
+                    record.timestamp.to_rfc3339(),
+                    h.to_rfc3339()
+                ),
+            ));
+            continue;
+        }
         out.records.push(record);
         out.items.push(Item::Stored {
             action,
@@ -683,7 +703,7 @@ mod tests {
             "{\"create\":{\"_type\":\"_doc\"}}\n",
             "{\"log\":\"two\\n\",\"time\":\"2026-11-20T10:00:01Z\"}\n",
         );
-        let p = parse_body(body.as_bytes(), Some("dflt"), Timestamp(0)).unwrap();
+        let p = parse_body(body.as_bytes(), Some("dflt"), Timestamp(0), None).unwrap();
         let kinds: Vec<String> = p
             .items
             .into_iter()
@@ -829,7 +849,7 @@ mod tests {
             "{\"create\":{\"routing\":\"r\"}}\n{\"msg\":\"5\"}\n",
             "{\"create\":{\"routing\":\"r\"}}\n{\"msg\":\"6\"}",
         );
-        let p = parse_body(body.as_bytes(), Some("d"), Timestamp(0)).unwrap();
+        let p = parse_body(body.as_bytes(), Some("d"), Timestamp(0), None).unwrap();
         let got: Vec<(String, Option<String>)> = p
             .records
             .iter()
@@ -879,7 +899,7 @@ mod tests {
             ("{\"upsert\":{}}\n{}\n", "unknown bulk action [upsert]"),
             ("{\"index\":{},\"create\":{}}\n{}\n", "exactly one action"),
         ] {
-            let e = parse_body(body.as_bytes(), Some("i"), Timestamp(0))
+            let e = parse_body(body.as_bytes(), Some("i"), Timestamp(0), None)
                 .err()
                 .unwrap();
             assert!(e.reason.contains(want), "{body}: {}", e.reason);

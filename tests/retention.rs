@@ -1,0 +1,272 @@
+//! Retention end to end: whole days past `--retention` are dropped (at start and while
+//! searches and a live follower run) and older records are refused at ingest; past
+//! `--max-disk` the oldest partitions go first with a warning naming them.
+
+mod common;
+
+use chrono::{Duration as Days, Utc};
+use common::{client, record_line, Server};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn day_start(days_ago: i64) -> chrono::DateTime<Utc> {
+    let today = Utc::now().date_naive();
+    (today - Days::days(days_ago))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+}
+
+/// `n` records at noon (and after) of the day `days_ago` days back, tagged `dayN`.
+fn day_records(days_ago: i64, n: u64, pad: usize) -> Vec<u8> {
+    let noon = day_start(days_ago) + Days::hours(12);
+    let mut body = Vec::new();
+    for i in 0..n {
+        let ts = (noon + Days::seconds(i as i64)).to_rfc3339();
+        let msg = format!("day{days_ago} record {i} {}", "x".repeat(pad));
+        body.extend(
+            record_line(&ts, "app", "info", &msg, &format!("d{days_ago}"), i + 1).as_bytes(),
+        );
+        body.push(b'\n');
+    }
+    body
+}
+
+fn count(server: &Server, q: &str) -> u64 {
+    server.search(&[("q", q), ("limit", "0")])["total"]
+        .as_u64()
+        .unwrap()
+}
+
+fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn old_days_go_at_start_and_while_searches_and_a_follower_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = Server::start(&data, &["--commit-interval-ms", "100"]);
+    for d in [3, 2, 1, 0] {
+        let r = server.ingest(day_records(d, 50, 0), None);
+        assert_eq!(r.status(), 200);
+    }
+    for d in [3, 2, 1, 0] {
+        server.wait_total(&format!("day{d}"), 50);
+    }
+    // Day 2 (two days back) ends at the start of day 1. Retention is set so that day 3
+    // is past it at once and day 2 becomes past it 20 s after the restart.
+    let end_of_day2 = day_start(1);
+    let retention = (Utc::now() - end_of_day2).num_seconds() + 20;
+    server.stop();
+    let server = server.restart_with(&[
+        "--commit-interval-ms",
+        "100",
+        "--retention",
+        &format!("{retention}s"),
+    ]);
+    assert_eq!(count(&server, "day3"), 0, "past retention at start");
+    assert_eq!(count(&server, "day2"), 50, "not yet past retention");
+
+    // Searches and a follower run while day 2 is dropped.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
+    let searches = {
+        let (url, stop, failures) = (server.url.clone(), stop.clone(), failures.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let r = client()
+                    .get(format!("{url}/api/v1/search"))
+                    .query(&[("q", "day2 OR day1 OR day0"), ("limit", "20")])
+                    .send()
+                    .unwrap();
+                if r.status() != 200 {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+                n += 1;
+            }
+            n
+        })
+    };
+    let follow = client()
+        .get(format!("{}/api/v1/tail", server.url))
+        .query(&[("q", "live"), ("n", "0")])
+        .timeout(Duration::from_secs(120))
+        .send()
+        .unwrap();
+    assert_eq!(follow.status(), 200);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(follow).lines().map_while(Result::ok) {
+            if line.contains("live record") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let mut sent = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&server, "day2") > 0 {
+        assert!(Instant::now() < deadline, "day 2 was never dropped");
+        sent += 1;
+        let line = record_line(
+            &Utc::now().to_rfc3339(),
+            "app",
+            "info",
+            &format!("live record {sent}"),
+            "live",
+            sent,
+        );
+        assert_eq!(
+            server
+                .ingest(format!("{line}\n").into_bytes(), None)
+                .status(),
+            200
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // A little more after the drop.
+    for _ in 0..3 {
+        sent += 1;
+        let line = record_line(
+            &Utc::now().to_rfc3339(),
+            "app",
+            "info",
+            &format!("live record {sent}"),
+            "live",
+            sent,
+        );
+        assert_eq!(
+            server
+                .ingest(format!("{line}\n").into_bytes(), None)
+                .status(),
+            200
+        );
+    }
+    let mut got = 0;
+    while got < sent {
+        rx.recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("the follower got {got} of {sent} live records"));
+        got += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let n = searches.join().unwrap();
+    assert!(n > 5, "searches ran meanwhile ({n})");
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "every search answered");
+    assert_eq!(count(&server, "day1"), 50, "newer than the limit: kept");
+    assert_eq!(count(&server, "day0"), 50);
+    assert_eq!(count(&server, "live"), sent);
+
+    // Older than the limit: refused at ingest, with the reason.
+    let r = server.ingest(day_records(2, 1, 0), None);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["accepted"], 0);
+    assert!(
+        v["rejected"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("--retention"),
+        "{v}"
+    );
+    let (_, usage) = server.get_json("/api/v1/retention");
+    let names: Vec<&str> = usage["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["partition"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{usage}");
+    assert!(usage["partitions"][0]["drop_at"].is_string());
+    assert_eq!(usage["retention_seconds"], retention);
+    // The dropped days' files go once nothing reads them.
+    let dir = data.join("partitions");
+    wait_until(
+        "dropped partitions' files removed",
+        Duration::from_secs(20),
+        || {
+            let left: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect();
+            left.len() == 2
+                && std::fs::read_dir(dir.join(".dropped"))
+                    .map(|d| d.count() == 0)
+                    .unwrap_or(true)
+        },
+    );
+}
+
+#[test]
+fn past_max_disk_the_oldest_partitions_go_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = Server::start(&data, &["--commit-interval-ms", "100"]);
+    for d in (0..6).rev() {
+        assert_eq!(server.ingest(day_records(d, 400, 200), None).status(), 200);
+    }
+    for d in 0..6 {
+        server.wait_total(&format!("day{d}"), 400);
+    }
+    let (_, usage) = server.get_json("/api/v1/retention");
+    let sizes: Vec<u64> = usage["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes.len(), 6);
+    let total = usage["index_bytes"].as_u64().unwrap() + usage["wal_bytes"].as_u64().unwrap();
+    // Room for all but the two oldest days (the WAL shrinks meanwhile, never grows).
+    let max = total - sizes[0] - sizes[1] + sizes[2] / 2;
+    server.stop();
+    let server = server.restart_with(&[
+        "--commit-interval-ms",
+        "100",
+        "--max-disk",
+        &max.to_string(),
+    ]);
+    wait_until(
+        "the two oldest days dropped",
+        Duration::from_secs(30),
+        || count(&server, "day5") == 0 && count(&server, "day4") == 0,
+    );
+    for d in 0..4 {
+        assert_eq!(count(&server, &format!("day{d}")), 400, "day {d} kept");
+    }
+    let (_, health) = server.get_json("/healthz");
+    let problem = health["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["component"] == "retention")
+        .unwrap_or_else(|| panic!("a retention warning: {health}"));
+    let message = problem["message"].as_str().unwrap();
+    let oldest = (Utc::now().date_naive() - Days::days(5)).to_string();
+    assert!(
+        message.contains(&oldest) && message.contains("--max-disk"),
+        "{message}"
+    );
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains(&oldest), "the log names what was dropped");
+    let metrics = client()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("skein_disk_bytes{kind=\"index\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("skein_disk_free_bytes"));
+    assert!(metrics.contains("skein_partitions_dropped_total{reason=\"disk\"}"));
+}
