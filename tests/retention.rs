@@ -270,3 +270,36 @@ fn past_max_disk_the_oldest_partitions_go_with_a_warning() {
     assert!(metrics.contains("skein_disk_free_bytes"));
     assert!(metrics.contains("skein_partitions_dropped_total{reason=\"disk\"}"));
 }
+
+#[test]
+fn a_partition_deleted_by_hand_does_not_stop_indexing_of_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, &["--commit-interval-ms", "100"]);
+    assert_eq!(server.ingest(day_records(5, 10, 0), None).status(), 200);
+    server.wait_total("day5", 10);
+    let day5 = (Utc::now().date_naive() - Days::days(5)).to_string();
+    std::fs::remove_dir_all(data.join("partitions").join(&day5)).unwrap();
+    // A late record for the deleted day, then records for today.
+    let noon5 = (day_start(5) + Days::hours(13)).to_rfc3339();
+    let late = record_line(&noon5, "app", "info", "late for day5", "late", 1);
+    assert_eq!(
+        server
+            .ingest(format!("{late}\n").into_bytes(), None)
+            .status(),
+        200
+    );
+    assert_eq!(server.ingest(day_records(0, 10, 0), None).status(), 200);
+    server.wait_total("day0", 10);
+    server.wait_total("late", 1);
+    let (_, health) = server.get_json("/healthz");
+    let text = health.to_string();
+    assert!(
+        text.contains(&format!("partition:{day5}")) && text.contains("vanished"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("\"component\":\"index\""),
+        "indexing recovered: {text}"
+    );
+}

@@ -503,6 +503,22 @@ impl Indexer {
     }
 
     fn fail(&mut self, message: String) {
+        // A partition deleted by hand fails every commit; without it the rest goes on.
+        for p in self.catalog.forget_missing() {
+            self.writers.remove(&p.key);
+            if let Some(h) = self.compacting.remove(&p.key) {
+                let _ = h.join();
+            }
+            self.health.report(
+                &format!("partition:{}", p.key.dir_name()),
+                Severity::Warning,
+                format!(
+                    "the index of {} vanished from disk (deleted by hand?): the records it \
+                     held are gone; records of that day from now on go to a new index",
+                    p.key.dir_name()
+                ),
+            );
+        }
         self.health.report(
             "index",
             Severity::Error,

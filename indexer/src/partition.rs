@@ -388,6 +388,24 @@ impl Catalog {
         Ok(Some(p))
     }
 
+    /// Takes out of the catalog the partitions whose index vanished from disk (a
+    /// directory deleted by hand): their writers cannot commit, and records of their
+    /// days must go to a new index rather than stop indexing for every day.
+    pub fn forget_missing(&self) -> Vec<Arc<Partition>> {
+        let _creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = self.open.write().expect("lock");
+        let gone: Vec<PartitionKey> = open
+            .iter()
+            .filter(|(_, p)| !p.path.join("meta.json").exists())
+            .map(|(k, _)| *k)
+            .collect();
+        let out: Vec<Arc<Partition>> = gone.iter().filter_map(|k| open.remove(k)).collect();
+        if !out.is_empty() {
+            metrics::gauge!("skein_partitions").set(open.len() as f64);
+        }
+        out
+    }
+
     /// Number of open partitions.
     pub fn len(&self) -> usize {
         self.open.read().expect("lock").len()
