@@ -303,3 +303,48 @@ fn a_partition_deleted_by_hand_does_not_stop_indexing_of_the_others() {
         "indexing recovered: {text}"
     );
 }
+
+/// Files of segments no `meta.json` names: what a merge cut short by a crash or a full
+/// disk, or two merges racing, leave behind.
+#[test]
+fn orphaned_segment_files_are_removed_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = Server::start(&data, &["--commit-interval-ms", "100"]);
+    assert_eq!(server.ingest(day_records(3, 100, 50), None).status(), 200);
+    server.wait_total("day3", 100);
+    server.stop();
+    let dir = data
+        .join("partitions")
+        .join((Utc::now().date_naive() - Days::days(3)).to_string());
+    let live: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    // A copy of every live segment file under a segment id nothing refers to.
+    let mut planted = 0u64;
+    for name in &live {
+        if let Some((id, ext)) = name.split_once('.') {
+            if id.len() == 32 {
+                let orphan = format!("{}.{ext}", "ab".repeat(16));
+                std::fs::copy(dir.join(name), dir.join(&orphan)).unwrap();
+                planted += 1;
+            }
+        }
+    }
+    assert!(planted >= 4);
+    let server = server.restart();
+    server.wait_total("day3", 100);
+    let now: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        now.iter().all(|n| !n.starts_with(&"ab".repeat(16))),
+        "orphans left: {now:?}"
+    );
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("no segment refers to"), "{log}");
+}

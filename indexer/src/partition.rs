@@ -263,6 +263,14 @@ impl Catalog {
             let Some(key) = PartitionKey::parse(&name) else {
                 continue;
             };
+            let (files, bytes) = remove_orphans(&entry.path());
+            if files > 0 {
+                tracing::info!(
+                    "partition {name}: removed {files} files ({}) no segment refers to, left \
+                     by a merge that a crash or a failure cut short",
+                    crate::retention::human_bytes(bytes)
+                );
+            }
             match Partition::open_or_create(key, entry.path()) {
                 Ok(p) => {
                     open.insert(key, Arc::new(p));
@@ -417,6 +425,61 @@ impl Catalog {
     }
 }
 
+/// Removes the files of an index directory that its `meta.json` does not refer to:
+/// segments a merge wrote but never published (a crash, a full disk, two merges racing)
+/// and deletes files superseded by later ones, and Tantivy's temporary files. Run
+/// before the index is opened, when no searcher can hold them. Answers the files and
+/// bytes removed; a directory whose `meta.json` cannot be read is left alone.
+pub fn remove_orphans(dir: &Path) -> (u64, u64) {
+    let Ok(meta) = std::fs::read(dir.join("meta.json")) else {
+        return (0, 0);
+    };
+    let Ok(meta) = serde_json::from_slice::<serde_json::Value>(&meta) else {
+        return (0, 0);
+    };
+    let Some(segments) = meta["segments"].as_array() else {
+        return (0, 0);
+    };
+    // Segment id (32 hex digits) → the opstamp of its live deletes file, if any.
+    let live: std::collections::HashMap<String, Option<u64>> = segments
+        .iter()
+        .filter_map(|s| {
+            let id = s["segment_id"].as_str()?.replace('-', "");
+            Some((id, s["deletes"]["opstamp"].as_u64()))
+        })
+        .collect();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    let (mut files, mut bytes) = (0, 0);
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let mut parts = name.split('.');
+        let first = parts.next().unwrap_or("");
+        let orphan = if first.is_empty() {
+            // `.tmpXXXX`: a file Tantivy was writing atomically when it stopped.
+            name.starts_with(".tmp")
+        } else if first.len() == 32 && first.bytes().all(|b| b.is_ascii_hexdigit()) {
+            match (live.get(first), parts.next(), parts.next()) {
+                (None, _, _) => true,
+                // `<id>.<opstamp>.del`: only the one meta.json names is live.
+                (Some(del), Some(opstamp), Some("del")) => opstamp.parse::<u64>().ok() != *del,
+                (Some(_), _, _) => false,
+            }
+        } else {
+            false
+        };
+        if orphan {
+            let len = e.metadata().map_or(0, |m| m.len());
+            if std::fs::remove_file(e.path()).is_ok() {
+                files += 1;
+                bytes += len;
+            }
+        }
+    }
+    (files, bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,6 +510,46 @@ mod tests {
                 generation: 0,
             };
             assert!(key.start() <= t && t <= key.end());
+        }
+    }
+
+    #[test]
+    fn files_no_segment_refers_to_are_removed_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let live = "17dd7267f33a487db1f9042b5f20dfd6";
+        let dead = "0123456789abcdef0123456789abcdef";
+        std::fs::write(
+            dir.join("meta.json"),
+            r#"{"segments":[{"segment_id":"17dd7267-f33a-487d-b1f9-042b5f20dfd6",
+                "max_doc":3,"deletes":{"num_deleted_docs":1,"opstamp":7}}]}"#,
+        )
+        .unwrap();
+        let keep = [
+            format!("{live}.store"),
+            format!("{live}.idx"),
+            format!("{live}.7.del"),
+            "meta.json".into(),
+            ".managed.json".into(),
+            ".tantivy-writer.lock".into(),
+        ];
+        let drop = [
+            format!("{dead}.store"),
+            format!("{dead}.fast"),
+            format!("{live}.5.del"),
+            ".tmpAbC123".into(),
+        ];
+        for f in keep.iter().chain(&drop) {
+            if f != "meta.json" {
+                std::fs::write(dir.join(f), b"xxxx").unwrap();
+            }
+        }
+        assert_eq!(remove_orphans(dir), (4, 16));
+        for f in &keep {
+            assert!(dir.join(f).exists(), "{f} kept");
+        }
+        for f in &drop {
+            assert!(!dir.join(f).exists(), "{f} removed");
         }
     }
 
