@@ -348,3 +348,84 @@ fn orphaned_segment_files_are_removed_at_start() {
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(log.contains("no segment refers to"), "{log}");
 }
+
+#[test]
+fn delete_by_query_is_gone_from_every_read_path_when_it_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skein"))
+        .args([
+            "token",
+            "create",
+            "--scope",
+            "admin",
+            "--name",
+            "dpo",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut server = Server::start(&data, &["--commit-interval-ms", "100"]);
+    server.token = Some(admin);
+    // A leaked secret in two past days and today, among other lines.
+    let mut body = Vec::new();
+    for (d, n) in [(3i64, 1u64), (2, 2), (0, 3)] {
+        let noon = (day_start(d) + Days::hours(12)).to_rfc3339();
+        for (i, msg) in ["login ok", "token=sk_live_7777 leaked", "logout"]
+            .iter()
+            .enumerate()
+        {
+            let seq = n * 10 + i as u64;
+            body.extend(record_line(&noon, "billing", "info", msg, "leak", seq).as_bytes());
+            body.push(b'\n');
+        }
+    }
+    assert_eq!(server.ingest(body, None).status(), 200);
+    server.wait_total("container:billing", 9);
+    let (status, answer) = server.post_json(
+        "/api/v1/delete",
+        r#"{"q":"sk_live_7777","start":"now-30d","end":"now"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["deleted"], 3);
+    // Gone at once from search, aggregations, tail history and /es.
+    assert_eq!(count(&server, "sk_live_7777"), 0);
+    assert_eq!(count(&server, "container:billing"), 6);
+    let (_, es) = server.get_json("/es/_search?q=sk_live_7777");
+    assert_eq!(es["hits"]["total"]["value"], 0, "{es}");
+    let (_, agg) = server.post_json(
+        "/api/v1/aggregate",
+        r#"{"q":"leaked","aggs":{"n":{"value_count":{"field":"@timestamp"}}}}"#,
+    );
+    assert_eq!(agg["total"], 0, "{agg}");
+    let tail = server
+        .request(
+            reqwest::Method::GET,
+            "/api/v1/tail?follow=false&q=leaked&n=100",
+        )
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!tail.contains("sk_live_7777"), "{tail}");
+    // Logged with who asked.
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(
+        log.contains("3 records deleted, asked by token \"dpo\""),
+        "{log}"
+    );
+    // And it stays deleted across a restart (nothing replayed brings it back).
+    server.stop();
+    let server = server.restart();
+    assert_eq!(count(&server, "sk_live_7777"), 0);
+    assert_eq!(count(&server, "container:billing"), 6);
+    // A bad request says what to send.
+    let (status, e) = server.post_json("/api/v1/delete", r#"{"q":"x"}"#);
+    assert_eq!(status, 400);
+    assert!(
+        e["error"]["reason"].as_str().unwrap().contains("start"),
+        "{e}"
+    );
+}

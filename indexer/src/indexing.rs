@@ -44,6 +44,20 @@ pub(crate) enum IndexMsg {
     },
     /// A durable control entry.
     Control { lsn: u64, control: Control },
+    /// Delete by query, after every batch acknowledged before it.
+    Delete(DeleteRequest),
+}
+
+/// Delete the records a query matches in `[start, end)`, now.
+pub struct DeleteRequest {
+    /// The query (the caller compiles it; the time range is applied here too).
+    pub query: Box<dyn tantivy::query::Query>,
+    /// First instant of the range.
+    pub start: Timestamp,
+    /// End of the range (exclusive).
+    pub end: Timestamp,
+    /// Answers how many records were deleted, once no read path returns them.
+    pub reply: tokio::sync::oneshot::Sender<Result<u64, crate::IngestError>>,
 }
 
 /// WAL positions the ingest and indexer threads share.
@@ -502,6 +516,60 @@ impl Indexer {
         }
     }
 
+    /// Deletes what `query` matches in `[start, end)`: every batch before it is
+    /// committed first (so replay can never bring a deleted record back), then each
+    /// partition holding matches gets the delete and is committed and reloaded before
+    /// the answer. A partition whose day is over is then compacted, which reclaims the
+    /// space; today's is left to the merge policy.
+    fn delete(
+        &mut self,
+        query: &dyn tantivy::query::Query,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<u64, crate::IngestError> {
+        let unavailable = |e: String| crate::IngestError::Unavailable(e);
+        self.commit();
+        if self.failing {
+            return Err(unavailable("the index cannot be written now".into()));
+        }
+        let mut deleted = 0u64;
+        let mut touched = Vec::new();
+        for p in self.catalog.overlapping(start, end) {
+            let n = query
+                .count(&p.searcher())
+                .map_err(|e| unavailable(e.to_string()))? as u64;
+            if n == 0 {
+                continue;
+            }
+            let lsn = self.last_lsn;
+            let w = self
+                .writer_for(&p, lsn, &[])
+                .map_err(|e| unavailable(e.to_string()))?;
+            w.writer
+                .delete_query(query.box_clone())
+                .map_err(|e| unavailable(e.to_string()))?;
+            w.dirty = true;
+            deleted += n;
+            touched.push(p.key);
+        }
+        if touched.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.try_commit() {
+            self.fail(format!("commit of a delete failed: {e}"));
+            return Err(unavailable(e.to_string()));
+        }
+        let now = Timestamp::now();
+        for key in touched {
+            if key.end() <= now {
+                if let Some(w) = self.writers.remove(&key) {
+                    self.close(key, w, None);
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
     fn fail(&mut self, message: String) {
         // A partition deleted by hand fails every commit; without it the rest goes on.
         for p in self.catalog.forget_missing() {
@@ -724,6 +792,10 @@ impl Indexer {
                     drop(permit);
                 }
                 Ok(IndexMsg::Control { lsn, control }) => self.apply(lsn, &control),
+                Ok(IndexMsg::Delete(d)) => {
+                    let result = self.delete(d.query.as_ref(), d.start, d.end);
+                    let _ = d.reply.send(result);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }

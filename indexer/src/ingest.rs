@@ -10,7 +10,7 @@ use crate::batch::{Control, FeedBatch, IngestOutcome, PreparedBatch};
 use crate::budget::Permit;
 use crate::dedupe::SeqTracker;
 use crate::health::{Health, Severity};
-use crate::indexing::IndexMsg;
+use crate::indexing::{DeleteRequest, IndexMsg};
 use crate::wal::Wal;
 use crate::IngestError;
 use skein_model::Record;
@@ -38,6 +38,8 @@ pub(crate) enum WalMsg {
         control: Control,
         reply: oneshot::Sender<Result<Option<u64>, IngestError>>,
     },
+    /// Delete by query: passed to the indexer behind every batch sent before it.
+    Delete(DeleteRequest),
 }
 
 pub(crate) struct IngestThread {
@@ -86,6 +88,10 @@ impl IngestThread {
                     let _ = reply.send(self.write_control(control));
                     continue;
                 }
+                Ok(WalMsg::Delete(d)) => {
+                    let _ = self.index_tx.send(IndexMsg::Delete(d));
+                    continue;
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     self.trim(&mut trimmed_to);
                     continue;
@@ -101,8 +107,8 @@ impl IngestThread {
                         bytes += r.batch.text.len();
                         group.push(r);
                     }
-                    // A control entry goes after the batches sent before it.
-                    Ok(c @ WalMsg::Control { .. }) => {
+                    // A control entry or a delete goes after the batches sent before it.
+                    Ok(c @ (WalMsg::Control { .. } | WalMsg::Delete(_))) => {
                         control = Some(c);
                         break;
                     }
@@ -110,8 +116,14 @@ impl IngestThread {
                 }
             }
             self.write_group(group);
-            if let Some(WalMsg::Control { control, reply }) = control {
-                let _ = reply.send(self.write_control(control));
+            match control {
+                Some(WalMsg::Control { control, reply }) => {
+                    let _ = reply.send(self.write_control(control));
+                }
+                Some(WalMsg::Delete(d)) => {
+                    let _ = self.index_tx.send(IndexMsg::Delete(d));
+                }
+                _ => {}
             }
             self.trim(&mut trimmed_to);
         }

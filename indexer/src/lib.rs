@@ -322,6 +322,30 @@ impl Engine {
         rx.await.map_err(|_| IngestError::ShuttingDown)?
     }
 
+    /// Deletes the records `query` matches in `[start, end)`, after every batch
+    /// acknowledged before the call; answers how many, once no search returns them.
+    /// `query` is matched as is: the caller restricts it to the range too.
+    pub async fn delete(
+        &self,
+        query: Box<dyn tantivy::query::Query>,
+        start: skein_model::Timestamp,
+        end: skein_model::Timestamp,
+    ) -> Result<u64, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        {
+            let tx = self.wal_tx.lock().expect("lock");
+            let tx = tx.as_ref().ok_or(IngestError::ShuttingDown)?;
+            tx.send(WalMsg::Delete(indexing::DeleteRequest {
+                query,
+                start,
+                end,
+                reply,
+            }))
+            .map_err(|_| IngestError::ShuttingDown)?;
+        }
+        rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
     /// Waits until every batch acknowledged before the call is searchable (committed),
     /// or `timeout` passes; returns whether it got there. Backs the Elasticsearch
     /// `refresh` calls that clients make before searching what they just sent.

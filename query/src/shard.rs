@@ -142,8 +142,9 @@ impl PartitionShard {
     }
 }
 
-/// The query string restricted to `[start, end]` (inclusive bounds).
-pub(crate) fn filtered_query(
+/// The query string restricted to `[start, end]` (inclusive bounds), as every read
+/// path runs it (and delete by query, so that it removes exactly what a search finds).
+pub fn filtered_query(
     schema: &Schema,
     q: &str,
     now: Timestamp,

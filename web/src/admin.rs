@@ -1,4 +1,4 @@
-//! Operator actions: `POST /api/v1/admin/reset-seq`.
+//! Operator actions: `POST /api/v1/admin/reset-seq` and `POST /api/v1/delete`.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -60,4 +60,90 @@ pub async fn reset_seq(
         source_id: body.source_id,
         previous_seq,
     }))
+}
+
+/// The body of a delete by query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteBody {
+    /// What to delete, in the query language.
+    pub q: String,
+    /// First instant (RFC 3339 or date math), inclusive.
+    pub start: String,
+    /// Last instant, inclusive.
+    pub end: String,
+}
+
+/// The answer.
+#[derive(Debug, Serialize)]
+pub struct DeleteResponse {
+    /// Records deleted.
+    pub deleted: u64,
+}
+
+/// `POST /api/v1/delete`: deletes what a query matches in a time range, at once (a
+/// leaked secret, an erasure request). The answer comes once no read path returns
+/// them; the space is reclaimed by a merge (at once for days that are over). Logged
+/// with the token that asked.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
+    body: Bytes,
+) -> Result<Json<DeleteResponse>, ApiError> {
+    let body: DeleteBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!(
+                "the body must be JSON with `q`, `start` and `end`, e.g. \
+                 {{\"q\":\"message:sk_live\",\"start\":\"now-7d\",\"end\":\"now\"}}: {e}"
+            ),
+        )
+    })?;
+    if body.q.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "`q` is empty; a delete names what to delete (use `*` with a time range to \
+             delete everything in it)",
+        ));
+    }
+    let now = skein_model::Timestamp::now();
+    let start = crate::search::time_param("start", Some(&body.start), now)?;
+    let end = crate::search::time_param("end", Some(&body.end), now)?;
+    let (Some(start), Some(end)) = (start, end) else {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "`start` and `end` are required; give the time range to delete from",
+        ));
+    };
+    let catalog = state.engine.catalog();
+    let query =
+        skein_query::shard::filtered_query(catalog.schema(), &body.q, now, Some(start), Some(end))
+            .map_err(|e| ApiError::bad_request("query_parse_error", e.reason))?;
+    let who = caller.map_or_else(
+        || "anyone (auth is off)".to_string(),
+        |c| format!("token {:?}", c.0 .0),
+    );
+    let deleted = state
+        .engine
+        .delete(
+            Box::new(query),
+            start,
+            skein_model::Timestamp(end.0.saturating_add(1)),
+        )
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
+            .retry_after(5)
+        })?;
+    tracing::warn!(
+        "delete by query {:?} from {} to {}: {deleted} records deleted, asked by {who}",
+        body.q,
+        start.to_rfc3339(),
+        end.to_rfc3339()
+    );
+    Ok(Json(DeleteResponse { deleted }))
 }

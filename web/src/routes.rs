@@ -74,6 +74,7 @@ pub fn api() -> Vec<Route<AppState>> {
             &[("POST", ADMIN)],
             post(admin::reset_seq),
         ),
+        Route::new("/api/v1/delete", &[("POST", ADMIN)], post(admin::delete)),
         Route::new(
             "/api/v1/session",
             &[("GET", OPEN), ("POST", OPEN), ("DELETE", OPEN)],

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The guard middleware.
-pub async fn guard(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
+pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
     let path = req
         .extensions()
         .get::<MatchedPath>()
@@ -97,6 +97,7 @@ pub async fn guard(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> R
             ),
         );
     }
+    req.extensions_mut().insert(super::Caller(key.name.clone()));
     next.run(req).await
 }
 

@@ -82,6 +82,11 @@ pub struct Auth {
     pub limiter: limiter::Limiter,
 }
 
+/// Who made a request, as the guard found it (a token's name), for handlers that log
+/// who asked; absent when auth is off.
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
 /// What a request presents.
 pub enum Credential {
     /// A secret from `Authorization` (Bearer, ApiKey or Basic).
