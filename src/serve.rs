@@ -78,6 +78,11 @@ pub struct ServerArgs {
     /// records. Kept forever by default.
     #[arg(long, value_name = "AGE")]
     pub retention: Option<String>,
+    /// Keep the records a query matches for another time than --retention:
+    /// `--retain 'level:debug=3d' --retain 'container:audit-*=365d'` (first match
+    /// wins). Applied by UTC day, like --retention. Repeatable.
+    #[arg(long = "retain", value_name = "QUERY=AGE")]
+    pub retain: Vec<String>,
     /// Disk the partitions and the WAL may take, e.g. 50GB; past it the oldest
     /// partitions are dropped (never the newest, never the WAL), with a warning.
     #[arg(long, value_name = "SIZE")]
@@ -146,6 +151,7 @@ impl ServerArgs {
             agg_memory_bytes: skein_query::aggregate::limits::DEFAULT_MAX_MEMORY_BYTES,
             max_msearch: skein_web::DEFAULT_MAX_MSEARCH,
             retention: None,
+            retain: Vec::new(),
             max_disk: None,
             security: SecurityArgs {
                 session_hours: 12.0,
@@ -203,6 +209,11 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
             .map(parse_size)
             .transpose()
             .context("--max-disk")?,
+        rules: args
+            .retain
+            .iter()
+            .map(|r| retain_rule(r))
+            .collect::<Result<_>>()?,
     };
     skein_query::lang::parser::set_max_depth(args.max_query_depth);
     let engine = Arc::new(
@@ -519,4 +530,20 @@ fn parse_size(text: &str) -> Result<u64> {
         }
     };
     Ok((n * scale) as u64)
+}
+
+/// A `--retain QUERY=AGE` rule, its query compiled.
+fn retain_rule(text: &str) -> Result<skein_indexer::retention::RetainRule> {
+    let (q, age) = text
+        .rsplit_once('=')
+        .with_context(|| format!("--retain {text:?}: write QUERY=AGE, e.g. 'level:debug=3d'"))?;
+    let age = crate::timearg::duration(age).with_context(|| format!("--retain {text:?}"))?;
+    let schema = skein_indexer::schema::build_schema().0;
+    let query = skein_query::parse::parse_query_at(&schema, q, skein_model::Timestamp::now())
+        .map_err(|e| anyhow::anyhow!("--retain {text:?}: the query {}", e.reason))?;
+    Ok(skein_indexer::retention::RetainRule {
+        text: text.to_string(),
+        age,
+        query: std::sync::Arc::from(query),
+    })
 }

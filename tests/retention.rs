@@ -429,3 +429,68 @@ fn delete_by_query_is_gone_from_every_read_path_when_it_answers() {
         "{e}"
     );
 }
+
+#[test]
+fn retain_rules_keep_some_records_longer_and_others_shorter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(
+        &data,
+        &[
+            "--commit-interval-ms",
+            "100",
+            "--retention",
+            "4d",
+            "--retain",
+            "level:debug=1d",
+            "--retain",
+            "container:audit-*=10d",
+        ],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
+    let searches = {
+        let (url, stop, failures) = (server.url.clone(), stop.clone(), failures.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let r = client()
+                    .get(format!("{url}/api/v1/search"))
+                    .query(&[("q", "rule"), ("limit", "50")])
+                    .send()
+                    .unwrap();
+                if r.status() != 200 {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let mut body = Vec::new();
+    let mut seq = 0;
+    for d in 0..7i64 {
+        let noon = (day_start(d) + Days::hours(12)).to_rfc3339();
+        for (container, level) in [("web", "debug"), ("web", "info"), ("audit-db", "info")] {
+            seq += 1;
+            let msg = format!("rule d{d}");
+            body.extend(record_line(&noon, container, level, &msg, "r", seq).as_bytes());
+            body.push(b'\n');
+        }
+    }
+    let v: Value = server.ingest(body, None).json().unwrap();
+    assert_eq!(v["accepted"], 21, "all within the longest rule: {v}");
+    // debug: kept one day (days 0 and 1 stay); the rest: four days (days 0 to 4);
+    // audit: ten days (all seven).
+    let want = |d: i64| -> u64 { u64::from(d <= 1) + u64::from(d <= 4) + 1 };
+    wait_until("the rules applied", Duration::from_secs(40), || {
+        (0..7).all(|d| count(&server, &format!("d{d}")) == want(d))
+    });
+    stop.store(true, Ordering::Relaxed);
+    searches.join().unwrap();
+    assert_eq!(failures.load(Ordering::Relaxed), 0);
+    assert_eq!(count(&server, "level:debug"), 2);
+    assert_eq!(count(&server, "container:audit-db"), 7);
+    // The longest rule decides when a day is dropped whole.
+    let (_, usage) = server.get_json("/api/v1/retention");
+    assert_eq!(usage["partitions"].as_array().unwrap().len(), 7, "{usage}");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("past --retain level:debug=1d"), "{log}");
+}

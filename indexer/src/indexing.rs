@@ -122,6 +122,8 @@ pub(crate) struct Indexer {
     disk_drop: Option<Instant>,
     /// Records past retention skipped since the last notice.
     expired_skipped: u64,
+    /// Partitions each shorter-lived retention class was already deleted from.
+    classes_done: std::collections::HashSet<(PartitionKey, usize)>,
 }
 
 /// How long the `/healthz` warning about partitions dropped for `--max-disk` stays.
@@ -180,6 +182,7 @@ impl Indexer {
             merge_priority: MergePriority::default(),
             disk_drop: None,
             expired_skipped: 0,
+            classes_done: Default::default(),
         }
     }
 
@@ -442,6 +445,7 @@ impl Indexer {
         }
         let keys: Vec<PartitionKey> = self.catalog.all().iter().map(|p| p.key).collect();
         let victims = retention::victims(&config, &usage, &keys, Timestamp::now());
+        self.expire_classes(&config, &keys, &victims);
         if victims.is_empty() {
             if let Some(max) = config.max_disk {
                 let total = usage.index_bytes + usage.wal_bytes;
@@ -514,6 +518,56 @@ impl Indexer {
                 ),
             );
         }
+    }
+
+    /// Deletes each shorter-lived class of records (`--retain` rules, and the rest
+    /// under `--retention` when a rule keeps some longer) from the partitions whose day
+    /// is past that class's lifetime, once per partition and class.
+    fn expire_classes(
+        &mut self,
+        config: &RetentionConfig,
+        keys: &[PartitionKey],
+        victims: &[(PartitionKey, Reason)],
+    ) {
+        let classes = config.classes();
+        if classes.is_empty() {
+            return;
+        }
+        let now = Timestamp::now();
+        for key in keys {
+            if victims.iter().any(|(v, _)| v == key) {
+                continue;
+            }
+            for (i, class) in classes.iter().enumerate() {
+                let past = key
+                    .end()
+                    .0
+                    .saturating_add(i64::try_from(class.age.as_nanos()).unwrap_or(i64::MAX))
+                    <= now.0;
+                if !past || self.classes_done.contains(&(*key, i)) {
+                    continue;
+                }
+                match self.delete(class.query.as_ref(), key.start(), key.end()) {
+                    Ok(n) => {
+                        self.classes_done.insert((*key, i));
+                        if n > 0 {
+                            metrics::counter!("skein_records_expired_total").increment(n);
+                            tracing::info!(
+                                "partition {}: deleted {n} records past {} ({}s)",
+                                key.dir_name(),
+                                class.name,
+                                class.age.as_secs()
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot expire {} in {}: {e}", class.name, key.dir_name());
+                        return;
+                    }
+                }
+            }
+        }
+        self.classes_done.retain(|(k, _)| keys.contains(k));
     }
 
     /// Deletes what `query` matches in `[start, end)`: every batch before it is
