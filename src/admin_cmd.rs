@@ -1,5 +1,6 @@
 //! `skein admin partitions`: the server's partitions, their size and records, and
-//! when retention drops them (`GET /api/v1/retention`).
+//! when retention drops them (`GET /api/v1/retention`); `skein admin snapshot DIR`: a
+//! consistent copy a server can start from (`POST /api/v1/admin/snapshot`).
 
 use crate::client::{Client, ServerArg};
 use anyhow::Result;
@@ -21,11 +22,35 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A consistent copy of the running server's data in DIR (new or empty, on the
+    /// server's machine; hard links on its filesystem), which `skein server
+    /// --data-dir DIR` can start from.
+    Snapshot {
+        #[command(flatten)]
+        server: ServerArg,
+        /// Where to put it; relative paths are taken from here.
+        dir: std::path::PathBuf,
+    },
 }
 
 /// Runs `skein admin …`.
 pub fn run(args: AdminArgs) -> Result<()> {
     match args.command {
+        AdminCommand::Snapshot { server, dir } => {
+            let dir = std::path::absolute(&dir)?;
+            let r = Client::new(&server)?
+                .post("/api/v1/admin/snapshot", &serde_json::json!({ "dir": dir }))?;
+            eprintln!(
+                "snapshot of {} partitions ({} files, {}) complete up to WAL entry {} in {}; \
+                 start a server on it with `skein server --data-dir {}`",
+                r["partitions"],
+                r["files"],
+                skein_indexer::retention::human_bytes(r["bytes"].as_u64().unwrap_or(0)),
+                r["lsn"],
+                dir.display(),
+                dir.display()
+            );
+        }
         AdminCommand::Partitions { server, json } => {
             let u = Client::new(&server)?.get("/api/v1/retention", &[])?;
             if json {

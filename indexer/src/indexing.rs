@@ -20,6 +20,7 @@ use crate::health::{Health, Severity};
 use crate::merge_priority::MergePriority;
 use crate::partition::{Catalog, Partition, PartitionKey};
 use crate::retention::{self, Reason, RetentionConfig};
+use crate::snapshot::{self, SnapshotError, SnapshotReport};
 use crate::state::{Checkpoint, CheckpointFile};
 use crate::wal::{self, WalEntry};
 use skein_model::{Record, Timestamp};
@@ -46,6 +47,12 @@ pub(crate) enum IndexMsg {
     Control { lsn: u64, control: Control },
     /// Delete by query, after every batch acknowledged before it.
     Delete(DeleteRequest),
+    /// Copy the committed state into a directory, after every batch acknowledged
+    /// before it.
+    Snapshot {
+        dir: PathBuf,
+        reply: tokio::sync::oneshot::Sender<Result<SnapshotReport, SnapshotError>>,
+    },
 }
 
 /// Delete the records a query matches in `[start, end)`, now.
@@ -520,6 +527,30 @@ impl Indexer {
         }
     }
 
+    /// Commits, then copies the committed state (checkpoint and partitions) into `dir`.
+    fn snapshot(&mut self, dir: &std::path::Path) -> Result<SnapshotReport, SnapshotError> {
+        snapshot::prepare(dir)?;
+        self.commit();
+        if self.failing {
+            return Err(SnapshotError::Unavailable("indexing is failing".into()));
+        }
+        // Writers closed by the pool commit on their own threads: the checkpoint just
+        // written waited for them, so their partitions are committed too.
+        let mut report = SnapshotReport {
+            dir: dir.to_path_buf(),
+            lsn: self.committed.lsn,
+            ..SnapshotReport::default()
+        };
+        snapshot::partitions(&self.catalog, dir, &mut report)?;
+        CheckpointFile::new(dir.join("checkpoint.json"))
+            .store(&self.committed)
+            .map_err(|source| SnapshotError::Io {
+                path: dir.join("checkpoint.json"),
+                source,
+            })?;
+        Ok(report)
+    }
+
     /// Deletes each shorter-lived class of records (`--retain` rules, and the rest
     /// under `--retention` when a rule keeps some longer) from the partitions whose day
     /// is past that class's lifetime, once per partition and class.
@@ -849,6 +880,9 @@ impl Indexer {
                 Ok(IndexMsg::Delete(d)) => {
                     let result = self.delete(d.query.as_ref(), d.start, d.end);
                     let _ = d.reply.send(result);
+                }
+                Ok(IndexMsg::Snapshot { dir, reply }) => {
+                    let _ = reply.send(self.snapshot(&dir));
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,

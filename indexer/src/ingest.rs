@@ -10,7 +10,7 @@ use crate::batch::{Control, FeedBatch, IngestOutcome, PreparedBatch};
 use crate::budget::Permit;
 use crate::dedupe::SeqTracker;
 use crate::health::{Health, Severity};
-use crate::indexing::{DeleteRequest, IndexMsg};
+use crate::indexing::IndexMsg;
 use crate::wal::Wal;
 use crate::IngestError;
 use skein_model::Record;
@@ -38,8 +38,9 @@ pub(crate) enum WalMsg {
         control: Control,
         reply: oneshot::Sender<Result<Option<u64>, IngestError>>,
     },
-    /// Delete by query: passed to the indexer behind every batch sent before it.
-    Delete(DeleteRequest),
+    /// A request for the indexer (a delete, a snapshot), passed to it behind every
+    /// batch sent before it.
+    Ordered(IndexMsg),
 }
 
 pub(crate) struct IngestThread {
@@ -88,8 +89,8 @@ impl IngestThread {
                     let _ = reply.send(self.write_control(control));
                     continue;
                 }
-                Ok(WalMsg::Delete(d)) => {
-                    let _ = self.index_tx.send(IndexMsg::Delete(d));
+                Ok(WalMsg::Ordered(m)) => {
+                    let _ = self.index_tx.send(m);
                     continue;
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -108,7 +109,7 @@ impl IngestThread {
                         group.push(r);
                     }
                     // A control entry or a delete goes after the batches sent before it.
-                    Ok(c @ (WalMsg::Control { .. } | WalMsg::Delete(_))) => {
+                    Ok(c @ (WalMsg::Control { .. } | WalMsg::Ordered(_))) => {
                         control = Some(c);
                         break;
                     }
@@ -120,8 +121,8 @@ impl IngestThread {
                 Some(WalMsg::Control { control, reply }) => {
                     let _ = reply.send(self.write_control(control));
                 }
-                Some(WalMsg::Delete(d)) => {
-                    let _ = self.index_tx.send(IndexMsg::Delete(d));
+                Some(WalMsg::Ordered(m)) => {
+                    let _ = self.index_tx.send(m);
                 }
                 _ => {}
             }

@@ -22,6 +22,7 @@
 //! - [`budget`]: back-pressure on the memory batches in flight hold.
 //! - [`text_buffers`]: request and WAL-line buffers reused between requests.
 //! - [`health`]: known problems, for `/healthz`.
+//! - [`snapshot`]: a consistent copy of the committed state (hard links).
 //! - [`retention`]: dropping partitions past `--retention` or over `--max-disk`, and
 //!   measuring the disk.
 //! - [`batch`]: the batch, outcome and live-feed types, the WAL lines of a batch (records,
@@ -40,6 +41,7 @@ mod merge_priority;
 pub mod partition;
 pub mod retention;
 pub mod schema;
+pub mod snapshot;
 pub mod state;
 pub mod text_buffers;
 pub mod wal;
@@ -335,15 +337,41 @@ impl Engine {
         {
             let tx = self.wal_tx.lock().expect("lock");
             let tx = tx.as_ref().ok_or(IngestError::ShuttingDown)?;
-            tx.send(WalMsg::Delete(indexing::DeleteRequest {
-                query,
-                start,
-                end,
-                reply,
-            }))
+            tx.send(WalMsg::Ordered(indexing::IndexMsg::Delete(
+                indexing::DeleteRequest {
+                    query,
+                    start,
+                    end,
+                    reply,
+                },
+            )))
             .map_err(|_| IngestError::ShuttingDown)?;
         }
         rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Copies the committed state, after every batch acknowledged before the call, into
+    /// `dir` (new or empty): hard links of the partitions' committed files and the
+    /// checkpoint. A server started on `dir` holds every record acknowledged before the
+    /// call, once.
+    pub async fn snapshot(
+        &self,
+        dir: PathBuf,
+    ) -> Result<snapshot::SnapshotReport, snapshot::SnapshotError> {
+        let (reply, rx) = oneshot::channel();
+        let closed = || snapshot::SnapshotError::Unavailable("the server is shutting down".into());
+        {
+            let tx = self.wal_tx.lock().expect("lock");
+            let tx = tx.as_ref().ok_or_else(closed)?;
+            tx.send(WalMsg::Ordered(indexing::IndexMsg::Snapshot { dir, reply }))
+                .map_err(|_| closed())?;
+        }
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.wal_dir.parent().unwrap_or(&self.wal_dir)
     }
 
     /// Waits until every batch acknowledged before the call is searchable (committed),

@@ -24,6 +24,64 @@ const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 /// Where dropped partitions wait for their last reader, under the partitions root.
 const DROPPED_DIR: &str = ".dropped";
 
+/// The file in each partition that says which skein format wrote it.
+pub const FORMAT_FILE: &str = "skein-partition.json";
+
+/// The partition format this build writes and reads. A partition without the file is
+/// format 1 (written before the file existed). Raise it when the schema or the stored
+/// record form changes incompatibly, and open older formats here.
+pub const FORMAT: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct FormatFile {
+    format: u32,
+    written_by: String,
+}
+
+/// Checks (or, for a new partition, writes) the partition's format version.
+fn check_format(path: &Path, new: bool) -> Result<(), PartitionError> {
+    let file = path.join(FORMAT_FILE);
+    let io = |source| PartitionError::Io {
+        path: file.clone(),
+        source,
+    };
+    match std::fs::read(&file) {
+        Ok(b) => {
+            let f: FormatFile = serde_json::from_slice(&b).map_err(|e| {
+                io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    e.to_string(),
+                ))
+            })?;
+            if f.format > FORMAT {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    format!(
+                        "written in partition format {} by skein {}, newer than this skein \
+                         ({}, format {FORMAT}) reads; run that version or a later one",
+                        f.format,
+                        f.written_by,
+                        env!("CARGO_PKG_VERSION")
+                    ),
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if new {
+                let body = serde_json::to_vec(&FormatFile {
+                    format: FORMAT,
+                    written_by: env!("CARGO_PKG_VERSION").into(),
+                })
+                .expect("serialisable");
+                skein_model::atomic_file::write_atomic(&file, &body, None).map_err(io)?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
 /// Errors opening or creating a partition.
 #[derive(Debug, Error)]
 pub enum PartitionError {
@@ -142,10 +200,12 @@ impl Partition {
             path: path.clone(),
             source,
         };
+        let new = !path.join("meta.json").exists();
         std::fs::create_dir_all(&path).map_err(|source| PartitionError::Io {
             path: path.clone(),
             source,
         })?;
+        check_format(&path, new)?;
         let dir = MmapDirectory::open(&path).map_err(|e| terr(tantivy::TantivyError::from(e)))?;
         let (schema, _) = schema::build_schema();
         let settings = IndexSettings {

@@ -1,4 +1,5 @@
-//! Operator actions: `POST /api/v1/admin/reset-seq` and `POST /api/v1/delete`.
+//! Operator actions: `POST /api/v1/admin/reset-seq`, `POST /api/v1/admin/snapshot` and
+//! `POST /api/v1/delete`.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -146,4 +147,100 @@ pub async fn delete(
         end.to_rfc3339()
     );
     Ok(Json(DeleteResponse { deleted }))
+}
+
+/// The body of a snapshot request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotBody {
+    /// Where to put it: a new or empty directory, an absolute path on the server's
+    /// machine (on the data directory's filesystem, the files are hard links).
+    pub dir: String,
+}
+
+/// `POST /api/v1/admin/snapshot`: a consistent copy of the server's data that a server
+/// can start from: the committed partitions and checkpoint (as of every batch
+/// acknowledged before the call), the tokens, dashboards and TLS files.
+pub async fn snapshot(
+    State(state): State<AppState>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
+    body: Bytes,
+) -> Result<Json<skein_indexer::snapshot::SnapshotReport>, ApiError> {
+    let body: SnapshotBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("the body must be JSON like {{\"dir\":\"/backups/skein-2026-12-07\"}}: {e}"),
+        )
+    })?;
+    let dir = std::path::PathBuf::from(&body.dir);
+    if !dir.is_absolute() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "`dir` must be an absolute path on the server's machine",
+        ));
+    }
+    let mut report = state
+        .engine
+        .snapshot(dir.clone())
+        .await
+        .map_err(|e| match e {
+            skein_indexer::snapshot::SnapshotError::NotEmpty(_) => {
+                ApiError::bad_request("invalid_request", e.to_string())
+            }
+            _ => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
+            .retry_after(5),
+        })?;
+    let data = state.engine.data_dir().to_path_buf();
+    let copied = tokio::task::spawn_blocking(move || -> std::io::Result<(usize, u64)> {
+        let mut total = (0, 0);
+        for sub in ["auth", "dashboards", "tls"] {
+            let (n, b) = copy_flat_dir(&data.join(sub), &dir.join(sub))?;
+            total = (total.0 + n, total.1 + b);
+        }
+        Ok(total)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "snapshot_failed",
+            format!("the index was copied but the settings files were not: {e}"),
+        )
+    })?;
+    report.files += copied.0;
+    report.bytes += copied.1;
+    let who = caller.map_or_else(
+        || "anyone (auth is off)".to_string(),
+        |c| format!("token {:?}", c.0 .0),
+    );
+    tracing::info!(
+        "snapshot of {} partitions ({} files) into {}, asked by {who}",
+        report.partitions,
+        report.files,
+        report.dir.display()
+    );
+    Ok(Json(report))
+}
+
+/// Copies the files directly in `from` (if it exists) into `to`, keeping their
+/// permissions (tokens and keys stay 0600).
+fn copy_flat_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<(usize, u64)> {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok((0, 0));
+    };
+    std::fs::create_dir_all(to)?;
+    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
+    let (mut n, mut bytes) = (0, 0);
+    for e in entries.flatten() {
+        if e.file_type()?.is_file() {
+            bytes += std::fs::copy(e.path(), to.join(e.file_name()))?;
+            n += 1;
+        }
+    }
+    Ok((n, bytes))
 }

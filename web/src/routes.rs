@@ -76,6 +76,11 @@ pub fn api() -> Vec<Route<AppState>> {
         ),
         Route::new("/api/v1/delete", &[("POST", ADMIN)], post(admin::delete)),
         Route::new(
+            "/api/v1/admin/snapshot",
+            &[("POST", ADMIN)],
+            post(admin::snapshot),
+        ),
+        Route::new(
             "/api/v1/session",
             &[("GET", OPEN), ("POST", OPEN), ("DELETE", OPEN)],
             get(auth::session::status)
