@@ -328,3 +328,72 @@ fn up_with_demo_populates_the_server_from_the_samples() {
     let status = guard.0.wait().unwrap();
     assert!(status.success(), "skein up exits cleanly on SIGTERM");
 }
+
+/// A batch the server refuses for good (here 413: larger than its `--max-body-bytes`)
+/// goes to the agent's quarantine with the reason, and the lines after it still arrive.
+#[test]
+fn a_batch_refused_for_good_is_quarantined_and_the_source_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--max-body-bytes", "3000"]);
+    let log = dir.path().join("app.log");
+    // Incompressible lines, written at once: one batch far over 3,000 bytes.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<String> = (0..40)
+        .map(|i| {
+            let mut s = format!("noise-{i} ");
+            for _ in 0..40 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s += &format!("{x:016x}");
+            }
+            s
+        })
+        .collect();
+    append(&log, noise);
+    let state = dir.path().join("agent");
+    let glob = log.display().to_string();
+    let agent = AgentProc::start(
+        &server.url,
+        &state,
+        &["--no-docker", "--path", &glob, "--batch-wait-ms", "100"],
+    );
+    let quarantine = state.join("quarantine");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reason = loop {
+        let found = fs::read_dir(&quarantine).ok().and_then(|d| {
+            d.flatten()
+                .find(|e| e.file_name().to_string_lossy().ends_with(".reason.txt"))
+        });
+        if let Some(f) = found {
+            break fs::read_to_string(f.path()).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing quarantined:\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(reason.contains("413"), "{reason}");
+    // Small batches after it arrive.
+    for i in 1..=5 {
+        append(&log, [format!("after line-{i}")]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let found = server.wait_at_least("after", 5, Duration::from_secs(30));
+    assert_eq!(found, 5, "{}", agent.log_text());
+    assert_eq!(server.search(&[("q", "noise"), ("limit", "0")])["total"], 0);
+    assert!(
+        agent.log_text().contains("refused batch"),
+        "{}",
+        agent.log_text()
+    );
+    let body = fs::read_dir(&quarantine)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".ndjson.zst"))
+        .unwrap();
+    let text = zstd::decode_all(&fs::read(body.path()).unwrap()[..]).unwrap();
+    assert!(String::from_utf8_lossy(&text).contains("noise-39"));
+}

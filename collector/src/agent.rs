@@ -28,7 +28,7 @@ use crate::checkpoint::{
 };
 use crate::discover::docker::DockerDiscovery;
 use crate::discover::{paths, SourceSpec};
-use crate::ship::{Backoff, Shipper};
+use crate::ship::{Backoff, ShipError, Shipper};
 use crate::source::{ReadOptions, Scratch, Source};
 use crate::spool::{Spool, SpoolError, SpooledBatch};
 use crate::wake::{DirWatcher, Wake};
@@ -309,6 +309,7 @@ impl Agent {
         );
         let shipper = ShipperLoop {
             shipper: Shipper::new(&config.server, &config.connect, Duration::from_secs(60))?,
+            quarantine: config.state_dir.join("quarantine"),
             checkpoint,
             queue: queue.clone(),
             flags: flags.clone(),
@@ -895,6 +896,8 @@ impl Reader {
 
 struct ShipperLoop {
     shipper: Shipper,
+    /// Where batches the server refuses for good are kept (`STATE/quarantine/`).
+    quarantine: std::path::PathBuf,
     /// The checkpoint as acknowledged (saved by the [`Saver`], a little later).
     checkpoint: Checkpoint,
     queue: Arc<Queue>,
@@ -999,6 +1002,17 @@ impl ShipperLoop {
                         .increment(ack.rejected.len() as u64);
                     return true;
                 }
+                Err(ShipError::Refused {
+                    status: status @ (400 | 413),
+                    reason,
+                    ..
+                }) => {
+                    // Sending it again gets the same answer: it would block every line
+                    // after it for good. Kept aside with the reason; the source goes on.
+                    self.quarantine(batch, status, &reason);
+                    backoff.reset();
+                    return true;
+                }
                 Err(e) => {
                     metrics::counter!("skein_agent_batches_failed_total").increment(1);
                     let wait = backoff.next(e.retry_after());
@@ -1017,6 +1031,50 @@ impl ShipperLoop {
                     }
                 }
             }
+        }
+    }
+}
+
+impl ShipperLoop {
+    /// Keeps a batch the server refused for good in `STATE/quarantine/` (its body as
+    /// sent, zstd NDJSON, and the reason beside it), counts it and says so.
+    fn quarantine(&self, batch: &SpooledBatch, status: u16, reason: &str) {
+        let base = self.quarantine.join(format!(
+            "batch-{}-{}",
+            batch.no,
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ));
+        let body = base.with_extension("ndjson.zst");
+        let why = base.with_extension("reason.txt");
+        let written = std::fs::create_dir_all(&self.quarantine)
+            .and_then(|()| skein_model::atomic_file::write_atomic(&body, &batch.body, Some(0o600)))
+            .and_then(|()| {
+                let text = format!(
+                    "server {} answered {status}: {reason}\nbatch {} of {} records\n",
+                    self.shipper.url(),
+                    batch.no,
+                    batch.records
+                );
+                skein_model::atomic_file::write_atomic(&why, text.as_bytes(), Some(0o600))
+            });
+        metrics::counter!("skein_agent_batches_quarantined_total").increment(1);
+        metrics::counter!("skein_agent_records_quarantined_total")
+            .increment(u64::from(batch.records));
+        match written {
+            Ok(()) => tracing::error!(
+                "the server refused batch {} ({} records) for good ({status}: {reason}); it is \
+                 kept in {} and the agent goes on with the next",
+                batch.no,
+                batch.records,
+                body.display()
+            ),
+            Err(e) => tracing::error!(
+                "the server refused batch {} ({} records) for good ({status}: {reason}), and it \
+                 could not be kept in {}: {e}; the agent goes on with the next",
+                batch.no,
+                batch.records,
+                self.quarantine.display()
+            ),
         }
     }
 }

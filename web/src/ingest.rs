@@ -287,7 +287,8 @@ fn decompress(
     let compressed = raw.len();
     let mut read_limited = |r: &mut dyn Read| -> Result<Vec<u8>, ApiError> {
         // Logs compress about 8:1; start near that to avoid regrowing the buffer.
-        let mut out = text_buffers::take((compressed * 8).clamp(DECODE_CHUNK, max + 1));
+        // (`max` may be below a chunk when --max-body-bytes is small.)
+        let mut out = text_buffers::take((compressed * 8).max(DECODE_CHUNK).min(max + 1));
         let result = loop {
             if out.len() == out.capacity() {
                 // Grow by doubling, but never past the limit, and charge before the
