@@ -78,6 +78,10 @@ pub struct ServerArgs {
     /// records. Kept forever by default.
     #[arg(long, value_name = "AGE")]
     pub retention: Option<String>,
+    /// Milliseconds a partition may receive nothing before its writer is closed (its
+    /// memory given back) and, if its day is over, it is compacted into one segment.
+    #[arg(long, default_value_t = 30_000)]
+    pub retire_after_ms: u64,
     /// Keep the records a query matches for another time than --retention:
     /// `--retain 'level:debug=3d' --retain 'container:audit-*=365d'` (first match
     /// wins). Applied by UTC day, like --retention. Repeatable.
@@ -151,6 +155,7 @@ impl ServerArgs {
             agg_memory_bytes: skein_query::aggregate::limits::DEFAULT_MAX_MEMORY_BYTES,
             max_msearch: skein_web::DEFAULT_MAX_MSEARCH,
             retention: None,
+            retire_after_ms: 30_000,
             retain: Vec::new(),
             max_disk: None,
             security: SecurityArgs {
@@ -196,6 +201,7 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
     config.indexer.max_open_writers = args.max_open_partitions.max(1);
     config.indexer.max_fields_per_record = args.max_fields_per_record;
     config.indexer.max_fields_per_partition = args.max_fields_per_partition;
+    config.indexer.retire_after = Duration::from_millis(args.retire_after_ms.max(10));
     config.indexer.retention = skein_indexer::retention::RetentionConfig {
         max_age: args
             .retention

@@ -494,3 +494,91 @@ fn retain_rules_keep_some_records_longer_and_others_shorter() {
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(log.contains("past --retain level:debug=1d"), "{log}");
 }
+
+/// Merges of the policy and the compaction of a day that went idle, with ingest going
+/// on: at rest, a partition's directory holds only the files its `meta.json` names.
+#[test]
+fn compaction_and_merges_under_ingest_leave_only_live_segment_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(
+        &data,
+        &["--commit-interval-ms", "50", "--retire-after-ms", "700"],
+    );
+    // Many small commits to a past day (the policy merges them as they pile up) and to
+    // today, from two threads.
+    let today = {
+        let url = server.url.clone();
+        std::thread::spawn(move || {
+            for b in 0..40u64 {
+                let body: String = (0..50u64)
+                    .map(|i| {
+                        let s = b * 50 + i + 1;
+                        record_line(&Utc::now().to_rfc3339(), "t", "info", "today", "t", s) + "\n"
+                    })
+                    .collect();
+                client()
+                    .post(format!("{url}/api/v1/ingest"))
+                    .body(body)
+                    .send()
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(60));
+            }
+        })
+    };
+    for b in 0..40u64 {
+        let noon = day_start(2) + Days::hours(12);
+        let body: String = (0..50u64)
+            .map(|i| {
+                let s = b * 50 + i + 1;
+                let ts = (noon + Days::seconds(s as i64)).to_rfc3339();
+                record_line(&ts, "p", "info", "past", "p", s) + "\n"
+            })
+            .collect();
+        assert_eq!(server.ingest(body.into_bytes(), None).status(), 200);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    today.join().unwrap();
+    server.wait_total("past", 2000);
+    server.wait_total("today", 2000);
+    let dir = data
+        .join("partitions")
+        .join((Utc::now().date_naive() - Days::days(2)).to_string());
+    let live_only = || {
+        let meta: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
+        let ids: Vec<String> = meta["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["segment_id"].as_str().unwrap().replace('-', ""))
+            .collect();
+        let stray: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                !(n == "meta.json"
+                    || n == ".managed.json"
+                    || n.ends_with(".lock")
+                    || n == "skein-partition.json"
+                    || ids.iter().any(|id| n.starts_with(id.as_str())))
+            })
+            .collect();
+        (ids.len(), stray)
+    };
+    // The idle past day is compacted into one segment, and nothing else is left.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (segments, stray) = live_only();
+        if segments == 1 && stray.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{segments} segments, files no segment names: {stray:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(count(&server, "past"), 2000);
+}
