@@ -9,39 +9,14 @@ mod browser;
 mod common;
 
 use browser::Browser;
-use common::{client, Server};
+use common::{client, create_token, Server};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const XSS_IMG: &str = r#"<img src=x onerror="window.__xss=1">"#;
 const XSS_SCRIPT: &str = "<script>window.__xss2=1</script>";
-
-/// `skein token create`; the token is the last line it prints.
-fn create_token(data: &Path, scopes: &str, name: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_skein"))
-        .args(["token", "create", "--data-dir"])
-        .arg(data)
-        .args(["--scope", scopes, "--name", name])
-        .output()
-        .expect("skein token create runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "skein token create failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .expect("a token printed")
-        .trim()
-        .to_string()
-}
 
 fn get(s: &Server, token: &str, path: &str) -> (u16, Value) {
     let r = client()

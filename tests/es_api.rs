@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{record_line, Server};
+use common::{create_token, record_line, Server};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -292,24 +292,6 @@ fn run_script_args(program: &str, script: &str, args: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn create_token(data: &Path, scope: &str, name: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_skein"))
-        .args([
-            "token",
-            "create",
-            "--scope",
-            scope,
-            "--name",
-            name,
-            "--data-dir",
-        ])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 #[test]

@@ -112,43 +112,24 @@ fn old_days_go_at_start_and_while_searches_and_a_follower_run() {
         }
     });
     let mut sent = 0u64;
+    let send_live = |sent: &mut u64| {
+        *sent += 1;
+        let msg = format!("live record {sent}");
+        let line = record_line(&Utc::now().to_rfc3339(), "app", "info", &msg, "live", *sent);
+        let status = server
+            .ingest(format!("{line}\n").into_bytes(), None)
+            .status();
+        assert_eq!(status, 200);
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while count(&server, "day2") > 0 {
         assert!(Instant::now() < deadline, "day 2 was never dropped");
-        sent += 1;
-        let line = record_line(
-            &Utc::now().to_rfc3339(),
-            "app",
-            "info",
-            &format!("live record {sent}"),
-            "live",
-            sent,
-        );
-        assert_eq!(
-            server
-                .ingest(format!("{line}\n").into_bytes(), None)
-                .status(),
-            200
-        );
+        send_live(&mut sent);
         std::thread::sleep(Duration::from_millis(300));
     }
     // A little more after the drop.
     for _ in 0..3 {
-        sent += 1;
-        let line = record_line(
-            &Utc::now().to_rfc3339(),
-            "app",
-            "info",
-            &format!("live record {sent}"),
-            "live",
-            sent,
-        );
-        assert_eq!(
-            server
-                .ingest(format!("{line}\n").into_bytes(), None)
-                .status(),
-            200
-        );
+        send_live(&mut sent);
     }
     let mut got = 0;
     while got < sent {
@@ -162,7 +143,7 @@ fn old_days_go_at_start_and_while_searches_and_a_follower_run() {
     assert_eq!(failures.load(Ordering::Relaxed), 0, "every search answered");
     assert_eq!(count(&server, "day1"), 50, "newer than the limit: kept");
     assert_eq!(count(&server, "day0"), 50);
-    assert_eq!(count(&server, "live"), sent);
+    server.wait_total("live", sent); // the follower may see them before their commit
 
     // Older than the limit: refused at ingest, with the reason.
     let r = server.ingest(day_records(2, 1, 0), None);
@@ -353,20 +334,7 @@ fn orphaned_segment_files_are_removed_at_start() {
 fn delete_by_query_is_gone_from_every_read_path_when_it_answers() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skein"))
-        .args([
-            "token",
-            "create",
-            "--scope",
-            "admin",
-            "--name",
-            "dpo",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let admin = common::create_token(&data, "admin", "dpo");
     let mut server = Server::start(&data, &["--commit-interval-ms", "100"]);
     server.token = Some(admin);
     // A leaked secret in two past days and today, among other lines.

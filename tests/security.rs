@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{client, free_port, record_line, Server};
+use common::{client, create_token as token, free_port, record_line, Server};
 use reqwest::Method;
 use serde_json::Value;
 use skein_web::auth::Access;
@@ -13,30 +13,6 @@ use skein_web::auth::Scope;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Runs `skein token create` and answers the secret (the last line of stdout).
-fn token(data_dir: &Path, scope: &str, name: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_skein"))
-        .args([
-            "token",
-            "create",
-            "--scope",
-            scope,
-            "--name",
-            name,
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    stdout.lines().last().unwrap().to_string()
-}
 
 fn token_cmd(data_dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_skein"))

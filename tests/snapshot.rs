@@ -12,28 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn token(data: &std::path::Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_skein"))
-        .args([
-            "token",
-            "create",
-            "--scope",
-            "admin",
-            "--name",
-            "ops",
-            "--data-dir",
-        ])
-        .arg(data)
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[test]
 fn a_snapshot_of_a_busy_server_starts_with_every_acknowledged_record_once() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let admin = token(&data);
+    let admin = common::create_token(&data, "admin", "ops");
     let mut server = Server::start(&data, &["--commit-interval-ms", "200"]);
     server.token = Some(admin.clone());
     // Writers on three days, acknowledged seqs recorded.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, AgentProc};
+use common::{create_token as token, free_port, AgentProc};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -14,24 +14,6 @@ use std::time::{Duration, Instant};
 
 fn skein() -> Command {
     Command::new(env!("CARGO_BIN_EXE_skein"))
-}
-
-fn token(data_dir: &Path, scope: &str, name: &str) -> String {
-    let out = skein()
-        .args([
-            "token",
-            "create",
-            "--scope",
-            scope,
-            "--name",
-            name,
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 struct TlsServer {

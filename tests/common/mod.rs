@@ -423,3 +423,28 @@ fn terminate(child: &mut Child, what: &str) {
         "{what} exits cleanly on SIGTERM, got {status}"
     );
 }
+
+/// Runs `skein token create --scope SCOPE --name NAME` on `data_dir` and answers the
+/// secret: the last line it prints on stdout.
+pub fn create_token(data_dir: &Path, scope: &str, name: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_skein"))
+        .args([
+            "token",
+            "create",
+            "--scope",
+            scope,
+            "--name",
+            name,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .expect("skein token create runs");
+    assert!(
+        out.status.success(),
+        "skein token create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    stdout.lines().last().unwrap_or_default().trim().to_string()
+}

@@ -120,10 +120,7 @@ pub async fn delete(
     let query =
         skein_query::shard::filtered_query(catalog.schema(), &body.q, now, Some(start), Some(end))
             .map_err(|e| ApiError::bad_request("query_parse_error", e.reason))?;
-    let who = caller.map_or_else(
-        || "anyone (auth is off)".to_string(),
-        |c| format!("token {:?}", c.0 .0),
-    );
+    let who = crate::auth::Caller::describe(caller.as_deref());
     let deleted = state
         .engine
         .delete(
@@ -214,10 +211,7 @@ pub async fn snapshot(
     })?;
     report.files += copied.0;
     report.bytes += copied.1;
-    let who = caller.map_or_else(
-        || "anyone (auth is off)".to_string(),
-        |c| format!("token {:?}", c.0 .0),
-    );
+    let who = crate::auth::Caller::describe(caller.as_deref());
     tracing::info!(
         "snapshot of {} partitions ({} files) into {}, asked by {who}",
         report.partitions,

@@ -87,6 +87,16 @@ pub struct Auth {
 #[derive(Debug, Clone)]
 pub struct Caller(pub String);
 
+impl Caller {
+    /// Who asked, for the log: `token "ops"`, or that auth is off.
+    pub fn describe(caller: Option<&Caller>) -> String {
+        caller.map_or_else(
+            || "anyone (auth is off)".to_string(),
+            |c| format!("token {:?}", c.0),
+        )
+    }
+}
+
 /// What a request presents.
 pub enum Credential {
     /// A secret from `Authorization` (Bearer, ApiKey or Basic).
