@@ -10,6 +10,7 @@
 //!   records made safe for the terminal by `escape`).
 //! - `skein token`: tokens of a data directory (`token_cmd`); clients present theirs
 //!   and trust the server's certificate through `client::ConnectArgs`.
+//! - `skein import`: sends existing log files to a server once (src/import/).
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
 
 mod agent;
@@ -17,6 +18,7 @@ mod agg_cmd;
 mod client;
 mod demo;
 mod escape;
+mod import;
 mod logs;
 mod render;
 mod search_cmd;
@@ -76,6 +78,9 @@ enum Command {
     Agg(agg_cmd::AggArgs),
     /// Make, list and revoke the tokens of a data directory.
     Token(token_cmd::TokenArgs),
+    /// Send existing logs to a server once: Docker json-file (rotated sets too), CRI,
+    /// NDJSON and plain files; a re-run adds nothing twice, also after Ctrl-C.
+    Import(import::ImportArgs),
     /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
     /// or live appending with --rate (and rotation with --rotate-bytes).
     Gen(skein_gen::GenArgs),
@@ -113,6 +118,7 @@ fn main() -> Result<()> {
         Command::Gen(args) => gen(args),
         Command::Token(args) => token_cmd::run(args),
         Command::Logs(args) => logs::run(args),
+        Command::Import(args) => import::run(args),
     }
 }
 
