@@ -373,6 +373,12 @@ fn report_notices(display: &Display, set: &ImportSet, r: &SetReport, has_format:
             set.kind.name()
         ));
     }
+    if r.held_back > 0 {
+        display.notice(&format!(
+            "{name}: the last {} were left out: a line the container was still writing (the file changed in the last minute); the agent sends it once it is finished, or import again later",
+            progress::bytes(r.held_back)
+        ));
+    }
     if let Some(y) = r.guessed_year {
         display.notice(&format!(
             "{name}: times without a year were taken to be in {y} (pass --year to choose)"

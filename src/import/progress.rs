@@ -5,7 +5,7 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use skein_collector::ship::Ack;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -78,6 +78,8 @@ impl Counters {
 /// The bar, or plain progress lines.
 pub struct Display {
     bar: Option<ProgressBar>,
+    /// The bar was left where it stood; notices now go below it.
+    finished: AtomicBool,
     total: u64,
     every: Duration,
     last_line: Mutex<Instant>,
@@ -100,6 +102,7 @@ impl Display {
         });
         Display {
             bar,
+            finished: AtomicBool::new(false),
             total,
             every,
             last_line: Mutex::new(Instant::now()),
@@ -109,8 +112,10 @@ impl Display {
     /// Prints a line on stderr (above the bar).
     pub fn notice(&self, msg: &str) {
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{msg}")),
-            None => eprintln!("{msg}"),
+            Some(bar) if !self.finished.load(Ordering::SeqCst) => {
+                bar.suspend(|| eprintln!("{msg}"))
+            }
+            _ => eprintln!("{msg}"),
         }
     }
 
@@ -121,9 +126,9 @@ impl Display {
             Some(bar) => {
                 bar.set_position(c.bytes);
                 bar.set_message(format!(
-                    "{} records, {:.0} records/s",
+                    "{} records, {} records/s",
                     count(c.records),
-                    c.records as f64 / elapsed.as_secs_f64().max(1e-3)
+                    count((c.records as f64 / elapsed.as_secs_f64().max(1e-3)) as u64)
                 ));
             }
             None => {
@@ -136,11 +141,13 @@ impl Display {
         }
     }
 
-    /// Ends the bar; the summary comes after it.
+    /// Leaves the bar where it stands (full, or where an interruption stopped it);
+    /// the summary comes below it.
     pub fn finish(&self, counters: &Counters, elapsed: Duration) {
         if let Some(bar) = &self.bar {
             self.tick(counters, elapsed);
-            bar.finish();
+            bar.abandon();
+            self.finished.store(true, Ordering::SeqCst);
         }
     }
 
@@ -161,11 +168,11 @@ impl Display {
             "unknown".into()
         };
         format!(
-            "import: {} of {} ({share:.1}%), {} records, {:.0} records/s, ETA {eta}",
+            "import: {} of {} ({share:.1}%), {} records, {} records/s, ETA {eta}",
             bytes(c.bytes),
             bytes(self.total),
             count(c.records),
-            c.records as f64 / secs,
+            count((c.records as f64 / secs) as u64),
         )
     }
 }

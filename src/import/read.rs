@@ -79,6 +79,9 @@ pub struct SetReport {
     pub guessed_year: Option<i32>,
     /// Lines that were not valid json-file or CRI frames.
     pub malformed: u64,
+    /// Bytes at the end of a live container log left unread: a line still being
+    /// written.
+    pub held_back: u64,
 }
 
 /// How reading a set ended.
@@ -102,15 +105,22 @@ pub fn read_set(
     let mut r = SetReader::new(index, set, options);
     let mut piece = Vec::with_capacity(64 << 10);
     let mut base = 0u64;
-    for path in &set.files {
+    for (i, path) in set.files.iter().enumerate() {
         let file = match std::fs::File::open(path) {
             Ok(f) => f,
             // Rotated away (deleted) since it was listed: nothing left to read of it.
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
+        // A container's live log written to lately may be in the middle of a line: its
+        // unfinished end is left for the agent (or a later import), which sends it
+        // whole, rather than sent cut at the position the whole line will have.
+        let live = i + 1 == set.files.len()
+            && matches!(set.kind, Kind::JsonFile | Kind::Cri)
+            && written_within(&file, LIVE_WITHIN);
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut offset = 0u64;
+        let mut torn = 0u64;
         loop {
             if stop.load(Ordering::Relaxed) {
                 return Ok(Outcome::Stopped);
@@ -120,11 +130,24 @@ pub fn read_set(
             if n == 0 {
                 break;
             }
-            r.line(&piece, base + offset);
+            if live && n < options.max_line_bytes && !piece.ends_with(b"\n") {
+                // A torn write at the end.
+                torn = n as u64;
+            } else {
+                r.line(&piece, base + offset);
+            }
             offset += n as u64;
             r.consumed += n as u64;
             if r.batch.len() >= options.batch_bytes && !r.cut(send) {
                 return Ok(Outcome::Stopped);
+            }
+        }
+        r.report.held_back += torn;
+        if live && options.multiline.is_none() {
+            if let Some(at) = r.decoder.pending_offset() {
+                // Split pieces of a line not finished yet.
+                r.report.held_back += base + offset - torn - at;
+                break;
             }
         }
         // The agent's tail ends a file here: split lines and multiline events held
@@ -138,6 +161,18 @@ pub fn read_set(
     r.report.guessed_year = r.times.guessed_year();
     r.report.malformed = r.decoder.malformed_lines();
     Ok(Outcome::Done(r.report))
+}
+
+/// How recently a container's live log must have been written to for its unfinished
+/// last line to be left alone.
+const LIVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn written_within(file: &std::fs::File, within: std::time::Duration) -> bool {
+    file.metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < within)
 }
 
 struct SetReader<'a> {
@@ -566,6 +601,34 @@ mod tests {
             records[2].timestamp.to_string(),
             "2026-11-20T10:00:02.000000000Z"
         );
+    }
+
+    #[test]
+    fn the_unfinished_end_of_a_live_container_log_is_left_for_the_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join(format!("{ID}-json.log"));
+        let t = Timestamp(1_763_632_800_000_000_000);
+        let done = encode_line("done\n", Stream::Stdout, t);
+        let piece = encode_line("half a ", Stream::Stdout, t);
+        let torn = "{\"log\":\"tor";
+        std::fs::write(&live, format!("{done}{piece}{torn}")).unwrap();
+        let found = collect(std::slice::from_ref(&live), None, &naming()).unwrap();
+        let (records, report, bytes) = read_all(&found.sets[0], &options());
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].message, "done");
+        assert_eq!(report.held_back, (piece.len() + torn.len()) as u64);
+        assert_eq!(bytes, (done.len() + piece.len() + torn.len()) as u64);
+        // Once the file is old, it is read to its end like any finished file.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&live)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let (records, report, _) = read_all(&found.sets[0], &options());
+        assert_eq!(records.len(), 3);
+        assert_eq!(report.held_back, 0);
     }
 
     #[test]
