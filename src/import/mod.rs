@@ -291,6 +291,15 @@ pub fn run(args: ImportArgs) -> Result<()> {
         progress::count(c.duplicates),
         progress::count(c.rejected),
     );
+    let busy = shared.counters.busy.load(Ordering::SeqCst);
+    let summary = if busy > 0 {
+        format!(
+            "{summary}; the server asked to wait {} while it indexed",
+            plural(busy, "time")
+        )
+    } else {
+        summary
+    };
     if let Some(why) = shared.fatal.lock().expect("fatal lock").take() {
         shared.display.notice(&summary);
         bail!("{why}");
@@ -483,7 +492,15 @@ fn ship_worker(shared: &Shared, shipper: Shipper, rx: mpsc::Receiver<Batch>) {
                         return;
                     }
                     let wait = backoff.next(e.retry_after());
-                    if backoff.failures() == 1 || backoff.failures().is_multiple_of(10) {
+                    let busy = matches!(e, ShipError::Refused { status: 429, .. });
+                    if busy {
+                        // Back-pressure is the server working as meant: said once a run.
+                        if shared.counters.busy.fetch_add(1, Ordering::SeqCst) == 0 {
+                            shared.display.notice(&format!(
+                                "{e}; waiting as asked (said once; counted in the summary)"
+                            ));
+                        }
+                    } else if backoff.failures() == 1 || backoff.failures().is_multiple_of(10) {
                         shared
                             .display
                             .notice(&format!("{e}; retrying in {:.1} s", wait.as_secs_f64()));

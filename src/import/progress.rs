@@ -22,6 +22,8 @@ pub struct Counters {
     batches: AtomicU64,
     /// Sets that could not be read.
     pub failed_sets: AtomicUsize,
+    /// Requests the server answered 429 (busy indexing).
+    pub busy: AtomicUsize,
 }
 
 /// A copy of [`Counters`].
