@@ -11,6 +11,7 @@
 //! - `skein admin partitions`: partitions, sizes and retention of a server (`admin_cmd`).
 //! - `skein token`: tokens of a data directory (`token_cmd`); clients present theirs
 //!   and trust the server's certificate through `client::ConnectArgs`.
+//! - `skein import`: sends existing log files to a server once (src/import/).
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
 
 mod admin_cmd;
@@ -19,6 +20,7 @@ mod agg_cmd;
 mod client;
 mod demo;
 mod escape;
+mod import;
 mod logs;
 mod render;
 mod search_cmd;
@@ -80,6 +82,9 @@ enum Command {
     Admin(admin_cmd::AdminArgs),
     /// Make, list and revoke the tokens of a data directory.
     Token(token_cmd::TokenArgs),
+    /// Send existing logs to a server once: Docker json-file (rotated sets too), CRI,
+    /// NDJSON and plain files; a re-run adds nothing twice, also after Ctrl-C.
+    Import(import::ImportArgs),
     /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
     /// or live appending with --rate (and rotation with --rotate-bytes).
     Gen(skein_gen::GenArgs),
@@ -118,6 +123,7 @@ fn main() -> Result<()> {
         Command::Token(args) => token_cmd::run(args),
         Command::Admin(args) => admin_cmd::run(args),
         Command::Logs(args) => logs::run(args),
+        Command::Import(args) => import::run(args),
     }
 }
 

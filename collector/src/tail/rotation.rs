@@ -85,7 +85,11 @@ pub(crate) fn is_gone(e: &io::Error) -> bool {
 
 /// `NAME` and its numbered siblings `NAME.<k>` (k ≥ 1, decimal), oldest first: highest
 /// number first, the live name last. A missing directory lists nothing.
-pub(crate) fn numbered_names(path: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+///
+/// This is the order a [`Layout::Numbered`] tail reads a set in when it starts without a
+/// position, counting positions from 0 at the oldest file; `skein import` reads a
+/// json-file set in the same order so that its `_seq`s are the agent's.
+pub fn numbered_names(path: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return Ok(Vec::new());
     };
