@@ -61,8 +61,10 @@ fn unreferenced_files(dir: &Path) -> Vec<String> {
     let mut stray = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        let bookkeeping =
-            name == "meta.json" || name == ".managed.json" || name.starts_with(".tantivy-");
+        let bookkeeping = name == "meta.json"
+            || name == ".managed.json"
+            || name == skein_indexer::partition::FORMAT_FILE
+            || name.starts_with(".tantivy-");
         let segment = name.split('.').next().unwrap_or_default();
         if !bookkeeping && !live.contains(segment) {
             stray.push(name);
