@@ -99,6 +99,11 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log line that cannot be written (stderr on a full disk, as a container's
+        // log often is) is dropped: tracing's own notice of it goes through
+        // `eprintln!`, which panics when stderr fails, and would take the server down
+        // exactly when the disk fills.
+        .log_internal_errors(false)
         .init();
     let cli = Cli::parse();
     match cli.command {

@@ -504,7 +504,10 @@ fn dashboards_are_created_in_the_page_and_survive_reload_and_restart() {
     // A dashboard made in the page.
     b.goto(&format!("{}/?view=dashboards", s.url));
     // The list is drawn after the page has asked for the session and the dashboards.
-    b.wait("the dashboards list", "document.querySelector('#new-dashboard input')");
+    b.wait(
+        "the dashboards list",
+        "document.querySelector('#new-dashboard input')",
+    );
     b.type_into("#new-dashboard input", "Team board\u{E007}");
     b.wait("the new dashboard", "new URLSearchParams(location.search).get('id') === 'team-board' && document.querySelector('#add-panel')");
     b.click("#add-panel");
