@@ -56,6 +56,7 @@ pub fn ensure_corpus(dir: &Path, lines: u64, containers: usize, seed: u64) -> Re
 }
 
 /// One ingest request, ready to send.
+#[derive(Clone)]
 pub struct Batch {
     /// zstd-compressed NDJSON, as the agent ships it.
     pub body: Vec<u8>,
@@ -64,6 +65,7 @@ pub struct Batch {
 }
 
 /// Batches of one container (one agent source group), in `_seq` order.
+#[derive(Clone)]
 pub struct ContainerBatches {
     /// Container name used in the records.
     pub name: String,

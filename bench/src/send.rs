@@ -38,6 +38,18 @@ pub fn post_retrying(
 /// containers and sends their batches round-robin, one at a time, so a source never has
 /// two batches in flight (as an agent ships them); a 429 is retried after 50 ms.
 pub fn send_all(url: &str, containers: Vec<ContainerBatches>, connections: usize) -> Result<Sent> {
+    send_all_with(url, containers, connections, None, None)
+}
+
+/// [`send_all`] to an HTTPS server whose CA is `ca_pem` (trusted alone, by rustls), and
+/// with `Authorization: Bearer token` on every request, when given.
+pub fn send_all_with(
+    url: &str,
+    containers: Vec<ContainerBatches>,
+    connections: usize,
+    ca_pem: Option<&[u8]>,
+    token: Option<&str>,
+) -> Result<Sent> {
     let queues: Vec<Arc<Mutex<Vec<_>>>> = (0..connections)
         .map(|_| Arc::new(Mutex::new(Vec::new())))
         .collect();
@@ -50,10 +62,10 @@ pub fn send_all(url: &str, containers: Vec<ContainerBatches>, connections: usize
         .map(|q| {
             let url = url.to_string();
             let throttled = throttled.clone();
+            let ca_pem = ca_pem.map(<[u8]>::to_vec);
+            let token = token.map(str::to_string);
             std::thread::spawn(move || -> Result<u64> {
-                let client = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(120))
-                    .build()?;
+                let client = crate::server::client_builder(ca_pem.as_deref())?.build()?;
                 let mut cs = std::mem::take(&mut *q.lock().unwrap());
                 let mut accepted = 0;
                 cs.iter_mut().for_each(|c| c.batches.reverse());
@@ -61,10 +73,14 @@ pub fn send_all(url: &str, containers: Vec<ContainerBatches>, connections: usize
                     for c in cs.iter_mut() {
                         let Some(b) = c.batches.pop() else { continue };
                         let (r, retried) = post_retrying(|| {
-                            client
+                            let req = client
                                 .post(format!("{url}/api/v1/ingest"))
                                 .header("Content-Encoding", "zstd")
-                                .body(b.body.clone())
+                                .body(b.body.clone());
+                            match &token {
+                                Some(t) => req.bearer_auth(t),
+                                None => req,
+                            }
                         })?;
                         throttled.fetch_add(retried, Ordering::Relaxed);
                         let v: serde_json::Value = r.json()?;

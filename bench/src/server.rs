@@ -1,6 +1,6 @@
 //! The `skein` server under test, as a child process.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,6 +10,10 @@ pub struct ServerProcess {
     child: Child,
     /// Base URL.
     pub url: String,
+    /// The CA certificate (PEM) a client must trust to reach an HTTPS server.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Token [`ServerProcess::total`] presents, for a server with auth on.
+    pub query_token: Option<String>,
 }
 
 /// The release binary: `$SKEIN_BIN`, else `target/release/skein` of this workspace.
@@ -64,6 +68,39 @@ impl ServerProcess {
         Ok(s)
     }
 
+    /// Starts another build of the server with `--tls-self-signed` (plus `extra`) at
+    /// `https://localhost:PORT`, waits for the CA it writes to `DATA/tls/ca.pem` and
+    /// then for `/healthz` over HTTPS trusting only that CA.
+    pub fn start_tls_bin(bin: &Path, data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
+        let mut args = vec!["--tls-self-signed"];
+        args.extend_from_slice(extra);
+        let mut s = ServerProcess::spawn_bin(bin, data_dir, &args)?;
+        s.url = s.url.replace("http://127.0.0.1", "https://localhost");
+        let ca = data_dir.join("tls").join("ca.pem");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ca.exists() {
+            if Instant::now() > deadline {
+                bail!("server {} wrote no {}", bin.display(), ca.display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        s.ca_pem = Some(std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?);
+        let c = s.client_builder()?.build()?;
+        while c.get(format!("{}/healthz", s.url)).send().is_err() {
+            if Instant::now() > deadline {
+                bail!("server {} did not start over TLS", bin.display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(s)
+    }
+
+    /// A client builder for this server: rustls trusting only the server's own CA when it
+    /// speaks HTTPS, reqwest's defaults otherwise.
+    pub fn client_builder(&self) -> Result<reqwest::blocking::ClientBuilder> {
+        client_builder(self.ca_pem.as_deref())
+    }
+
     fn spawn_bin(bin: &Path, data_dir: &Path, extra: &[&str]) -> Result<ServerProcess> {
         let bin = bin.to_path_buf();
         let port = free_port()?;
@@ -83,6 +120,8 @@ impl ServerProcess {
         Ok(ServerProcess {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            ca_pem: None,
+            query_token: None,
         })
     }
 
@@ -115,11 +154,22 @@ impl ServerProcess {
 
     /// Total of a query over all time.
     pub fn total(&self, q: &str) -> Result<u64> {
-        let v: serde_json::Value = reqwest::blocking::Client::new()
+        self.total_with(&reqwest::blocking::Client::new(), q)
+    }
+
+    /// [`ServerProcess::total`] through `client` (one made by
+    /// [`ServerProcess::client_builder`] for an HTTPS server), with
+    /// [`ServerProcess::query_token`] if set.
+    pub fn total_with(&self, client: &reqwest::blocking::Client, q: &str) -> Result<u64> {
+        let mut req = client
             .get(format!("{}/api/v1/search", self.url))
-            .query(&[("q", q), ("limit", "0")])
-            .send()?
-            .json()?;
+            .query(&[("q", q), ("limit", "0")]);
+        if let Some(t) = &self.query_token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send()?;
+        ensure!(r.status() == 200, "{} answered {}", r.url(), r.status());
+        let v: serde_json::Value = r.json()?;
         v["total"].as_u64().context("no total in search answer")
     }
 }
@@ -129,6 +179,47 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A client builder trusting only `ca_pem` (rustls) when given, reqwest's defaults
+/// otherwise; both with the 120 s timeout the senders use.
+pub fn client_builder(ca_pem: Option<&[u8]>) -> Result<reqwest::blocking::ClientBuilder> {
+    let b = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120));
+    Ok(match ca_pem {
+        Some(pem) => b
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(pem)?),
+        None => b,
+    })
+}
+
+/// Makes a token in `data_dir` with the `skein token create` of `bin` (before the
+/// server starts, or within a second of a running one) and answers its secret.
+pub fn create_token(bin: &Path, data_dir: &Path, name: &str, scope: &str) -> Result<String> {
+    let out = Command::new(bin)
+        .args([
+            "token",
+            "create",
+            "--name",
+            name,
+            "--scope",
+            scope,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {} token create", bin.display()))?;
+    ensure!(
+        out.status.success(),
+        "skein token create exited with {}",
+        out.status
+    );
+    let stdout = String::from_utf8(out.stdout)?;
+    let secret = stdout.lines().last().unwrap_or("").trim().to_string();
+    ensure!(!secret.is_empty(), "skein token create printed no secret");
+    Ok(secret)
 }
 
 /// Bytes under `dir`, recursively.

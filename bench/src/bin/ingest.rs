@@ -6,14 +6,21 @@
 //! RSS (including the compaction that follows), and index bytes per json-file byte when
 //! searchable and once the idle partition is compacted (its day is over, so the server
 //! compacts it 30 s after the last write).
+//!
+//! With `--tls-compare` it measures what auth and TLS cost instead (issue 15): the same
+//! batches go, in alternating order over `--rounds` rounds, to a plain-HTTP server with
+//! auth off and to a `--tls-self-signed` server with an ingest token made by `skein token
+//! create` (the senders present `Authorization: Bearer` and trust only `DATA/tls/ca.pem`);
+//! it prints each arm's acknowledged and searchable rates, CPU, and the ratio.
 
 use anyhow::{ensure, Result};
 use clap::Parser;
-use skein_bench::corpus::{build_batches, CorpusArgs};
-use skein_bench::send::send_all;
-use skein_bench::server::{dir_bytes, ServerProcess};
+use skein_bench::corpus::{build_batches, ContainerBatches, CorpusArgs};
+use skein_bench::procfs::{cpu_seconds, OtherLoad};
+use skein_bench::send::{send_all, send_all_with};
+use skein_bench::server::{built_skein_binary, create_token, dir_bytes, ServerProcess};
 use skein_bench::stats::machine;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// HTTP ingest of the generated corpus into a fresh server, end to end.
@@ -30,6 +37,30 @@ struct Args {
     /// Concurrent connections.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Instead of the figures above: the corpus against a plain-HTTP server with auth off
+    /// and a `--tls-self-signed` server with an ingest token, in the same run (issue 15).
+    #[arg(long)]
+    tls_compare: bool,
+    /// Rounds of --tls-compare; each runs every arm once, in reversed order every other
+    /// round, so drift of a noisy machine falls on both.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Arms of --tls-compare, comma-separated: plain (HTTP, auth off), tls-token (HTTPS
+    /// with a Bearer ingest token), token (HTTP with the token), tls (HTTPS, auth off),
+    /// baseline (plain, with the --baseline binary).
+    #[arg(long, value_delimiter = ',', default_value = "plain,tls-token")]
+    arms: Vec<Arm>,
+    /// Whether --tls-compare first runs its first arm once without counting it.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    warmup: bool,
+    /// Another build of the server for the `baseline` arm (e.g. the previous main), so
+    /// that its plain rate is measured in the same run, interleaved with the others.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Where --tls-compare's servers keep their data (a subdirectory per arm, emptied
+    /// first).
+    #[arg(long, default_value = "bench/corpus/tls-compare")]
+    compare_dir: PathBuf,
 }
 
 fn main() -> Result<()> {
@@ -43,6 +74,9 @@ fn main() -> Result<()> {
         .map(|b| b.records)
         .sum();
     let raw = manifest.bytes as f64;
+    if a.tls_compare {
+        return tls_compare(&a, &manifest, containers, records);
+    }
     if a.data_dir.exists() {
         std::fs::remove_dir_all(&a.data_dir)?;
     }
@@ -120,4 +154,291 @@ fn segments(dir: &std::path::Path) -> usize {
         .flat_map(|files| files.flatten())
         .filter(|f| f.path().extension().is_some_and(|e| e == "store"))
         .count()
+}
+
+/// One server set-up of `--tls-compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Arm {
+    /// HTTP, auth off (no token exists, loopback).
+    Plain,
+    /// HTTPS (`--tls-self-signed`), every request with an ingest token.
+    TlsToken,
+    /// HTTP, every request with an ingest token (auth on).
+    Token,
+    /// HTTPS, auth off.
+    Tls,
+    /// HTTP, auth off, with the `--baseline` binary.
+    Baseline,
+}
+
+impl Arm {
+    fn name(self) -> &'static str {
+        match self {
+            Arm::Plain => "plain",
+            Arm::TlsToken => "tls-token",
+            Arm::Token => "token",
+            Arm::Tls => "tls",
+            Arm::Baseline => "baseline",
+        }
+    }
+
+    fn tls(self) -> bool {
+        matches!(self, Arm::TlsToken | Arm::Tls)
+    }
+
+    fn token(self) -> bool {
+        matches!(self, Arm::TlsToken | Arm::Token)
+    }
+}
+
+/// What one arm of one round measured.
+struct Outcome {
+    /// Seconds until every record was acknowledged, and until searchable.
+    acked: f64,
+    searchable: f64,
+    /// CPU seconds of the server and of this process (the senders and the poller) until
+    /// searchable, and of every other process on the machine meanwhile.
+    server_cpu: f64,
+    client_cpu: f64,
+    other_cpu: f64,
+    throttled: u64,
+}
+
+/// `--tls-compare`: every arm in every round, then the medians and the ratios to `plain`.
+fn tls_compare(
+    a: &Args,
+    manifest: &skein_gen::Manifest,
+    containers: Vec<ContainerBatches>,
+    records: u64,
+) -> Result<()> {
+    ensure!(
+        a.rounds > 0 && !a.arms.is_empty(),
+        "need a round and an arm"
+    );
+    let bin = built_skein_binary()?;
+    ensure!(
+        a.baseline.is_some() == a.arms.contains(&Arm::Baseline),
+        "--baseline BIN and the baseline arm go together"
+    );
+    let raw = manifest.bytes as f64;
+    let body_bytes: usize = containers
+        .iter()
+        .flat_map(|c| &c.batches)
+        .map(|b| b.body.len())
+        .sum();
+    let requests: usize = containers.iter().map(|c| c.batches.len()).sum();
+    let mut results: Vec<Vec<Outcome>> = a.arms.iter().map(|_| Vec::new()).collect();
+    let run = |arm: Arm| {
+        let arm_bin = match (arm, &a.baseline) {
+            (Arm::Baseline, Some(b)) => b.as_path(),
+            _ => bin.as_path(),
+        };
+        let dir = a.compare_dir.join(arm.name());
+        run_arm(
+            arm_bin,
+            arm,
+            &dir,
+            containers.clone(),
+            a.connections,
+            records,
+        )
+    };
+    // The first server a run starts came out slower than the same arm later in five of
+    // six runs while this mode was written (by 5% and 15% on a quiet machine), so one
+    // run of the first arm goes uncounted.
+    if a.warmup {
+        let arm = a.arms[0];
+        let o = run(arm)?;
+        eprintln!(
+            "warm-up {:<9} searchable {:>7.0}/s (not counted)",
+            arm.name(),
+            records as f64 / o.searchable
+        );
+    }
+    for round in 0..a.rounds {
+        let mut order: Vec<usize> = (0..a.arms.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let arm = a.arms[i];
+            let o = run(arm)?;
+            eprintln!(
+                "round {} {:<9} acknowledged {:>7.0}/s  searchable {:>7.0}/s  server CPU {:.1} s  client CPU {:.1} s  other CPU {:.1} s",
+                round + 1,
+                arm.name(),
+                records as f64 / o.acked,
+                records as f64 / o.searchable,
+                o.server_cpu,
+                o.client_cpu,
+                o.other_cpu
+            );
+            results[i].push(o);
+        }
+    }
+
+    println!("bench/ingest --tls-compare — {}", machine());
+    println!("server: {}", bin.display());
+    if let Some(b) = &a.baseline {
+        println!("baseline server: {}", b.display());
+    }
+    println!("corpus: {} json-file lines, {} containers, seed {}, {:.1} MB; {records} records after partial-line merge", manifest.lines, manifest.containers, manifest.seed, raw / 1e6);
+    println!(
+        "requests: {requests} of {} records each, {:.1} MB of zstd bodies in all, {} connections; {} rounds{}, arm order reversed every other round",
+        a.batch,
+        body_bytes as f64 / 1e6,
+        a.connections,
+        a.rounds,
+        if a.warmup { " after an uncounted warm-up run" } else { "" }
+    );
+    println!("arms: plain = HTTP, auth off; tls-token = --tls-self-signed, Bearer ingest token, client trusts DATA/tls/ca.pem only; token = HTTP with the token; tls = HTTPS, auth off; baseline = plain with the baseline server");
+    for (i, arm) in a.arms.iter().enumerate() {
+        let rs = &results[i];
+        let list = |f: &dyn Fn(&Outcome) -> f64| {
+            rs.iter()
+                .map(|o| format!("{:.0}", f(o)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!("{}:", arm.name());
+        println!(
+            "  acknowledged records/s: median {:>7.0}  (runs: {})",
+            median(rs.iter().map(|o| records as f64 / o.acked)),
+            list(&|o| records as f64 / o.acked)
+        );
+        println!(
+            "  searchable records/s:   median {:>7.0}  (runs: {})",
+            median(rs.iter().map(|o| records as f64 / o.searchable)),
+            list(&|o| records as f64 / o.searchable)
+        );
+        println!(
+            "  server CPU until searchable: median {:.1} s = {:.1} CPU-s/GB; bench client CPU median {:.1} s; other processes median {:.1} s; 429s retried: {}",
+            median(rs.iter().map(|o| o.server_cpu)),
+            median(rs.iter().map(|o| o.server_cpu)) / (raw / 1e9),
+            median(rs.iter().map(|o| o.client_cpu)),
+            median(rs.iter().map(|o| o.other_cpu)),
+            rs.iter().map(|o| o.throttled).sum::<u64>()
+        );
+    }
+    // Each arm against plain, and plain (this build) against the baseline build.
+    let position = |arm: Arm| a.arms.iter().position(|&x| x == arm);
+    let mut pairs = Vec::new();
+    if let Some(p) = position(Arm::Plain) {
+        for (i, &arm) in a.arms.iter().enumerate() {
+            if arm != Arm::Plain && arm != Arm::Baseline {
+                pairs.push((i, p));
+            }
+        }
+        if let Some(b) = position(Arm::Baseline) {
+            pairs.push((p, b));
+        }
+    }
+    for (i, p) in pairs {
+        let ratio = |f: &dyn Fn(&Outcome) -> f64| {
+            let paired: Vec<String> = results[i]
+                .iter()
+                .zip(&results[p])
+                .map(|(x, y)| format!("{:.3}", f(x) / f(y)))
+                .collect();
+            let of_medians = median(results[i].iter().map(f)) / median(results[p].iter().map(f));
+            format!("{of_medians:.3} (per round: {})", paired.join(" "))
+        };
+        println!(
+            "{} / {}: searchable {}; acknowledged {}; server CPU {}",
+            a.arms[i].name(),
+            a.arms[p].name(),
+            ratio(&|o| records as f64 / o.searchable),
+            ratio(&|o| records as f64 / o.acked),
+            ratio(&|o| o.server_cpu),
+        );
+    }
+    Ok(())
+}
+
+/// Sends the corpus to a fresh server of `arm` in `dir` and waits until it is searchable.
+fn run_arm(
+    bin: &Path,
+    arm: Arm,
+    dir: &Path,
+    containers: Vec<ContainerBatches>,
+    connections: usize,
+    records: u64,
+) -> Result<Outcome> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let (ingest_token, query_token) = if arm.token() {
+        (
+            Some(create_token(bin, dir, "bench-ingest", "ingest")?),
+            Some(create_token(bin, dir, "bench-query", "query")?),
+        )
+    } else {
+        (None, None)
+    };
+    let mut server = if arm.tls() {
+        ServerProcess::start_tls_bin(bin, dir, &[])?
+    } else {
+        ServerProcess::start_bin(bin, dir, &[])?
+    };
+    server.query_token = query_token;
+    let poll = server.client_builder()?.build()?;
+    // Auth must be on exactly when the arm has a token.
+    let anonymous = server
+        .client_builder()?
+        .build()?
+        .get(format!("{}/api/v1/search?q=*&limit=0", server.url))
+        .send()?
+        .status();
+    ensure!(
+        (anonymous == 401) == arm.token(),
+        "{}: a search without a token answered {anonymous}",
+        arm.name()
+    );
+    let me = std::process::id();
+    let cpu0 = server.cpu_seconds();
+    let client0 = cpu_seconds(me);
+    let load = OtherLoad::start();
+    let started = Instant::now();
+    let sent = send_all_with(
+        &server.url,
+        containers,
+        connections,
+        server.ca_pem.as_deref(),
+        ingest_token.as_deref(),
+    )?;
+    let acked = started.elapsed().as_secs_f64();
+    while server.total_with(&poll, "*")? < records {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let searchable = started.elapsed().as_secs_f64();
+    let server_cpu = server.cpu_seconds() - cpu0;
+    let client_cpu = cpu_seconds(me) - client0;
+    let (other_cpu, _) = load.other(server_cpu + client_cpu);
+    server.stop()?;
+    ensure!(
+        sent.accepted == records,
+        "{}: accepted {} of {records}",
+        arm.name(),
+        sent.accepted
+    );
+    Ok(Outcome {
+        acked,
+        searchable,
+        server_cpu,
+        client_cpu,
+        other_cpu,
+        throttled: sent.throttled,
+    })
+}
+
+/// The median of `xs` (the mean of the middle two for an even count).
+fn median(xs: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = xs.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
