@@ -5,7 +5,8 @@
 //! searchable), MB/s of json-file, server CPU seconds per GB (until searchable), peak
 //! RSS (including the compaction that follows), and index bytes per json-file byte when
 //! searchable and once the idle partition is compacted (its day is over, so the server
-//! compacts it 30 s after the last write).
+//! compacts it 30 s after the last write), and what of it the next start's orphan
+//! cleanup removes.
 //!
 //! With `--tls-compare` it measures what auth and TLS cost instead (issue 15): the same
 //! batches go, in alternating order over `--rounds` rounds, to a plain-HTTP server with
@@ -108,6 +109,12 @@ fn main() -> Result<()> {
     let rss = server.peak_rss();
     server.stop()?;
     let index = dir_bytes(&a.data_dir.join("partitions"));
+    // What the next start would remove: files no `meta.json` names (a merge's output
+    // never published, superseded deletes files, temporary files).
+    let (orphan_files, orphan_bytes) = std::fs::read_dir(&partitions)?
+        .flatten()
+        .map(|d| skein_indexer::partition::remove_orphans(&d.path()))
+        .fold((0, 0), |t, (n, b)| (t.0 + n, t.1 + b));
     ensure!(accepted == records, "accepted {accepted} of {records}");
 
     println!("bench/ingest — {}", machine());
@@ -140,6 +147,11 @@ fn main() -> Result<()> {
         "index after compaction: {:.1} MB = {:.3} x the json-file bytes ({compacted_after:.0} s after the last record was searchable)",
         index as f64 / 1e6,
         index as f64 / raw
+    );
+    println!(
+        "orphan files the next start removes: {orphan_files} ({:.1} MB); index after that cleanup: {:.1} MB",
+        orphan_bytes as f64 / 1e6,
+        (index - orphan_bytes) as f64 / 1e6
     );
     Ok(())
 }
