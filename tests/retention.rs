@@ -49,6 +49,93 @@ fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Searches in a loop and a live follower of `live`-tagged records, while retention
+/// works: every search must answer, and the follower must get every live record.
+struct Readers {
+    stop: Arc<AtomicBool>,
+    failures: Arc<AtomicU64>,
+    searches: std::thread::JoinHandle<u64>,
+    followed: std::sync::mpsc::Receiver<String>,
+}
+
+impl Readers {
+    fn start(server: &Server, q: &str) -> Readers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let failures = Arc::new(AtomicU64::new(0));
+        let searches = {
+            let (url, stop, failures, q) = (
+                server.url.clone(),
+                stop.clone(),
+                failures.clone(),
+                q.to_string(),
+            );
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let r = client()
+                        .get(format!("{url}/api/v1/search"))
+                        .query(&[("q", q.as_str()), ("limit", "20")])
+                        .send()
+                        .unwrap();
+                    if r.status() != 200 {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
+                }
+                n
+            })
+        };
+        let follow = client()
+            .get(format!("{}/api/v1/tail", server.url))
+            .query(&[("q", "live"), ("n", "0")])
+            .timeout(Duration::from_secs(300))
+            .send()
+            .unwrap();
+        assert_eq!(follow.status(), 200);
+        let (tx, followed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(follow).lines().map_while(Result::ok) {
+                if line.contains("live record") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        Readers {
+            stop,
+            failures,
+            searches,
+            followed,
+        }
+    }
+
+    /// Sends live record number `n` (today).
+    fn send_live(server: &Server, n: u64) {
+        let msg = format!("live record {n}");
+        let line = record_line(&Utc::now().to_rfc3339(), "app", "info", &msg, "live", n);
+        let status = server
+            .ingest(format!("{line}\n").into_bytes(), None)
+            .status();
+        assert_eq!(status, 200);
+    }
+
+    /// Stops the searches; checks they all answered and the follower got `sent`.
+    fn finish(self, sent: u64) {
+        for got in 0..sent {
+            self.followed
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("the follower got {got} of {sent} live records"));
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let n = self.searches.join().unwrap();
+        assert!(n > 0, "searches ran meanwhile");
+        assert_eq!(
+            self.failures.load(Ordering::Relaxed),
+            0,
+            "every search answered"
+        );
+    }
+}
+
 #[test]
 fn old_days_go_at_start_and_while_searches_and_a_follower_run() {
     let tmp = tempfile::tempdir().unwrap();
@@ -76,71 +163,21 @@ fn old_days_go_at_start_and_while_searches_and_a_follower_run() {
     assert_eq!(count(&server, "day2"), 50, "not yet past retention");
 
     // Searches and a follower run while day 2 is dropped.
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicU64::new(0));
-    let searches = {
-        let (url, stop, failures) = (server.url.clone(), stop.clone(), failures.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let r = client()
-                    .get(format!("{url}/api/v1/search"))
-                    .query(&[("q", "day2 OR day1 OR day0"), ("limit", "20")])
-                    .send()
-                    .unwrap();
-                if r.status() != 200 {
-                    failures.fetch_add(1, Ordering::Relaxed);
-                }
-                n += 1;
-            }
-            n
-        })
-    };
-    let follow = client()
-        .get(format!("{}/api/v1/tail", server.url))
-        .query(&[("q", "live"), ("n", "0")])
-        .timeout(Duration::from_secs(120))
-        .send()
-        .unwrap();
-    assert_eq!(follow.status(), 200);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(follow).lines().map_while(Result::ok) {
-            if line.contains("live record") {
-                let _ = tx.send(line);
-            }
-        }
-    });
+    let readers = Readers::start(&server, "day2 OR day1 OR day0");
     let mut sent = 0u64;
-    let send_live = |sent: &mut u64| {
-        *sent += 1;
-        let msg = format!("live record {sent}");
-        let line = record_line(&Utc::now().to_rfc3339(), "app", "info", &msg, "live", *sent);
-        let status = server
-            .ingest(format!("{line}\n").into_bytes(), None)
-            .status();
-        assert_eq!(status, 200);
-    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while count(&server, "day2") > 0 {
         assert!(Instant::now() < deadline, "day 2 was never dropped");
-        send_live(&mut sent);
+        sent += 1;
+        Readers::send_live(&server, sent);
         std::thread::sleep(Duration::from_millis(300));
     }
     // A little more after the drop.
     for _ in 0..3 {
-        send_live(&mut sent);
+        sent += 1;
+        Readers::send_live(&server, sent);
     }
-    let mut got = 0;
-    while got < sent {
-        rx.recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("the follower got {got} of {sent} live records"));
-        got += 1;
-    }
-    stop.store(true, Ordering::Relaxed);
-    let n = searches.join().unwrap();
-    assert!(n > 5, "searches ran meanwhile ({n})");
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "every search answered");
+    readers.finish(sent);
     assert_eq!(count(&server, "day1"), 50, "newer than the limit: kept");
     assert_eq!(count(&server, "day0"), 50);
     server.wait_total("live", sent); // the follower may see them before their commit
@@ -215,11 +252,18 @@ fn past_max_disk_the_oldest_partitions_go_with_a_warning() {
         "--max-disk",
         &max.to_string(),
     ]);
+    let readers = Readers::start(&server, "day5 OR day3");
+    let mut sent = 0;
     wait_until(
         "the two oldest days dropped",
         Duration::from_secs(30),
-        || count(&server, "day5") == 0 && count(&server, "day4") == 0,
+        || {
+            sent += 1;
+            Readers::send_live(&server, sent);
+            count(&server, "day5") == 0 && count(&server, "day4") == 0
+        },
     );
+    readers.finish(sent);
     for d in 0..4 {
         assert_eq!(count(&server, &format!("day{d}")), 400, "day {d} kept");
     }
@@ -415,23 +459,7 @@ fn retain_rules_keep_some_records_longer_and_others_shorter() {
             "container:audit-*=10d",
         ],
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicU64::new(0));
-    let searches = {
-        let (url, stop, failures) = (server.url.clone(), stop.clone(), failures.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let r = client()
-                    .get(format!("{url}/api/v1/search"))
-                    .query(&[("q", "rule"), ("limit", "50")])
-                    .send()
-                    .unwrap();
-                if r.status() != 200 {
-                    failures.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-    };
+    let readers = Readers::start(&server, "rule");
     let mut body = Vec::new();
     let mut seq = 0;
     for d in 0..7i64 {
@@ -448,12 +476,13 @@ fn retain_rules_keep_some_records_longer_and_others_shorter() {
     // debug: kept one day (days 0 and 1 stay); the rest: four days (days 0 to 4);
     // audit: ten days (all seven).
     let want = |d: i64| -> u64 { u64::from(d <= 1) + u64::from(d <= 4) + 1 };
+    let mut sent = 0;
     wait_until("the rules applied", Duration::from_secs(40), || {
+        sent += 1;
+        Readers::send_live(&server, sent);
         (0..7).all(|d| count(&server, &format!("d{d}")) == want(d))
     });
-    stop.store(true, Ordering::Relaxed);
-    searches.join().unwrap();
-    assert_eq!(failures.load(Ordering::Relaxed), 0);
+    readers.finish(sent);
     assert_eq!(count(&server, "level:debug"), 2);
     assert_eq!(count(&server, "container:audit-db"), 7);
     // The longest rule decides when a day is dropped whole.
