@@ -193,18 +193,8 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// `1,000,000`.
-pub fn count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// `1,000,000`: the CLI's one way of writing counts.
+pub use crate::render::thousands as count;
 
 #[cfg(test)]
 mod tests {
