@@ -33,26 +33,21 @@ pub async fn reset_seq(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Json<ResetSeqResponse>, ApiError> {
-    let body: ResetSeqBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_request",
-            format!("the body must be JSON like {{\"source_id\":\"node-1/web/stdout\"}}: {e}"),
-        )
-    })?;
+    let body: ResetSeqBody = json_body(
+        &body,
+        "the body must be JSON like {\"source_id\":\"node-1/web/stdout\"}",
+    )?;
     if body.source_id.is_empty() {
         return Err(ApiError::bad_request(
             "invalid_request",
             "`source_id` is empty; give the `_source_id` whose records are refused",
         ));
     }
-    let previous_seq = state.engine.reset_seq(&body.source_id).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        )
-        .retry_after(5)
-    })?;
+    let previous_seq = state
+        .engine
+        .reset_seq(&body.source_id)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
     tracing::info!(
         "admin reset-seq of {:?} (previous {previous_seq:?})",
         body.source_id
@@ -91,15 +86,11 @@ pub async fn delete(
     caller: Option<axum::Extension<crate::auth::Caller>>,
     body: Bytes,
 ) -> Result<Json<DeleteResponse>, ApiError> {
-    let body: DeleteBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_request",
-            format!(
-                "the body must be JSON with `q`, `start` and `end`, e.g. \
-                 {{\"q\":\"message:sk_live\",\"start\":\"now-7d\",\"end\":\"now\"}}: {e}"
-            ),
-        )
-    })?;
+    let body: DeleteBody = json_body(
+        &body,
+        "the body must be JSON with `q`, `start` and `end`, e.g. \
+                 {\"q\":\"message:sk_live\",\"start\":\"now-7d\",\"end\":\"now\"}",
+    )?;
     if body.q.trim().is_empty() {
         return Err(ApiError::bad_request(
             "invalid_request",
@@ -129,14 +120,7 @@ pub async fn delete(
             skein_model::Timestamp(end.0.saturating_add(1)),
         )
         .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                e.to_string(),
-            )
-            .retry_after(5)
-        })?;
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
     tracing::warn!(
         "delete by query {:?} from {} to {}: {deleted} records deleted, asked by {who}",
         body.q,
@@ -163,12 +147,10 @@ pub async fn snapshot(
     caller: Option<axum::Extension<crate::auth::Caller>>,
     body: Bytes,
 ) -> Result<Json<skein_indexer::snapshot::SnapshotReport>, ApiError> {
-    let body: SnapshotBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_request",
-            format!("the body must be JSON like {{\"dir\":\"/backups/skein-2026-12-07\"}}: {e}"),
-        )
-    })?;
+    let body: SnapshotBody = json_body(
+        &body,
+        "the body must be JSON like {\"dir\":\"/backups/skein-2026-12-07\"}",
+    )?;
     let dir = std::path::PathBuf::from(&body.dir);
     if !dir.is_absolute() {
         return Err(ApiError::bad_request(
@@ -184,12 +166,7 @@ pub async fn snapshot(
             skein_indexer::snapshot::SnapshotError::NotEmpty(_) => {
                 ApiError::bad_request("invalid_request", e.to_string())
             }
-            _ => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                e.to_string(),
-            )
-            .retry_after(5),
+            _ => ApiError::unavailable(e.to_string()),
         })?;
     let data = state.engine.data_dir().to_path_buf();
     let copied = tokio::task::spawn_blocking(move || -> std::io::Result<(usize, u64)> {
@@ -237,4 +214,11 @@ fn copy_flat_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Resul
         }
     }
     Ok((n, bytes))
+}
+
+/// The JSON body of an admin call, or a 400 saying what shape it must have
+/// (`expected`).
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_request", format!("{expected}: {e}")))
 }

@@ -41,6 +41,12 @@ impl ApiError {
         }
     }
 
+    /// 503: the server cannot take this now (the WAL or index cannot be written, or it
+    /// is stopping); retry in 5 s.
+    pub fn unavailable(reason: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", reason).retry_after(5)
+    }
+
     /// Adds a `Retry-After` header.
     pub fn retry_after(mut self, seconds: u32) -> ApiError {
         self.retry_after = Some(seconds);

@@ -192,12 +192,9 @@ pub async fn ingest(
         }));
     }
     let outcome = state.engine.ingest(batch).await.map_err(|e| match e {
-        IngestError::Unavailable(_) | IngestError::ShuttingDown => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        )
-        .retry_after(5),
+        IngestError::Unavailable(_) | IngestError::ShuttingDown => {
+            ApiError::unavailable(e.to_string())
+        }
     })?;
     Ok(Json(IngestResponse {
         accepted: outcome.accepted,

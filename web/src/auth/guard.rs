@@ -24,11 +24,9 @@ use std::time::Duration;
 
 /// The guard middleware.
 pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    // A clone of `MatchedPath` shares its string: no copy per request.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let path = matched.as_ref().map_or("", |p| p.as_str());
     let es = path.starts_with("/es");
     let Some(access) = crate::routes::access(req.method(), &path) else {
         return refuse(
