@@ -88,6 +88,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn failures_from_ten_times_the_bound_of_addresses_hold_no_more_than_it() {
+        let l = Limiter::new(3, Duration::from_secs(60));
+        for i in 0..10 * MAX_ADDRESSES as u32 {
+            l.fail(Some(IpAddr::from(i.to_be_bytes())));
+            assert!(l.map.lock().unwrap().len() <= MAX_ADDRESSES);
+        }
+    }
+
+    #[test]
     fn an_address_over_the_limit_waits_and_others_do_not() {
         let l = Limiter::new(3, Duration::from_millis(200));
         let a = Some("10.0.0.1".parse().unwrap());

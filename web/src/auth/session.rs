@@ -36,6 +36,7 @@ struct Session {
 /// The live sessions of one server (in memory: a restart logs everyone out).
 pub struct Sessions {
     ttl: Duration,
+    max: usize,
     map: Mutex<HashMap<Digest32, Session>>,
 }
 
@@ -44,6 +45,7 @@ impl Sessions {
     pub fn new(ttl: Duration) -> Sessions {
         Sessions {
             ttl,
+            max: MAX_SESSIONS,
             map: Mutex::default(),
         }
     }
@@ -58,9 +60,9 @@ impl Sessions {
         let id = tokens::new_secret();
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        if map.len() >= MAX_SESSIONS {
+        if map.len() >= self.max {
             map.retain(|_, s| s.expires > now);
-            if map.len() >= MAX_SESSIONS {
+            if map.len() >= self.max {
                 if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| *k) {
                     map.remove(&oldest);
                 }
@@ -194,4 +196,20 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
     resp.headers_mut()
         .insert(header::SET_COOKIE, set_cookie(&state.auth, "", 0));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_ten_times_the_bound_hold_no_more_sessions_than_it() {
+        let mut s = Sessions::new(Duration::from_secs(3600));
+        s.max = 1_000;
+        let ids: Vec<String> = (0..10 * s.max).map(|_| s.start([7; 32])).collect();
+        assert_eq!(s.map.lock().unwrap().len(), s.max);
+        // The newest sessions live, the oldest were dropped to make room.
+        assert!(s.token_of(ids.last().unwrap()).is_some());
+        assert!(s.token_of(&ids[0]).is_none());
+    }
 }
