@@ -28,7 +28,7 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let path = matched.as_ref().map_or("", |p| p.as_str());
     let es = path.starts_with("/es");
-    let Some(access) = crate::routes::access(req.method(), &path) else {
+    let Some(access) = crate::routes::access(req.method(), path) else {
         return refuse(
             es,
             StatusCode::FORBIDDEN,
