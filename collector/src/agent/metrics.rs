@@ -1,0 +1,59 @@
+//! What the agent reports on `/metrics`.
+
+use crate::source::Source;
+
+/// Describes the agent's metrics to the installed recorder.
+pub fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, Unit};
+    describe_counter!(
+        "skein_agent_lines_read_total",
+        "Log file lines read by the agent"
+    );
+    describe_counter!(
+        "skein_agent_bytes_read_total",
+        Unit::Bytes,
+        "Log file bytes read by the agent"
+    );
+    describe_counter!(
+        "skein_agent_batches_shipped_total",
+        "Batches the server acknowledged"
+    );
+    describe_counter!(
+        "skein_agent_batches_failed_total",
+        "Batch deliveries that failed and were retried"
+    );
+    describe_counter!(
+        "skein_agent_records_shipped_total",
+        "Records the server accepted from this agent"
+    );
+    describe_counter!(
+        "skein_agent_lines_rejected_total",
+        "Records the server rejected as invalid"
+    );
+    describe_gauge!(
+        "skein_agent_spool_bytes",
+        Unit::Bytes,
+        "Bytes of batches spooled and not yet acknowledged"
+    );
+    describe_gauge!(
+        "skein_agent_spool_batches",
+        "Batches spooled and not yet acknowledged"
+    );
+    describe_gauge!("skein_agent_sources", "Files followed");
+    describe_gauge!(
+        "skein_agent_file_lag_bytes",
+        Unit::Bytes,
+        "Bytes written to a followed file and not read yet"
+    );
+}
+
+/// The `source` label of a file's lag: the container name (what people search by),
+/// or the path of a plain file.
+pub(super) fn lag_label(source: &Source) -> String {
+    let spec = source.spec();
+    if spec.meta.container_id == spec.path.display().to_string() {
+        spec.key.clone()
+    } else {
+        spec.meta.container_name().to_string()
+    }
+}
