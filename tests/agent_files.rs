@@ -392,7 +392,7 @@ fn a_batch_refused_for_good_is_quarantined_and_the_source_goes_on() {
     let body = fs::read_dir(&quarantine)
         .unwrap()
         .flatten()
-        .find(|e| e.file_name().to_string_lossy().ends_with(".ndjson.zst"))
+        .find(|e| e.file_name().to_string_lossy().ends_with(".batch.zst"))
         .unwrap();
     let text = zstd::decode_all(&fs::read(body.path()).unwrap()[..]).unwrap();
     assert!(String::from_utf8_lossy(&text).contains("noise-39"));

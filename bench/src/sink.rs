@@ -13,7 +13,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use skein_model::{Record, Timestamp};
+use skein_model::Timestamp;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -50,6 +50,8 @@ struct Inner {
     window: Option<(i64, i64)>,
     /// Where to copy received NDJSON, and how many bytes more.
     dump: Option<(std::fs::File, u64)>,
+    /// The last bodies received, uncompressed, to time their compression with.
+    samples: std::collections::VecDeque<Vec<u8>>,
 }
 
 /// A running sink.
@@ -142,6 +144,11 @@ impl Sink {
         Ok(())
     }
 
+    /// The last (up to 64) bodies received, uncompressed.
+    pub fn samples(&self) -> Vec<Vec<u8>> {
+        self.inner.lock().unwrap().samples.iter().cloned().collect()
+    }
+
     /// The latencies collected, in milliseconds, sorted.
     pub fn latencies_ms(&self) -> Vec<f64> {
         let g = self.inner.lock().unwrap();
@@ -189,6 +196,10 @@ async fn ingest(
     g.counts.batches += 1;
     g.counts.body_bytes += body.len() as u64;
     g.counts.ndjson_bytes += ndjson.len() as u64;
+    if g.samples.len() == 64 {
+        g.samples.pop_front();
+    }
+    g.samples.push_back(ndjson.clone());
     if let Some((f, left)) = g.dump.as_mut() {
         if *left > 0 {
             use std::io::Write;
@@ -198,11 +209,22 @@ async fn ingest(
     }
     let (mut accepted, mut duplicates) = (0u64, 0u64);
     let mut rejected = Vec::new();
+    // The `_source_ids` of the compact form's `@source` line in force.
+    let mut sources: HashMap<String, String> = HashMap::new();
+    let mut source_line: &[u8] = b"";
     for (i, line) in ndjson
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .enumerate()
     {
+        if skein_model::compact::is_source_line(line) {
+            sources = serde_json::from_slice::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| serde_json::from_value(v["@source"]["_source_ids"].clone()).ok())
+                .unwrap_or_default();
+            source_line = line;
+            continue;
+        }
         g.counts.lines += 1;
         let Some(ts) = timestamp(line) else {
             g.counts.rejected += 1;
@@ -210,9 +232,11 @@ async fn ingest(
             continue;
         };
         if g.counts.lines % 1000 == 0 {
-            if let Err(e) = Record::from_json(line) {
+            // Checked as the server reads it: after the `@source` line in force.
+            let two = [source_line, b"\n", line].concat();
+            if let Some(e) = skein_model::compact::decode(&two).decoded.rejected.first() {
                 g.counts.rejected += 1;
-                rejected.push(serde_json::json!({"line": i + 1, "error": e.to_string()}));
+                rejected.push(serde_json::json!({"line": i + 1, "error": e.error}));
                 continue;
             }
         }
@@ -221,7 +245,11 @@ async fn ingest(
                 g.latencies.push(received - ts);
             }
         }
-        match identity(line) {
+        let id = identity(line).or_else(|| {
+            let stream = stream(line).unwrap_or("");
+            Some((sources.get(stream)?.as_str(), seq(line)?))
+        });
+        match id {
             Some((source, seq)) => {
                 let new = match g.seen.get_mut(source) {
                     Some(set) => set.insert(seq),
@@ -278,6 +306,27 @@ fn identity(line: &[u8]) -> Option<(&str, u64)> {
     Some((source, seq))
 }
 
+/// `_seq` of a compact-form agent record, which the agent writes last: `…,"_seq":N}`.
+fn seq(line: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b",\"_seq\":";
+    let at = rfind(line, KEY)? + KEY.len();
+    std::str::from_utf8(line[at..].strip_suffix(b"}")?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The stream of a compact-form agent record, which the agent writes right after the
+/// time: `{"@timestamp":"…","stream":"stdout",…`.
+fn stream(line: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\",\"stream\":\"";
+    let rest = line.strip_prefix(b"{\"@timestamp\":\"")?;
+    let at = rest.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = &rest[at..];
+    let end = rest.iter().position(|&b| b == b'"')?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if hay.len() < needle.len() {
         return None;
@@ -297,5 +346,9 @@ mod tests {
         assert_eq!(identity(line), Some(("abc:stdout", 1234)));
         assert_eq!(timestamp(line), Some(1_795_168_800_500_000_000));
         assert_eq!(identity(br#"{"@timestamp":"x","message":"m"}"#), None);
+        let compact =
+            br#"{"@timestamp":"2026-11-20T10:00:00.5Z","stream":"stderr","message":"m","_seq":77}"#;
+        assert_eq!(stream(compact), Some("stderr"));
+        assert_eq!(seq(compact), Some(77));
     }
 }

@@ -1,79 +1,126 @@
-//! Events to the server's NDJSON, without building a [`skein_model::Record`] per line.
+//! Events to the server's compact batch form ([`skein_model::compact`]), without
+//! building a [`skein_model::Record`] per line.
 //!
 //! Everything a source's records share (host, container, image, labels, the source ids)
-//! is serialized once per source; each event then costs its own fields only. The output
-//! is exactly what [`crate::build_record`] followed by `Record::to_json` gives, which the
+//! goes into one `@source` line, written into a batch when the batch's records switch
+//! to that source ([`BatchWriter`]); each event then costs its own fields only. The
+//! records the server reads are exactly what [`crate::build_record`] gives, which the
 //! tests check.
 
 use crate::decode::Event;
 use crate::enrich::SourceMeta;
-use crate::parse::Stream;
+use skein_model::compact::{self, Source};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Writes the records of one source as NDJSON lines.
-#[derive(Debug, Clone)]
+/// A batch body in the compact form, remembering whose `@source` line is in force.
+#[derive(Debug, Default)]
+pub struct BatchWriter {
+    /// The body so far.
+    pub bytes: Vec<u8>,
+    /// The [`RecordEncoder`] whose `@source` line the next record line would take its
+    /// source's fields from; 0 for none.
+    current: u64,
+}
+
+impl BatchWriter {
+    /// An empty body with room for `bytes`.
+    pub fn with_capacity(bytes: usize) -> BatchWriter {
+        BatchWriter {
+            bytes: Vec::with_capacity(bytes),
+            current: 0,
+        }
+    }
+
+    /// Appends a whole record's JSON line (a record that names its own source): after
+    /// an empty `@source` line if another source's is in force, so it takes nothing
+    /// from it.
+    pub fn push_record_line(&mut self, json: &[u8]) {
+        if self.current != 0 {
+            compact::write_source_line(&mut self.bytes, &Source::default());
+            self.current = 0;
+        }
+        self.bytes.extend_from_slice(json);
+        self.bytes.push(b'\n');
+    }
+
+    /// Bytes written.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether nothing is written.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Empties the body for the next batch.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.current = 0;
+    }
+}
+
+/// Makes every encoder's `@source` line tell apart from every other's in a batch.
+static NEXT_ENCODER: AtomicU64 = AtomicU64::new(1);
+
+/// Writes the records of one source (see the module docs).
+#[derive(Debug)]
 pub struct RecordEncoder {
-    /// `,"host":…,"container":…,"container_id":…,"image":…` up to the stream.
-    identity: Vec<u8>,
-    /// `,"labels":{…}` or empty.
-    labels: Vec<u8>,
-    /// `,"_source_id":"…"` per slot: stdout, stderr, malformed lines.
-    source_ids: [Vec<u8>; 3],
+    id: u64,
+    /// The `@source` line, with its newline.
+    source_line: Vec<u8>,
 }
 
 impl RecordEncoder {
     /// An encoder for records of `meta`, with json-file `attrs` added to the labels
     /// (the metadata's own labels win).
     pub fn new(meta: &SourceMeta, attrs: Option<&BTreeMap<String, String>>) -> RecordEncoder {
-        let mut identity = Vec::new();
-        for (key, value) in [
-            ("host", meta.host.as_str()),
-            ("container", meta.container_name()),
-            ("container_id", meta.container_id.as_str()),
-            ("image", meta.image.as_str()),
-        ] {
-            write!(identity, ",\"{key}\":").expect("writing to a Vec");
-            write_str(&mut identity, value);
-        }
-        let mut merged: BTreeMap<&str, &str> = meta
-            .labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut labels = meta.labels.clone();
         for (k, v) in attrs.into_iter().flatten() {
-            merged.entry(k).or_insert(v);
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        let mut labels = Vec::new();
-        if !merged.is_empty() {
-            labels.extend_from_slice(b",\"labels\":");
-            serde_json::to_writer(&mut labels, &merged).expect("writing to a Vec");
-        }
-        let source_ids = SLOTS.map(|s| {
-            let mut v = b",\"_source_id\":".to_vec();
-            write_str(&mut v, &meta.source_id(s));
-            v
-        });
-        RecordEncoder {
-            identity,
+        let source = Source {
+            host: meta.host.clone(),
+            container: meta.container_name().to_string(),
+            container_id: meta.container_id.clone(),
+            image: meta.image.clone(),
             labels,
-            source_ids,
+            source_ids: SLOTS
+                .iter()
+                .enumerate()
+                .map(|(slot, s)| (STREAMS[slot].to_string(), meta.source_id(s)))
+                .collect(),
+        };
+        let mut source_line = Vec::new();
+        compact::write_source_line(&mut source_line, &source);
+        RecordEncoder {
+            id: NEXT_ENCODER.fetch_add(1, Ordering::Relaxed),
+            source_line,
         }
     }
 
-    /// Appends `event` as one NDJSON line with its delivery identity: `_source_id` of its
-    /// stream (malformed lines, which belong to none, have a source of their own) and
-    /// `_seq` = `seq_base + event.offset`.
-    pub fn encode(&self, event: &Event, seq_base: u64, out: &mut Vec<u8>) {
+    /// Appends `event` as one record line with its delivery identity: `_source_id` of
+    /// its stream (malformed lines, which belong to none, have a source of their own)
+    /// and `_seq` = `seq_base + event.offset`; after this source's `@source` line when
+    /// another one is in force.
+    pub fn encode(&self, event: &Event, seq_base: u64, batch: &mut BatchWriter) {
+        if batch.current != self.id {
+            batch.bytes.extend_from_slice(&self.source_line);
+            batch.current = self.id;
+        }
+        let out = &mut batch.bytes;
         let p = &event.payload;
         out.extend_from_slice(b"{\"@timestamp\":\"");
         let time = p.time.unwrap_or(event.time);
         out.extend_from_slice(&time.rfc3339_bytes());
         out.push(b'"');
-        out.extend_from_slice(&self.identity);
-        out.extend_from_slice(b",\"stream\":\"");
-        out.extend_from_slice(event.stream.map_or("", Stream::as_str).as_bytes());
-        out.push(b'"');
+        if let Some(stream) = event.stream {
+            out.extend_from_slice(b",\"stream\":\"");
+            out.extend_from_slice(stream.as_str().as_bytes());
+            out.push(b'"');
+        }
         if let Some(level) = p.level {
             out.extend_from_slice(b",\"level\":\"");
             out.extend_from_slice(level.as_str().as_bytes());
@@ -81,7 +128,6 @@ impl RecordEncoder {
         }
         out.extend_from_slice(b",\"message\":");
         write_str(out, &p.message);
-        out.extend_from_slice(&self.labels);
         if let Some(raw) = &p.raw_fields {
             out.extend_from_slice(b",\"fields\":");
             out.extend_from_slice(raw.as_bytes());
@@ -89,7 +135,6 @@ impl RecordEncoder {
             out.extend_from_slice(b",\"fields\":");
             serde_json::to_writer(&mut *out, &p.fields).expect("writing to a Vec");
         }
-        out.extend_from_slice(&self.source_ids[event.slot()]);
         write!(out, ",\"_seq\":{}", seq_base + event.offset).expect("writing to a Vec");
         out.extend_from_slice(b"}\n");
     }
@@ -97,6 +142,8 @@ impl RecordEncoder {
 
 /// The delivery sources of a container, by [`Event::slot`].
 pub const SLOTS: [&str; 3] = ["stdout", "stderr", "malformed"];
+/// The `stream` a record of each slot carries (none for malformed lines).
+const STREAMS: [&str; 3] = ["stdout", "stderr", ""];
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(out, s).expect("writing to a Vec");
@@ -107,6 +154,7 @@ mod tests {
     use super::*;
     use crate::enrich::{build_record, Delivery};
     use crate::parse::payload::{self, PayloadConfig};
+    use crate::parse::Stream;
     use proptest::prelude::*;
     use skein_model::{Record, Timestamp};
 
@@ -163,11 +211,19 @@ mod tests {
                 offset,
                 last_offset: offset,
             };
-            let mut out = Vec::new();
-            RecordEncoder::new(&meta, Some(&attrs)).encode(&event, base, &mut out);
-            prop_assert_eq!(out.last(), Some(&b'\n'));
-            let got = Record::from_json(&out[..out.len() - 1]).unwrap();
-            prop_assert_eq!(got, reference(&meta, &attrs, &event, base));
+            let mut batch = BatchWriter::default();
+            let encoder = RecordEncoder::new(&meta, Some(&attrs));
+            encoder.encode(&event, base, &mut batch);
+            // A record line that names its own source takes nothing from the one in force.
+            let own = Record::new(Timestamp(0), "own");
+            batch.push_record_line(own.to_json().as_bytes());
+            encoder.encode(&event, base + 1, &mut batch);
+            prop_assert_eq!(batch.bytes.last(), Some(&b'\n'));
+            let got = skein_model::compact::decode(&batch.bytes).decoded;
+            prop_assert!(got.rejected.is_empty(), "{:?}", got.rejected);
+            prop_assert_eq!(&got.records[0], &reference(&meta, &attrs, &event, base));
+            prop_assert_eq!(&got.records[1], &own);
+            prop_assert_eq!(&got.records[2], &reference(&meta, &attrs, &event, base + 1));
         }
     }
 }

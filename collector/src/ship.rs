@@ -2,6 +2,9 @@
 //! attempts.
 
 use serde::Deserialize;
+use skein_model::compact;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -68,6 +71,8 @@ pub struct Ack {
 pub struct Shipper {
     client: reqwest::Client,
     url: String,
+    /// Whether the server reads the compact form; cleared at its first 415.
+    compact: Arc<AtomicBool>,
 }
 
 impl Shipper {
@@ -87,6 +92,7 @@ impl Shipper {
         Ok(Shipper {
             client,
             url: format!("{}/api/v1/ingest", server.trim_end_matches('/')),
+            compact: Arc::new(AtomicBool::new(true)),
         })
     }
 
@@ -95,9 +101,36 @@ impl Shipper {
         &self.url
     }
 
-    /// Sends one zstd-compressed NDJSON body and waits for the acknowledgement, which
-    /// the server gives once the records are durable.
+    /// Sends one zstd-compressed body in the compact form ([`skein_model::compact`],
+    /// of which NDJSON is a special case) and waits for the acknowledgement, which the
+    /// server gives once the records are durable. A server that does not read the
+    /// compact form (415) gets the same records as NDJSON, now and from then on.
     pub async fn send(&self, body: Vec<u8>) -> Result<Ack, ShipError> {
+        if self.compact.load(Ordering::Relaxed) {
+            let body = bytes::Bytes::from(body);
+            match self.post(body.clone(), compact::CONTENT_TYPE).await {
+                Err(ShipError::Refused {
+                    status: 415,
+                    reason,
+                    ..
+                }) => {
+                    if self.compact.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(
+                            "server {} does not read the compact batch form ({reason}); \
+                             sending NDJSON from now on (upgrade the server to save it the bytes)",
+                            self.url
+                        );
+                    }
+                    return self.post(as_ndjson(&body), "application/x-ndjson").await;
+                }
+                sent => return sent,
+            }
+        }
+        let body = bytes::Bytes::from(body);
+        self.post(as_ndjson(&body), "application/x-ndjson").await
+    }
+
+    async fn post(&self, body: bytes::Bytes, content_type: &str) -> Result<Ack, ShipError> {
         let unreachable = |source| ShipError::Unreachable {
             url: self.url.clone(),
             source,
@@ -105,7 +138,7 @@ impl Shipper {
         let response = self
             .client
             .post(&self.url)
-            .header("content-type", "application/x-ndjson")
+            .header("content-type", content_type)
             .header("content-encoding", "zstd")
             .body(body)
             .send()
@@ -138,6 +171,16 @@ impl Shipper {
             retry_after,
         })
     }
+}
+
+/// A zstd compact body as zstd NDJSON: the same records, each line whole.
+fn as_ndjson(body: &[u8]) -> bytes::Bytes {
+    // Our own body, made by this agent: it decompresses.
+    let plain = zstd::stream::decode_all(body).unwrap_or_default();
+    let ndjson = compact::expand(&plain);
+    zstd::bulk::compress(&ndjson, 1)
+        .expect("zstd compresses into memory")
+        .into()
 }
 
 fn clip(s: &str) -> &str {

@@ -8,7 +8,7 @@
 use crate::checkpoint::SourceState;
 use crate::decode::{Event, Format, SourceDecoder};
 use crate::discover::SourceSpec;
-use crate::encode::RecordEncoder;
+use crate::encode::{BatchWriter, RecordEncoder};
 use crate::parse::multiline::MultilineConfig;
 use crate::parse::payload::PayloadConfig;
 use crate::tail::{FileId, FileTail, Layout, TailPosition};
@@ -156,7 +156,7 @@ impl Source {
         limit: usize,
         now: Instant,
         scratch: &mut Scratch,
-        out: &mut Vec<u8>,
+        out: &mut BatchWriter,
     ) -> io::Result<Pumped> {
         let Scratch { buf, events } = scratch;
         buf.clear();
@@ -191,7 +191,12 @@ impl Source {
     }
 
     /// Emits multiline events whose wait is over.
-    pub fn flush_expired(&mut self, now: Instant, scratch: &mut Scratch, out: &mut Vec<u8>) -> u64 {
+    pub fn flush_expired(
+        &mut self,
+        now: Instant,
+        scratch: &mut Scratch,
+        out: &mut BatchWriter,
+    ) -> u64 {
         self.decoder.flush_expired(now, &mut scratch.events);
         self.emit(&mut scratch.events, out)
     }
@@ -239,7 +244,7 @@ impl Source {
     }
 
     /// Encodes the decoded events and notes, per slot, the last on-disk line shipped.
-    fn emit(&mut self, events: &mut Vec<Event>, out: &mut Vec<u8>) -> u64 {
+    fn emit(&mut self, events: &mut Vec<Event>, out: &mut BatchWriter) -> u64 {
         if self.decoder.attrs_generation() != self.attrs_generation {
             self.attrs_generation = self.decoder.attrs_generation();
             self.encoder = RecordEncoder::new(&self.spec.meta, self.decoder.attrs());
@@ -292,16 +297,15 @@ mod tests {
 
     fn pump_all(source: &mut Source) -> Vec<Record> {
         let mut scratch = Scratch::default();
-        let mut out = Vec::new();
+        let mut out = BatchWriter::default();
         for _ in 0..4 {
             source
                 .pump(1 << 20, Instant::now(), &mut scratch, &mut out)
                 .unwrap();
         }
-        out.split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| Record::from_json(l).unwrap())
-            .collect()
+        let decoded = skein_model::compact::decode(&out.bytes).decoded;
+        assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
+        decoded.records
     }
 
     /// Restart from `state()` after every emitted record: the records over all runs

@@ -3,6 +3,7 @@
 
 use crate::budget::Permit;
 use serde::{Deserialize, Serialize};
+use skein_model::compact::{self, Form};
 use skein_model::record::{decode_ndjson, Decoded, Rejected};
 use skein_model::{es_mapping, Original, Record, RecordError, Timestamp};
 use std::ops::Range;
@@ -15,6 +16,10 @@ pub struct PreparedBatch {
     pub(crate) records: Vec<Record>,
     pub(crate) text: Vec<u8>,
     pub(crate) spans: Vec<Range<usize>>,
+    /// For a compact batch, per record, the span of the `@source` line it takes its
+    /// source's fields from: the WAL gets that line before the record's. Empty for
+    /// NDJSON.
+    pub(crate) sources: Vec<Option<Range<usize>>>,
     pub(crate) permit: Option<Permit>,
     /// What the records take in memory ([`Record::heap_bytes`]): what the permit holds
     /// once the text is in the WAL and given back.
@@ -64,6 +69,7 @@ impl PreparedBatch {
             records,
             text,
             spans,
+            sources: Vec::new(),
             permit,
         }
     }
@@ -78,11 +84,36 @@ impl PreparedBatch {
         permit: Option<Permit>,
         horizon: Option<Timestamp>,
     ) -> (PreparedBatch, Vec<Rejected>) {
-        let Decoded {
-            mut records,
-            mut spans,
-            mut rejected,
-        } = decode_ndjson(&body);
+        PreparedBatch::from_body(body, Form::Ndjson, permit, horizon)
+    }
+
+    /// Decodes a body of either form ([`skein_model::compact`]), as
+    /// [`from_ndjson`](Self::from_ndjson) does.
+    pub fn from_body(
+        body: Vec<u8>,
+        form: Form,
+        permit: Option<Permit>,
+        horizon: Option<Timestamp>,
+    ) -> (PreparedBatch, Vec<Rejected>) {
+        let (
+            Decoded {
+                mut records,
+                mut spans,
+                mut rejected,
+            },
+            mut sources,
+        ) = match form {
+            Form::Ndjson => (decode_ndjson(&body), Vec::new()),
+            Form::Compact => {
+                let d = compact::decode(&body);
+                let sources = if d.sources.iter().all(Option::is_none) {
+                    Vec::new()
+                } else {
+                    d.sources
+                };
+                (d.decoded, sources)
+            }
+        };
         let refuse = |r: &Record| -> Option<String> {
             if r.original.is_some() {
                 return Some(
@@ -102,17 +133,20 @@ impl PreparedBatch {
             })
         };
         if records.iter().any(|r| refuse(r).is_some()) {
-            let mut kept = (Vec::new(), Vec::new());
-            for (r, span) in records.into_iter().zip(spans) {
+            let mut kept = (Vec::new(), Vec::new(), Vec::new());
+            for (i, (r, span)) in records.into_iter().zip(spans).enumerate() {
                 if let Some(error) = refuse(&r) {
                     let line = 1 + body[..span.start].iter().filter(|&&b| b == b'\n').count();
                     rejected.push(Rejected { line, error });
                 } else {
                     kept.0.push(r);
                     kept.1.push(span);
+                    if let Some(s) = sources.get_mut(i) {
+                        kept.2.push(s.take());
+                    }
                 }
             }
-            (records, spans) = kept;
+            (records, spans, sources) = kept;
             rejected.sort_by_key(|r| r.line);
         }
         (
@@ -121,6 +155,7 @@ impl PreparedBatch {
                 records,
                 text: body,
                 spans,
+                sources,
                 permit,
             },
             rejected,
@@ -206,6 +241,23 @@ struct DocumentMeta {
     index: String,
     #[serde(rename = "_id", default)]
     id: Option<String>,
+}
+
+/// The records of one WAL entry's lines: records' JSON forms (a compact batch's
+/// `@source` lines applied to the lines after them, [`skein_model::compact`]) and
+/// document lines ([`decode_line`]).
+pub fn decode_payload(payload: &[u8]) -> impl Iterator<Item = Result<Record, RecordError>> + '_ {
+    let mut replay = compact::Replay::default();
+    payload
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(move |line| {
+            if line.starts_with(b"{\"_es\":") {
+                Some(decode_line(line))
+            } else {
+                replay.line(line)
+            }
+        })
 }
 
 /// The record of one WAL line: a record's JSON form (from `/api/v1/ingest` and the

@@ -200,12 +200,8 @@ impl Indexer {
             return;
         }
         let mut records = Vec::new();
-        for line in entry
-            .payload
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-        {
-            match crate::batch::decode_line(line) {
+        for r in crate::batch::decode_payload(&entry.payload) {
+            match r {
                 Ok(r) => records.push(r),
                 // The line was valid when written and its frame passed its checksum.
                 Err(e) => {

@@ -176,16 +176,21 @@ impl IngestThread {
                 records,
                 text,
                 spans,
+                mut sources,
                 permit,
                 records_bytes,
             } = batch;
             let mut kept = Vec::with_capacity(records.len());
             let mut kept_spans = Vec::with_capacity(records.len());
+            let mut kept_sources = Vec::with_capacity(sources.len());
             let mut outcome = IngestOutcome::default();
-            for (r, span) in records.into_iter().zip(spans) {
+            for (i, (r, span)) in records.into_iter().zip(spans).enumerate() {
                 if self.seqs.admit(&r) {
                     kept.push(r);
                     kept_spans.push(span);
+                    if let Some(s) = sources.get_mut(i) {
+                        kept_sources.push(s.take());
+                    }
                     outcome.accepted += 1;
                 } else {
                     outcome.duplicates += 1;
@@ -194,11 +199,22 @@ impl IngestThread {
             let written = if kept.is_empty() {
                 None
             } else {
-                let payload = match one_run(&text, &kept_spans) {
+                let payload = match one_run(&text, &kept_spans).filter(|_| kept_sources.is_empty())
+                {
                     Some(run) => &text[run],
                     None => {
                         self.payload.clear();
-                        for span in kept_spans {
+                        // A compact batch's records go after the `@source` line they
+                        // take their source's fields from, as in the batch.
+                        let mut last_source = None;
+                        for (i, span) in kept_spans.into_iter().enumerate() {
+                            if let Some(Some(source)) = kept_sources.get(i) {
+                                if last_source != Some(source.start) {
+                                    self.payload.extend_from_slice(&text[source.clone()]);
+                                    self.payload.push(b'\n');
+                                    last_source = Some(source.start);
+                                }
+                            }
                             self.payload.extend_from_slice(&text[span]);
                             self.payload.push(b'\n');
                         }

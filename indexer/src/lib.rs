@@ -213,11 +213,9 @@ impl Engine {
                 if let Some(batch::Control::ResetSeq(source)) = batch::Control::decode(&e.payload) {
                     seqs.reset(&source);
                 }
-                for line in e.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    if let Ok(r) = batch::decode_line(line) {
-                        seqs.observe(&r);
-                        replayed += 1;
-                    }
+                for r in batch::decode_payload(&e.payload).flatten() {
+                    seqs.observe(&r);
+                    replayed += 1;
                 }
                 indexer.add_entry(&e);
             })?;

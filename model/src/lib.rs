@@ -2,6 +2,8 @@
 //!
 //! - [`record`]: the [`Record`] (one parsed log line) and its JSON wire form, including the
 //!   line-by-line NDJSON decoding used by ingest, which rejects a bad line on its own.
+//! - [`compact`]: the compact batch form, NDJSON whose records share their source's
+//!   fields through `@source` lines (what the agent sends).
 //! - [`level`]: the normalised severity [`Level`] and the aliases it is parsed from.
 //! - [`atomic_file`]: replacing a small file atomically and durably (checkpoints,
 //!   dashboards, token files).
@@ -12,6 +14,7 @@
 //!   RFC 3339 and Elasticsearch date math (`now-15m`, `now/d`).
 
 pub mod atomic_file;
+pub mod compact;
 pub mod es_mapping;
 pub mod level;
 pub mod memory;

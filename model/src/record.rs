@@ -158,7 +158,14 @@ impl Record {
 
     /// Decodes one JSON record, explaining what is wrong when it is not one.
     pub fn from_json(line: &[u8]) -> Result<Record, RecordError> {
-        let rec: Record = serde_json::from_slice(line).map_err(|e| {
+        Record::from_json_part(line)?.check_identity()
+    }
+
+    /// Decodes one JSON record that may still lack what a compact batch's `@source`
+    /// line gives it ([`crate::compact`]): the pairing of `_source_id` and `_seq` is
+    /// not checked yet.
+    pub(crate) fn from_json_part(line: &[u8]) -> Result<Record, RecordError> {
+        serde_json::from_slice(line).map_err(|e| {
             // serde_json says "at line 1 column N"; within one NDJSON line only the
             // column means anything.
             let full = e.to_string();
@@ -181,13 +188,17 @@ impl Record {
             } else {
                 RecordError::Invalid(msg)
             }
-        })?;
-        if rec.source_id.is_some() != rec.seq.is_some() {
+        })
+    }
+
+    /// Refuses a record with only one half of its delivery identity.
+    pub(crate) fn check_identity(self) -> Result<Record, RecordError> {
+        if self.source_id.is_some() != self.seq.is_some() {
             return Err(RecordError::Invalid(
                 "`_source_id` and `_seq` must be sent together".into(),
             ));
         }
-        Ok(rec)
+        Ok(self)
     }
 
     /// The JSON form as one line (no trailing newline).
@@ -231,7 +242,7 @@ pub struct Decoded {
 
 /// Refuses a `_seq` over [`MAX_SEQ`] at ingest. (Replay reads the WAL with
 /// [`Record::from_json`] alone, so lines written before this limit still load.)
-fn seq_in_range(rec: Record) -> Result<Record, RecordError> {
+pub(crate) fn seq_in_range(rec: Record) -> Result<Record, RecordError> {
     match rec.seq {
         Some(seq) if seq > MAX_SEQ => Err(RecordError::Invalid(format!(
             "`_seq` {seq} is over 2^53 ({MAX_SEQ}), the largest integer JSON tools keep \

@@ -1,6 +1,6 @@
 //! Reading one [`ImportSet`] into compressed ingest batches, with the agent's own
 //! stages: the collector's [`SourceDecoder`] (framing, split lines, multiline, payloads)
-//! and [`RecordEncoder`] (NDJSON with `_source_id` and `_seq`).
+//! and [`RecordEncoder`] (the compact batch form, with `_source_id` and `_seq`).
 //!
 //! Positions are the agent's: byte offsets counted from 0 at the set's oldest file and
 //! running on across its files, and the decoder is flushed at the end of each file as
@@ -17,7 +17,7 @@ use super::time::{LineTimes, Zone};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use skein_collector::decode::{Event, SourceDecoder};
-use skein_collector::encode::RecordEncoder;
+use skein_collector::encode::{BatchWriter, RecordEncoder};
 use skein_collector::parse::multiline::MultilineConfig;
 use skein_collector::parse::payload::PayloadConfig;
 use skein_model::{Record, Timestamp};
@@ -186,7 +186,7 @@ struct SetReader<'a> {
     /// The time of the last plain record, for the records after it without one.
     last_time: Option<Timestamp>,
     events: Vec<Event>,
-    batch: Vec<u8>,
+    batch: BatchWriter,
     records: u64,
     consumed: u64,
     now: Instant,
@@ -220,7 +220,7 @@ impl<'a> SetReader<'a> {
             ),
             last_time: None,
             events: Vec::new(),
-            batch: Vec::with_capacity(options.batch_bytes + (256 << 10)),
+            batch: BatchWriter::with_capacity(options.batch_bytes + (256 << 10)),
             records: 0,
             consumed: 0,
             now: Instant::now(),
@@ -318,8 +318,7 @@ impl<'a> SetReader<'a> {
             record.source_id = Some(self.stdout_source.clone());
             record.seq = Some(position);
         }
-        self.batch.extend_from_slice(record.to_json().as_bytes());
-        self.batch.push(b'\n');
+        self.batch.push_record_line(record.to_json().as_bytes());
         self.records += 1;
         self.report.records += 1;
         self.report.timed += 1;
@@ -335,7 +334,7 @@ impl<'a> SetReader<'a> {
         let body = if self.records == 0 {
             Vec::new()
         } else {
-            zstd::bulk::compress(&self.batch, 1).expect("zstd compresses into memory")
+            zstd::bulk::compress(&self.batch.bytes, 1).expect("zstd compresses into memory")
         };
         let batch = Batch {
             body,
@@ -423,10 +422,10 @@ mod tests {
         let outcome = read_set(0, set, options, &stop, &mut |b: Batch| {
             bytes += b.bytes;
             if b.records > 0 {
-                let ndjson = zstd::bulk::decompress(&b.body, 64 << 20).unwrap();
-                for l in ndjson.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
-                    records.push(Record::from_json(l).unwrap());
-                }
+                let body = zstd::bulk::decompress(&b.body, 64 << 20).unwrap();
+                let decoded = skein_model::compact::decode(&body).decoded;
+                assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
+                records.extend(decoded.records);
             }
             true
         })
@@ -505,17 +504,13 @@ mod tests {
         )
         .unwrap();
         let mut scratch = skein_collector::source::Scratch::default();
-        let mut out = Vec::new();
+        let mut out = BatchWriter::default();
         for _ in 0..10 {
             source
                 .pump(1 << 20, Instant::now(), &mut scratch, &mut out)
                 .unwrap();
         }
-        let agent: Vec<Record> = out
-            .split(|c| *c == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| Record::from_json(l).unwrap())
-            .collect();
+        let agent: Vec<Record> = skein_model::compact::decode(&out.bytes).decoded.records;
         assert_eq!(agent.len(), 5);
         assert_eq!(records, agent);
         let seqs: Vec<(String, u64)> = records

@@ -1,4 +1,5 @@
-//! `POST /api/v1/ingest`: NDJSON records, durable before the answer.
+//! `POST /api/v1/ingest`: NDJSON records (or the agent's compact form,
+//! [`skein_model::compact`]), durable before the answer.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -9,6 +10,7 @@ use axum::Json;
 use futures_util::StreamExt;
 use serde::Serialize;
 use skein_indexer::{text_buffers, Budget, IngestError, Permit, PreparedBatch};
+use skein_model::compact;
 use skein_model::record::Rejected;
 use std::io::Read;
 
@@ -149,6 +151,20 @@ pub async fn ingest(
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
     let limits = state.limits.clone();
+    // Before reading the body: a client that sent a form we do not know learns it at
+    // once (the agent then falls back to NDJSON).
+    let form = compact::form_of(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_batch_version",
+            e.to_string(),
+        )
+    })?;
     let BodyRead {
         raw,
         encoding,
@@ -174,7 +190,7 @@ pub async fn ingest(
             RECORD_EXPANSION,
         )?;
         let horizon = engine.retention_horizon();
-        let (mut batch, rejected) = PreparedBatch::from_ndjson(decoded, Some(permit), horizon);
+        let (mut batch, rejected) = PreparedBatch::from_body(decoded, form, Some(permit), horizon);
         if !batch.fit_budget() {
             return Err(no_room());
         }

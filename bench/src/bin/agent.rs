@@ -15,6 +15,12 @@
 //!   `@timestamp`), lost lines.
 //! - **idle**: 100 containers with a small log each and no writes: agent CPU as % of one
 //!   core once the initial read is shipped.
+//!
+//! `--baseline PATH` runs every scenario with a second `skein` binary too (e.g. the
+//! previous main built in a worktree), interleaved with this one round by round, and
+//! ends with the ratio of each scenario's CPU figure. With `FLUENT_BIT=PATH` set, the
+//! sink scenario also runs Fluent Bit (tail → http, json_lines) on the same corpus into
+//! the same sink, counted by lines received (its records carry no delivery identity).
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
@@ -90,6 +96,21 @@ struct Args {
     /// Extra argument for `skein agent` (repeatable), e.g. --agent-arg=--batch-bytes=4194304.
     #[arg(long = "agent-arg", allow_hyphen_values = true)]
     agent_args: Vec<String>,
+    /// A second `skein` binary to run through the same scenarios, interleaved.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Runs of each scenario per binary.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+}
+
+/// One scenario's CPU figure for one binary, for the closing comparison.
+struct Figure {
+    scenario: &'static str,
+    arm: String,
+    /// What `value` is.
+    unit: &'static str,
+    value: f64,
 }
 
 fn main() -> Result<()> {
@@ -115,6 +136,14 @@ fn main() -> Result<()> {
     let work = std::fs::canonicalize(&a.work_dir)?;
 
     println!("bench/agent — {}", machine());
+    let mut arms = vec![(
+        "this".to_string(),
+        skein_bench::server::built_skein_binary()?,
+    )];
+    if let Some(b) = &a.baseline {
+        arms.push(("baseline".to_string(), b.clone()));
+    }
+    let mut figures = Vec::new();
     if !a.agent_args.is_empty() {
         println!("agent arguments: {}", a.agent_args.join(" "));
     }
@@ -135,20 +164,86 @@ fn main() -> Result<()> {
             lines: manifest.lines,
             bytes: manifest.bytes,
         };
-        if a.only.contains(&Scenario::Sink) {
-            sink_run(&a, &work, &c)?;
-        }
-        if a.only.contains(&Scenario::Server) {
-            server_run(&a, &work, &c)?;
+        for _ in 0..a.rounds {
+            if a.only.contains(&Scenario::Sink) {
+                for (arm, bin) in &arms {
+                    use_binary(arm, bin);
+                    figures.push(sink_run(&a, &work, &c, arm)?);
+                }
+                if let Some(fb) = std::env::var_os("FLUENT_BIT") {
+                    figures.push(fluent_bit_sink_run(&a, &work, &c, Path::new(&fb))?);
+                }
+            }
+            if a.only.contains(&Scenario::Server) {
+                for (arm, bin) in &arms {
+                    use_binary(arm, bin);
+                    figures.push(server_run(&a, &work, &c, arm)?);
+                }
+            }
         }
     }
-    if a.only.contains(&Scenario::Live) {
-        live_run(&a, &work, live_seconds)?;
+    for _ in 0..a.rounds {
+        if a.only.contains(&Scenario::Live) {
+            for (arm, bin) in &arms {
+                use_binary(arm, bin);
+                figures.push(live_run(&a, &work, live_seconds, arm)?);
+            }
+        }
+        if a.only.contains(&Scenario::Idle) {
+            for (arm, bin) in &arms {
+                use_binary(arm, bin);
+                figures.push(idle_run(&a, &work, idle_seconds, arm)?);
+            }
+        }
     }
-    if a.only.contains(&Scenario::Idle) {
-        idle_run(&a, &work, idle_seconds)?;
+    if arms.len() > 1 || figures.iter().any(|f| f.arm == "fluent-bit") {
+        compare(&figures, &arms[0].0);
     }
     Ok(())
+}
+
+/// Makes the scenarios run `bin` (they start `SKEIN_BIN`).
+fn use_binary(arm: &str, bin: &Path) {
+    std::env::set_var("SKEIN_BIN", bin);
+    println!();
+    println!("-- {arm}: {}", bin.display());
+}
+
+/// Per scenario, the median figure of each arm and its ratio to `this`.
+fn compare(figures: &[Figure], this: &str) {
+    println!();
+    println!("== comparison (median of the rounds; ratio = arm / {this})");
+    let mut scenarios: Vec<&str> = figures.iter().map(|f| f.scenario).collect();
+    scenarios.dedup();
+    scenarios.sort();
+    scenarios.dedup();
+    for scenario in scenarios {
+        let of = |arm: &str| {
+            let mut v: Vec<f64> = figures
+                .iter()
+                .filter(|f| f.scenario == scenario && f.arm == arm)
+                .map(|f| f.value)
+                .collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied()
+        };
+        let Some(mine) = of(this) else { continue };
+        let unit = figures
+            .iter()
+            .find(|f| f.scenario == scenario)
+            .map_or("", |f| f.unit);
+        let mut arms: Vec<&str> = figures
+            .iter()
+            .filter(|f| f.scenario == scenario)
+            .map(|f| f.arm.as_str())
+            .collect();
+        arms.sort();
+        arms.dedup();
+        for arm in arms {
+            let v = of(arm).unwrap_or(f64::NAN);
+            println!("{scenario}: {arm} {v:.3} {unit}   ratio {:.2}", v / mine);
+        }
+    }
 }
 
 struct Corpus {
@@ -223,7 +318,7 @@ fn mib(b: u64) -> f64 {
     b as f64 / (1 << 20) as f64
 }
 
-fn sink_run(a: &Args, work: &Path, c: &Corpus) -> Result<()> {
+fn sink_run(a: &Args, work: &Path, c: &Corpus, arm: &str) -> Result<Figure> {
     let state = fresh(&work.join("state-sink"))?;
     let sink = Sink::start()?;
     if let Some(path) = &a.dump_ndjson {
@@ -281,10 +376,15 @@ fn sink_run(a: &Args, work: &Path, c: &Corpus) -> Result<()> {
         k.ndjson_bytes as f64 / c.bytes as f64
     );
     println!("{other}");
-    Ok(())
+    Ok(Figure {
+        scenario: "sink",
+        arm: arm.to_string(),
+        unit: "agent CPU-s per GB",
+        value: cpu / gb,
+    })
 }
 
-fn server_run(a: &Args, work: &Path, c: &Corpus) -> Result<()> {
+fn server_run(a: &Args, work: &Path, c: &Corpus, arm: &str) -> Result<Figure> {
     let state = fresh(&work.join("state-server"))?;
     let data = work.join("server-data");
     let server = ServerProcess::start(&data, &[])?;
@@ -352,10 +452,15 @@ fn server_run(a: &Args, work: &Path, c: &Corpus) -> Result<()> {
         c.lines
     );
     println!("{other}");
-    Ok(())
+    Ok(Figure {
+        scenario: "server",
+        arm: arm.to_string(),
+        unit: "agent CPU-s per GB",
+        value: agent_cpu / (c.bytes as f64 / 1e9),
+    })
 }
 
-fn live_run(a: &Args, work: &Path, window_s: u64) -> Result<()> {
+fn live_run(a: &Args, work: &Path, window_s: u64, arm: &str) -> Result<Figure> {
     let dir = fresh(&work.join("live"))?;
     let state = fresh(&work.join("state-live"))?;
     let sink = Sink::start()?;
@@ -469,10 +574,38 @@ fn live_run(a: &Args, work: &Path, window_s: u64) -> Result<()> {
     println!(
         "{other} (the writer and the sink run in the bench process and are not counted as other)"
     );
-    Ok(())
+    // What compressing such small batches costs, timed here on the bodies received.
+    let samples = sink.samples();
+    if !samples.is_empty() {
+        let plain: usize = samples.iter().map(Vec::len).sum();
+        let t = Instant::now();
+        let mut packed = 0;
+        for _ in 0..10 {
+            packed = samples
+                .iter()
+                .map(|b| zstd::bulk::compress(b, 1).map_or(0, |z| z.len()))
+                .sum::<usize>();
+        }
+        let per_batch = t.elapsed().as_secs_f64() / 10.0 / samples.len() as f64;
+        let rate = k.batches as f64 / stats.elapsed.as_secs_f64();
+        println!(
+            "zstd level 1 on the last {} batches ({:.1} KiB → {:.1} KiB each on average): {:.0} µs a batch, {:.2}% of one core at {rate:.0} batches/s",
+            samples.len(),
+            plain as f64 / samples.len() as f64 / 1024.0,
+            packed as f64 / samples.len() as f64 / 1024.0,
+            per_batch * 1e6,
+            per_batch * rate * 100.0
+        );
+    }
+    Ok(Figure {
+        scenario: "live",
+        arm: arm.to_string(),
+        unit: "% of one core",
+        value: (cpu1 - cpu0) / secs * 100.0,
+    })
 }
 
-fn idle_run(a: &Args, work: &Path, window_s: u64) -> Result<()> {
+fn idle_run(a: &Args, work: &Path, window_s: u64, arm: &str) -> Result<Figure> {
     let dir = work.join("idle");
     let manifest = ensure_corpus(
         &dir,
@@ -539,5 +672,81 @@ fn idle_run(a: &Args, work: &Path, window_s: u64) -> Result<()> {
         mib(rss)
     );
     println!("{other}");
-    Ok(())
+    Ok(Figure {
+        scenario: "idle",
+        arm: arm.to_string(),
+        unit: "% of one core",
+        value: (cpu1 - cpu0) / secs * 100.0,
+    })
+}
+
+/// The sink scenario with Fluent Bit (`FLUENT_BIT=PATH`, 5.x) instead of the agent: the
+/// tail input with the docker parser on the same files into the same sink over HTTP as
+/// JSON lines, until the sink has received as many lines as the corpus holds.
+fn fluent_bit_sink_run(a: &Args, work: &Path, c: &Corpus, bin: &Path) -> Result<Figure> {
+    let state = fresh(&work.join("state-fluent-bit"))?;
+    let sink = Sink::start()?;
+    let port = sink.url.rsplit(':').next().unwrap_or_default().to_string();
+    let config = state.join("fluent-bit.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "service:\n  flush: 1\n  log_level: warn\npipeline:\n  inputs:\n    - name: tail\n      \
+             path: {glob}\n      read_from_head: true\n      refresh_interval: 1\n      \
+             multiline.parser: docker\n      db: {db}\n      mem_buf_limit: 64MB\n  outputs:\n    \
+             - name: http\n      match: '*'\n      host: 127.0.0.1\n      port: {port}\n      \
+             uri: /api/v1/ingest\n      format: json_lines\n      json_date_key: '@timestamp'\n      \
+             json_date_format: iso8601\n",
+            glob = c.glob,
+            db = state.join("tail.db").display(),
+        ),
+    )?;
+    println!();
+    println!("-- fluent-bit: {}", bin.display());
+    let (load, own0) = (OtherLoad::start(), own_cpu());
+    let started = Instant::now();
+    let mut child = std::process::Command::new(bin)
+        .arg("-c")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting Fluent Bit {}", bin.display()))?;
+    let pid = child.id();
+    let stall = Duration::from_secs(a.stall_seconds);
+    let (mut last, mut last_change, mut wall) = (0, Instant::now(), 0.0);
+    while sink.counts().lines < c.lines && last_change.elapsed() < stall {
+        let n = sink.counts().lines;
+        if n != last {
+            (last, last_change, wall) = (n, Instant::now(), started.elapsed().as_secs_f64());
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            bail!("Fluent Bit exited with {st}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if sink.counts().lines >= c.lines {
+        wall = started.elapsed().as_secs_f64();
+    }
+    let cpu = skein_bench::procfs::cpu_seconds(pid);
+    let rss = skein_bench::procfs::peak_rss(pid);
+    let other = other_line(&load, cpu + own_cpu() - own0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let k = sink.counts();
+    let gb = c.bytes as f64 / 1e9;
+    println!("== sink: corpus → Fluent Bit → counting sink");
+    println!(
+        "{} of {} lines received in {wall:.2} s; Fluent Bit CPU {cpu:.2} s = {:.2} CPU-seconds per GB; peak RSS {:.1} MiB",
+        k.lines,
+        c.lines,
+        cpu / gb,
+        mib(rss)
+    );
+    println!("{other}");
+    Ok(Figure {
+        scenario: "sink",
+        arm: "fluent-bit".into(),
+        unit: "agent CPU-s per GB",
+        value: cpu / gb,
+    })
 }

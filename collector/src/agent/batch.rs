@@ -3,6 +3,7 @@
 
 use super::queue::Queue;
 use crate::checkpoint::{SourceState, Updates};
+use crate::encode::BatchWriter;
 use crate::spool::SpooledBatch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Default)]
 pub(super) struct OpenBatch {
     /// The encoded records, uncompressed.
-    pub(super) body: Vec<u8>,
+    pub(super) body: BatchWriter,
     records: u32,
     /// When the first data of this batch was read.
     opened: Option<Instant>,
@@ -23,7 +24,7 @@ pub(super) struct OpenBatch {
 impl OpenBatch {
     pub(super) fn with_capacity(bytes: usize) -> OpenBatch {
         OpenBatch {
-            body: Vec::with_capacity(bytes),
+            body: BatchWriter::with_capacity(bytes),
             ..OpenBatch::default()
         }
     }
@@ -103,7 +104,7 @@ impl OpenBatch {
             no,
             records: self.records,
             positions: serde_json::to_vec(&self.updates).expect("positions serialize"),
-            body: zstd::bulk::compress(&self.body, 1).expect("zstd compresses into memory"),
+            body: zstd::bulk::compress(&self.body.bytes, 1).expect("zstd compresses into memory"),
         }
     }
 
@@ -111,8 +112,8 @@ impl OpenBatch {
     /// round) goes back to `keep` bytes.
     pub(super) fn clear(&mut self, shrink_past: usize, keep: usize) {
         self.body.clear();
-        if self.body.capacity() > shrink_past {
-            self.body.shrink_to(keep);
+        if self.body.bytes.capacity() > shrink_past {
+            self.body.bytes.shrink_to(keep);
         }
         self.records = 0;
         self.opened = None;
@@ -207,7 +208,7 @@ mod tests {
     fn a_batch_is_cut_when_full_old_or_caught_up_with_an_idle_shipper() {
         let now = Instant::now();
         let mut open = OpenBatch::default();
-        open.body.extend_from_slice(&[b'x'; 100]);
+        open.body.bytes.extend_from_slice(&[b'x'; 100]);
         open.wrote("a", 1, now);
         assert_eq!(open.deadline(WAIT), Some(now + WAIT));
         // Young, not full, still reading: keep filling.
@@ -240,6 +241,7 @@ mod tests {
         let now = Instant::now();
         let mut open = OpenBatch::default();
         open.body
+            .bytes
             .extend_from_slice(b"{\"message\":\"a\"}\n{\"message\":\"b\"}\n");
         open.wrote("b", 1, now);
         open.wrote("a", 1, now);
@@ -253,7 +255,7 @@ mod tests {
         assert_eq!(sealed.no, 7);
         assert_eq!(sealed.records, 2);
         let body = zstd::stream::decode_all(&sealed.body[..]).expect("zstd");
-        assert_eq!(body, open.body);
+        assert_eq!(body, open.body.bytes);
         let updates: Updates = serde_json::from_slice(&sealed.positions).expect("positions");
         assert_eq!(updates.len(), 3);
         assert_eq!(updates["a"], Some(state(10)));

@@ -156,14 +156,16 @@ impl ShipperLoop {
 
 impl ShipperLoop {
     /// Keeps a batch the server refused for good in `STATE/quarantine/` (its body as
-    /// sent, zstd NDJSON, and the reason beside it), counts it and says so.
+    /// sent, zstd in the compact batch form (which NDJSON tools read but for its
+    /// `@source` lines; [`skein_model::compact`]), and the reason beside it), counts it
+    /// and says so.
     fn quarantine(&self, batch: &SpooledBatch, status: u16, reason: &str) {
         let base = self.quarantine.join(format!(
             "batch-{}-{}",
             batch.no,
             chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
         ));
-        let body = base.with_extension("ndjson.zst");
+        let body = base.with_extension("batch.zst");
         let why = base.with_extension("reason.txt");
         let written = std::fs::create_dir_all(&self.quarantine)
             .and_then(|()| skein_model::atomic_file::write_atomic(&body, &batch.body, Some(0o600)))

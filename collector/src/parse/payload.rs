@@ -130,12 +130,16 @@ fn from_json_raw(trimmed: &str, line: &str, config: &PayloadConfig) -> Option<Pa
         return None;
     }
     let RawEntries(entries) = serde_json::from_str(trimmed).ok()?;
-    let mut taken = vec![false; entries.len()];
+    // At most two members are taken (the message and the level): their indexes, not a
+    // vector of flags per line.
+    let mut taken = [usize::MAX; 2];
+    let mut n_taken = 0;
     let mut find = |keys: &[&str], accept: &mut dyn FnMut(&RawValue) -> bool| {
         for key in keys {
             for (i, (k, v)) in entries.iter().enumerate() {
-                if !taken[i] && k.eq_ignore_ascii_case(key) && accept(v) {
-                    taken[i] = true;
+                if !taken.contains(&i) && k.eq_ignore_ascii_case(key) && accept(v) {
+                    taken[n_taken] = i;
+                    n_taken += 1;
                     return;
                 }
             }
@@ -152,17 +156,22 @@ fn from_json_raw(trimmed: &str, line: &str, config: &PayloadConfig) -> Option<Pa
     });
     let mut level = None;
     find(&LEVEL_KEYS, &mut |v| {
-        level = serde_json::from_str::<Value>(v.get())
-            .ok()
-            .as_ref()
-            .and_then(level_of);
+        let text = v.get();
+        level = match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            // The common case, a plain string: no `Value` to build.
+            Some(plain) if !plain.contains('\\') => Level::parse_loose(plain),
+            _ => serde_json::from_str::<Value>(text)
+                .ok()
+                .as_ref()
+                .and_then(level_of),
+        };
         level.is_some()
     });
     let rest = entries
         .iter()
-        .zip(&taken)
-        .filter(|(_, t)| !**t)
-        .map(|(e, _)| e);
+        .enumerate()
+        .filter(|(i, _)| !taken.contains(i))
+        .map(|(_, e)| e);
     if level.is_none()
         && rest
             .clone()
@@ -172,8 +181,19 @@ fn from_json_raw(trimmed: &str, line: &str, config: &PayloadConfig) -> Option<Pa
     }
     let mut raw = String::new();
     for (k, v) in rest {
-        raw.push(if raw.is_empty() { '{' } else { ',' });
-        raw.push_str(&serde_json::to_string(k.as_ref()).expect("a string serializes"));
+        if raw.is_empty() {
+            raw.reserve(trimmed.len());
+            raw.push('{');
+        } else {
+            raw.push(',');
+        }
+        if k.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            raw.push('"');
+            raw.push_str(k);
+            raw.push('"');
+        } else {
+            raw.push_str(&serde_json::to_string(k.as_ref()).expect("a string serializes"));
+        }
         raw.push(':');
         raw.push_str(v.get());
     }
