@@ -287,3 +287,35 @@ fn the_agent_sends_ndjson_to_a_server_that_does_not_read_the_compact_form() {
         .iter()
         .all(|h| h["host"] == "test-node" && h["message"].as_str().unwrap().starts_with(&name)));
 }
+
+#[test]
+fn a_partly_duplicate_compact_batch_is_replayed_whole_after_a_kill_9() {
+    let (compact, _) = bodies();
+    let dir = tempfile::tempdir().unwrap();
+    // A commit interval long enough that the records are only in the WAL when killed.
+    let mut server = Server::start(dir.path(), &["--commit-interval-ms", "60000"]);
+    let head: Vec<&str> = compact.lines().take(4).collect();
+    let (_, first) = post(
+        &server,
+        &head.join("\n"),
+        "application/x-skein-batch; version=1",
+    );
+    assert_eq!(first["accepted"], 3, "{first}");
+    // The whole batch: its first three records are dropped as held, so its WAL entry is
+    // rebuilt from the rest, each after the `@source` line it needs.
+    let (_, whole) = post(&server, &compact, "application/x-skein-batch; version=1");
+    assert_eq!(whole["accepted"], 7, "{whole}");
+    assert_eq!(whole["duplicates"], 3, "{whole}");
+    server.kill9();
+    let server = server.restart_with(&["--commit-interval-ms", "100"]);
+    server.wait_total("*", 10);
+    let hits = server.all("*");
+    assert_eq!(hits.len(), 10);
+    assert!(
+        hits.iter()
+            .all(|h| h["container_id"] == ID && h["labels"]["app"] == "shop"),
+        "{hits:?}"
+    );
+    let (_, again) = post(&server, &compact, "application/x-skein-batch; version=1");
+    assert_eq!(again["duplicates"], 10, "{again}");
+}
