@@ -290,6 +290,12 @@ fn login_text_only_values_logout_and_forged_writes() {
     // A dashboard made in the page: the session may write (the control for the forgery
     // below).
     b.goto(&format!("{}/?view=dashboards", s.url));
+    // The view is drawn by the page's modules after load: on a busy machine, later
+    // than `goto` returns.
+    b.wait(
+        "the dashboards view",
+        "document.querySelector('#new-dashboard input') !== null",
+    );
     b.type_into("#new-dashboard input", "Team board\u{E007}");
     b.wait(
         "the new dashboard",
