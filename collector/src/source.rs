@@ -11,7 +11,8 @@ use crate::discover::SourceSpec;
 use crate::encode::{BatchWriter, RecordEncoder};
 use crate::parse::multiline::MultilineConfig;
 use crate::parse::payload::PayloadConfig;
-use crate::tail::{FileId, FileTail, Layout, TailPosition};
+use crate::tail::{Catcher, FileId, FileTail, Layout, Loss, LossKind, TailPosition};
+use crate::wake::DirWatcher;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -59,16 +60,41 @@ pub struct Source {
 }
 
 impl Source {
-    /// Starts following `spec`, from `state` when the source was followed before.
+    /// Starts following `spec`, from `state` when the source was followed before. New
+    /// files are looked for when the source is pumped; see
+    /// [`open_watched`](Self::open_watched) for the agent's way.
     pub fn open(
         spec: SourceSpec,
         state: Option<&SourceState>,
         options: &ReadOptions,
     ) -> io::Result<Source> {
-        let layout = match spec.format {
-            Format::JsonFile => Layout::Numbered,
-            Format::Cri | Format::Plain => Layout::Plain,
-        };
+        let catcher = Catcher::new(spec.path.clone(), layout_of(&spec));
+        Source::open_caught(spec, state, options, catcher)
+    }
+
+    /// [`open`](Self::open), with the file's directory watched by `watcher`, which also
+    /// opens the files rotated in at the path the moment they arrive. Call
+    /// `watcher.unfollow(source.catcher())` when the source is dropped.
+    pub fn open_watched(
+        spec: SourceSpec,
+        state: Option<&SourceState>,
+        options: &ReadOptions,
+        watcher: &mut DirWatcher,
+    ) -> io::Result<Source> {
+        let catcher = Catcher::new(spec.path.clone(), layout_of(&spec));
+        // Following first: a file arriving while the tail starts is caught or counted.
+        watcher.follow(&catcher);
+        Source::open_caught(spec, state, options, catcher.clone()).inspect_err(|_| {
+            watcher.unfollow(&catcher);
+        })
+    }
+
+    fn open_caught(
+        spec: SourceSpec,
+        state: Option<&SourceState>,
+        options: &ReadOptions,
+        catcher: Catcher,
+    ) -> io::Result<Source> {
         let start = state.map(|s| match &s.position {
             Some(p) => p.clone(),
             // The file was finished once and is back: carry on above its old end.
@@ -78,8 +104,9 @@ impl Source {
                 base: s.end,
             },
         });
-        let mut tail = FileTail::open(spec.path.clone(), layout, start)?;
+        let mut tail = FileTail::open_with(catcher.clone(), start)?;
         if let Some(loss) = tail.resume_loss() {
+            metrics::counter!("skein_agent_losses_total", "kind" => "resume").increment(1);
             tracing::warn!(
                 "{}: the file this agent was reading is gone or was truncated while the agent \
                  was stopped ({loss:?}); lines written after the checkpoint and no longer on \
@@ -96,7 +123,7 @@ impl Source {
                     offset: 0,
                     base: s.end,
                 };
-                tail = FileTail::open(spec.path.clone(), layout, Some(above))?;
+                tail = FileTail::open_with(catcher, Some(above))?;
             }
         }
         let payload = match spec.format {
@@ -131,6 +158,11 @@ impl Source {
         })
     }
 
+    /// The catcher of the followed path (see [`open_watched`](Self::open_watched)).
+    pub fn catcher(&self) -> &Catcher {
+        self.tail.catcher()
+    }
+
     /// What is followed.
     pub fn spec(&self) -> &SourceSpec {
         &self.spec
@@ -161,6 +193,9 @@ impl Source {
         let Scratch { buf, events } = scratch;
         buf.clear();
         let chunk = self.tail.poll(buf, limit)?;
+        while let Some(loss) = self.tail.take_loss() {
+            report_loss(&self.spec.path, loss);
+        }
         let mut pumped = Pumped {
             bytes: chunk.len,
             ..Pumped::default()
@@ -257,6 +292,42 @@ impl Source {
             records += 1;
         }
         records
+    }
+}
+
+fn layout_of(spec: &SourceSpec) -> Layout {
+    match spec.format {
+        Format::JsonFile => Layout::Numbered,
+        Format::Cri | Format::Plain => Layout::Plain,
+    }
+}
+
+/// Says what was lost, on `/metrics` and as a warning: a loss is never silent.
+fn report_loss(path: &Path, loss: Loss) {
+    metrics::counter!("skein_agent_bytes_lost_total").increment(loss.bytes);
+    match loss.kind {
+        LossKind::Unopened { files } => {
+            metrics::counter!("skein_agent_losses_total", "kind" => "unopened").increment(files);
+            tracing::warn!(
+                "{}: {files} file(s) rotated in at this path were deleted or renamed away \
+                 before the agent could open them; their lines are lost (about {} bytes, \
+                 taking each to be as large as the file before it). The agent fell behind \
+                 the writer's rotations: give it more CPU, or rotate less often (a larger \
+                 json-file max-size or max-file)",
+                path.display(),
+                loss.bytes
+            );
+        }
+        LossKind::Truncated => {
+            metrics::counter!("skein_agent_losses_total", "kind" => "truncated").increment(1);
+            tracing::warn!(
+                "{}: truncated with {} bytes written to it not read yet; those lines are \
+                 lost. Rotate by renaming (logrotate's default) rather than copytruncate, \
+                 or with Docker, max-file of 2 or more",
+                path.display(),
+                loss.bytes
+            );
+        }
     }
 }
 

@@ -5,7 +5,13 @@
 //! set of directories and one wake-up, so the reader polls only the files that changed
 //! and sleeps otherwise. A timer-driven poll of every file covers what notify misses
 //! (network file systems, inotify limits).
+//!
+//! A file arriving at a followed path (created there or renamed onto it) is also handed
+//! to that path's [`Catcher`] at once, on a thread that watches for nothing else: the
+//! reader may not poll the path again before the writer rotates the new file away and
+//! deletes it.
 
+use crate::tail::Catcher;
 use notify::{RecursiveMode, Watcher};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -86,16 +92,34 @@ impl Wake {
     }
 }
 
-/// Watches the directories of followed files, counting how many files use each.
+/// The catchers of followed paths, by path, shared with the arrivals thread.
+type Catchers = Arc<Mutex<HashMap<PathBuf, Catcher>>>;
+
+/// Watches the directories of followed files, counting how many files use each, and
+/// hands arrivals at followed paths to their catchers.
 pub struct DirWatcher {
     watcher: Option<notify::RecommendedWatcher>,
+    arrivals: Option<arrivals::ArrivalWatch>,
     dirs: HashMap<PathBuf, usize>,
+    catchers: Catchers,
 }
 
 impl DirWatcher {
     /// A watcher reporting to `wake`; without inotify (limits reached, unsupported file
     /// system) it reports nothing and [`is_active`](Self::is_active) is false.
     pub fn new(wake: Wake) -> DirWatcher {
+        let catchers = Catchers::default();
+        let arrivals = match arrivals::ArrivalWatch::start(catchers.clone(), wake.clone()) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot watch for rotated files ({e}); new files are opened when polled, \
+                     so a file rotated away and deleted between two polls is lost (and \
+                     counted): raise fs.inotify.max_user_instances"
+                );
+                None
+            }
+        };
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             match event {
                 // A starved watcher lets the kernel queue overflow; what it dropped
@@ -121,7 +145,9 @@ impl DirWatcher {
         };
         DirWatcher {
             watcher,
+            arrivals,
             dirs: HashMap::new(),
+            catchers,
         }
     }
 
@@ -141,6 +167,9 @@ impl DirWatcher {
                     tracing::debug!("cannot watch {}: {e}", dir.display());
                 }
             }
+            if let Some(a) = &mut self.arrivals {
+                a.add(dir);
+            }
         }
     }
 
@@ -153,8 +182,238 @@ impl DirWatcher {
                 if let Some(w) = &mut self.watcher {
                     let _ = w.unwatch(dir);
                 }
+                if let Some(a) = &mut self.arrivals {
+                    a.remove(dir);
+                }
             }
         }
+    }
+
+    /// Watches the directory of `catcher`'s path for one more file and hands it the
+    /// arrivals at that path from now on. Call it before the tail starts with the
+    /// catcher ([`FileTail::open_with`](crate::tail::FileTail::open_with)).
+    pub fn follow(&mut self, catcher: &Catcher) {
+        lock(&self.catchers).insert(catcher.path().to_path_buf(), catcher.clone());
+        if let Some(dir) = catcher.path().parent() {
+            self.add(dir);
+        }
+    }
+
+    /// Undoes [`follow`](Self::follow): the catcher gets no more arrivals and lets go
+    /// of what it caught once its tail is dropped.
+    pub fn unfollow(&mut self, catcher: &Catcher) {
+        {
+            let mut catchers = lock(&self.catchers);
+            if catchers
+                .get(catcher.path())
+                .is_some_and(|c| c.same(catcher))
+            {
+                catchers.remove(catcher.path());
+            }
+        }
+        if let Some(dir) = catcher.path().parent() {
+            self.remove(dir);
+        }
+    }
+}
+
+fn lock(catchers: &Catchers) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Catcher>> {
+    catchers.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Creations and renames in the watched directories, read on a thread of their own and
+/// handed to the catchers of the followed paths they land on.
+///
+/// Not notify's watch, because that one also reports every write: a busy writer keeps
+/// its thread busy, and on a loaded machine an arrival queued behind thousands of
+/// writes was handled tens of milliseconds late, after dockerd had deleted the file.
+/// This thread sleeps until a file arrives, and a thread woken from sleep is scheduled
+/// within about a millisecond even while other threads use every CPU.
+#[cfg(target_os = "linux")]
+mod arrivals {
+    use super::{lock, Catchers, Wake};
+    use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
+    use std::collections::HashMap;
+    use std::io::{self, PipeReader, PipeWriter};
+    use std::os::fd::AsRawFd;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex};
+    use std::thread::JoinHandle;
+
+    type Dirs = Arc<Mutex<HashMap<WatchDescriptor, PathBuf>>>;
+
+    pub(super) struct ArrivalWatch {
+        watches: Watches,
+        dirs: Dirs,
+        by_dir: HashMap<PathBuf, WatchDescriptor>,
+        /// Dropping it (closing the pipe) stops the thread.
+        stop: Option<PipeWriter>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl ArrivalWatch {
+        pub(super) fn start(catchers: Catchers, wake: Wake) -> io::Result<ArrivalWatch> {
+            let inotify = Inotify::init()?;
+            let (stop_rx, stop) = io::pipe()?;
+            let dirs = Dirs::default();
+            let watches = inotify.watches();
+            let shared = dirs.clone();
+            let thread = std::thread::Builder::new()
+                .name("skein-arrivals".into())
+                .spawn(move || run(inotify, stop_rx, &shared, &catchers, &wake))?;
+            Ok(ArrivalWatch {
+                watches,
+                dirs,
+                by_dir: HashMap::new(),
+                stop: Some(stop),
+                thread: Some(thread),
+            })
+        }
+
+        pub(super) fn add(&mut self, dir: &Path) {
+            let mask = WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::ONLYDIR;
+            match self.watches.add(dir, mask) {
+                Ok(wd) => {
+                    super::lock_dirs(&self.dirs).insert(wd.clone(), dir.to_path_buf());
+                    self.by_dir.insert(dir.to_path_buf(), wd);
+                }
+                // The directory may not exist yet: polls find its files.
+                Err(e) => tracing::debug!("cannot watch {} for new files: {e}", dir.display()),
+            }
+        }
+
+        pub(super) fn remove(&mut self, dir: &Path) {
+            if let Some(wd) = self.by_dir.remove(dir) {
+                super::lock_dirs(&self.dirs).remove(&wd);
+                let _ = self.watches.remove(wd);
+            }
+        }
+    }
+
+    impl Drop for ArrivalWatch {
+        fn drop(&mut self) {
+            self.stop.take();
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Asks for the lowest realtime priority for this thread. A waking thread of normal
+    /// priority still waited tens of milliseconds for a CPU while the machine was busy
+    /// (two processes spinning on two cores, dockerd writing flat out), time in which
+    /// dockerd created, rotated and deleted several files. A realtime thread runs as
+    /// soon as it wakes; this one only sleeps or opens a few files per rotation.
+    fn realtime() {
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: a valid sched_param; pid 0 is the calling thread.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+            tracing::info!(
+                "watching for rotated files at normal priority ({}; realtime priority needs \
+                 CAP_SYS_NICE): on a machine out of CPU, files rotated away and deleted \
+                 within milliseconds may be lost, and are counted in skein_agent_losses_total",
+                io::Error::last_os_error()
+            );
+        }
+    }
+
+    fn run(mut inotify: Inotify, stop: PipeReader, dirs: &Dirs, catchers: &Catchers, wake: &Wake) {
+        realtime();
+        let mut buffer = vec![0u8; 64 << 10];
+        let mut fds = [
+            libc::pollfd {
+                fd: inotify.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: stop.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        loop {
+            // SAFETY: `fds` is a valid array of two pollfds, both descriptors owned by
+            // this function for the whole call.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                tracing::warn!("watching for rotated files stopped: {e}");
+                return;
+            }
+            if fds[1].revents != 0 {
+                return;
+            }
+            loop {
+                let mut arrived = Vec::new();
+                let mut overflow = false;
+                match inotify.read_events(&mut buffer) {
+                    Ok(events) => {
+                        let dirs = super::lock_dirs(dirs);
+                        for e in events {
+                            if e.mask.contains(EventMask::Q_OVERFLOW) {
+                                overflow = true;
+                            } else if !e.mask.contains(EventMask::ISDIR) {
+                                if let (Some(dir), Some(name)) = (dirs.get(&e.wd), e.name) {
+                                    arrived.push(dir.join(name));
+                                }
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        tracing::warn!("watching for rotated files stopped: {e}");
+                        return;
+                    }
+                }
+                for path in &arrived {
+                    let catcher = lock(catchers).get(path).cloned();
+                    if let Some(c) = catcher {
+                        c.arrived();
+                    }
+                }
+                // No wake-up from here: notify's thread reports the same creations to
+                // the reader, and this thread must not wait on a lock the reader's side
+                // may hold while preempted.
+                if overflow {
+                    // Arrivals were dropped: catch whatever is there now, and have
+                    // every file looked at.
+                    let all: Vec<_> = lock(catchers).values().cloned().collect();
+                    for c in all {
+                        c.look_again();
+                    }
+                    wake.rescan();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lock_dirs<K, V>(dirs: &Mutex<HashMap<K, V>>) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
+    dirs.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Without inotify, new files are found when their paths are polled.
+#[cfg(not(target_os = "linux"))]
+mod arrivals {
+    use super::{Catchers, Wake};
+    use std::io;
+    use std::path::Path;
+
+    pub(super) struct ArrivalWatch;
+
+    impl ArrivalWatch {
+        pub(super) fn start(_: Catchers, _: Wake) -> io::Result<ArrivalWatch> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+
+        pub(super) fn add(&mut self, _: &Path) {}
+
+        pub(super) fn remove(&mut self, _: &Path) {}
     }
 }
 

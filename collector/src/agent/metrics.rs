@@ -40,6 +40,19 @@ pub fn describe_metrics() {
         "Batches spooled and not yet acknowledged"
     );
     describe_gauge!("skein_agent_sources", "Files followed");
+    describe_counter!(
+        "skein_agent_losses_total",
+        "Times written log lines could not be read, by kind: unopened (a rotated file \
+         deleted before the agent could open it; one per file), truncated (a file \
+         truncated with bytes not read yet), resume (the checkpointed file gone or \
+         truncated while the agent was down)"
+    );
+    describe_counter!(
+        "skein_agent_bytes_lost_total",
+        Unit::Bytes,
+        "Bytes written and never read: exact for truncations, estimated from the file \
+         before for files never opened"
+    );
     describe_gauge!(
         "skein_agent_file_lag_bytes",
         Unit::Bytes,

@@ -193,10 +193,10 @@ impl Reader {
         }
         let key = spec.key.clone();
         let path = spec.path.clone();
-        match Source::open(spec.clone(), self.resume.get(&key), &self.config.read) {
+        let resume = self.resume.get(&key);
+        match Source::open_watched(spec.clone(), resume, &self.config.read, &mut self.watcher) {
             Ok(source) => {
                 self.failed_opens.remove(&key);
-                self.watcher.add(source.dir());
                 self.by_dir
                     .entry(source.dir().to_path_buf())
                     .or_default()
@@ -287,7 +287,7 @@ impl Reader {
         for key in done {
             let source = self.sources.remove(&key).expect("listed above");
             tracing::debug!("finished {}", source.spec().path.display());
-            self.watcher.remove(source.dir());
+            self.watcher.unfollow(source.catcher());
             if let Some(keys) = self.by_dir.get_mut(source.dir()) {
                 keys.retain(|k| k != &key);
             }

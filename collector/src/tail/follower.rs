@@ -1,7 +1,8 @@
 //! [`FileTail`]: one followed path, read through its rotations.
 
+use super::catcher::Catcher;
 use super::file_id::{FileId, Head};
-use super::rotation::{self, is_gone, Layout, Opened, Token};
+use super::rotation::{is_gone, Layout, Opened, Token};
 use super::TailPosition;
 use memchr::{memchr, memchr_iter, memrchr};
 use std::collections::VecDeque;
@@ -44,6 +45,34 @@ pub enum ResumeLoss {
     /// The checkpointed file is still there but shorter than the checkpoint or no longer
     /// starting with the fingerprinted bytes: it was truncated while the tail was down,
     /// and is read from its start. What it held past the checkpoint was lost.
+    Truncated,
+}
+
+/// Bytes written to the followed path that the tail could not read, for the caller to
+/// report: losses are never silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loss {
+    /// What happened.
+    pub kind: LossKind,
+    /// How many bytes were lost: at least this many for [`LossKind::Truncated`], an
+    /// estimate for [`LossKind::Unopened`].
+    pub bytes: u64,
+}
+
+/// How bytes were lost (see [`Loss`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LossKind {
+    /// `files` files arrived at the path and were deleted, or renamed where the tail
+    /// does not look, before anything could open them (see
+    /// [`catcher`](super::catcher)). Nothing of them was ever seen, so the bytes are
+    /// estimated as that many times the last file the tail finished (dockerd's
+    /// rotated files are all about `max-size`), or the file being read if none was.
+    Unopened {
+        /// How many files.
+        files: u64,
+    },
+    /// The file being read was truncated (copytruncate, dockerd with max-file=1) while
+    /// bytes the tail had already seen in it were not read yet.
     Truncated,
 }
 
@@ -105,8 +134,11 @@ pub struct Chunk {
 /// - Bytes appended to a rotated file after the tail finished it are not read (dockerd
 ///   closes a file before renaming it, so this only concerns writers that keep writing
 ///   to a renamed file for longer than a poll interval).
-/// - A file rotated and deleted between two polls without ever being seen, and with
-///   [`Layout::Plain`], files renamed away while the tail was not running.
+/// - A file rotated and deleted before anything could open it: before the next poll
+///   when nothing else looks, or before the file watcher's thread could run when a
+///   [`Catcher`] is registered with it (see [`open_with`](Self::open_with)). Such files
+///   are counted and reported through [`take_loss`](Self::take_loss).
+/// - With [`Layout::Plain`], files renamed away while the tail was not running.
 /// - Numbered ordering assumes max-file does not shrink while files exist (dockerd
 ///   fixes it for a container's life), and a resume whose file is gone assumes files
 ///   are deleted oldest first or all together (dockerd's rotation, container removal).
@@ -115,6 +147,11 @@ pub struct Chunk {
 pub struct FileTail {
     path: PathBuf,
     layout: Layout,
+    /// Finds new files: on this tail's polls, and (when registered with a watcher) on
+    /// file notifications in between.
+    catcher: Catcher,
+    /// Losses not yet taken by the caller.
+    losses: VecDeque<Loss>,
     max_line: usize,
     current: Option<Current>,
     /// Successors already opened, oldest first. Their bases are known only once the file
@@ -137,6 +174,8 @@ struct Current {
     /// Next byte to read from the file (everything before it was returned or sits in
     /// the carry).
     offset: u64,
+    /// The largest size a poll has seen the file at: what a truncation loses unread.
+    seen_len: u64,
     /// The last poll found the file at its end with a reason to finish it.
     settling: bool,
     /// Finished with nothing to move on to (the live path is gone). Kept open so its
@@ -169,9 +208,24 @@ impl FileTail {
         layout: Layout,
         start: Option<TailPosition>,
     ) -> io::Result<FileTail> {
+        FileTail::open_with(Catcher::new(path, layout), start)
+    }
+
+    /// [`open`](Self::open) with a [`Catcher`] the caller shares with a file watcher
+    /// (`wake::DirWatcher::follow`), which opens new files as soon as they arrive so that
+    /// files rotated away and deleted between two polls are still read. Register the
+    /// catcher with the watcher before opening, so no arrival falls between the two.
+    ///
+    /// The catcher starts over: a tail reopened with the same catcher forgets what the
+    /// previous one caught.
+    pub fn open_with(catcher: Catcher, start: Option<TailPosition>) -> io::Result<FileTail> {
+        let path = catcher.path().to_path_buf();
+        let layout = catcher.layout();
         let mut tail = FileTail {
             path,
             layout,
+            catcher,
+            losses: VecDeque::new(),
             max_line: DEFAULT_MAX_LINE_BYTES,
             current: None,
             queue: VecDeque::new(),
@@ -186,7 +240,7 @@ impl FileTail {
             Err(e) if is_gone(&e) => true,
             Err(e) => return Err(e),
         };
-        let files = tail.visible_files()?;
+        let files = tail.catcher.start()?;
         match start {
             None => tail.queue.extend(files),
             Some(pos) if pos.file.is_none() => {
@@ -251,17 +305,27 @@ impl FileTail {
                 }
                 let old = std::mem::replace(&mut cur.opened.id, fresh);
                 remember(&mut self.past, old, cur.base, cur.offset);
+                let unread = cur.seen_len.saturating_sub(cur.offset);
+                if unread > 0 {
+                    self.losses.push_back(Loss {
+                        kind: LossKind::Truncated,
+                        bytes: unread,
+                    });
+                }
                 cur.opened.token = token;
                 cur.settling = false;
                 cur.base += cur.offset;
                 cur.offset = 0;
+                cur.seen_len = size;
                 return Ok(Chunk::ended(start, len, FileEnd::Truncated));
             }
             if replaced {
                 // Nothing of the old content was read: nothing to end.
                 cur.opened.id = FileId::of(&cur.opened.file, &meta)?;
+                cur.seen_len = 0;
             }
             cur.opened.token = token;
+            cur.seen_len = cur.seen_len.max(size);
         }
 
         let mut appended = 0usize;
@@ -437,6 +501,17 @@ impl FileTail {
         self.resume_loss
     }
 
+    /// The next loss not yet reported, oldest first (see [`Loss`]). Call it after every
+    /// poll; a loss is returned once.
+    pub fn take_loss(&mut self) -> Option<Loss> {
+        self.losses.pop_front()
+    }
+
+    /// The catcher this tail finds new files with, to register with a file watcher.
+    pub fn catcher(&self) -> &Catcher {
+        &self.catcher
+    }
+
     /// Whether the resume position's file was not found (see [`ResumeLoss::FileGone`]).
     pub fn lost_files(&self) -> bool {
         self.resume_loss == Some(ResumeLoss::FileGone)
@@ -449,18 +524,6 @@ impl FileTail {
             file_ended: false,
             ended_by: None,
             cut_line: false,
-        }
-    }
-
-    /// The files `open` may start from, oldest first.
-    fn visible_files(&self) -> io::Result<Vec<Opened>> {
-        match self.layout {
-            Layout::Numbered => rotation::snapshot(&self.path),
-            Layout::Plain => match Opened::open(&self.path) {
-                Ok(o) => Ok(vec![o]),
-                Err(e) if is_gone(&e) => Ok(Vec::new()),
-                Err(e) => Err(e),
-            },
         }
     }
 
@@ -481,6 +544,7 @@ impl FileTail {
                     (pos.logical(), 0)
                 };
                 self.current = Some(Current {
+                    seen_len: opened.token.len(),
                     opened,
                     base,
                     offset,
@@ -498,9 +562,11 @@ impl FileTail {
         Ok(())
     }
 
-    /// The rotation check: one `stat` of the live path, and a look for successors when
-    /// it names a file the tail does not hold.
+    /// The rotation check: what the catcher caught since the last poll, one `stat` of
+    /// the live path, and a look for successors when it names a file the tail does not
+    /// hold.
     fn check_live(&mut self) -> io::Result<()> {
+        self.take_caught();
         let meta = match fs::metadata(&self.path) {
             Ok(m) => m,
             Err(e) if is_gone(&e) => {
@@ -552,32 +618,37 @@ impl FileTail {
 
     /// Opens and queues the files newer than the newest one the tail knows.
     fn discover(&mut self) -> io::Result<()> {
-        match self.layout {
-            Layout::Plain => match Opened::open(&self.path) {
-                Ok(o) if !self.holds(o.key()) => self.queue.push_back(o),
-                Ok(_) => {}
-                Err(e) if is_gone(&e) => self.live_gone = true,
-                Err(e) => return Err(e),
-            },
-            Layout::Numbered => {
-                let files = rotation::snapshot(&self.path)?;
-                // Everything newer than the newest file known is new: whatever the tail
-                // knows was seen before the files created after it.
-                let mut after = 0;
-                for (i, o) in files.iter().enumerate().rev() {
-                    if self.knows(o)? {
-                        after = i + 1;
-                        break;
-                    }
-                }
-                for o in files.into_iter().skip(after) {
-                    if !self.holds(o.key()) {
-                        self.queue.push_back(o);
-                    }
-                }
+        self.catcher.look_now()?;
+        self.take_caught();
+        Ok(())
+    }
+
+    /// Queues the files the catcher found (on a notification or in [`discover`]), and
+    /// turns the files it counted as lost into a [`Loss`].
+    ///
+    /// [`discover`]: Self::discover
+    fn take_caught(&mut self) {
+        let mut caught = Vec::new();
+        let lost = self.catcher.take(&mut caught);
+        for o in caught {
+            // The catcher forgets files once they leave the listing; one that comes
+            // back (renamed away and back) may be held or finished already. On an
+            // error, reading a file twice beats skipping one.
+            if !self.holds(o.key()) && !self.knows(&o).unwrap_or(false) {
+                self.queue.push_back(o);
             }
         }
-        Ok(())
+        if lost > 0 {
+            let each = match (self.past.back(), &self.current) {
+                (Some(p), _) => p.len,
+                (None, Some(c)) => c.seen_len,
+                (None, None) => 0,
+            };
+            self.losses.push_back(Loss {
+                kind: LossKind::Unopened { files: lost },
+                bytes: lost.saturating_mul(each),
+            });
+        }
     }
 
     fn switch_to(&mut self, next: Opened) {
@@ -596,6 +667,7 @@ impl FileTail {
         );
         self.carry.clear();
         self.current = Some(Current {
+            seen_len: next.token.len(),
             opened: next,
             base,
             offset: 0,

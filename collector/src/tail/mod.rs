@@ -8,11 +8,14 @@
 //!
 //! - [`file_id`]: which file is which (device + inode, birth time, fingerprint);
 //! - [`rotation`]: the naming [`Layout`]s and finding a file's successors;
+//! - [`catcher`]: new files opened on file notifications, ahead of the tail's polls, and
+//!   the count of files gone before anything could open them;
 //! - [`follower`]: the [`FileTail`] itself, its [`Chunk`]s and checkpoint positions.
 //!
 //! A checkpoint is a [`TailPosition`] from [`FileTail::position_at`], stored after the
 //! lines up to it were acknowledged; [`FileTail::open`] resumes there.
 
+pub mod catcher;
 pub mod file_id;
 pub mod follower;
 pub mod rotation;
@@ -22,8 +25,9 @@ mod follower_tests;
 #[cfg(test)]
 mod model_tests;
 
+pub use catcher::Catcher;
 pub use file_id::FileId;
-pub use follower::{Chunk, FileEnd, FileTail, ResumeLoss, DEFAULT_MAX_LINE_BYTES};
+pub use follower::{Chunk, FileEnd, FileTail, Loss, LossKind, ResumeLoss, DEFAULT_MAX_LINE_BYTES};
 pub use rotation::Layout;
 
 use serde::{Deserialize, Serialize};

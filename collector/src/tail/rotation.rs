@@ -49,6 +49,11 @@ impl Token {
             mtime: (meta.mtime(), meta.mtime_nsec()),
         }
     }
+
+    /// The file's length when the token was taken.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
 }
 
 /// A file the tail holds open, with its identity as of opening.
@@ -132,15 +137,27 @@ pub fn numbered_names(path: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
 /// Opens `NAME` and every numbered sibling, oldest first, as one consistent picture:
 /// each file appears once, and after opening, every name still leads to the file opened
 /// through it. If renames keep changing the picture, the last attempt is returned.
+#[cfg(test)]
 pub(crate) fn snapshot(path: &Path) -> io::Result<Vec<Opened>> {
+    Ok(snapshot_numbered(path)?
+        .0
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect())
+}
+
+/// [`snapshot`]'s files with the number of the name each was opened through (0 for
+/// `NAME`), and whether the picture is consistent. An inconsistent one (renames kept
+/// changing it) may miss files that still exist.
+pub(crate) fn snapshot_numbered(path: &Path) -> io::Result<(Vec<(u64, Opened)>, bool)> {
     let mut last = Vec::new();
     for _ in 0..SNAPSHOT_ATTEMPTS {
         let names = numbered_names(path)?;
         let mut opened = Vec::with_capacity(names.len());
         let mut consistent = true;
-        for (_, name) in &names {
+        for (k, name) in &names {
             match Opened::open(name) {
-                Ok(o) => opened.push(o),
+                Ok(o) => opened.push((*k, o)),
                 Err(e) if is_gone(&e) => consistent = false,
                 Err(e) => return Err(e),
             }
@@ -149,29 +166,33 @@ pub(crate) fn snapshot(path: &Path) -> io::Result<Vec<Opened>> {
             consistent = still_leads_to(path, &names, &opened)?;
         }
         if consistent {
-            return Ok(opened);
+            return Ok((opened, true));
         }
         last = opened;
     }
     // Never consistent: a rotation storm. Dedupe so at least no file is read twice; the
     // next rotation check looks again.
     let mut seen = std::collections::HashSet::new();
-    last.retain(|o| seen.insert(o.key()));
-    Ok(last)
+    last.retain(|(_, o)| seen.insert(o.key()));
+    Ok((last, false))
 }
 
 /// Whether listing again gives the same names, each still naming the file opened
 /// through it, with no file under two names.
-fn still_leads_to(path: &Path, names: &[(u64, PathBuf)], opened: &[Opened]) -> io::Result<bool> {
+fn still_leads_to(
+    path: &Path,
+    names: &[(u64, PathBuf)],
+    opened: &[(u64, Opened)],
+) -> io::Result<bool> {
     let mut keys = std::collections::HashSet::new();
-    if !opened.iter().all(|o| keys.insert(o.key())) {
+    if !opened.iter().all(|(_, o)| keys.insert(o.key())) {
         return Ok(false);
     }
     let again = numbered_names(path)?;
     if again.len() != names.len() || again.iter().zip(names).any(|(a, b)| a.0 != b.0) {
         return Ok(false);
     }
-    for ((_, name), o) in names.iter().zip(opened) {
+    for ((_, name), (_, o)) in names.iter().zip(opened) {
         match fs::metadata(name) {
             Ok(m) if (m.dev(), m.ino()) == o.key() => {}
             Ok(_) => return Ok(false),
