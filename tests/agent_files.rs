@@ -397,3 +397,100 @@ fn a_batch_refused_for_good_is_quarantined_and_the_source_goes_on() {
     let text = zstd::decode_all(&fs::read(body.path()).unwrap()[..]).unwrap();
     assert!(String::from_utf8_lossy(&text).contains("noise-39"));
 }
+
+/// A file rotated in and deleted while the agent could not run (stopped with SIGSTOP)
+/// cannot be read by anyone; the agent says so: a warning naming the path, and the
+/// loss on `/metrics`. Everything around it arrives once.
+#[test]
+fn a_file_deleted_before_the_agent_could_open_it_is_reported_not_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--commit-interval-ms", "100"]);
+    let metrics_port = free_port();
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let glob = format!("{}/*.log", logs.display());
+    let mut agent = AgentProc::start(
+        &server.url,
+        &dir.path().join("agent"),
+        &[
+            "--no-docker",
+            "--path",
+            &glob,
+            "--metrics-listen",
+            &format!("127.0.0.1:{metrics_port}"),
+            "--batch-wait-ms",
+            "100",
+        ],
+    );
+    // Lines of one width, so every file of 100 lines has the same size.
+    let lines = |r: std::ops::RangeInclusive<u32>| r.map(|i| format!("app line-{i:04}"));
+    let app = logs.join("app.log");
+    let rotated = logs.join("app.log.1");
+    append(&app, lines(1..=100));
+    assert_eq!(
+        server.wait_at_least("container:app", 100, Duration::from_secs(20)),
+        100
+    );
+
+    agent.pause(true);
+    fs::rename(&app, &rotated).unwrap();
+    append(&app, lines(101..=200));
+    // The second rotation replaces app.log.1 (the file the agent holds open lives on
+    // unnamed), and the file in between is deleted: nothing ever opened it.
+    fs::rename(&app, &rotated).unwrap();
+    append(&app, lines(201..=300));
+    let deleted = fs::metadata(&rotated).unwrap().len();
+    fs::remove_file(&rotated).unwrap();
+    agent.pause(false);
+
+    assert_eq!(
+        server.wait_at_least("container:app", 200, Duration::from_secs(20)),
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&metrics_url, "skein_agent_losses_total{kind=\"unopened\"}") < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "no loss counted:\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        metric(&metrics_url, "skein_agent_losses_total{kind=\"unopened\"}"),
+        1.0
+    );
+    // Nothing of the deleted file was ever seen: its size is taken to be that of the
+    // file before it, which the test made equal.
+    assert_eq!(
+        metric(&metrics_url, "skein_agent_bytes_lost_total"),
+        deleted as f64
+    );
+    let log = agent.log_text();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("before the agent could open them"))
+        .unwrap_or_else(|| panic!("no warning:\n{log}"));
+    assert!(
+        warning.contains(&app.display().to_string()) && warning.contains("1 file(s)"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains(&format!("about {deleted} bytes")),
+        "{warning}"
+    );
+
+    std::thread::sleep(Duration::from_millis(500));
+    let records = server.all("container:app");
+    let mut got: Vec<u32> = records
+        .iter()
+        .map(|r| {
+            let m = r["message"].as_str().unwrap();
+            m.rsplit('-').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    got.sort_unstable();
+    let want: Vec<u32> = (1..=100).chain(201..=300).collect();
+    assert_eq!(got, want, "the files around the lost one arrive once each");
+}

@@ -369,11 +369,29 @@ impl AgentProc {
         terminate(&mut self.child, "agent");
     }
 
-    /// SIGSTOP / SIGCONT.
+    /// SIGSTOP / SIGCONT. A pause returns once every thread has stopped: a signal is
+    /// delivered when each thread next enters the kernel, and a test that acts right
+    /// after `kill` would race the agent's last steps.
     pub fn pause(&self, paused: bool) {
         let sig = if paused { libc::SIGSTOP } else { libc::SIGCONT };
         unsafe {
             libc::kill(self.child.id() as i32, sig);
+        }
+        if paused {
+            let tasks = format!("/proc/{}/task", self.child.id());
+            let stopped = || {
+                std::fs::read_dir(&tasks).unwrap().all(|t| {
+                    let stat =
+                        std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
+                    // The state follows the parenthesised command name.
+                    stat.rsplit(')')
+                        .next()
+                        .is_some_and(|rest| rest.trim_start().starts_with('T'))
+                })
+            };
+            while !stopped() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
     }
 

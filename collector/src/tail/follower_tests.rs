@@ -1,7 +1,7 @@
 //! [`FileTail`] against real files: one test per behaviour.
 
 use super::file_id::FileId;
-use super::{Chunk, FileEnd, FileTail, Layout, ResumeLoss, TailPosition};
+use super::{Chunk, FileEnd, FileTail, Layout, Loss, LossKind, ResumeLoss, TailPosition};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -511,5 +511,97 @@ fn tail_positions_name_recently_finished_files() {
     assert_eq!(
         FileId::none(),
         serde_json::from_str(&serde_json::to_string(&FileId::none()).unwrap()).unwrap()
+    );
+}
+
+/// Every loss the tail reports, drained.
+fn losses(tail: &mut FileTail) -> Vec<Loss> {
+    std::iter::from_fn(|| tail.take_loss()).collect()
+}
+
+#[test]
+fn tail_reads_files_its_catcher_opened_on_arrival_after_they_were_deleted() {
+    let (_dir, path) = setup("c-json.log");
+    append(&path, b"file 0\n");
+    let mut tail = FileTail::open(path.clone(), Layout::Numbered, None).unwrap();
+    assert_eq!(poll(&mut tail, BIG).bytes, b"file 0\n");
+    // max-file=2 and no poll until the end: each file is deleted two rotations after
+    // it was created. The watcher's thread hands every arrival to the catcher.
+    for n in 1..=4 {
+        docker_rotate(&path, 2);
+        tail.catcher().arrived();
+        append(&path, format!("file {n}\n").as_bytes());
+    }
+    assert!(!numbered(&path, 2).exists());
+    let got = drain(&mut tail, BIG);
+    assert_eq!(text(&got), "file 1\nfile 2\nfile 3\nfile 4\n");
+    assert_eq!(losses(&mut tail), []);
+}
+
+#[test]
+fn tail_counts_files_that_arrived_and_went_before_anything_saw_them() {
+    let (_dir, path) = setup("c-json.log");
+    let line = |n: usize| format!("file {n} {}\n", "x".repeat(90));
+    append(&path, line(0).as_bytes());
+    let mut tail = FileTail::open(path.clone(), Layout::Numbered, None).unwrap();
+    assert_eq!(poll(&mut tail, BIG).bytes, line(0).as_bytes());
+    // Four rotations (max-file=2) while nothing runs: files 1 and 2 are deleted
+    // before anything could open them. Their arrivals are delivered afterwards, as
+    // inotify queues them for a watcher that was stopped.
+    for n in 1..=4 {
+        docker_rotate(&path, 2);
+        append(&path, line(n).as_bytes());
+    }
+    for _ in 1..=4 {
+        tail.catcher().arrived();
+    }
+    let got = drain(&mut tail, BIG);
+    assert_eq!(text(&got), line(3) + &line(4));
+    // The size of a file never opened is taken to be that of the file before it
+    // (rotated files are all about dockerd's max-size): here exactly right.
+    let one = line(0).len() as u64;
+    assert_eq!(
+        losses(&mut tail),
+        [Loss {
+            kind: LossKind::Unopened { files: 2 },
+            bytes: 2 * one,
+        }]
+    );
+    // Once reported is enough.
+    docker_rotate(&path, 2);
+    tail.catcher().arrived();
+    append(&path, line(5).as_bytes());
+    assert_eq!(text(&drain(&mut tail, BIG)), line(5));
+    assert_eq!(losses(&mut tail), []);
+}
+
+#[test]
+fn tail_reports_the_bytes_a_truncation_took_before_they_were_read() {
+    let (_dir, path) = setup("app.log");
+    let line = format!("{}\n", "y".repeat(99));
+    append(&path, line.repeat(2000).as_bytes());
+    let mut tail = FileTail::open(path.clone(), Layout::Plain, None).unwrap();
+    // A small limit: one poll reads one buffer of the file, not all of it.
+    let got = poll(&mut tail, 100);
+    assert_eq!(got.bytes, line.as_bytes());
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&path, b"after\n");
+    let got = drain(&mut tail, BIG);
+    assert_eq!(ends(&got), [FileEnd::Truncated]);
+    // What was read (one 64 KiB buffer) was returned; the rest of the 200,000 bytes
+    // the tail had seen is gone.
+    let read = 64 << 10;
+    assert!(text(&got).ends_with("after\n"));
+    assert_eq!(
+        losses(&mut tail),
+        [Loss {
+            kind: LossKind::Truncated,
+            bytes: 200_000 - read,
+        }]
     );
 }

@@ -12,6 +12,13 @@
 //!   tail starts again, or nothing at all if its file vanished before any poll could see
 //!   it (deleted, or renamed where a [`Layout::Plain`] tail does not look).
 //!
+//! File notifications are modelled too: each file created at the live path while a tail
+//! runs queues an arrival, and delivering it hands it to the tail's [`Catcher`], which
+//! opens what is visible at that moment, as the agent's watcher thread does. A file
+//! visible at a delivery must then be read in full, and the files that vanished before
+//! any poll or delivery could see them must be reported as lost, exactly, once every
+//! arrival was delivered.
+//!
 //! Every chunk is mapped back to its segment through [`FileTail::position_at`] (inode,
 //! then the fingerprint, which differs between segments because each segment's first
 //! write starts with a unique 16-byte tag) and compared byte for byte. A restart
@@ -19,7 +26,7 @@
 //! is forgotten, as an agent that never got it acknowledged would.
 
 use super::file_id::fingerprint;
-use super::{Chunk, FileTail, Layout, TailPosition, DEFAULT_MAX_LINE_BYTES};
+use super::{Chunk, FileTail, Layout, LossKind, TailPosition, DEFAULT_MAX_LINE_BYTES};
 use proptest::prelude::*;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -44,6 +51,10 @@ enum Op {
     Finish,
     Poll {
         limit: usize,
+    },
+    /// The watcher's thread handles the next `n` queued arrivals.
+    Deliver {
+        n: usize,
     },
     /// Numbered: dockerd's rotation with the case's max-file (max-file=1 truncates in
     /// place). Plain: rename to a name the tail does not know, create a new file.
@@ -72,6 +83,7 @@ fn op(layout: Layout) -> impl Strategy<Value = Op> {
         3 => (len, any::<u8>()).prop_map(|(len, seed)| Op::Partial { len, seed }),
         2 => Just(Op::Finish),
         10 => limit.prop_map(|limit| Op::Poll { limit }),
+        5 => (1..4usize).prop_map(|n| Op::Deliver { n }),
         4 => Just(Op::Rotate),
         2 => Just(if layout == Layout::Plain { Op::CopyTruncate } else { Op::Rotate }),
         1 => Just(Op::Delete),
@@ -86,8 +98,11 @@ struct MFile {
     ino: u64,
     name: Option<String>,
     segs: Vec<usize>,
-    /// A running tail has opened it (or could have: it was visible at a poll).
+    /// A running tail has opened it (or could have: it was visible at a poll or a
+    /// delivered arrival).
     held: bool,
+    /// Created at the live path while the running tail ran: its arrival was queued.
+    arrived_while_running: bool,
 }
 
 struct MSeg {
@@ -123,6 +138,14 @@ struct Model {
     partial_open: bool,
     renamed: usize,
     tail: Option<FileTail>,
+    /// Arrivals queued for the running tail's catcher, not delivered yet.
+    queued: usize,
+    /// Files of the running tail that arrived and vanished before anything saw them.
+    unseen_losses: u64,
+    /// What the running tail reported: files never opened, and bytes of every
+    /// truncation (over all tails).
+    reported_unopened: u64,
+    reported_truncated: u64,
     saved: (Option<TailPosition>, Accepted),
     acc: Accepted,
     out: Vec<u8>,
@@ -143,6 +166,10 @@ impl Model {
             partial_open: false,
             renamed: 0,
             tail: None,
+            queued: 0,
+            unseen_losses: 0,
+            reported_unopened: 0,
+            reported_truncated: 0,
             saved: (None, Accepted::default()),
             acc: Accepted::default(),
             out: Vec::new(),
@@ -186,12 +213,17 @@ impl Model {
         let path = self.path(NAME);
         fs::File::create(&path).unwrap();
         let ino = fs::metadata(&path).unwrap().ino();
+        let running = self.tail.is_some();
         self.files.push(MFile {
             ino,
             name: Some(NAME.to_string()),
             segs: Vec::new(),
             held: false,
+            arrived_while_running: running,
         });
+        if running {
+            self.queued += 1;
+        }
         let f = self.files.len() - 1;
         self.new_seg(f);
         self.live = Some(f);
@@ -230,6 +262,9 @@ impl Model {
             for &s in &self.files[f].segs {
                 self.segs[s].cap = Some(0);
             }
+            if self.files[f].arrived_while_running {
+                self.unseen_losses += 1;
+            }
         }
     }
 
@@ -267,6 +302,7 @@ impl Model {
             Op::Poll { limit } => {
                 self.poll(limit);
             }
+            Op::Deliver { n } => self.deliver(n),
             Op::Rotate => self.rotate(),
             Op::CopyTruncate => self.truncate_live(),
             Op::Delete => self.delete(),
@@ -344,8 +380,28 @@ impl Model {
 
     fn stop(&mut self) {
         self.tail = None;
+        // The watcher goes with the tail: its queued arrivals are never delivered.
+        self.queued = 0;
+        self.unseen_losses = 0;
+        self.reported_unopened = 0;
         for f in &mut self.files {
             f.held = false;
+            f.arrived_while_running = false;
+        }
+    }
+
+    /// The watcher's thread hands `n` queued arrivals to the catcher. Each looks at the
+    /// directory as it is now, so everything visible is held from here on.
+    fn deliver(&mut self, n: usize) {
+        let Some(tail) = &self.tail else { return };
+        for _ in 0..n.min(self.queued) {
+            tail.catcher().arrived();
+            self.queued -= 1;
+            for f in 0..self.files.len() {
+                if self.visible(&self.files[f]) {
+                    self.files[f].held = true;
+                }
+            }
         }
     }
 
@@ -390,6 +446,15 @@ impl Model {
         self.out.clear();
         self.out.extend_from_slice(b"noise");
         let chunk = tail.poll(&mut self.out, limit).unwrap();
+        while let Some(loss) = tail.take_loss() {
+            match loss.kind {
+                LossKind::Unopened { files } => self.reported_unopened += files,
+                LossKind::Truncated => {
+                    assert!(loss.bytes > 0, "a truncation that lost nothing reported");
+                    self.reported_truncated += loss.bytes;
+                }
+            }
+        }
         assert_eq!(self.out.len(), 5 + chunk.len);
         let pos = (chunk.len > 0).then(|| tail.position_at(chunk.start));
         let bytes = self.out[5..].to_vec();
@@ -485,6 +550,7 @@ impl Model {
         if self.partial_open {
             self.write(b"\n");
         }
+        self.deliver(self.queued);
         // A finished file takes at most one quiet poll to settle before it ends.
         let mut quiet = 0;
         for _ in 0..100_000 {
@@ -508,6 +574,23 @@ impl Model {
                 None => assert_eq!(got, seg.data.len(), "segment {s} not fully read"),
             }
         }
+        // Which bytes a truncation took depends on restarts the model does not follow
+        // into the tail's reads; it can be no more than the truncated content held.
+        let truncated: usize = self
+            .segs
+            .iter()
+            .filter(|s| s.loose)
+            .map(|s| s.data.len())
+            .sum();
+        assert_eq!(
+            self.reported_unopened, self.unseen_losses,
+            "files that arrived and vanished unseen are reported, each once"
+        );
+        assert!(
+            self.reported_truncated <= truncated as u64,
+            "truncations reported {} bytes lost of {truncated} truncated",
+            self.reported_truncated
+        );
     }
 }
 
