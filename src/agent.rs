@@ -65,6 +65,10 @@ pub struct CollectArgs {
     /// Take record times from a time key of JSON/logfmt payloads when present.
     #[arg(long)]
     pub time_from_payload: bool,
+    /// Most bytes kept of one log line: a longer line is one record of its first bytes,
+    /// with its original length in `fields.skein_truncated_from_bytes`.
+    #[arg(long, default_value_t = skein_collector::parse::partial::DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
     /// Uncompressed size at which a batch is shipped.
     #[arg(long, default_value_t = 1 << 20)]
     pub batch_bytes: usize,
@@ -98,10 +102,12 @@ impl CollectArgs {
         config.read.payload = PayloadConfig {
             time_from_payload: self.time_from_payload,
         };
+        config.read.max_line_bytes = self.max_line_bytes.max(1);
         if let Some(pattern) = &self.multiline_start {
             let mut ml = MultilineConfig::new(pattern)
                 .with_context(|| format!("--multiline-start {pattern:?}"))?;
             ml.flush_after = Duration::from_millis(self.multiline_timeout_ms);
+            ml.max_bytes = config.read.max_line_bytes;
             config.read.multiline = Some(ml);
         }
         Ok(config)

@@ -267,6 +267,42 @@ fn many_rotations_while_the_container_logs_faster_than_shipping() {
     );
 }
 
+/// A 10 MiB line, which dockerd writes as 640 partial entries of 16 KiB, is one record
+/// of its first `--max-line-bytes`, marked as cut with its original length; the lines
+/// around it arrive whole.
+#[test]
+fn a_line_docker_split_past_the_limit_is_one_record_marked_with_its_length() {
+    let limit = 2 << 20;
+    let mut s = setup(&["--max-line-bytes", &limit.to_string()]);
+    let huge = 10 << 20;
+    let script = format!(
+        "sleep 1; echo 'before the long line'; head -c {huge} /dev/zero | tr '\\0' x; echo; \
+         echo 'after the long line'"
+    );
+    let name = s.run(&script, &[]);
+    docker::wait(&name);
+    assert_eq!(s.wait_for(&name, 3, Duration::from_secs(60)), 3);
+    std::thread::sleep(Duration::from_millis(500));
+    let records = s.records(&name);
+    let messages: Vec<&str> = records
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 3, "one record for the long line");
+    assert_eq!(messages[0], "before the long line");
+    assert_eq!(messages[2], "after the long line");
+    let long = &records[1];
+    assert_eq!(long["message"].as_str().unwrap(), "x".repeat(limit));
+    assert_eq!(long["fields"]["skein_truncated_from_bytes"], huge);
+    assert_eq!(long["stream"], "stdout");
+    for r in [&records[0], &records[2]] {
+        assert!(
+            r["fields"].get("skein_truncated_from_bytes").is_none(),
+            "{r}"
+        );
+    }
+}
+
 #[test]
 fn agent_killed_mid_stream_loses_and_repeats_nothing() {
     let mut s = setup(&[]);

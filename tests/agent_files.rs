@@ -494,3 +494,59 @@ fn a_file_deleted_before_the_agent_could_open_it_is_reported_not_silent() {
     let want: Vec<u32> = (1..=100).chain(201..=300).collect();
     assert_eq!(got, want, "the files around the lost one arrive once each");
 }
+
+/// A line over `--max-line-bytes` (here the default, 1 MiB) is one record: its first
+/// bytes, marked as cut with its original length, searchable by the mark; the lines
+/// around it arrive whole.
+#[test]
+fn a_line_over_the_limit_is_one_record_marked_with_its_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--commit-interval-ms", "100"]);
+    let glob = format!("{}/*.log", logs.display());
+    let agent = AgentProc::start(
+        &server.url,
+        &dir.path().join("agent"),
+        &["--no-docker", "--path", &glob, "--batch-wait-ms", "100"],
+    );
+    let path = logs.join("huge.log");
+    let huge = 10 << 20;
+    append(&path, ["before the long line".to_string()]);
+    // Written over several writes, as a program printing a huge value would.
+    let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+    for _ in 0..10 {
+        f.write_all(&vec![b'z'; huge / 10]).unwrap();
+    }
+    f.write_all(b"\nafter the long line\n").unwrap();
+
+    let got = server.wait_at_least("container:huge", 3, Duration::from_secs(60));
+    assert_eq!(got, 3, "{}", agent.log_text());
+    std::thread::sleep(Duration::from_millis(500));
+    let mut records = server.all("container:huge");
+    records.sort_by_key(|r| r["_seq"].as_u64());
+    let messages: Vec<&str> = records
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 3, "one record for the long line");
+    assert_eq!(messages[0], "before the long line");
+    assert_eq!(messages[2], "after the long line");
+    let long = &records[1];
+    assert_eq!(long["message"].as_str().unwrap(), "z".repeat(1 << 20));
+    assert_eq!(long["fields"]["skein_truncated_from_bytes"], huge);
+    for r in [&records[0], &records[2]] {
+        assert!(
+            r["fields"].get("skein_truncated_from_bytes").is_none(),
+            "{r}"
+        );
+    }
+    // Found by the mark, as a Kibana or CLI user would look for it.
+    for q in [
+        "skein_truncated_from_bytes:*",
+        "skein_truncated_from_bytes:>10000000",
+    ] {
+        let found = server.search(&[("q", q), ("limit", "0")]);
+        assert_eq!(found["total"], 1, "{q}: {found}");
+    }
+}

@@ -5,11 +5,22 @@
 //! runtime's framing ([`Format`]), joins split lines and (optionally) multiline events,
 //! and parses payloads into [`Event`]s. It has no clock of its own: multiline events
 //! wait for [`SourceDecoder::flush_expired`], which the caller drives.
+//!
+//! # Lines over the cap
+//!
+//! A line longer than the decoder's `max_line_bytes` becomes ONE event holding its first
+//! `max_line_bytes` bytes, marked with its original length in [`TRUNCATED_FIELD`], never
+//! several. That holds for lines a runtime split into pieces (json-file
+//! partials, CRI `P` entries) and for on-disk lines the caller hands over in pieces (the
+//! tail cuts lines past its own cap): a piece without its `"\n"` is continued by the
+//! next one, until a piece with one or [`SourceDecoder::flush`]. An on-disk json-file or
+//! CRI entry too long to keep cannot be decoded, so it is kept as a malformed line, cut
+//! and marked the same way.
 
 use crate::parse::cri;
 use crate::parse::json_file::JsonFileDecoder;
 use crate::parse::multiline::{MultilineConfig, MultilineMerger};
-use crate::parse::partial::PartialMerger;
+use crate::parse::partial::{self, PartialMerger};
 use crate::parse::payload::{self, Payload, PayloadConfig};
 use crate::parse::{LogicalLine, Stream};
 use skein_model::Timestamp;
@@ -19,6 +30,12 @@ use std::time::Instant;
 
 /// The field a malformed line's record carries the decoding error in.
 pub const DECODE_ERROR_FIELD: &str = "skein_decode_error";
+
+/// The field that marks the record of a line cut at the line cap, holding the line's
+/// original length in bytes (its text, without the newline); the message holds its
+/// first bytes. Found with `skein_truncated_from_bytes:*` (a number, so also
+/// `skein_truncated_from_bytes:>10000000`).
+pub const TRUNCATED_FIELD: &str = "skein_truncated_from_bytes";
 
 /// How a file frames its lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +50,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// How people call the format, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::JsonFile => "json-file",
+            Format::Cri => "CRI",
+            Format::Plain => "plain",
+        }
+    }
+
     /// The format the design assigns a path: `*-json.log` (and rotated `.N`) is
     /// json-file, anything under `/var/log/containers/` or `/var/log/pods/` is CRI, the
     /// rest is plain lines.
@@ -94,6 +120,18 @@ pub struct SourceDecoder {
     lines: Vec<LogicalLine>,
     malformed: u64,
     skip: [Option<u64>; 3],
+    max_line: usize,
+    /// A json-file or CRI entry handed over in pieces, being gathered.
+    long: Option<LongEntry>,
+}
+
+/// The pieces of one on-disk json-file or CRI entry so far: its first bytes up to the
+/// cap, and its length (both without the entry's `"\n"`).
+#[derive(Debug)]
+struct LongEntry {
+    head: Vec<u8>,
+    offset: u64,
+    len: u64,
 }
 
 impl SourceDecoder {
@@ -116,6 +154,8 @@ impl SourceDecoder {
             lines: Vec::new(),
             malformed: 0,
             skip: [None; 3],
+            max_line: max_line_bytes.max(1),
+            long: None,
         }
     }
 
@@ -136,9 +176,103 @@ impl SourceDecoder {
         self.format
     }
 
-    /// Decodes one on-disk line (with or without its `"\n"`) that starts at `offset`,
-    /// seen at `now`; finished events are appended to `out`. An empty line is skipped.
+    /// Decodes one on-disk line that starts at `offset`, seen at `now`; finished events
+    /// are appended to `out`. A line without its `"\n"` is the first piece of a line the
+    /// next calls continue (see the module docs). An empty line is skipped.
     pub fn push_line(&mut self, line: &[u8], offset: u64, now: Instant, out: &mut Vec<Event>) {
+        let complete = line.last() == Some(&b'\n');
+        if self.format == Format::Plain {
+            self.push_plain(line, complete, offset);
+            self.emit_lines(now, out);
+            return;
+        }
+        if self.long.is_some() || !complete {
+            self.push_piece(line, complete, offset, now, out);
+            return;
+        }
+        self.push_entry(line, offset, now, out);
+    }
+
+    /// A plain line or piece of one: through the partial merger, so that a line handed
+    /// over in pieces is joined, and one over the cap is cut, like a runtime's split
+    /// lines.
+    fn push_plain(&mut self, line: &[u8], complete: bool, offset: u64) {
+        let stdout = Stream::Stdout;
+        let continued = self.partial.is_pending(stdout);
+        if complete && !continued && line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        if self.skipped(stdout.index(), offset) {
+            return;
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let before = self.lines.len();
+        self.partial.push(
+            stdout,
+            Timestamp::now(),
+            text,
+            complete,
+            offset,
+            &mut self.lines,
+        );
+        if continued && self.lines.len() > before {
+            // A blank line is skipped whole, however many pieces it came in.
+            self.lines
+                .retain(|l| l.dropped > 0 || !l.text.iter().all(u8::is_ascii_whitespace));
+        }
+    }
+
+    /// A piece of a json-file or CRI entry handed over in pieces: gathered up to the
+    /// cap, decoded when its end comes if it fits, else kept as a cut malformed line.
+    fn push_piece(
+        &mut self,
+        piece: &[u8],
+        complete: bool,
+        offset: u64,
+        now: Instant,
+        out: &mut Vec<Event>,
+    ) {
+        let max = self.max_line;
+        let text = piece.strip_suffix(b"\n").unwrap_or(piece);
+        let long = self.long.get_or_insert_with(|| LongEntry {
+            head: Vec::new(),
+            offset,
+            len: 0,
+        });
+        let dropped = long.len - long.head.len() as u64;
+        let keep = partial::keep_of(text, max.saturating_sub(long.head.len()), dropped);
+        long.head.extend_from_slice(&text[..keep]);
+        long.len += text.len() as u64;
+        if complete {
+            self.finish_long(now, out);
+        }
+    }
+
+    /// Decodes the entry gathered from pieces, or keeps it as a cut malformed line.
+    fn finish_long(&mut self, now: Instant, out: &mut Vec<Event>) {
+        let Some(long) = self.long.take() else { return };
+        if long.len as usize == long.head.len() {
+            if !long.head.iter().all(u8::is_ascii_whitespace) {
+                self.push_entry(&long.head, long.offset, now, out);
+            }
+            return;
+        }
+        let reason = format!(
+            "a {} entry of {} bytes, longer than the {}-byte line limit: its first bytes \
+             are kept, undecoded",
+            self.format.name(),
+            long.len,
+            self.max_line
+        );
+        let before = out.len();
+        self.push_malformed(&long.head, long.offset, reason, out);
+        if let Some(e) = out.get_mut(before..).and_then(|e| e.first_mut()) {
+            mark_truncated(&mut e.payload, long.len);
+        }
+    }
+
+    /// Decodes one complete json-file or CRI entry.
+    fn push_entry(&mut self, line: &[u8], offset: u64, now: Instant, out: &mut Vec<Event>) {
         if line.iter().all(u8::is_ascii_whitespace) {
             return;
         }
@@ -183,19 +317,7 @@ impl SourceDecoder {
                 }
                 Err(e) => self.push_malformed(line, offset, e.to_string(), out),
             },
-            Format::Plain => {
-                if self.skipped(Stream::Stdout.index(), offset) {
-                    return;
-                }
-                let text = line.strip_suffix(b"\n").unwrap_or(line);
-                self.lines.push(LogicalLine {
-                    stream: Stream::Stdout,
-                    time: Timestamp::now(),
-                    text: text.to_vec(),
-                    offset,
-                    last_offset: offset,
-                });
-            }
+            Format::Plain => unreachable!("plain lines are pushed by push_plain"),
         }
         self.emit_lines(now, out);
     }
@@ -217,7 +339,14 @@ impl SourceDecoder {
 
     /// Emits everything held back: the file ended, so no piece will be continued.
     pub fn flush(&mut self, out: &mut Vec<Event>) {
+        self.finish_long(Instant::now(), out);
+        let before = self.lines.len();
         self.partial.flush(&mut self.lines);
+        if self.format == Format::Plain && self.lines.len() > before {
+            // An unfinished plain line that is blank is skipped, as a finished one is.
+            self.lines
+                .retain(|l| l.dropped > 0 || !l.text.iter().all(u8::is_ascii_whitespace));
+        }
         self.emit_lines(Instant::now(), out);
         if let Some(m) = &mut self.multiline {
             m.flush(&mut self.lines);
@@ -229,10 +358,8 @@ impl SourceDecoder {
     pub fn pending_offset(&self) -> Option<u64> {
         let partial = self.partial.pending_offset();
         let multiline = self.multiline.as_ref().and_then(|m| m.pending_offset());
-        match (partial, multiline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let long = self.long.as_ref().map(|l| l.offset);
+        [partial, multiline, long].into_iter().flatten().min()
     }
 
     /// The json-file `attrs` of the latest entry that had them: labels and env values
@@ -264,10 +391,15 @@ impl SourceDecoder {
 
     fn emit_events(&mut self, out: &mut Vec<Event>) {
         for line in self.lines.drain(..) {
+            let original = (line.dropped > 0).then(|| line.text.len() as u64 + line.dropped);
+            let mut payload = payload::parse(line.text, &self.payload);
+            if let Some(len) = original {
+                mark_truncated(&mut payload, len);
+            }
             out.push(Event {
                 stream: Some(line.stream),
                 time: line.time,
-                payload: payload::parse(line.text, &self.payload),
+                payload,
                 offset: line.offset,
                 last_offset: line.last_offset,
             });
@@ -301,6 +433,14 @@ impl SourceDecoder {
             last_offset: offset,
         });
     }
+}
+
+/// Marks a payload as the first bytes of a line `original` bytes long.
+fn mark_truncated(payload: &mut Payload, original: u64) {
+    payload.materialize();
+    payload
+        .fields
+        .insert(TRUNCATED_FIELD.into(), serde_json::Value::from(original));
 }
 
 #[cfg(test)]
@@ -404,11 +544,108 @@ mod tests {
     fn attrs_changes_are_counted() {
         let mut d = SourceDecoder::new(Format::JsonFile, PayloadConfig::default(), None, 1 << 20);
         let mut out = Vec::new();
-        let line = r#"{"log":"x\n","stream":"stdout","attrs":{"tier":"web"},"time":"2026-11-20T10:00:00Z"}"#;
+        let line = "{\"log\":\"x\\n\",\"stream\":\"stdout\",\"attrs\":{\"tier\":\"web\"},\"time\":\"2026-11-20T10:00:00Z\"}\n";
         d.push_line(line.as_bytes(), 0, Instant::now(), &mut out);
         d.push_line(line.as_bytes(), 90, Instant::now(), &mut out);
         assert_eq!(d.attrs_generation(), 1);
         assert_eq!(d.attrs().unwrap()["tier"], "web");
         assert_eq!(out.len(), 2);
+    }
+
+    fn truncation(e: &Event) -> Option<u64> {
+        e.payload
+            .fields
+            .get(TRUNCATED_FIELD)
+            .map(|v| v.as_u64().unwrap())
+    }
+
+    #[test]
+    fn a_plain_line_over_the_cap_in_pieces_is_one_marked_event() {
+        let mut d = SourceDecoder::new(Format::Plain, PayloadConfig::default(), None, 10);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        d.push_line(b"before\n", 0, now, &mut out);
+        // As the tail hands over a line it cut: pieces without their newline.
+        d.push_line(b"0123456", 7, now, &mut out);
+        assert_eq!(d.pending_offset(), Some(7));
+        d.push_line(b"789abcdef", 14, now, &mut out);
+        d.push_line(b"ghij\n", 23, now, &mut out);
+        d.push_line(b"after\n", 28, now, &mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|e| (e.payload.message.as_str(), e.offset, truncation(e)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("before", 0, None),
+                ("0123456789", 7, Some(20)),
+                ("after", 28, None),
+            ]
+        );
+        assert_eq!(out[1].last_offset, 23);
+        assert_eq!(d.pending_offset(), None);
+    }
+
+    #[test]
+    fn json_file_partials_over_the_cap_are_one_marked_event() {
+        let mut d = SourceDecoder::new(Format::JsonFile, PayloadConfig::default(), None, 20);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        for (i, piece) in ["{\"msg\":\"aaaaaaaa", "bbbbbbbbbbbbbbbbbbbb", "cccc\"}\n"]
+            .iter()
+            .enumerate()
+        {
+            let line = encode_line(piece, Stream::Stdout, ts(i as u32));
+            d.push_line(line.as_bytes(), i as u64 * 100, now, &mut out);
+        }
+        d.push_line(
+            encode_line("next\n", Stream::Stdout, ts(9)).as_bytes(),
+            300,
+            now,
+            &mut out,
+        );
+        assert_eq!(out.len(), 2);
+        // Cut JSON is no longer JSON: the message is the first bytes as they are.
+        assert_eq!(out[0].payload.message, "{\"msg\":\"aaaaaaaabbbb");
+        assert_eq!(truncation(&out[0]), Some(42));
+        assert_eq!((out[0].offset, out[0].last_offset), (0, 200));
+        assert_eq!(out[1].payload.message, "next");
+        assert_eq!(truncation(&out[1]), None);
+    }
+
+    #[test]
+    fn a_json_file_entry_in_pieces_is_decoded_or_kept_cut() {
+        let now = Instant::now();
+        let line = encode_line("whole\n", Stream::Stderr, ts(1));
+        let (a, b) = line.as_bytes().split_at(20);
+        // Within the cap: joined and decoded as if it came in one piece.
+        let mut d = SourceDecoder::new(Format::JsonFile, PayloadConfig::default(), None, 1000);
+        let mut out = Vec::new();
+        d.push_line(a, 0, now, &mut out);
+        assert!(out.is_empty());
+        d.push_line(b, 20, now, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].payload.message, "whole");
+        assert_eq!(out[0].stream, Some(Stream::Stderr));
+        // Over it: one malformed event of its first bytes, marked with its length.
+        let mut d = SourceDecoder::new(Format::JsonFile, PayloadConfig::default(), None, 10);
+        let mut out = Vec::new();
+        d.push_line(a, 0, now, &mut out);
+        d.push_line(b, 20, now, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].stream, None);
+        assert_eq!(out[0].payload.message, &line[..10]);
+        assert!(out[0].payload.fields.contains_key(DECODE_ERROR_FIELD));
+        let text_len = line.len() as u64 - 1;
+        assert_eq!(truncation(&out[0]), Some(text_len));
+        // An unfinished entry at the end of a file is decoded when the file ends.
+        let mut d = SourceDecoder::new(Format::JsonFile, PayloadConfig::default(), None, 1000);
+        let mut out = Vec::new();
+        d.push_line(line.trim_end().as_bytes(), 0, now, &mut out);
+        assert_eq!(d.pending_offset(), Some(0));
+        d.flush(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].payload.message, "whole");
     }
 }

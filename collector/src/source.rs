@@ -20,7 +20,9 @@ use std::time::Instant;
 /// How sources read and parse.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
-    /// Cap on a line joined from a runtime's split pieces.
+    /// Most bytes kept of one line (`--max-line-bytes`): a longer line, whether written
+    /// whole or split by the runtime, becomes one record of its first bytes marked
+    /// with its original length in [`TRUNCATED_FIELD`](crate::decode::TRUNCATED_FIELD).
     pub max_line_bytes: usize,
     /// Payload parsing of container logs.
     pub payload: PayloadConfig,
@@ -104,7 +106,11 @@ impl Source {
                 base: s.end,
             },
         });
-        let mut tail = FileTail::open_with(catcher.clone(), start)?;
+        // The tail's cap bounds the memory one line can take while it is read; the
+        // decoder keeps `max_line_bytes` of it. A json-file or CRI entry carries its
+        // line in framing, so the tail cuts no later than the decoder.
+        let tail_cap = crate::tail::DEFAULT_MAX_LINE_BYTES.max(options.max_line_bytes);
+        let mut tail = FileTail::open_with(catcher.clone(), start)?.with_max_line_bytes(tail_cap);
         if let Some(loss) = tail.resume_loss() {
             metrics::counter!("skein_agent_losses_total", "kind" => "resume").increment(1);
             tracing::warn!(
@@ -123,7 +129,7 @@ impl Source {
                     offset: 0,
                     base: s.end,
                 };
-                tail = FileTail::open_with(catcher, Some(above))?;
+                tail = FileTail::open_with(catcher, Some(above))?.with_max_line_bytes(tail_cap);
             }
         }
         let payload = match spec.format {

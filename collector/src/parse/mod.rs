@@ -84,4 +84,7 @@ pub struct LogicalLine {
     /// Position of the last piece. A restart that re-reads from before it skips this
     /// stream's pieces up to here, so a line is never joined and sent a second time.
     pub last_offset: u64,
+    /// Bytes of the line past the cap on line length, counted and dropped: `text` holds
+    /// the first bytes of a line `text.len() + dropped` long. 0 for a line kept whole.
+    pub dropped: u64,
 }

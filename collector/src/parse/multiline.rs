@@ -89,6 +89,7 @@ impl MultilineMerger {
                 p.event.text.push(b'\n');
                 p.event.text.extend_from_slice(&line.text);
                 p.event.last_offset = line.last_offset;
+                p.event.dropped += line.dropped;
                 p.lines += 1;
                 p.last_joined = now;
                 None
@@ -163,6 +164,7 @@ mod tests {
             text: text.as_bytes().to_vec(),
             offset,
             last_offset: offset,
+            dropped: 0,
         }
     }
 

@@ -5,16 +5,16 @@
 //! Pieces of one line are consecutive *within their stream*, but the other stream's
 //! entries may come in between, so [`PartialMerger`] keeps one buffer per stream.
 //!
-//! An application can write a line of any length (or never finish one), so the buffer is
-//! capped: when the next piece would take it past `max_bytes`, what has been gathered is
-//! emitted as a line of its own and gathering starts again with that piece. A piece is
-//! never cut, so each emitted line starts at a distinct entry and its `offset` still
-//! increases strictly within the stream.
+//! An application can write a line of any length (or never finish one), so what is kept
+//! of a line is capped: past `max_bytes`, the rest of the line is counted and dropped,
+//! and the line comes out as one [`LogicalLine`] holding its first `max_bytes` bytes
+//! with [`LogicalLine::dropped`] saying how many followed. A line is never split into
+//! several: each is one record, whole or marked as cut.
 
 use super::{LogicalLine, Stream};
 use skein_model::Timestamp;
 
-/// Default cap on one merged line: 1 MiB.
+/// Default cap on one line: 1 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 
 /// Joins the pieces of split lines, one buffer per stream.
@@ -31,7 +31,7 @@ impl Default for PartialMerger {
 }
 
 impl PartialMerger {
-    /// A merger whose lines are cut after `max_bytes` (but never inside one piece).
+    /// A merger keeping at most `max_bytes` of each line (see the module docs).
     pub fn new(max_bytes: usize) -> PartialMerger {
         PartialMerger {
             max_bytes,
@@ -41,7 +41,7 @@ impl PartialMerger {
 
     /// Adds one piece. `text` excludes the line-ending `"\n"`; `complete` says whether
     /// it had one (json-file) or was flagged `F` (CRI). `offset` is the piece's position
-    /// in the source. Finished lines (zero, one or two) are appended to `out`.
+    /// in the source. Finished lines (zero or one) are appended to `out`.
     pub fn push(
         &mut self,
         stream: Stream,
@@ -52,29 +52,33 @@ impl PartialMerger {
         out: &mut impl Extend<LogicalLine>,
     ) {
         let slot = &mut self.pending[stream.index()];
-        if let Some(p) = slot {
-            if p.text.len() + text.len() > self.max_bytes {
-                out.extend(slot.take());
-            }
-        }
         match slot {
             Some(p) => {
-                p.text.extend_from_slice(text);
+                let keep = keep_of(text, self.max_bytes.saturating_sub(p.text.len()), p.dropped);
+                p.text.extend_from_slice(&text[..keep]);
+                p.dropped += (text.len() - keep) as u64;
                 p.last_offset = offset;
             }
             None => {
+                let keep = keep_of(text, self.max_bytes, 0);
                 *slot = Some(LogicalLine {
                     stream,
                     time,
-                    text: text.to_vec(),
+                    text: text[..keep].to_vec(),
                     offset,
                     last_offset: offset,
+                    dropped: (text.len() - keep) as u64,
                 })
             }
         }
         if complete {
             out.extend(slot.take());
         }
+    }
+
+    /// Whether a piece on `stream` is waiting for the rest of its line.
+    pub fn is_pending(&self, stream: Stream) -> bool {
+        self.pending[stream.index()].is_some()
     }
 
     /// Emits unfinished lines as they are, oldest first: at the end of a file that will
@@ -99,6 +103,28 @@ impl PartialMerger {
     pub fn is_empty(&self) -> bool {
         self.pending.iter().all(Option::is_none)
     }
+}
+
+/// How many bytes of `text` to keep with `room` left under the cap: all of them when
+/// they fit and nothing was dropped yet, else as many as fit without ending inside a
+/// UTF-8 character (so the kept text does not end in a replacement character).
+pub(crate) fn keep_of(text: &[u8], room: usize, dropped: u64) -> usize {
+    if dropped > 0 {
+        return 0;
+    }
+    if text.len() <= room {
+        return text.len();
+    }
+    let mut keep = room;
+    // Back off over continuation bytes (10xxxxxx) to the start of the character.
+    while keep > 0 && room - keep < 3 && text[keep] & 0xC0 == 0x80 {
+        keep -= 1;
+    }
+    if text[keep] & 0xC0 == 0x80 {
+        // Not UTF-8 around here anyway: cut at the cap.
+        keep = room;
+    }
+    keep
 }
 
 #[cfg(test)]
@@ -142,7 +168,7 @@ mod tests {
     }
 
     #[test]
-    fn cap_emits_what_it_has_and_carries_on() {
+    fn a_line_over_the_cap_is_one_line_cut_with_its_length() {
         let mut m = PartialMerger::new(10);
         let mut out = Vec::new();
         for (i, piece) in ["abcd", "efgh", "ijkl", "mn"].iter().enumerate() {
@@ -155,30 +181,35 @@ mod tests {
                 &mut out,
             );
         }
-        let texts: Vec<_> = out
-            .iter()
-            .map(|l| String::from_utf8_lossy(&l.text))
-            .collect();
-        assert_eq!(texts, ["abcdefgh", "ijklmn"]);
-        assert_eq!(out[1].offset, 100);
-        assert_eq!(out[1].time, t(2));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].text, b"abcdefghij");
+        assert_eq!(out[0].dropped, 4);
+        assert_eq!((out[0].offset, out[0].last_offset), (0, 150));
+        assert_eq!(out[0].time, t(0));
 
-        // A single piece larger than the cap is kept whole rather than cut.
+        // A single piece larger than the cap is cut too, and the next line is whole.
         out.clear();
         m.push(
             Stream::Stdout,
             t(9),
             b"0123456789abcdef",
-            false,
+            true,
             500,
             &mut out,
         );
         m.push(Stream::Stdout, t(9), b"!", true, 600, &mut out);
-        let texts: Vec<_> = out
-            .iter()
-            .map(|l| String::from_utf8_lossy(&l.text))
-            .collect();
-        assert_eq!(texts, ["0123456789abcdef", "!"]);
+        let got: Vec<_> = out.iter().map(|l| (&l.text[..], l.dropped)).collect();
+        assert_eq!(got, [(&b"0123456789"[..], 6), (&b"!"[..], 0)]);
+    }
+
+    #[test]
+    fn a_cut_never_splits_a_character() {
+        let mut m = PartialMerger::new(5);
+        let mut out = Vec::new();
+        // "ab" then "é" (2 bytes) then "€" (3 bytes): the cap falls inside the euro.
+        m.push(Stream::Stdout, t(0), "abé€z".as_bytes(), true, 0, &mut out);
+        assert_eq!(out[0].text, "abé".as_bytes());
+        assert_eq!(out[0].dropped, 4);
     }
 
     #[test]
