@@ -410,7 +410,7 @@ fn a_file_deleted_before_the_agent_could_open_it_is_reported_not_silent() {
     let metrics_port = free_port();
     let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
     let glob = format!("{}/*.log", logs.display());
-    let mut agent = AgentProc::start(
+    let agent = AgentProc::start(
         &server.url,
         &dir.path().join("agent"),
         &[
