@@ -22,11 +22,12 @@
 //! [`Loss`](super::Loss). Nothing about such a file is known but that it existed, so
 //! its size is estimated by the tail from the file before it.
 //!
-//! The count can be short (never over) when notifications are lost (an inotify queue
-//! overflow) or missing (polling without inotify, a path whose directory is a symlink
-//! elsewhere), and a file renamed away from the path and back counts as a second
-//! arrival. Files are compared by device and inode, then birth time and the
-//! fingerprint of their first bytes, as in [`FileTail`](super::FileTail).
+//! The count falls short when notifications are lost (an inotify queue overflow) or
+//! missing (polling without inotify, a path whose directory is a symlink elsewhere). It
+//! is one over when a file is renamed away from the path and back (two arrivals of one
+//! file), or when a file arrives in the instant its tail starts and is rotated away
+//! before its notification is read. Files are compared by device and inode, then birth
+//! time and the fingerprint of their first bytes, as in [`FileTail`](super::FileTail).
 //!
 //! # Bounds
 //!
@@ -247,7 +248,10 @@ impl Catcher {
     /// Moves the caught files (oldest first) to `into` and returns how many files were
     /// lost since the last call. Costs one atomic load when there is nothing.
     pub(crate) fn take(&self, into: &mut Vec<Opened>) -> u64 {
-        if !self.shared.ready.swap(false, Ordering::AcqRel) {
+        // A load first: the common case writes nothing to the shared cache line.
+        if !self.shared.ready.load(Ordering::Acquire)
+            || !self.shared.ready.swap(false, Ordering::AcqRel)
+        {
             return 0;
         }
         let taken = self.taken();
