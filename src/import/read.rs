@@ -208,7 +208,12 @@ impl<'a> SetReader<'a> {
                 set.kind.format(),
                 payload,
                 options.multiline.clone(),
-                options.max_line_bytes,
+                // The agent's cap on one record's line (its default `--max-line-bytes`),
+                // not the size of the pieces read: a longer line is one record marked
+                // `fields.skein_truncated_from_bytes`, as the agent makes it.
+                options
+                    .max_line_bytes
+                    .min(skein_collector::parse::partial::DEFAULT_MAX_LINE_BYTES),
             ),
             encoder: RecordEncoder::new(&set.meta, None),
             attrs_generation: 0,
