@@ -23,9 +23,19 @@ impl AgentProcess {
         paths: &[String],
         extra: &[String],
     ) -> Result<AgentProcess> {
-        let bin = built_skein_binary()?;
+        AgentProcess::start_bin(&built_skein_binary()?, server, state_dir, paths, extra)
+    }
+
+    /// [`AgentProcess::start`] with another build of `skein` (a baseline to compare with).
+    pub fn start_bin(
+        bin: &Path,
+        server: &str,
+        state_dir: &Path,
+        paths: &[String],
+        extra: &[String],
+    ) -> Result<AgentProcess> {
         let port = free_port()?;
-        let mut cmd = Command::new(&bin);
+        let mut cmd = Command::new(bin);
         cmd.args([
             "agent",
             "--no-docker",
@@ -122,16 +132,25 @@ impl Drop for AgentProcess {
     }
 }
 
-/// Sum of the Prometheus samples named `name` (all label sets) at `url`; `None` if the
-/// endpoint does not answer or has no such sample yet.
-pub fn scrape(url: &str, name: &str) -> Option<f64> {
-    let text = reqwest::blocking::Client::new()
+/// The text of the Prometheus endpoint at `url`; `None` if it does not answer.
+pub fn scrape_text(url: &str) -> Option<String> {
+    reqwest::blocking::Client::new()
         .get(url)
         .timeout(Duration::from_secs(5))
         .send()
         .ok()?
         .text()
-        .ok()?;
+        .ok()
+}
+
+/// Sum of the Prometheus samples named `name` (all label sets) at `url`; `None` if the
+/// endpoint does not answer or has no such sample yet.
+pub fn scrape(url: &str, name: &str) -> Option<f64> {
+    sample_sum(&scrape_text(url)?, name)
+}
+
+/// Sum of the samples named `name` (all label sets) in a Prometheus text `text`.
+pub fn sample_sum(text: &str, name: &str) -> Option<f64> {
     let mut sum = None;
     for line in text.lines() {
         let Some(rest) = line.strip_prefix(name) else {
@@ -145,4 +164,46 @@ pub fn scrape(url: &str, name: &str) -> Option<f64> {
         }
     }
     sum
+}
+
+/// One summary (what the agent's histograms export) as scraped: its quantiles over the
+/// exporter's rolling window (the last minute), and its running sum and count.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// `(quantile, value)` pairs as exported.
+    pub quantiles: Vec<(f64, f64)>,
+    /// Sum of every sample since the start.
+    pub sum: f64,
+    /// Samples since the start.
+    pub count: f64,
+}
+
+impl Summary {
+    /// The summary `name` in a Prometheus text; `None` if it has no samples yet.
+    pub fn parse(text: &str, name: &str) -> Option<Summary> {
+        let mut s = Summary::default();
+        let prefix = format!("{name}{{quantile=\"");
+        for line in text.lines() {
+            let value = |rest: &str| rest.rsplit(' ').next()?.parse::<f64>().ok();
+            if let Some(rest) = line.strip_prefix(&prefix) {
+                let q = rest.split('"').next().and_then(|q| q.parse::<f64>().ok());
+                if let (Some(q), Some(v)) = (q, value(rest)) {
+                    s.quantiles.push((q, v));
+                }
+            } else if let Some(rest) = line.strip_prefix(&format!("{name}_sum ")) {
+                s.sum = value(rest)?;
+            } else if let Some(rest) = line.strip_prefix(&format!("{name}_count ")) {
+                s.count = value(rest)?;
+            }
+        }
+        (s.count > 0.0).then_some(s)
+    }
+
+    /// The exported quantile `q` (e.g. 0.99), if it is one.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        self.quantiles
+            .iter()
+            .find(|(k, _)| (k - q).abs() < 1e-9)
+            .map(|(_, v)| *v)
+    }
 }

@@ -93,3 +93,34 @@ impl OtherLoad {
         (other, other / self.started.elapsed().as_secs_f64())
     }
 }
+
+/// Bytes process `pid` caused to be written to storage so far (`write_bytes` of
+/// `/proc/PID/io`, all its threads; attributed when pages are dirtied).
+pub fn write_bytes(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// Bytes written to the machine's disks since boot: sectors written of every block
+/// device in `/proc/diskstats` that is a whole disk (in `/sys/block`, loop and RAM
+/// devices left out), 512 bytes each.
+pub fn disk_written_bytes() -> u64 {
+    let stats = std::fs::read_to_string("/proc/diskstats").unwrap_or_default();
+    let mut total = 0;
+    for line in stats.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(name), Some(sectors)) = (f.get(2), f.get(9)) else {
+            continue;
+        };
+        let whole = std::path::Path::new("/sys/block").join(name).exists();
+        if !whole || name.starts_with("loop") || name.starts_with("ram") || name.starts_with("zram")
+        {
+            continue;
+        }
+        total += sectors.parse::<u64>().unwrap_or(0) * 512;
+    }
+    total
+}

@@ -13,6 +13,7 @@ use crate::parse::multiline::MultilineConfig;
 use crate::parse::payload::PayloadConfig;
 use crate::tail::{Catcher, FileId, FileTail, Layout, Loss, LossKind, TailPosition};
 use crate::wake::DirWatcher;
+use skein_model::Timestamp;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -39,6 +40,10 @@ pub struct Pumped {
     pub lines: u64,
     /// Records written to the batch.
     pub records: u64,
+    /// The earliest time a runtime stamped on those records (json-file and CRI lines
+    /// carry the time they were written; plain lines only their read time, so `None`):
+    /// how long the oldest line waited before the agent read it.
+    pub oldest: Option<Timestamp>,
 }
 
 /// Buffers one reader lends to all its sources, so memory does not grow with the
@@ -223,7 +228,7 @@ impl Source {
             );
             self.decoder.flush(events);
         }
-        pumped.records = self.emit(events, out);
+        (pumped.records, pumped.oldest) = self.emit(events, out);
         if buf.capacity() > 2 * limit.max(1 << 16) {
             // One huge line should not pin its buffer for the life of the agent.
             *buf = Vec::new();
@@ -239,7 +244,7 @@ impl Source {
         out: &mut BatchWriter,
     ) -> u64 {
         self.decoder.flush_expired(now, &mut scratch.events);
-        self.emit(&mut scratch.events, out)
+        self.emit(&mut scratch.events, out).0
     }
 
     /// When [`flush_expired`](Self::flush_expired) next has something to do.
@@ -284,20 +289,26 @@ impl Source {
         }
     }
 
-    /// Encodes the decoded events and notes, per slot, the last on-disk line shipped.
-    fn emit(&mut self, events: &mut Vec<Event>, out: &mut BatchWriter) -> u64 {
+    /// Encodes the decoded events and notes, per slot, the last on-disk line shipped;
+    /// returns how many and the earliest runtime time among them (see [`Pumped::oldest`]).
+    fn emit(&mut self, events: &mut Vec<Event>, out: &mut BatchWriter) -> (u64, Option<Timestamp>) {
         if self.decoder.attrs_generation() != self.attrs_generation {
             self.attrs_generation = self.decoder.attrs_generation();
             self.encoder = RecordEncoder::new(&self.spec.meta, self.decoder.attrs());
         }
         let mut records = 0;
+        let mut oldest: Option<Timestamp> = None;
+        let runtime_timed = self.spec.format != Format::Plain;
         for event in events.drain(..) {
+            if runtime_timed && event.stream.is_some() {
+                oldest = Some(oldest.map_or(event.time, |t| t.min(event.time)));
+            }
             let slot = event.slot();
             self.shipped[slot] = self.shipped[slot].max(Some(event.last_offset));
             self.encoder.encode(&event, 0, out);
             records += 1;
         }
-        records
+        (records, oldest)
     }
 }
 

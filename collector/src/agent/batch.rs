@@ -67,6 +67,13 @@ impl OpenBatch {
         self.updates.insert(key, Some(state));
     }
 
+    /// How long since its first read, if it holds records.
+    pub(super) fn age(&self) -> Option<Duration> {
+        self.opened
+            .filter(|_| self.records > 0)
+            .map(|t| t.elapsed())
+    }
+
     /// When the batch must go even if the reader is still busy.
     pub(super) fn deadline(&self, wait: Duration) -> Option<Instant> {
         self.opened.map(|t| t + wait)
@@ -273,6 +280,7 @@ mod tests {
             spool: Mutex::new(spool),
             changed: Condvar::new(),
             delivered: AtomicU64::new(0),
+            cut_at: Mutex::default(),
         })
     }
 

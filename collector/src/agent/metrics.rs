@@ -4,7 +4,7 @@ use crate::source::Source;
 
 /// Describes the agent's metrics to the installed recorder.
 pub fn describe_metrics() {
-    use metrics::{describe_counter, describe_gauge, Unit};
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(
         "skein_agent_lines_read_total",
         "Log file lines read by the agent"
@@ -52,6 +52,26 @@ pub fn describe_metrics() {
         Unit::Bytes,
         "Bytes written and never read: exact for truncations, estimated from the file \
          before for files never opened"
+    );
+    describe_histogram!(
+        "skein_agent_read_delay_seconds",
+        Unit::Seconds,
+        "Per read, how long its oldest line waited in the file (from the time the runtime wrote on it; json-file and CRI only)"
+    );
+    describe_histogram!(
+        "skein_agent_batch_age_seconds",
+        Unit::Seconds,
+        "Per batch, from its first read to its cut"
+    );
+    describe_histogram!(
+        "skein_agent_batch_ack_seconds",
+        Unit::Seconds,
+        "Per batch, from its cut to the server's acknowledgement (waiting behind the batch in flight, retries included)"
+    );
+    describe_histogram!(
+        "skein_agent_post_seconds",
+        Unit::Seconds,
+        "Per acknowledged request, from sending it to the server's acknowledgement"
     );
     describe_gauge!(
         "skein_agent_file_lag_bytes",

@@ -248,6 +248,7 @@ impl Agent {
             spool: Mutex::new(spool),
             changed: Condvar::new(),
             delivered: AtomicU64::new(checkpoint.acked_batch),
+            cut_at: Mutex::default(),
         });
         let saves = Arc::new(Saves::default());
         let flags = Arc::new(Flags::default());

@@ -244,6 +244,13 @@ impl Reader {
                 }
                 metrics::counter!("skein_agent_bytes_read_total").increment(p.bytes as u64);
                 metrics::counter!("skein_agent_lines_read_total").increment(p.lines);
+                if let Some(t) = p.oldest {
+                    // One sample per read, not per line: the oldest line is the one that
+                    // waited longest for the reader.
+                    let waited = (skein_model::Timestamp::now().0 - t.0).max(0);
+                    metrics::histogram!("skein_agent_read_delay_seconds")
+                        .record(waited as f64 / 1e9);
+                }
                 self.open.wrote(key, p.records, now);
                 if self.open.body.len() >= self.config.batch_bytes {
                     self.cut();
@@ -359,6 +366,7 @@ impl Reader {
                 self.open.position(key, state);
             }
         }
+        let age = self.open.age();
         let spooled = self.open.seal(self.next_no);
         let queue = self.queue.clone();
         let appended = batch::append_waiting(
@@ -372,6 +380,10 @@ impl Reader {
             // Stopping before it was spooled: its lines are read again on the next start.
             return;
         }
+        if let Some(age) = age {
+            metrics::histogram!("skein_agent_batch_age_seconds").record(age.as_secs_f64());
+        }
+        self.queue.note_cut(self.next_no);
         self.next_no += 1;
         self.open.clear(
             4 * self.config.batch_bytes,

@@ -36,6 +36,11 @@ impl ShipperLoop {
             if batch.records > 0 && !self.deliver(&rt, &batch, &mut backoff) {
                 break;
             }
+            let cut = self.queue.take_cut(batch.no);
+            if let Some(cut) = cut.filter(|_| batch.records > 0) {
+                metrics::histogram!("skein_agent_batch_ack_seconds")
+                    .record(cut.elapsed().as_secs_f64());
+            }
             let updates: Updates = serde_json::from_slice(&batch.positions).unwrap_or_default();
             self.checkpoint.apply(updates);
             self.checkpoint.acked_batch = batch.no;
@@ -90,6 +95,7 @@ impl ShipperLoop {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             };
+            let posted = Instant::now();
             let sent = rt.block_on(async {
                 tokio::select! {
                     r = self.shipper.send(batch.body.clone()) => Some(r),
@@ -102,6 +108,8 @@ impl ShipperLoop {
             };
             match sent {
                 Ok(ack) => {
+                    metrics::histogram!("skein_agent_post_seconds")
+                        .record(posted.elapsed().as_secs_f64());
                     if backoff.failures() > 0 {
                         tracing::info!("server {} is taking batches again", self.shipper.url());
                     }
