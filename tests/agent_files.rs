@@ -550,3 +550,60 @@ fn a_line_over_the_limit_is_one_record_marked_with_its_length() {
         assert_eq!(found["total"], 1, "{q}: {found}");
     }
 }
+
+/// `path` spelled relative to the current directory: up to the root, then down.
+fn relative_to_cwd(path: &Path) -> std::path::PathBuf {
+    let cwd = std::env::current_dir().unwrap();
+    let mut rel = std::path::PathBuf::new();
+    for c in cwd.components() {
+        if matches!(c, std::path::Component::Normal(_)) {
+            rel.push("..");
+        }
+    }
+    rel.join(path.strip_prefix("/").unwrap())
+}
+
+/// A file found through a relative `--path` glob is read when a notification says it
+/// changed, not at the next timer poll: the watcher names changed files under their
+/// absolute directory, and the agent once kept such a source under its relative one,
+/// so it read a line written after a quiet spell only at the next full poll (1 s by
+/// default). With the poll an hour away, the second line arrives only by notification.
+#[test]
+fn a_relative_path_glob_is_read_on_file_notifications() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--commit-interval-ms", "100"]);
+    let glob = relative_to_cwd(&logs).join("*.log");
+    assert!(glob.is_relative());
+    let app = logs.join("app.log");
+    append(&app, numbered("app", 1..=1));
+    let agent = AgentProc::start(
+        &server.url,
+        &dir.path().join("agent"),
+        &[
+            "--no-docker",
+            "--path",
+            glob.to_str().unwrap(),
+            "--poll-interval-ms",
+            "3600000",
+        ],
+    );
+    assert_eq!(
+        server.wait_at_least("container:app", 1, Duration::from_secs(30)),
+        1,
+        "{}",
+        agent.log_text()
+    );
+    // A file that just had data is polled every 50 ms for 3 s whatever notifications
+    // say; past that, only a notification (or the hourly poll) has it read again.
+    std::thread::sleep(Duration::from_secs(4));
+    append(&app, numbered("app", 2..=2));
+    assert_eq!(
+        server.wait_at_least("container:app", 2, Duration::from_secs(60)),
+        2,
+        "the line written after a quiet spell was not read:\n{}",
+        agent.log_text()
+    );
+    assert_once(&server.all("container:app"), 2, "relative glob");
+}

@@ -154,11 +154,7 @@ impl Source {
             decoder.skip_through(s.shipped);
         }
         Ok(Source {
-            dir: spec
-                .path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
+            dir: watched_dir(&spec.path),
             encoder: RecordEncoder::new(&spec.meta, None),
             spec,
             tail,
@@ -179,7 +175,7 @@ impl Source {
         &self.spec
     }
 
-    /// The directory of the live file (what file notifications name).
+    /// The directory of the live file, spelled as file notifications name it.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -348,6 +344,19 @@ fn report_loss(path: &Path, loss: Loss) {
     }
 }
 
+/// The directory of `path` as file notifications name it: absolute. The watcher
+/// (notify) makes a relative directory absolute before watching it and names changed
+/// files under that absolute path, so a source found through a relative `--path` glob,
+/// kept under its relative directory, was never matched to its notifications and was
+/// read only by the timer polls (the 1 s poll after a quiet spell).
+fn watched_dir(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +367,20 @@ mod tests {
     use std::io::Write;
 
     const ID: &str = "3f2a9c1be0d84a7c9e51b2f6a8d04c1e7b93f5a2c6d8e0f1a3b5c7d9e1f2a4b6";
+
+    #[test]
+    fn a_relative_path_is_watched_under_the_directory_notifications_name() {
+        // notify watches `cwd.join(dir)` and names changed files under it; paths
+        // compare by components, so `./` inside does not matter.
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(watched_dir(Path::new("logs/app.log")), cwd.join("logs"));
+        assert_eq!(watched_dir(Path::new("./logs/app.log")), cwd.join("./logs"));
+        assert_eq!(watched_dir(Path::new("app.log")), cwd.join(""));
+        assert_eq!(
+            watched_dir(Path::new("/var/log/app.log")),
+            Path::new("/var/log")
+        );
+    }
 
     fn options(multiline: Option<&str>) -> ReadOptions {
         ReadOptions {
