@@ -161,11 +161,13 @@ impl Reader {
                 self.cut();
             }
             if caught_up {
-                let round = now.elapsed();
                 let woken = self.wake.wait(self.sleep_for(poll_interval));
                 if woken.rescan {
                     self.last_full_poll = now - poll_interval;
                 }
+                // Measured after the wait, so that a wake-up after a quiet spell reads at
+                // once and only a round starting within MIN_ROUND of the last one waits.
+                let round = now.elapsed();
                 if !woken.dirty.is_empty() && !woken.poked && round < MIN_ROUND {
                     // A busy writer raises an event per line; gathering them for a few
                     // milliseconds turns thousands of tiny reads into a few larger ones.
