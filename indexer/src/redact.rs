@@ -11,8 +11,8 @@
 //!   `_source`) is what the record is rebuilt from on replay and on read; the record is
 //!   then mapped again from the redacted document.
 //!
-//! A line no rule may match ([`Redactor::may_match_json`] on its text) costs one pass
-//! of the rules' DFA and is not parsed again.
+//! A line no rule may match ([`Redactor::may_match_json`] on its text, mostly the
+//! rules' cheap gates) is not parsed again.
 
 use crate::batch::{write_document_line, PreparedBatch};
 use skein_model::es_mapping;

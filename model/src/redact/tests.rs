@@ -138,6 +138,17 @@ fn card_numbers_pass_luhn() {
             "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
             "2026-11-20 10:00:00",
             "phone +1 555-123-4567",
+            // Digits glued to letters: the hex of an id, whatever its Luhn sum.
+            "req_id=54c2188079697398",
+            "x4111111111111111",
+            "4111111111111111x",
+        ],
+    );
+    redacts(
+        "card",
+        &[
+            ("id_4111111111111111.", "id_[REDACTED:card]."),
+            ("ab12 4111 1111 1111 1111", "ab12 [REDACTED:card]"),
         ],
     );
     assert!(builtin::luhn(&[7, 9, 9, 2, 7, 3, 9, 8, 7, 1, 3]));
@@ -329,10 +340,40 @@ fn json_texts_are_rewritten_in_place() {
 }
 
 #[test]
+fn rules_of_ones_own_are_gated_by_a_literal_they_need() {
+    let r = redactor(&[
+        r"tok=tok_[a-z0-9]{6,}",
+        r"pw=(?:password|passwd)\=\S+",
+        r"ci=(?i)secret\w+",
+    ]);
+    let gates: Vec<Option<&[u8]>> = r
+        .rules
+        .iter()
+        .map(|rule| match &rule.gate {
+            Gate::Literal(f) => Some(f.needle()),
+            _ => None,
+        })
+        .collect();
+    // An alternation needs none of its branches in particular, but `=` it needs; a
+    // case-insensitive word is classes, not a literal.
+    assert_eq!(gates, [Some(&b"tok_"[..]), Some(&b"="[..]), None]);
+    assert!(matches!(r.rules[2].gate, Gate::Ungated(0)));
+    assert_eq!(run(&r, "x SECRETvalue y").0, "x [REDACTED:ci] y");
+    assert_eq!(
+        run(&r, "passwd=a tok_abcdef1").0,
+        "[REDACTED:pw] [REDACTED:tok]"
+    );
+    assert!(!r.is_match("nothing here"));
+}
+
+#[test]
 fn anchored_rules_check_json_values_one_by_one() {
     let r = redactor(&["start=^secret"]);
     let doc = r#"{"a":"x","b":"secret sauce"}"#;
-    assert!(!r.set.is_match(doc), "a whole-text scan would miss it");
+    assert!(
+        !r.rules[0].regex.is_match(doc),
+        "a whole-text scan would miss it"
+    );
     assert!(r.may_match_json(doc));
     assert_eq!(
         r.redact_json(doc, &[], &mut Hits::default()).unwrap(),
@@ -365,7 +406,62 @@ fn secret() -> impl Strategy<Value = (String, String)> {
     ]
 }
 
+/// Texts made to be near what the built-ins look for.
+fn near_misses() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![
+            Just("Bearer ".to_string()),
+            Just("bEaReR\t".to_string()),
+            Just("://".to_string()),
+            Just("@".to_string()),
+            Just(".".to_string()),
+            Just(":".to_string()),
+            Just(" ".to_string()),
+            Just("-".to_string()),
+            "[0-9]{1,8}",
+            "[a-zA-Z0-9._~+/-]{1,10}",
+        ],
+        0..12,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
 proptest! {
+    #[test]
+    fn the_card_gate_is_exact(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                "[0-9]{1,20}",
+                Just(" ".to_string()),
+                Just("-".to_string()),
+                Just("  ".to_string()),
+                "[a-z\u{e9}]{1,3}",
+            ],
+            0..40,
+        ),
+    ) {
+        let text = parts.concat();
+        let reference = Regex::new(r"[0-9](?:[ -]?[0-9]){12,}").unwrap().is_match(&text);
+        prop_assert_eq!(builtin::long_digit_run(text.as_bytes()), reference, "{:?}", text);
+        prop_assert!(
+            builtin::maybe_long_digit_run(text.as_bytes()) || !reference,
+            "the bit masks missed a run in {:?}",
+            text
+        );
+    }
+
+    #[test]
+    fn a_gate_never_closes_on_a_text_its_regex_matches(text in near_misses()) {
+        for b in BUILTINS {
+            let regex = Regex::new(b.pattern).unwrap();
+            prop_assert!(
+                (b.gate)(text.as_bytes()) || !regex.is_match(&text),
+                "{} gate closed on {text:?}",
+                b.name
+            );
+        }
+    }
+
     #[test]
     fn a_redacted_text_never_holds_the_secret(
         prefix in CONTEXT,
