@@ -199,6 +199,7 @@ fn the_server_redacts_what_other_shippers_send() {
         "bob@example.net",
         "carol@example.net",
         "dave@example.net",
+        "erin@example.net",
         "4111-1111-1111-1111",
     ];
     let record = json!({
@@ -208,6 +209,23 @@ fn the_server_redacts_what_other_shippers_send() {
         "_source_id": "node-1/billing/stdout", "_seq": 1,
     });
     let r = server.ingest(format!("{record}\n").into_bytes(), None);
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap()["accepted"], 1);
+
+    // The compact form, as agents send it: the record line beside its `@source` line.
+    let compact = format!(
+        "{}\n{}\n",
+        json!({"@source": {"host": "node-2", "container": "mailer",
+            "_source_ids": {"stdout": "node-2/mailer/stdout"}}}),
+        json!({"@timestamp": "2026-11-20T10:00:02Z", "stream": "stdout",
+            "message": "bounce from erin@example.net", "_seq": 1}),
+    );
+    let r = server
+        .request(reqwest::Method::POST, "/api/v1/ingest")
+        .header("Content-Type", "application/x-skein-batch; version=1")
+        .body(compact)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().unwrap()["accepted"], 1);
 
@@ -224,7 +242,7 @@ fn the_server_redacts_what_other_shippers_send() {
     let metrics = format!("{}/metrics", server.url);
     assert_eq!(
         per_rule(&metrics, "skein_redactions_total"),
-        rules(&[("card", 1.0), ("email", 4.0)])
+        rules(&[("card", 1.0), ("email", 5.0)])
     );
 
     // Acknowledged means in the WAL: redacted there already.
@@ -238,10 +256,10 @@ fn the_server_redacts_what_other_shippers_send() {
     // A SIGKILL, so the records come back by replay of the WAL.
     server.kill9();
     server.respawn();
-    server.wait_total("*", 2);
+    server.wait_total("*", 3);
     let texts: Vec<String> = server.all("*").iter().map(Value::to_string).collect();
     assert_absent(&texts, &secrets, "a stored record");
-    for q in ["ann", "carol", "dave", "4111"] {
+    for q in ["ann", "carol", "dave", "erin", "4111"] {
         assert_eq!(total(&server, q), 0, "searching {q} finds nothing");
     }
     let invoice = server.all("invoice");
@@ -269,6 +287,13 @@ fn the_server_redacts_what_other_shippers_send() {
             "user": {"email": "[REDACTED:email]", "plan": "pro"},
         })
     );
+    let bounce = server.all("bounce");
+    assert_eq!(bounce[0]["message"], "bounce from [REDACTED:email]");
+    assert_eq!(
+        bounce[0]["container"], "mailer",
+        "the @source fields still apply"
+    );
+    assert_eq!(bounce[0]["_source_id"], "node-2/mailer/stdout");
     let reset = server.all("reset");
     assert_eq!(reset[0]["container"], "web");
     assert_eq!(reset[0]["labels"]["io.kubernetes.pod.name"], "web-1");

@@ -18,6 +18,7 @@ use crate::batch::{write_document_line, PreparedBatch};
 use skein_model::es_mapping;
 use skein_model::redact::{Hits, Redactor};
 use skein_model::Record;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// The server's rules and their counters, `skein_redactions_total{rule}`.
@@ -55,8 +56,9 @@ impl PreparedBatch {
     pub fn redact(&mut self, redactor: &Redactor, hits: &mut Hits) -> usize {
         let mut changed = Vec::new();
         for (i, (record, span)) in self.records.iter_mut().zip(&self.spans).enumerate() {
-            // A record's line holds all of its text, so a line no rule may match holds
-            // nothing to redact.
+            // A record's line holds its message and fields (a compact batch's `@source`
+            // line only the source's fields, which are not redacted), so a line no rule
+            // may match holds nothing to redact.
             let line = std::str::from_utf8(&self.text[span.clone()]);
             if line.is_ok_and(|l| !redactor.may_match_json(l)) {
                 continue;
@@ -72,14 +74,33 @@ impl PreparedBatch {
         if changed.is_empty() {
             return 0;
         }
-        let mut text = crate::text_buffers::take(self.text.len() + 64 * changed.len());
+        let mut text = crate::text_buffers::take(self.text.len() + 256 * changed.len());
         let mut spans = Vec::with_capacity(self.spans.len());
+        let mut sources = Vec::with_capacity(self.sources.len());
+        // The `@source` line copied last: where it was, where it is now.
+        let mut copied: Option<(usize, Range<usize>)> = None;
         let mut next = changed.iter().copied().peekable();
         for (i, span) in self.spans.iter().enumerate() {
+            // A compact batch's `@source` lines come along, so that the WAL still gets
+            // each before the records that take their source's fields from it.
+            if let Some(source) = self.sources.get(i) {
+                sources.push(source.as_ref().map(|old| match &copied {
+                    Some((at, new)) if *at == old.start => new.clone(),
+                    _ => {
+                        let start = text.len();
+                        text.extend_from_slice(&self.text[old.clone()]);
+                        let new = start..text.len();
+                        text.push(b'\n');
+                        copied = Some((old.start, new.clone()));
+                        new
+                    }
+                }));
+            }
             let start = text.len();
             if next.next_if_eq(&i).is_some() {
-                // Records from `/api/v1/ingest` are written as records, documents
-                // from `/es` as documents: what `decode_line` reads back either way.
+                // Written whole, as records from `/api/v1/ingest` are, and documents
+                // from `/es` as documents: what replay reads back either way (after a
+                // `@source` line, a value the line has itself wins).
                 write_document_line(&mut text, &self.records[i]);
             } else {
                 text.extend_from_slice(&self.text[span.clone()]);
@@ -89,6 +110,7 @@ impl PreparedBatch {
         }
         crate::text_buffers::give_back(std::mem::replace(&mut self.text, text));
         self.spans = spans;
+        self.sources = sources;
         self.records_bytes = self.records.iter().map(Record::heap_bytes).sum();
         // A replacement longer than what it replaced grows the batch by a few bytes;
         // the share the handler settled stays when there is no room for them.
@@ -177,6 +199,64 @@ mod tests {
             joined.push(b'\n');
         }
         assert_eq!(joined, batch.text);
+    }
+
+    #[test]
+    fn compact_batches_keep_their_source_lines() {
+        let body = concat!(
+            "{\"@source\":{\"host\":\"n1\",\"container\":\"web\",\"_source_ids\":{\"stdout\":\"n1/web/stdout\"}}}\n",
+            "{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"stream\":\"stdout\",\"message\":\"to a@b.io\",\"_seq\":1}\n",
+            "{\"@timestamp\":\"2026-11-20T10:00:01Z\",\"stream\":\"stdout\",\"message\":\"clean\",\"_seq\":2}\n",
+            "{\"@source\":{\"host\":\"n1\",\"container\":\"api\",\"_source_ids\":{\"stdout\":\"n1/api/stdout\"}}}\n",
+            "{\"@timestamp\":\"2026-11-20T10:00:02Z\",\"stream\":\"stdout\",\"message\":\"ok\",\"fields\":{\"to\":\"c@d.io\"},\"_seq\":3}\n",
+        );
+        let (mut batch, rejected) = PreparedBatch::from_body(
+            body.as_bytes().to_vec(),
+            skein_model::compact::Form::Compact,
+            None,
+            None,
+        );
+        assert!(rejected.is_empty(), "{rejected:?}");
+        assert_eq!(batch.redact(&redactor(), &mut Hits::default()), 2);
+        // The WAL entry as the ingest thread writes it: each `@source` line once, before
+        // its records.
+        let mut entry = Vec::new();
+        let mut last = None;
+        for (span, source) in batch.spans.iter().zip(&batch.sources) {
+            if let Some(s) = source {
+                if last != Some(s.start) {
+                    entry.extend_from_slice(&batch.text[s.clone()]);
+                    entry.push(b'\n');
+                    last = Some(s.start);
+                }
+            }
+            entry.extend_from_slice(&batch.text[span.clone()]);
+            entry.push(b'\n');
+        }
+        let back: Vec<Record> = crate::batch::decode_payload(&entry)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(back, batch.records);
+        let got: Vec<(&str, &str, Option<&str>)> = back
+            .iter()
+            .map(|r| {
+                (
+                    r.container.as_str(),
+                    r.message.as_str(),
+                    r.source_id.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("web", "to [REDACTED:email]", Some("n1/web/stdout")),
+                ("web", "clean", Some("n1/web/stdout")),
+                ("api", "ok", Some("n1/api/stdout")),
+            ]
+        );
+        assert_eq!(back[2].fields["to"], "[REDACTED:email]");
+        assert!(!String::from_utf8_lossy(&entry).contains("@b.io"));
     }
 
     #[test]
