@@ -3,9 +3,12 @@
 use anyhow::{Context, Result};
 use skein_collector::agent::{default_host, Agent, AgentConfig};
 use skein_collector::discover::SourceSpec;
+use skein_collector::redact::Redaction;
 use skein_collector::{MultilineConfig, PayloadConfig};
+use skein_model::redact::Redactor;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Options of `skein agent` (the collection options are shared with `skein up`).
@@ -81,6 +84,27 @@ pub struct CollectArgs {
     /// How often every file is checked even without a file notification.
     #[arg(long, default_value_t = 1000)]
     pub poll_interval_ms: u64,
+    /// Replace secrets in messages and field values before they leave this host
+    /// (repeatable): a built-in (bearer, url-password, card, email) or
+    /// NAME=REGEX[=REPLACEMENT].
+    ///
+    /// Built-ins, turned on by name: `bearer` (the token after `Bearer `), `url-password`
+    /// (the password of `scheme://user:PASSWORD@host`), `card` (13-19 digit card numbers
+    /// that pass the Luhn check), `email`. A rule of your own is NAME=REGEX or
+    /// NAME=REGEX=REPLACEMENT: the name ends at the first `=`, the regex at the next `=`
+    /// that is not written `\=` (so write every `=` inside the regex as `\=`), and the
+    /// rest, `=` included, is the replacement (default `[REDACTED:NAME]`; `$1` or
+    /// `${group}` insert a group, `$$` is a `$`). Rules apply in the order given (put
+    /// url-password before email) to the message and the string values of fields;
+    /// labels, host and container names are left alone. Counted per rule as
+    /// skein_agent_redactions_total{rule}. In SKEIN_REDACT, one rule per line.
+    #[arg(
+        long = "redact",
+        value_name = "RULE",
+        env = "SKEIN_REDACT",
+        value_delimiter = '\n'
+    )]
+    pub redact: Vec<String>,
 }
 
 impl CollectArgs {
@@ -103,6 +127,10 @@ impl CollectArgs {
             time_from_payload: self.time_from_payload,
         };
         config.read.max_line_bytes = self.max_line_bytes.max(1);
+        if let Some(rules) = redactor(&self.redact)? {
+            tracing::info!("the agent redacts {}", rules.rule_names().join(", "));
+            config.read.redact = Some(Arc::new(Redaction::new(rules)));
+        }
         if let Some(pattern) = &self.multiline_start {
             let mut ml = MultilineConfig::new(pattern)
                 .with_context(|| format!("--multiline-start {pattern:?}"))?;
@@ -112,6 +140,20 @@ impl CollectArgs {
         }
         Ok(config)
     }
+}
+
+/// The rules of `--redact` arguments (blank ones, as a trailing newline in SKEIN_REDACT
+/// gives, skipped); `None` when there are none.
+pub fn redactor(args: &[String]) -> Result<Option<Redactor>> {
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| a.trim_end_matches('\r'))
+        .filter(|a| !a.trim().is_empty())
+        .collect();
+    if args.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Redactor::from_args(&args).context("--redact")?))
 }
 
 /// Starts an agent, logging what it follows.

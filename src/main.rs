@@ -118,8 +118,12 @@ fn main() -> Result<()> {
                 "skein up: dashboard on http://{listen}/ , data in {}",
                 data_dir.display()
             );
+            // The embedded agent redacts what it reads; the server, what other shippers
+            // send it.
+            let mut server = serve::ServerArgs::with_defaults(data_dir, listen);
+            server.redact = collect.redact.clone();
             let up = serve::Up { collect, demo };
-            serve::run(serve::ServerArgs::with_defaults(data_dir, listen), Some(up))
+            serve::run(server, Some(up))
         }
         Command::Agent(args) => agent::run(args),
         Command::Search(args) => search_cmd::run(args),

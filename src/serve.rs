@@ -91,6 +91,26 @@ pub struct ServerArgs {
     /// partitions are dropped (never the newest, never the WAL), with a warning.
     #[arg(long, value_name = "SIZE")]
     pub max_disk: Option<String>,
+    /// Replace secrets in what every ingest route receives, before it is stored
+    /// (repeatable): a built-in (bearer, url-password, card, email) or
+    /// NAME=REGEX[=REPLACEMENT], as `skein agent --redact`.
+    ///
+    /// For shippers that are not skein agents: applies to /api/v1/ingest (the message
+    /// and the string values of fields) and /es/_bulk (every string value of the
+    /// document but its time). Built-ins, turned on by name: `bearer`, `url-password`,
+    /// `card` (Luhn-checked), `email`. A rule of your own is NAME=REGEX or
+    /// NAME=REGEX=REPLACEMENT: the name ends at the first `=`, the regex at the next `=`
+    /// that is not written `\=` (so write every `=` inside the regex as `\=`), and the
+    /// rest is the replacement (default `[REDACTED:NAME]`; `$1`, `${group}` insert a
+    /// group, `$$` is a `$`). Counted per rule as skein_redactions_total{rule}. In
+    /// SKEIN_REDACT, one rule per line.
+    #[arg(
+        long = "redact",
+        value_name = "RULE",
+        env = "SKEIN_REDACT",
+        value_delimiter = '\n'
+    )]
+    pub redact: Vec<String>,
     #[command(flatten)]
     pub security: SecurityArgs,
 }
@@ -158,6 +178,7 @@ impl ServerArgs {
             retire_after_ms: 30_000,
             retain: Vec::new(),
             max_disk: None,
+            redact: Vec::new(),
             security: SecurityArgs {
                 session_hours: 12.0,
                 auth_failures_per_minute: skein_web::auth::DEFAULT_FAILURES_PER_MINUTE,
@@ -221,6 +242,10 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
             .map(|r| retain_rule(r))
             .collect::<Result<_>>()?,
     };
+    if let Some(rules) = crate::agent::redactor(&args.redact)? {
+        tracing::info!("ingest redacts {}", rules.rule_names().join(", "));
+        config.redact = Some(Arc::new(rules));
+    }
     skein_query::lang::parser::set_max_depth(args.max_query_depth);
     let engine = Arc::new(
         Engine::open(config)

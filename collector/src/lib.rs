@@ -15,6 +15,8 @@
 //!   text ([`parse::payload`]);
 //! - [`decode`]: those stages composed for one source's stream of lines;
 //! - [`enrich`]: source metadata and the delivery identity (`_source_id`, `_seq`);
+//! - [`redact`]: `--redact` rules applied to each event's message and fields before it
+//!   is encoded;
 //! - [`encode`]: events straight to the server's NDJSON;
 //! - [`source`]: one followed source (tail + decoder + encoder) and its resume state;
 //! - [`spool`]: the on-disk queue of compressed batches, capped, that absorbs outages;
@@ -35,6 +37,7 @@ pub mod encode;
 pub mod enrich;
 pub mod json_file_reader;
 pub mod parse;
+pub mod redact;
 pub mod ship;
 pub mod source;
 pub mod spool;

@@ -11,11 +11,13 @@ use crate::discover::SourceSpec;
 use crate::encode::{BatchWriter, RecordEncoder};
 use crate::parse::multiline::MultilineConfig;
 use crate::parse::payload::PayloadConfig;
+use crate::redact::Redaction;
 use crate::tail::{Catcher, FileId, FileTail, Layout, Loss, LossKind, TailPosition};
 use crate::wake::DirWatcher;
 use skein_model::Timestamp;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// How sources read and parse.
@@ -29,6 +31,8 @@ pub struct ReadOptions {
     pub payload: PayloadConfig,
     /// Multiline grouping, off by default.
     pub multiline: Option<MultilineConfig>,
+    /// `--redact` rules applied to every event before it is encoded; none by default.
+    pub redact: Option<Arc<Redaction>>,
 }
 
 /// What one [`Source::pump`] did.
@@ -61,6 +65,7 @@ pub struct Source {
     tail: FileTail,
     decoder: SourceDecoder,
     encoder: RecordEncoder,
+    redact: Option<Arc<Redaction>>,
     attrs_generation: u64,
     shipped: [Option<u64>; 3],
     drained_since: Option<Instant>,
@@ -156,6 +161,7 @@ impl Source {
         Ok(Source {
             dir: watched_dir(&spec.path),
             encoder: RecordEncoder::new(&spec.meta, None),
+            redact: options.redact.clone(),
             spec,
             tail,
             decoder,
@@ -285,7 +291,7 @@ impl Source {
         }
     }
 
-    /// Encodes the decoded events and notes, per slot, the last on-disk line shipped;
+    /// Redacts and encodes the decoded events and notes, per slot, the last on-disk line shipped;
     /// returns how many and the earliest runtime time among them (see [`Pumped::oldest`]).
     fn emit(&mut self, events: &mut Vec<Event>, out: &mut BatchWriter) -> (u64, Option<Timestamp>) {
         if self.decoder.attrs_generation() != self.attrs_generation {
@@ -295,7 +301,10 @@ impl Source {
         let mut records = 0;
         let mut oldest: Option<Timestamp> = None;
         let runtime_timed = self.spec.format != Format::Plain;
-        for event in events.drain(..) {
+        for mut event in events.drain(..) {
+            if let Some(r) = &self.redact {
+                r.payload(&mut event.payload);
+            }
             if runtime_timed && event.stream.is_some() {
                 oldest = Some(oldest.map_or(event.time, |t| t.min(event.time)));
             }
@@ -391,6 +400,7 @@ mod tests {
                 m.flush_after = std::time::Duration::from_secs(3600);
                 m
             }),
+            redact: None,
         }
     }
 
@@ -465,6 +475,48 @@ mod tests {
         got_sorted.sort();
         want_sorted.sort();
         assert_eq!(got_sorted, want_sorted, "restart changed what is sent");
+    }
+
+    #[test]
+    fn events_are_redacted_before_they_are_encoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("{ID}-json.log"));
+        append(
+            &path,
+            &[
+                (
+                    "{\"msg\":\"to a@b.io\",\"cc\":[\"c@d.io\"]}\n",
+                    Stream::Stdout,
+                ),
+                ("plain e@f.io\n", Stream::Stderr),
+            ],
+        );
+        let spec = SourceSpec {
+            key: ID.into(),
+            path,
+            format: Format::JsonFile,
+            meta: SourceMeta::from_container_id("node-1", ID),
+        };
+        let rules = skein_model::redact::Redactor::from_args(&["email"]).unwrap();
+        let options = ReadOptions {
+            redact: Some(Arc::new(Redaction::new(rules))),
+            ..options(None)
+        };
+        let mut s = Source::open(spec, None, &options).unwrap();
+        let got: Vec<(String, String)> = pump_all(&mut s)
+            .into_iter()
+            .map(|r| (r.message, serde_json::to_string(&r.fields).unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "to [REDACTED:email]".into(),
+                    r#"{"cc":["[REDACTED:email]"]}"#.into()
+                ),
+                ("plain [REDACTED:email]".into(), "{}".into()),
+            ]
+        );
     }
 
     #[test]

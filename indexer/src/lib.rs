@@ -27,6 +27,8 @@
 //!   measuring the disk.
 //! - [`batch`]: the batch, outcome and live-feed types, the WAL lines of a batch (records,
 //!   or Elasticsearch documents mapped again on replay).
+//! - `redact` (private): `--redact` rules applied to every batch in [`Engine::ingest`],
+//!   before the WAL ([`PreparedBatch::redact`]).
 
 pub mod batch;
 pub mod budget;
@@ -39,6 +41,7 @@ mod ingest;
 mod json_value;
 mod merge_priority;
 pub mod partition;
+mod redact;
 pub mod retention;
 pub mod schema;
 pub mod snapshot;
@@ -109,6 +112,8 @@ pub struct EngineConfig {
     /// Memory that batches accepted but not yet indexed may hold (their text until it is
     /// in the WAL, their parsed records until indexed) before ingest answers 429.
     pub inflight_bytes: usize,
+    /// `--redact` rules applied to every batch before it is written; none by default.
+    pub redact: Option<Arc<skein_model::redact::Redactor>>,
 }
 
 impl EngineConfig {
@@ -129,6 +134,7 @@ impl EngineConfig {
             },
             wal_segment_bytes: 64 << 20,
             inflight_bytes: 256 << 20,
+            redact: None,
         }
     }
 }
@@ -147,6 +153,7 @@ pub struct Engine {
     marks: WalMarks,
     retention: retention::RetentionConfig,
     wal_dir: PathBuf,
+    redaction: Option<Arc<redact::Redaction>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -278,6 +285,7 @@ impl Engine {
             marks,
             retention,
             wal_dir: wal_dir_kept,
+            redaction: config.redact.map(|r| Arc::new(redact::Redaction::new(r))),
         })
     }
 
@@ -293,8 +301,22 @@ impl Engine {
     }
 
     /// Makes a batch durable and answers once it is; records whose `_seq` is at or below
-    /// their source's high-water mark are counted as duplicates and dropped.
-    pub async fn ingest(&self, batch: PreparedBatch) -> Result<IngestOutcome, IngestError> {
+    /// their source's high-water mark are counted as duplicates and dropped. With
+    /// `--redact` rules ([`EngineConfig::redact`]), the batch is redacted first.
+    pub async fn ingest(&self, mut batch: PreparedBatch) -> Result<IngestOutcome, IngestError> {
+        if let Some(redaction) = &self.redaction {
+            // Regexes over a whole batch are CPU work: off the async workers.
+            let redaction = redaction.clone();
+            let redacted = tokio::task::spawn_blocking(move || {
+                redaction.apply(&mut batch);
+                batch
+            });
+            batch = match redacted.await {
+                Ok(batch) => batch,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => return Err(IngestError::ShuttingDown),
+            };
+        }
         let (reply, rx) = oneshot::channel();
         {
             let tx = self.wal_tx.lock().expect("lock");

@@ -107,7 +107,8 @@ static META_HEADS: std::sync::LazyLock<Vec<usize>> = std::sync::LazyLock::new(||
         .collect()
 });
 
-const TIME_KEYS: [&str; 3] = ["@timestamp", "timestamp", "time"];
+/// The top-level keys a document's time is read from, the first present winning.
+pub const TIME_KEYS: [&str; 3] = ["@timestamp", "timestamp", "time"];
 const MESSAGE_KEYS: [&str; 3] = ["message", "log", "msg"];
 
 /// A top-level value of a document whose text is exactly a part of its record: a string

@@ -10,6 +10,8 @@
 //! - [`es_mapping`]: an Elasticsearch document to a [`Record`] (used by `/es/_bulk` on the
 //!   way in and by the indexer to rebuild records stored as their original document).
 //! - [`memory`]: how many bytes a [`Record`] holds, for the server's in-flight budget.
+//! - [`redact`]: `--redact` rules (built-ins and regexes) that replace secrets in
+//!   messages and fields, shared by the agent and the server's ingest.
 //! - [`time`]: [`Timestamp`] (UTC nanoseconds) and the time expressions users type:
 //!   RFC 3339 and Elasticsearch date math (`now-15m`, `now/d`).
 
@@ -19,6 +21,7 @@ pub mod es_mapping;
 pub mod level;
 pub mod memory;
 pub mod record;
+pub mod redact;
 pub mod time;
 
 pub use level::Level;

@@ -505,6 +505,7 @@ mod tests {
                 max_line_bytes: 1 << 20,
                 payload: PayloadConfig::default(),
                 multiline: None,
+                redact: None,
             },
         )
         .unwrap();

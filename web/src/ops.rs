@@ -108,6 +108,10 @@ fn describe() {
         "skein_records_duplicate_total",
         "Records dropped because their _seq was already held"
     );
+    describe_counter!(
+        "skein_redactions_total",
+        "Secrets replaced by --redact rules at ingest, per rule"
+    );
     describe_gauge!(
         "skein_wal_bytes",
         Unit::Bytes,

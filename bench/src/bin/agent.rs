@@ -21,6 +21,11 @@
 //! ends with the ratio of each scenario's CPU figure. With `FLUENT_BIT=PATH` set, the
 //! sink scenario also runs Fluent Bit (tail → http, json_lines) on the same corpus into
 //! the same sink, counted by lines received (its records carry no delivery identity).
+//!
+//! `--redact-compare N` runs the sink scenario 2N times instead, alternating an agent
+//! without `--redact` and one with the four built-ins (bearer, url-password, card,
+//! email), and prints the CPU per GB of each run and the medians: the cost of
+//! redaction, measured on the same machine in the same minutes.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
@@ -102,6 +107,10 @@ struct Args {
     /// Runs of each scenario per binary.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// Instead of the scenarios: the sink scenario N times without `--redact` and N
+    /// times with the four built-in rules, alternating, and the CPU per GB of both.
+    #[arg(long, value_name = "N")]
+    redact_compare: Option<usize>,
 }
 
 /// One scenario's CPU figure for one binary, for the closing comparison.
@@ -147,7 +156,9 @@ fn main() -> Result<()> {
     if !a.agent_args.is_empty() {
         println!("agent arguments: {}", a.agent_args.join(" "));
     }
-    let needs_corpus = a.only.contains(&Scenario::Sink) || a.only.contains(&Scenario::Server);
+    let needs_corpus = a.only.contains(&Scenario::Sink)
+        || a.only.contains(&Scenario::Server)
+        || a.redact_compare.is_some();
     if needs_corpus {
         let manifest = ensure_corpus(&corpus, lines, a.containers, a.seed)?;
         let corpus = std::fs::canonicalize(&corpus)?;
@@ -164,6 +175,9 @@ fn main() -> Result<()> {
             lines: manifest.lines,
             bytes: manifest.bytes,
         };
+        if let Some(rounds) = a.redact_compare {
+            return redact_compare(&a, &work, &c, rounds.max(1));
+        }
         for _ in 0..a.rounds {
             if a.only.contains(&Scenario::Sink) {
                 for (arm, bin) in &arms {
@@ -382,6 +396,103 @@ fn sink_run(a: &Args, work: &Path, c: &Corpus, arm: &str) -> Result<Figure> {
         unit: "agent CPU-s per GB",
         value: cpu / gb,
     })
+}
+
+/// The built-in rules, as `skein agent` arguments.
+const REDACT_BUILTINS: [&str; 8] = [
+    "--redact",
+    "bearer",
+    "--redact",
+    "url-password",
+    "--redact",
+    "card",
+    "--redact",
+    "email",
+];
+
+/// What one sink run of the comparison measured.
+struct SinkFigures {
+    wall: f64,
+    cpu: f64,
+    redactions: f64,
+    lost: u64,
+}
+
+/// The corpus into the sink with `extra` agent arguments.
+fn sink_once(a: &Args, work: &Path, c: &Corpus, extra: &[String]) -> Result<SinkFigures> {
+    let state = fresh(&work.join("state-sink"))?;
+    let sink = Sink::start()?;
+    let started = Instant::now();
+    let mut agent = AgentProcess::start(&sink.url, &state, std::slice::from_ref(&c.glob), extra)?;
+    let (wall, distinct) = wait_for(
+        started,
+        c.lines,
+        Duration::from_secs(a.stall_seconds),
+        Duration::from_millis(5),
+        &mut agent,
+        || Ok(sink.distinct()),
+    )?;
+    let cpu = agent.cpu_seconds();
+    let redactions = agent.metric("skein_agent_redactions_total").unwrap_or(0.0);
+    agent.stop(Duration::from_secs(10))?;
+    Ok(SinkFigures {
+        wall,
+        cpu,
+        redactions,
+        lost: c.lines.saturating_sub(distinct),
+    })
+}
+
+fn redact_compare(a: &Args, work: &Path, c: &Corpus, rounds: usize) -> Result<()> {
+    let gb = c.bytes as f64 / 1e9;
+    let plain = a.agent_args.clone();
+    let mut redacting = a.agent_args.clone();
+    redacting.extend(REDACT_BUILTINS.iter().map(|s| s.to_string()));
+    println!();
+    println!(
+        "== redact: corpus → agent → counting sink, {rounds} runs each, alternating; \
+         with = {}",
+        REDACT_BUILTINS.join(" ")
+    );
+    // A first run of each, unmeasured, so both start with the corpus in the page cache.
+    for extra in [&plain, &redacting] {
+        sink_once(a, work, c, extra)?;
+    }
+    let (load, own0) = (OtherLoad::start(), own_cpu());
+    let mut agents_cpu = 0.0;
+    let mut per_gb: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 1..=rounds {
+        for (i, (label, extra)) in [("without", &plain), ("with", &redacting)]
+            .into_iter()
+            .enumerate()
+        {
+            let f = sink_once(a, work, c, extra)?;
+            agents_cpu += f.cpu;
+            per_gb[i].push(f.cpu / gb);
+            println!(
+                "run {round} {label:>7}: {:.2} s, {:.0} lines/s, agent CPU {:.2} s = {:.2} CPU-s per GB, {} redactions, lost {}",
+                f.wall,
+                c.lines as f64 / f.wall,
+                f.cpu,
+                f.cpu / gb,
+                f.redactions,
+                f.lost
+            );
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (without, with) = (median(&mut per_gb[0]), median(&mut per_gb[1]));
+    println!(
+        "median agent CPU-seconds per GB of json-file: without {without:.2}, with {with:.2} \
+         ({:+.1}%, {:+.2} CPU-s per GB)",
+        (with / without - 1.0) * 100.0,
+        with - without
+    );
+    println!("{}", other_line(&load, agents_cpu + own_cpu() - own0));
+    Ok(())
 }
 
 fn server_run(a: &Args, work: &Path, c: &Corpus, arm: &str) -> Result<Figure> {

@@ -78,6 +78,10 @@ pub fn describe_metrics() {
         Unit::Bytes,
         "Bytes written to a followed file and not read yet"
     );
+    describe_counter!(
+        "skein_agent_redactions_total",
+        "Secrets replaced by --redact rules before shipping, per rule"
+    );
 }
 
 /// The `source` label of a file's lag: the container name (what people search by),

@@ -159,6 +159,7 @@ impl AgentConfig {
                 max_line_bytes: crate::parse::partial::DEFAULT_MAX_LINE_BYTES,
                 payload: Default::default(),
                 multiline: None,
+                redact: None,
             },
             shutdown_grace: Duration::from_secs(5),
         }
