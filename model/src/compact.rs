@@ -289,7 +289,7 @@ mod tests {
     fn line(s: &Source, stream: &str, seq: u64, message: &str) -> (Record, String) {
         let mut full = Record::new(Timestamp(1_700_000_000_000_000_000 + seq as i64), message);
         full.stream = stream.to_string();
-        full.level = (seq % 3 == 0).then_some(Level::Warn);
+        full.level = seq.is_multiple_of(3).then_some(Level::Warn);
         full.fields.insert("n".into(), seq.into());
         full.seq = Some(seq);
         let mut part = full.clone();
