@@ -284,17 +284,8 @@ fn a_line_docker_split_past_the_limit_is_one_record_marked_with_its_length() {
     assert_eq!(s.wait_for(&name, 3, Duration::from_secs(60)), 3);
     std::thread::sleep(Duration::from_millis(500));
     let records = s.records(&name);
-    let messages: Vec<&str> = records
-        .iter()
-        .map(|r| r["message"].as_str().unwrap())
-        .collect();
-    assert_eq!(messages.len(), 3, "one record for the long line");
-    assert_eq!(messages[0], "before the long line");
-    assert_eq!(messages[2], "after the long line");
-    let long = &records[1];
-    assert_eq!(long["message"].as_str().unwrap(), "x".repeat(limit));
-    assert_eq!(long["fields"]["skein_truncated_from_bytes"], huge);
-    assert_eq!(long["stream"], "stdout");
+    common::assert_long_line_record(&records, "x", limit, huge);
+    assert_eq!(records[1]["stream"], "stdout");
     for r in [&records[0], &records[2]] {
         assert!(
             r["fields"].get("skein_truncated_from_bytes").is_none(),

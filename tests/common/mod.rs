@@ -466,3 +466,27 @@ pub fn create_token(data_dir: &Path, scope: &str, name: &str) -> String {
     let stdout = String::from_utf8(out.stdout).unwrap();
     stdout.lines().last().unwrap_or_default().trim().to_string()
 }
+
+/// Asserts `records` (in order) are the line "before the long line", the long line as
+/// one record of its first `kept` bytes (all `fill`) marked with its `original` length,
+/// and "after the long line".
+pub fn assert_long_line_record(
+    records: &[serde_json::Value],
+    fill: &str,
+    kept: usize,
+    original: usize,
+) {
+    let messages: Vec<&str> = records
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 3, "one record for the long line");
+    assert_eq!(messages[0], "before the long line");
+    assert_eq!(messages[2], "after the long line");
+    let long = &records[1];
+    assert_eq!(long["message"].as_str().unwrap(), fill.repeat(kept));
+    assert_eq!(
+        long["fields"]["skein_truncated_from_bytes"],
+        original as u64
+    );
+}

@@ -33,7 +33,7 @@ use skein_bench::agent::{scrape, AgentProcess};
 use skein_bench::corpus::ensure_corpus;
 use skein_bench::procfs::OtherLoad;
 use skein_bench::server::ServerProcess;
-use skein_bench::sink::{now_ns, Sink};
+use skein_bench::sink::{now_ns, Sink, SinkCounts};
 use skein_bench::stats::{machine, percentile};
 use skein_gen::{GenConfig, LiveConfig};
 use std::path::{Path, PathBuf};
@@ -333,33 +333,16 @@ fn mib(b: u64) -> f64 {
 }
 
 fn sink_run(a: &Args, work: &Path, c: &Corpus, arm: &str) -> Result<Figure> {
-    let state = fresh(&work.join("state-sink"))?;
-    let sink = Sink::start()?;
-    if let Some(path) = &a.dump_ndjson {
-        sink.dump_to(path, 32 << 20)?;
-    }
     let (load, own0) = (OtherLoad::start(), own_cpu());
-    let started = Instant::now();
-    let mut agent = AgentProcess::start(
-        &sink.url,
-        &state,
-        std::slice::from_ref(&c.glob),
-        &a.agent_args,
-    )?;
-    let (wall, distinct) = wait_for(
-        started,
-        c.lines,
-        Duration::from_secs(a.stall_seconds),
-        Duration::from_millis(5),
-        &mut agent,
-        || Ok(sink.distinct()),
-    )?;
-    let cpu = agent.cpu_seconds();
+    let f = sink_once(a, work, c, &a.agent_args, a.dump_ndjson.as_deref())?;
+    let SinkFigures {
+        wall,
+        cpu,
+        distinct,
+        ..
+    } = f;
     let other = other_line(&load, cpu + own_cpu() - own0);
-    let rss = agent.peak_rss();
-    let read = agent.metric("skein_agent_lines_read_total").unwrap_or(0.0);
-    agent.stop(Duration::from_secs(10))?;
-    let k = sink.counts();
+    let k = &f.counts;
     let gb = c.bytes as f64 / 1e9;
     println!();
     println!("== sink: corpus → agent → counting sink");
@@ -374,13 +357,14 @@ fn sink_run(a: &Args, work: &Path, c: &Corpus, arm: &str) -> Result<Figure> {
         cpu / gb,
         cpu / wall * 100.0
     );
-    println!("agent peak RSS: {:.1} MiB", mib(rss));
+    println!("agent peak RSS: {:.1} MiB", mib(f.rss));
     println!(
-        "lost: {}   duplicates: {}   rejected: {}   without identity: {}   (agent read {read:.0} lines)",
+        "lost: {}   duplicates: {}   rejected: {}   without identity: {}   (agent read {:.0} lines)",
         c.lines.saturating_sub(distinct),
         k.duplicates,
         k.rejected,
-        k.no_identity
+        k.no_identity,
+        f.read
     );
     println!(
         "batches: {}, {:.0} KiB zstd / {:.0} KiB NDJSON each on average ({:.2} bytes of NDJSON per json-file byte)",
@@ -410,18 +394,32 @@ const REDACT_BUILTINS: [&str; 8] = [
     "email",
 ];
 
-/// What one sink run of the comparison measured.
+/// What one sink run measured.
 struct SinkFigures {
     wall: f64,
     cpu: f64,
+    rss: u64,
+    /// Lines the agent says it read.
+    read: f64,
     redactions: f64,
-    lost: u64,
+    distinct: u64,
+    counts: SinkCounts,
 }
 
-/// The corpus into the sink with `extra` agent arguments.
-fn sink_once(a: &Args, work: &Path, c: &Corpus, extra: &[String]) -> Result<SinkFigures> {
+/// The corpus into a fresh sink with `extra` agent arguments, the first 32 MB of what
+/// the agent sends copied to `dump` if given.
+fn sink_once(
+    a: &Args,
+    work: &Path,
+    c: &Corpus,
+    extra: &[String],
+    dump: Option<&Path>,
+) -> Result<SinkFigures> {
     let state = fresh(&work.join("state-sink"))?;
     let sink = Sink::start()?;
+    if let Some(path) = dump {
+        sink.dump_to(path, 32 << 20)?;
+    }
     let started = Instant::now();
     let mut agent = AgentProcess::start(&sink.url, &state, std::slice::from_ref(&c.glob), extra)?;
     let (wall, distinct) = wait_for(
@@ -433,13 +431,18 @@ fn sink_once(a: &Args, work: &Path, c: &Corpus, extra: &[String]) -> Result<Sink
         || Ok(sink.distinct()),
     )?;
     let cpu = agent.cpu_seconds();
+    let rss = agent.peak_rss();
+    let read = agent.metric("skein_agent_lines_read_total").unwrap_or(0.0);
     let redactions = agent.metric("skein_agent_redactions_total").unwrap_or(0.0);
     agent.stop(Duration::from_secs(10))?;
     Ok(SinkFigures {
         wall,
         cpu,
+        rss,
+        read,
         redactions,
-        lost: c.lines.saturating_sub(distinct),
+        distinct,
+        counts: sink.counts(),
     })
 }
 
@@ -456,7 +459,7 @@ fn redact_compare(a: &Args, work: &Path, c: &Corpus, rounds: usize) -> Result<()
     );
     // A first run of each, unmeasured, so both start with the corpus in the page cache.
     for extra in [&plain, &redacting] {
-        sink_once(a, work, c, extra)?;
+        sink_once(a, work, c, extra, None)?;
     }
     let (load, own0) = (OtherLoad::start(), own_cpu());
     let mut agents_cpu = 0.0;
@@ -466,7 +469,7 @@ fn redact_compare(a: &Args, work: &Path, c: &Corpus, rounds: usize) -> Result<()
             .into_iter()
             .enumerate()
         {
-            let f = sink_once(a, work, c, extra)?;
+            let f = sink_once(a, work, c, extra, None)?;
             agents_cpu += f.cpu;
             per_gb[i].push(f.cpu / gb);
             println!(
@@ -476,7 +479,7 @@ fn redact_compare(a: &Args, work: &Path, c: &Corpus, rounds: usize) -> Result<()
                 f.cpu,
                 f.cpu / gb,
                 f.redactions,
-                f.lost
+                c.lines.saturating_sub(f.distinct)
             );
         }
     }

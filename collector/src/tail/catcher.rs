@@ -100,6 +100,22 @@ struct Looks {
     lost: u64,
 }
 
+impl Looks {
+    /// Nothing seen yet: the bookkeeping of tail generation `generation`, whose caught
+    /// files go to `caught`.
+    fn fresh(generation: u64, caught: Sender<Opened>) -> Looks {
+        Looks {
+            generation,
+            seen: Vec::new(),
+            initial: Vec::new(),
+            caught,
+            arrivals: 0,
+            found: 0,
+            lost: 0,
+        }
+    }
+}
+
 /// What one look at the path saw.
 struct Look {
     /// The listing was stable while it was taken, so what it misses is really gone.
@@ -122,15 +138,7 @@ impl Catcher {
                 ready: AtomicBool::new(false),
                 lost_untold: AtomicU64::new(0),
                 held_bytes: AtomicU64::new(0),
-                looks: Mutex::new(Looks {
-                    generation: 0,
-                    seen: Vec::new(),
-                    initial: Vec::new(),
-                    caught,
-                    arrivals: 0,
-                    found: 0,
-                    lost: 0,
-                }),
+                looks: Mutex::new(Looks::fresh(0, caught)),
                 taken: Mutex::new(taken),
             }),
         }
@@ -201,15 +209,7 @@ impl Catcher {
         let mut looks = self.looks();
         let (caught, fresh) = mpsc::channel();
         *taken = fresh;
-        *looks = Looks {
-            generation: looks.generation + 1,
-            seen: Vec::new(),
-            initial: Vec::new(),
-            caught,
-            arrivals: 0,
-            found: 0,
-            lost: 0,
-        };
+        *looks = Looks::fresh(looks.generation + 1, caught);
         self.shared.ready.store(false, Ordering::Release);
         self.shared.lost_untold.store(0, Ordering::Release);
         self.shared.held_bytes.store(0, Ordering::Release);
