@@ -154,8 +154,23 @@ pub struct CompactDecoded {
     pub sources: Vec<Option<Range<usize>>>,
 }
 
-/// Decodes a compact body (or an NDJSON one) line by line.
+/// How much of `@source` text the records of a body may copy in all, per byte of the
+/// body (plus [`FILL_ALLOWANCE`]): a line repeated into every record is the one way a
+/// small body becomes many records' worth of memory. An agent's batch copies a few
+/// hundred bytes of source into records of about as many, far below this.
+pub const MAX_FILL_PER_BYTE: usize = 16;
+/// What any body may copy from `@source` lines, whatever its size.
+pub const FILL_ALLOWANCE: usize = 1 << 20;
+
+/// Decodes a compact body (or an NDJSON one) line by line. Records past what the body
+/// may copy from `@source` lines ([`MAX_FILL_PER_BYTE`]) are rejected, each with the
+/// reason.
 pub fn decode(body: &[u8]) -> CompactDecoded {
+    let max_fill = body
+        .len()
+        .saturating_mul(MAX_FILL_PER_BYTE)
+        .saturating_add(FILL_ALLOWANCE);
+    let mut filled = 0usize;
     let lines = memchr::memchr_iter(b'\n', body).count() + 1;
     let mut out = CompactDecoded {
         decoded: Decoded {
@@ -199,6 +214,17 @@ pub fn decode(body: &[u8]) -> CompactDecoded {
                 .push(reject("follows a @source line that is not valid".into()));
             continue;
         };
+        if let Some((_, source)) = current {
+            filled = filled.saturating_add(source.len());
+            if filled > max_fill {
+                out.decoded.rejected.push(reject(format!(
+                    "the records of this batch copy more than {max_fill} bytes from its \
+                     @source lines ({MAX_FILL_PER_BYTE} per byte of the batch, plus \
+                     {FILL_ALLOWANCE}); send fewer records per @source line, or NDJSON"
+                )));
+                continue;
+            }
+        }
         match record(line, current.as_ref().map(|(s, _)| s)) {
             Ok(r) => {
                 out.decoded.records.push(r);
@@ -346,6 +372,35 @@ mod tests {
         let lines: Vec<usize> = d.decoded.rejected.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![3, 4, 6, 7, 9]);
         assert!(d.decoded.rejected[1].error.contains("together"));
+    }
+
+    #[test]
+    fn a_source_repeated_into_records_past_the_bound_is_refused_not_copied() {
+        // A @source line of 200 KB of labels and 100,000 tiny records: copied into
+        // every record it would be 20 GB, 10x and more past the bound.
+        let mut s = source(1);
+        for i in 0..10_000 {
+            s.labels.insert(format!("label-{i:05}"), "v".repeat(8));
+        }
+        let mut body = Vec::new();
+        write_source_line(&mut body, &s);
+        let source_len = body.len() - 1;
+        for seq in 1..=100_000u64 {
+            body.extend_from_slice(
+                format!("{{\"@timestamp\":\"2026-11-20T10:00:00Z\",\"stream\":\"stdout\",\"_seq\":{seq}}}\n").as_bytes(),
+            );
+        }
+        let d = decode(&body);
+        let max_fill = body.len() * MAX_FILL_PER_BYTE + FILL_ALLOWANCE;
+        assert_eq!(d.decoded.records.len(), max_fill / source_len);
+        assert_eq!(d.decoded.records.len() + d.decoded.rejected.len(), 100_000);
+        assert!(
+            d.decoded.rejected[0]
+                .error
+                .contains("fewer records per @source"),
+            "{:?}",
+            d.decoded.rejected[0]
+        );
     }
 
     #[test]
