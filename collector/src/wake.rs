@@ -221,8 +221,12 @@ fn lock(catchers: &Catchers) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Catch
     catchers.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+#[cfg(target_os = "linux")]
+mod closes;
+
 /// Creations and renames in the watched directories, read on a thread of their own and
-/// handed to the catchers of the followed paths they land on.
+/// handed to the catchers of the followed paths they land on; where fanotify is allowed,
+/// also the files closed there, handed over open (see [`closes`]).
 ///
 /// Not notify's watch, because that one also reports every write: a busy writer keeps
 /// its thread busy, and on a loaded machine an arrival queued behind thousands of
@@ -231,7 +235,9 @@ fn lock(catchers: &Catchers) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Catch
 /// within about a millisecond even while other threads use every CPU.
 #[cfg(target_os = "linux")]
 mod arrivals {
+    use super::closes::{Closed, Closes};
     use super::{lock, Catchers, Wake};
+    use crate::tail::{Catcher, Layout};
     use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
     use std::collections::HashMap;
     use std::io::{self, PipeReader, PipeWriter};
@@ -246,6 +252,7 @@ mod arrivals {
         watches: Watches,
         dirs: Dirs,
         by_dir: HashMap<PathBuf, WatchDescriptor>,
+        closes: Option<Arc<Closes>>,
         /// Dropping it (closing the pipe) stops the thread.
         stop: Option<PipeWriter>,
         thread: Option<JoinHandle<()>>,
@@ -258,13 +265,36 @@ mod arrivals {
             let dirs = Dirs::default();
             let watches = inotify.watches();
             let shared = dirs.clone();
+            let closes = match Closes::init() {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    tracing::info!(
+                        "rotated files are opened by name ({e}; having them handed over \
+                         open by fanotify needs CAP_SYS_ADMIN): on a machine out of CPU, \
+                         files rotated away and deleted within milliseconds may be lost, \
+                         and are counted in skein_agent_losses_total"
+                    );
+                    None
+                }
+            };
+            let thread_closes = closes.clone();
             let thread = std::thread::Builder::new()
                 .name("skein-arrivals".into())
-                .spawn(move || run(inotify, stop_rx, &shared, &catchers, &wake))?;
+                .spawn(move || {
+                    run(
+                        inotify,
+                        thread_closes.as_deref(),
+                        stop_rx,
+                        &shared,
+                        &catchers,
+                        &wake,
+                    )
+                })?;
             Ok(ArrivalWatch {
                 watches,
                 dirs,
                 by_dir: HashMap::new(),
+                closes,
                 stop: Some(stop),
                 thread: Some(thread),
             })
@@ -280,12 +310,26 @@ mod arrivals {
                 // The directory may not exist yet: polls find its files.
                 Err(e) => tracing::debug!("cannot watch {} for new files: {e}", dir.display()),
             }
+            if let Some(c) = &self.closes {
+                if let Err(e) = c.watch(dir) {
+                    tracing::debug!("cannot watch {} for closed files: {e}", dir.display());
+                }
+            }
+        }
+
+        /// Whether closed files are handed over open (fanotify is allowed).
+        #[cfg(test)]
+        pub(super) fn hands_over_closed_files(&self) -> bool {
+            self.closes.is_some()
         }
 
         pub(super) fn remove(&mut self, dir: &Path) {
             if let Some(wd) = self.by_dir.remove(dir) {
                 super::lock_dirs(&self.dirs).remove(&wd);
                 let _ = self.watches.remove(wd);
+            }
+            if let Some(c) = &self.closes {
+                c.unwatch(dir);
             }
         }
     }
@@ -317,24 +361,39 @@ mod arrivals {
         }
     }
 
-    fn run(mut inotify: Inotify, stop: PipeReader, dirs: &Dirs, catchers: &Catchers, wake: &Wake) {
+    fn run(
+        mut inotify: Inotify,
+        closes: Option<&Closes>,
+        stop: PipeReader,
+        dirs: &Dirs,
+        catchers: &Catchers,
+        wake: &Wake,
+    ) {
         realtime();
         let mut buffer = vec![0u8; 64 << 10];
-        let mut fds = [
-            libc::pollfd {
-                fd: inotify.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+        let mut closed = Vec::new();
+        let mut fds = vec![
             libc::pollfd {
                 fd: stop.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: inotify.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
+        if let Some(c) = closes {
+            fds.push(libc::pollfd {
+                fd: c.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         loop {
-            // SAFETY: `fds` is a valid array of two pollfds, both descriptors owned by
-            // this function for the whole call.
+            // SAFETY: `fds` is a valid array of pollfds, every descriptor owned by this
+            // function or its caller for the whole call.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
             if n < 0 {
                 let e = io::Error::last_os_error();
@@ -344,12 +403,13 @@ mod arrivals {
                 tracing::warn!("watching for rotated files stopped: {e}");
                 return;
             }
-            if fds[1].revents != 0 {
+            if fds[0].revents != 0 {
                 return;
             }
             loop {
                 let mut arrived = Vec::new();
                 let mut overflow = false;
+                let mut drained = false;
                 match inotify.read_events(&mut buffer) {
                     Ok(events) => {
                         let dirs = super::lock_dirs(dirs);
@@ -363,15 +423,29 @@ mod arrivals {
                             }
                         }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => drained = true,
                     Err(e) => {
                         tracing::warn!("watching for rotated files stopped: {e}");
                         return;
                     }
                 }
+                // Closes go first, and again before each look at a path: dockerd
+                // closes a file before renaming it away, so a file that a look finds
+                // gone was closed before the look, and handing it over first keeps the
+                // files in order.
+                let mut take_closes = |overflow: &mut bool| {
+                    if let Some(c) = closes {
+                        match take_closed(c, &mut buffer, &mut closed, catchers) {
+                            Ok(lost) => *overflow |= lost,
+                            Err(e) => tracing::warn!("reading closed files: {e}"),
+                        }
+                    }
+                };
+                take_closes(&mut overflow);
                 for path in &arrived {
                     let catcher = lock(catchers).get(path).cloned();
                     if let Some(c) = catcher {
+                        take_closes(&mut overflow);
                         c.arrived();
                     }
                 }
@@ -387,8 +461,51 @@ mod arrivals {
                     }
                     wake.rescan();
                 }
+                if drained {
+                    break;
+                }
             }
         }
+    }
+
+    /// Hands every queued closed file to the catcher of the path it belongs to, and
+    /// says whether closes were dropped.
+    fn take_closed(
+        closes: &Closes,
+        buffer: &mut [u8],
+        closed: &mut Vec<Closed>,
+        catchers: &Catchers,
+    ) -> io::Result<bool> {
+        let mut overflow = false;
+        loop {
+            let read = closes.read(buffer, closed)?;
+            overflow |= read.overflow;
+            for c in closed.drain(..) {
+                if let Some(catcher) = catcher_of(catchers, &c.path) {
+                    catcher.closed(c.file);
+                }
+            }
+            if read.drained {
+                return Ok(overflow);
+            }
+        }
+    }
+
+    /// The catcher of the followed path `path` is, or is a rotated name of.
+    fn catcher_of(catchers: &Catchers, path: &Path) -> Option<Catcher> {
+        let catchers = lock(catchers);
+        if let Some(c) = catchers.get(path) {
+            return Some(c.clone());
+        }
+        let name = path.file_name()?.to_str()?;
+        let (live, k) = name.rsplit_once('.')?;
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        catchers
+            .get(&path.with_file_name(live))
+            .filter(|c| c.layout() == Layout::Numbered)
+            .cloned()
     }
 }
 
@@ -449,5 +566,57 @@ mod tests {
         let quiet = wake.wait(Duration::from_millis(20));
         assert!(!quiet.poked && quiet.dirty.is_empty());
         watcher.remove(dir.path());
+    }
+
+    /// dockerd's `max-file=2` rotation twice over, all while the watcher's thread
+    /// cannot get to the catcher (here: the test holds the lock it needs; in life: no
+    /// CPU for it). With fanotify every file is handed over, in order, though two were
+    /// deleted before the thread could look; without it the two are counted lost.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn files_deleted_while_the_watcher_is_held_up_are_still_caught() {
+        use crate::tail::Layout;
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("c-json.log");
+        let old = dir.path().join("c-json.log.1");
+        let mut watcher = DirWatcher::new(Wake::new());
+        let catcher = Catcher::new(live.clone(), Layout::Numbered);
+        watcher.follow(&catcher);
+        assert!(catcher.start().unwrap().is_empty());
+        let fanotify = watcher.arrivals.as_ref().unwrap().hands_over_closed_files();
+
+        let held = lock(&watcher.catchers);
+        std::fs::write(&live, "one\n").unwrap();
+        std::fs::rename(&live, &old).unwrap();
+        std::fs::write(&live, "two\n").unwrap();
+        std::fs::rename(&live, &old).unwrap();
+        std::fs::write(&live, "three\n").unwrap();
+        std::fs::remove_file(&old).unwrap();
+        drop(held);
+
+        let mut caught = Vec::new();
+        let mut lost = 0;
+        let start = Instant::now();
+        while caught.len() + (lost as usize) < 3 && start.elapsed() < Duration::from_secs(10) {
+            lost += catcher.take(&mut caught);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let texts: Vec<String> = caught
+            .iter_mut()
+            .map(|o| {
+                let mut text = String::new();
+                o.file.read_to_string(&mut text).unwrap();
+                text
+            })
+            .collect();
+        if fanotify {
+            assert_eq!(texts, ["one\n", "two\n", "three\n"]);
+            assert_eq!(lost, 0);
+        } else {
+            assert_eq!(texts, ["three\n"]);
+            assert_eq!(lost, 2);
+        }
+        watcher.unfollow(&catcher);
     }
 }

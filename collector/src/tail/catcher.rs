@@ -190,6 +190,32 @@ impl Catcher {
         }
     }
 
+    /// The file `file`, which its writer has just closed (a rotation closes the live
+    /// file before renaming it), found open by the watcher: if the tail has not seen
+    /// it, it is caught as the newest file. It does not count as an arrival: the
+    /// notification of its arrival does. Runs on the watcher's thread.
+    ///
+    /// A file handed over late, after newer files were seen, is still caught, and
+    /// the tail reads it after them: late beats lost.
+    pub fn closed(&self, file: std::fs::File) {
+        let Ok(o) = Opened::of(file) else {
+            return;
+        };
+        let mut looks = self.looks();
+        if self.shared.held_bytes.load(Ordering::Acquire) >= HOLD_BYTES {
+            return;
+        }
+        match find(&mut looks.seen, &o) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                looks.seen.push(o.id.clone());
+                self.catch(&mut looks, o);
+                self.shared.ready.store(true, Ordering::Release);
+            }
+            Err(e) => tracing::debug!("{}: a closed file: {e}", self.path().display()),
+        }
+    }
+
     /// Opens the files the tail has not seen yet without counting an arrival: the
     /// notifications were lost (inotify's queue overflowed), so whatever is there now
     /// is caught before it can go too.
@@ -328,12 +354,7 @@ impl Catcher {
                 Some(j) => seen.push(looks.seen[j].clone()),
                 None if i >= after => {
                     seen.push(o.id.clone());
-                    looks.found += 1;
-                    self.shared
-                        .held_bytes
-                        .fetch_add(o.token.len(), Ordering::AcqRel);
-                    // The tail's end lives as long as this catcher: sending cannot fail.
-                    let _ = looks.caught.send(o);
+                    self.catch(looks, o);
                     caught = true;
                 }
                 None => {}
@@ -362,6 +383,16 @@ impl Catcher {
             consistent,
             live_is_initial,
         })
+    }
+
+    /// Hands a file found since the tail started to the tail.
+    fn catch(&self, looks: &mut Looks, o: Opened) {
+        looks.found += 1;
+        self.shared
+            .held_bytes
+            .fetch_add(o.token.len(), Ordering::AcqRel);
+        // The tail's end lives as long as this catcher: sending cannot fail.
+        let _ = looks.caught.send(o);
     }
 
     fn count_losses(&self, looks: &mut Looks) {

@@ -66,7 +66,11 @@ pub(crate) struct Opened {
 
 impl Opened {
     pub(crate) fn open(path: &Path) -> io::Result<Opened> {
-        let file = File::open(path)?;
+        Opened::of(File::open(path)?)
+    }
+
+    /// `file`, opened by someone else.
+    pub(crate) fn of(file: File) -> io::Result<Opened> {
         let meta = file.metadata()?;
         Ok(Opened {
             id: FileId::of(&file, &meta)?,
