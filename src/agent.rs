@@ -1,7 +1,7 @@
 //! `skein agent`: the per-node collector, and the agent half of `skein up`.
 
 use anyhow::{Context, Result};
-use skein_collector::agent::{default_host, Agent, AgentConfig};
+use skein_collector::agent::{Agent, AgentConfig};
 use skein_collector::discover::SourceSpec;
 use skein_collector::redact::Redaction;
 use skein_collector::{MultilineConfig, PayloadConfig};
@@ -36,7 +36,8 @@ pub struct AgentArgs {
 /// What to collect and how.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CollectArgs {
-    /// Node name records carry.
+    /// Node name records carry (default: this machine's host name; in a container, the
+    /// Docker engine's, so records name the host and not the container).
     #[arg(long, env = "SKEIN_HOST")]
     pub host: Option<String>,
     /// Docker's containers directory as this agent sees it.
@@ -113,7 +114,9 @@ impl CollectArgs {
         let mut config = AgentConfig::new(
             server,
             state_dir,
-            self.host.clone().unwrap_or_else(default_host),
+            self.host
+                .clone()
+                .unwrap_or_else(|| skein_collector::node_name::for_agent(!self.no_docker)),
         );
         config.docker = !self.no_docker;
         config.docker_root = self.docker_root.clone();

@@ -12,6 +12,8 @@
 //! - `skein token`: tokens of a data directory (`token_cmd`); clients present theirs
 //!   and trust the server's certificate through `client::ConnectArgs`.
 //! - `skein import`: sends existing log files to a server once (src/import/).
+//! - `skein health`: exits 0/1 as a server's `/healthz` says, for container
+//!   healthchecks (`health_cmd`).
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
 
 mod admin_cmd;
@@ -20,6 +22,7 @@ mod agg_cmd;
 mod client;
 mod demo;
 mod escape;
+mod health_cmd;
 mod import;
 mod logs;
 mod render;
@@ -85,6 +88,9 @@ enum Command {
     /// Send existing logs to a server once: Docker json-file (rotated sets too), CRI,
     /// NDJSON and plain files; a re-run adds nothing twice, also after Ctrl-C.
     Import(import::ImportArgs),
+    /// Ask a server's /healthz: exit 0 when healthy, 1 (with the reason on stderr) when
+    /// not; for container healthchecks.
+    Health(health_cmd::HealthArgs),
     /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
     /// or live appending with --rate (and rotation with --rotate-bytes).
     Gen(skein_gen::GenArgs),
@@ -133,6 +139,7 @@ fn main() -> Result<()> {
         Command::Admin(args) => admin_cmd::run(args),
         Command::Logs(args) => logs::run(args),
         Command::Import(args) => import::run(args),
+        Command::Health(args) => health_cmd::run(args),
     }
 }
 

@@ -24,6 +24,9 @@
 //! - [`checkpoint`]: per-source positions saved atomically after each acknowledgement;
 //! - [`agent`]: the reader, shipper and discovery threads around all of the above.
 //!
+//! [`node_name`] names the node records come from when `--host` is not given (the
+//! Docker engine's name when the agent runs in a container).
+//!
 //! [`json_file_reader`] composes the parsing stages to read a whole json-file log at
 //! once, for imports and benchmarks.
 
@@ -36,6 +39,7 @@ pub mod discover;
 pub mod encode;
 pub mod enrich;
 pub mod json_file_reader;
+pub mod node_name;
 pub mod parse;
 pub mod redact;
 pub mod ship;
