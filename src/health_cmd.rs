@@ -51,10 +51,7 @@ fn check(args: &HealthArgs, url: &str) -> Result<String, String> {
         .connect()
         .and_then(|c| Ok(c.blocking_builder()?.timeout(timeout).build()?))
         .map_err(|e| format!("{e:#}"))?;
-    let resp = client
-        .get(url)
-        .send()
-        .map_err(|e| skein_connect::explain(url, &e))?;
+    let resp = client.get(url).send().map_err(|e| unreachable(url, &e))?;
     let code = resp.status();
     let body: Value = resp
         .json()
@@ -72,6 +69,23 @@ fn check(args: &HealthArgs, url: &str) -> Result<String, String> {
         _ => Err(format!(
             "{url} answered {code}, status {status}: {problems}"
         )),
+    }
+}
+
+/// Why `url` could not be asked: the whole error chain, or what to do about a
+/// certificate the client does not trust.
+fn unreachable(url: &str, err: &reqwest::Error) -> String {
+    let mut chain = err.to_string();
+    let mut cur = std::error::Error::source(err);
+    while let Some(e) = cur {
+        chain.push_str(": ");
+        chain.push_str(&e.to_string());
+        cur = e.source();
+    }
+    if chain.to_ascii_lowercase().contains("certificate") {
+        skein_connect::explain(url, err)
+    } else {
+        format!("cannot reach {url} ({chain}); is the server up, and listening where --url (SKEIN_HEALTH_URL, else SKEIN_LISTEN) says?")
     }
 }
 

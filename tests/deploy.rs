@@ -457,7 +457,6 @@ fn compose_project_collects_a_containers_lines() {
     };
     compose.run(&["up", "-d"]);
     let server = compose.container("skein-server");
-    let agent = compose.container("skein-agent");
     wait_healthy(&server, Duration::from_secs(60));
 
     let url = format!("http://127.0.0.1:{port}");
