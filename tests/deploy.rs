@@ -502,7 +502,8 @@ fn compose_project_collects_a_containers_lines() {
 /// A single-node swarm on 127.0.0.1 for the test; leaves it (and removes the stack and
 /// its volumes) when dropped, also when the test fails.
 struct Swarm {
-    stack: Option<(String, PathBuf, Vec<(&'static str, String)>)>,
+    /// The stack deployed, removed before leaving.
+    stack: Option<String>,
 }
 
 impl Swarm {
@@ -562,7 +563,7 @@ impl Swarm {
 
 impl Drop for Swarm {
     fn drop(&mut self) {
-        if let Some((stack, _, _)) = &self.stack {
+        if let Some(stack) = &self.stack {
             let _ = cmd("docker", &["stack", "rm", stack], &[]);
             // The tasks' containers go in the background; their volumes only after.
             let deadline = Instant::now() + Duration::from_secs(30);
@@ -611,7 +612,7 @@ fn swarm_stack_collects_a_containers_lines() {
         &[],
     );
     let stack = unique("skein-deploy").replace('-', "_");
-    swarm.stack = Some((stack.clone(), file.clone(), env.clone()));
+    swarm.stack = Some(stack.clone());
     ok(
         "docker",
         &["stack", "deploy", "-c", file.to_str().unwrap(), &stack],
