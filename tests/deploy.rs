@@ -254,6 +254,17 @@ fn wait_healthy(container: &str, within: Duration) {
     }
 }
 
+/// Checks that an agent container was given CAP_SYS_ADMIN as the deploy files ask, so
+/// rotated files are handed over by fanotify (the agent says so when it cannot).
+fn assert_fanotify(container: &str, what: &str) {
+    let logs = cmd("docker", &["logs", container], &[]);
+    let logs = String::from_utf8_lossy(&logs.stderr);
+    assert!(
+        logs.contains("agent for host") && !logs.contains("needs CAP_SYS_ADMIN"),
+        "{what}: the agent runs with CAP_SYS_ADMIN (cap_add):\n{logs}"
+    );
+}
+
 /// `docker stop` (SIGTERM, then SIGKILL after Docker's default 10 s), checking the
 /// container exited 0 on its own well before the SIGKILL.
 fn stop_cleanly(container: &str, what: &str) {
@@ -329,8 +340,9 @@ fn agent_in_a_container_names_the_host_resumes_after_recreate_and_stops_cleanly(
     let label = format!("skein.test={}", unique("deploy"));
     let agent = unique("skein-deploy-agent");
     let app_name = unique("skein-deploy-app");
-    let _cleanup = Cleanup(vec![agent.clone(), app_name.clone()]);
+    // Declared first, dropped last: a volume can go only once its container has.
     let state = Volume::create(unique("skein-deploy-agent-state"));
+    let _cleanup = Cleanup(vec![agent.clone(), app_name.clone()]);
     let metrics = format!("127.0.0.1:{}", free_port());
     let volume = format!("{}:/var/lib/skein-agent", state.0);
     // Host networking reaches the test's server on 127.0.0.1; the container's own host
@@ -347,6 +359,8 @@ fn agent_in_a_container_names_the_host_resumes_after_recreate_and_stops_cleanly(
             "skein-agent-in-a-container",
             "--user",
             "0",
+            "--cap-add",
+            "SYS_ADMIN",
             "-v",
             "/var/run/docker.sock:/var/run/docker.sock:ro",
             "-v",
@@ -495,6 +509,7 @@ fn compose_project_collects_a_containers_lines() {
 
     // Both stop on SIGTERM, exit 0, within the grace.
     let agent = compose.container("skein-agent");
+    assert_fanotify(&agent, "compose");
     stop_cleanly(&agent, "the compose agent");
     stop_cleanly(&server, "the compose server");
 }
@@ -504,6 +519,8 @@ fn compose_project_collects_a_containers_lines() {
 struct Swarm {
     /// The stack deployed, removed before leaving.
     stack: Option<String>,
+    /// Whether `swarm init` made the `docker_gwbridge` network (leaving keeps it).
+    made_gwbridge: bool,
 }
 
 impl Swarm {
@@ -519,12 +536,18 @@ impl Swarm {
             "this engine is in a swarm already; the test makes and leaves its own, so leave \
              that one first (docker swarm leave --force)"
         );
+        let had_gwbridge = cmd("docker", &["network", "inspect", "docker_gwbridge"], &[])
+            .status
+            .success();
         ok(
             "docker",
             &["swarm", "init", "--advertise-addr", "127.0.0.1"],
             &[],
         );
-        Swarm { stack: None }
+        Swarm {
+            stack: None,
+            made_gwbridge: !had_gwbridge,
+        }
     }
 
     /// The containers of one service of the stack.
@@ -583,6 +606,9 @@ impl Drop for Swarm {
             }
         }
         let _ = cmd("docker", &["swarm", "leave", "--force"], &[]);
+        if self.made_gwbridge {
+            let _ = cmd("docker", &["network", "rm", "docker_gwbridge"], &[]);
+        }
     }
 }
 
@@ -620,7 +646,7 @@ fn swarm_stack_collects_a_containers_lines() {
     );
     let server = Swarm::wait_container(&stack, "skein-server", Duration::from_secs(60));
     wait_healthy(&server, Duration::from_secs(60));
-    Swarm::wait_container(&stack, "skein-agent", Duration::from_secs(60));
+    let agent = Swarm::wait_container(&stack, "skein-agent", Duration::from_secs(60));
 
     let api = Api::new(
         format!("http://127.0.0.1:{port}"),
@@ -634,6 +660,7 @@ fn swarm_stack_collects_a_containers_lines() {
     let records = api.wait_records(&app_name, n, Duration::from_secs(60));
     // {{.Node.Hostname}} of this one node: the engine's name.
     assert_lines(&records, &app_name, n, &engine_name(), "swarm");
+    assert_fanotify(&agent, "swarm");
 }
 
 /// The deploy files as YAML (through Python's yaml, which docker-compose itself uses).
@@ -753,6 +780,12 @@ fn shipped_files_are_valid_and_differ_from_the_test_files_only_by_networking() {
         ] {
             assert!(agent_volumes.contains(&v), "{what}: the agent mounts {v}");
         }
+        assert_eq!(agent["user"], "0", "{what}: the agent reads root's files");
+        assert_eq!(
+            agent["cap_add"],
+            serde_json::json!(["SYS_ADMIN"]),
+            "{what}: fanotify"
+        );
         assert!(
             agent["command"]
                 .as_array()
