@@ -61,18 +61,23 @@ pub fn run(args: ConfigArgs, cli: Command) -> Result<()> {
 /// (or `SKEIN_CONFIG`) beneath the environment and the flags. Exits as clap does on a
 /// bad command line (and with 0 after printing `--print-config`); a bad file is an
 /// error naming each mistake's line.
-pub fn parse<P: Parser>() -> Result<P> {
+///
+/// # Safety
+///
+/// No other thread may exist yet: the file's settings are put into environment
+/// variables ([`FileSettings::apply`]).
+pub unsafe fn parse<P: Parser>() -> Result<P> {
     let cli = command(P::command());
     let args: Vec<OsString> = std::env::args_os().collect();
     let file = match find_config(&cli, &args) {
         Some((section, path)) => Some(FileSettings::read(&cli, &section, &path)?),
         None => None,
     };
-    // Called from `main` before any thread is started (the async runtimes, the engine
-    // and the agent start later, from the parsed arguments): changing the environment
-    // while another thread may read it is undefined behaviour (hence `unsafe` in
-    // edition 2024), and nothing else can read it yet.
-    let applied = file.as_ref().map(FileSettings::apply).unwrap_or_default();
+    // SAFETY: no other thread exists, as the caller promises.
+    let applied = match &file {
+        Some(f) => unsafe { f.apply() },
+        None => Vec::new(),
+    };
     // Built again: clap reads an argument's environment variable when the argument is
     // made, so the first one has not seen the file's.
     let cli = command(P::command());
@@ -397,9 +402,13 @@ impl FileSettings {
     }
 
     /// Puts each setting into its environment variable unless that is set already (the
-    /// environment wins); answers the variables set. Must run before any thread starts
-    /// (see [`parse`]).
-    fn apply(&self) -> Vec<String> {
+    /// environment wins); answers the variables set.
+    ///
+    /// # Safety
+    ///
+    /// No other thread may exist: changing the environment while another thread reads
+    /// it is undefined behaviour (which is why `set_var` is `unsafe` from edition 2024).
+    unsafe fn apply(&self) -> Vec<String> {
         let mut applied = Vec::new();
         for s in &self.settings {
             if let Some(value) = &s.value {

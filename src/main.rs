@@ -112,7 +112,9 @@ fn main() -> Result<()> {
         .init();
     // Not `Cli::parse()`: `--config` files and every flag's SKEIN_* variable are added
     // to the command line here (src/config.rs).
-    let cli: Cli = config::parse()?;
+    // SAFETY: no thread has started yet (the runtimes, the engine and the agent start
+    // from the parsed arguments), so setting environment variables races with nothing.
+    let cli: Cli = unsafe { config::parse()? };
     match cli.command {
         Command::Server(args) => serve::run(args, None),
         Command::Up {
