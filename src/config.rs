@@ -52,9 +52,20 @@ enum ConfigCommand {
 /// (`Cli::command()`).
 pub fn run(args: ConfigArgs, cli: Command) -> Result<()> {
     match args.command {
-        ConfigCommand::Example => print!("{}", example(&command(cli))),
+        ConfigCommand::Example => write_out(&example(&command(cli))),
     }
-    Ok(())
+}
+
+/// Writes `text` to stdout; a reader that stopped reading (`| head`) is no error.
+fn write_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("cannot write to stdout: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Parses the process's command line into `P`, with the settings of `--config FILE`
@@ -85,7 +96,7 @@ pub unsafe fn parse<P: Parser>() -> Result<P> {
     if let Some((name, sub)) = matches.subcommand() {
         if COMMANDS.contains(&name) && sub.get_flag(PRINT_CONFIG) {
             let sub_cmd = cli.find_subcommand(name).expect("a parsed subcommand");
-            print!("{}", effective(sub_cmd, sub, file.as_ref(), &applied));
+            write_out(&effective(sub_cmd, sub, file.as_ref(), &applied))?;
             std::process::exit(0);
         }
     }
@@ -213,6 +224,16 @@ impl Scalar {
             Scalar::Int => "an integer",
             Scalar::Float => "a number",
             Scalar::Text => "a string",
+        }
+    }
+
+    /// How an error names several values of the type.
+    fn plural(self) -> &'static str {
+        match self {
+            Scalar::Bool => "booleans",
+            Scalar::Int => "integers",
+            Scalar::Float => "numbers",
+            Scalar::Text => "strings",
         }
     }
 
@@ -631,13 +652,7 @@ fn convert(key: &Key, value: &DeValue) -> Result<Option<String>, String> {
             let DeValue::Array(items) = value else {
                 return Err(wrong_type(
                     key,
-                    &format!(
-                        "an array of {}s",
-                        scalar
-                            .described()
-                            .trim_start_matches("a ")
-                            .trim_start_matches("an ")
-                    ),
+                    &format!("an array of {}", scalar.plural()),
                     value,
                 ));
             };
