@@ -13,11 +13,14 @@
 //!   and trust the server's certificate through `client::ConnectArgs`.
 //! - `skein import`: sends existing log files to a server once (src/import/).
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
+//! - `--config FILE` of `server`, `agent` and `up`, their `--print-config`, and
+//!   `skein config example` (`config`).
 
 mod admin_cmd;
 mod agent;
 mod agg_cmd;
 mod client;
+mod config;
 mod demo;
 mod escape;
 mod import;
@@ -34,7 +37,7 @@ mod token_cmd;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -88,6 +91,8 @@ enum Command {
     /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
     /// or live appending with --rate (and rotation with --rotate-bytes).
     Gen(skein_gen::GenArgs),
+    /// The configuration file of `server`, `agent` and `up` (`example` prints one).
+    Config(config::ConfigArgs),
 }
 
 fn main() -> Result<()> {
@@ -105,7 +110,11 @@ fn main() -> Result<()> {
         // exactly when the disk fills.
         .log_internal_errors(false)
         .init();
-    let cli = Cli::parse();
+    // Not `Cli::parse()`: `--config` files and every flag's SKEIN_* variable are added
+    // to the command line here (src/config.rs).
+    // SAFETY: no thread has started yet (the runtimes, the engine and the agent start
+    // from the parsed arguments), so setting environment variables races with nothing.
+    let cli: Cli = unsafe { config::parse()? };
     match cli.command {
         Command::Server(args) => serve::run(args, None),
         Command::Up {
@@ -133,6 +142,7 @@ fn main() -> Result<()> {
         Command::Admin(args) => admin_cmd::run(args),
         Command::Logs(args) => logs::run(args),
         Command::Import(args) => import::run(args),
+        Command::Config(args) => config::run(args, Cli::command()),
     }
 }
 
