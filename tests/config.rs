@@ -104,7 +104,8 @@ fn changed(value: &str) -> String {
         }
         v if v.starts_with('"') => {
             let s = v.trim_matches('"');
-            if s.parse::<SocketAddr>().is_ok() {
+            // An address, or the placeholder of one without a default (`ES_LISTEN`).
+            if s.parse::<SocketAddr>().is_ok() || s.ends_with("LISTEN") {
                 "\"127.0.0.1:1\"".into()
             } else {
                 format!("\"{s}-changed\"")
