@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use skein_collector::agent::{default_host, Agent, AgentConfig};
 use skein_collector::discover::SourceSpec;
+use skein_collector::kubernetes::KubeApiConfig;
 use skein_collector::redact::Redaction;
 use skein_collector::{MultilineConfig, PayloadConfig};
 use skein_model::redact::Redactor;
@@ -58,6 +59,8 @@ pub struct CollectArgs {
     /// others as plain lines.
     #[arg(long = "path", value_name = "GLOB")]
     pub paths: Vec<String>,
+    #[command(flatten)]
+    pub kubernetes: KubernetesArgs,
     /// Join lines into one record until a line matches this regex (e.g. '^\S' or
     /// '^\d{4}-\d{2}-\d{2}'), for stack traces.
     #[arg(long, value_name = "REGEX")]
@@ -107,6 +110,73 @@ pub struct CollectArgs {
     pub redact: Vec<String>,
 }
 
+/// Where Kubernetes pod logs are and who may say whose they are.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KubernetesArgs {
+    /// Also follow files matching this glob as CRI logs (containerd, CRI-O) whatever
+    /// their names (repeatable). Files named as the kubelet names them
+    /// (`…/pods/NS_POD_UID/CONTAINER/N.log`, `…/containers/POD_NS_CONTAINER-ID.log`)
+    /// carry namespace, pod and container, and are read once whichever name finds them.
+    /// Default when /var/log/pods exists (a Kubernetes node): /var/log/pods/*/*/*.log;
+    /// `off` for none.
+    #[arg(long = "cri-path", value_name = "GLOB")]
+    pub cri_paths: Vec<String>,
+    /// The Kubernetes API server asked for the labels of the pods whose logs are read
+    /// (one lookup per pod). Default in a pod:
+    /// https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT; `off` to not ask.
+    #[arg(long, env = "SKEIN_KUBE_API", value_name = "URL")]
+    pub kube_api: Option<String>,
+    /// The bearer token presented to the Kubernetes API (read again for each lookup, as
+    /// the kubelet renews it); none when the file does not exist.
+    #[arg(
+        long,
+        env = "SKEIN_KUBE_TOKEN_FILE",
+        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    )]
+    pub kube_token_file: PathBuf,
+    /// The CA certificate (PEM) the Kubernetes API's certificate is checked against,
+    /// besides the system's; ignored when the file does not exist.
+    #[arg(
+        long,
+        env = "SKEIN_KUBE_CA_FILE",
+        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+    )]
+    pub kube_ca_file: PathBuf,
+}
+
+impl KubernetesArgs {
+    /// The CRI globs and the API settings.
+    fn apply(&self, config: &mut AgentConfig) {
+        const NODE_PODS: &str = "/var/log/pods";
+        config.cri_paths = if self.cri_paths.is_empty() {
+            if std::path::Path::new(NODE_PODS).is_dir() {
+                tracing::info!(
+                    "{NODE_PODS} exists: following its pod logs (--cri-path off to not)"
+                );
+                vec![format!("{NODE_PODS}/*/*/*.log")]
+            } else {
+                Vec::new()
+            }
+        } else {
+            self.cri_paths
+                .iter()
+                .filter(|p| p.as_str() != "off")
+                .cloned()
+                .collect()
+        };
+        config.kube_api = match self.kube_api.as_deref().map(str::trim) {
+            Some("off") => None,
+            Some(url) => Some(KubeApiConfig::new(url)),
+            None => KubeApiConfig::in_cluster(),
+        }
+        .map(|mut c| {
+            c.token_file = Some(self.kube_token_file.clone());
+            c.ca_file = Some(self.kube_ca_file.clone());
+            c
+        });
+    }
+}
+
 impl CollectArgs {
     /// The agent configuration for shipping to `server` with state in `state_dir`.
     pub fn config(&self, server: String, state_dir: PathBuf) -> Result<AgentConfig> {
@@ -118,6 +188,7 @@ impl CollectArgs {
         config.docker = !self.no_docker;
         config.docker_root = self.docker_root.clone();
         config.paths = self.paths.clone();
+        self.kubernetes.apply(&mut config);
         config.include_labels = self.include_labels.clone();
         config.batch_bytes = self.batch_bytes.max(1024);
         config.batch_wait = Duration::from_millis(self.batch_wait_ms);

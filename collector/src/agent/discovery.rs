@@ -1,9 +1,13 @@
-//! The discovery thread: containers from the Docker engine and files from `--path`
-//! globs, handed to the reader as [`SourceSpec`]s.
+//! The discovery thread: containers from the Docker engine and files from `--path` and
+//! `--cri-path` globs, handed to the reader as [`SourceSpec`]s. A Kubernetes pod log's
+//! spec waits for its pod's labels from the API server (one lookup per pod, bounded by
+//! the lookup's timeout), so that its records carry them from the first line on.
 
 use super::AgentConfig;
+use crate::decode::Format;
 use crate::discover::docker::DockerDiscovery;
 use crate::discover::{paths, SourceSpec};
+use crate::kubernetes::{KubeApi, PodLog};
 use crate::wake::Wake;
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
@@ -24,7 +28,14 @@ pub(super) fn spawn(
         retry: Duration::from_secs(5),
         include_labels: config.include_labels.clone(),
     });
-    let patterns = config.paths.clone();
+    // CRI patterns first: a file matched by both kinds is read as CRI.
+    let patterns: Vec<(String, Option<Format>)> = config
+        .cri_paths
+        .iter()
+        .map(|p| (p.clone(), Some(Format::Cri)))
+        .chain(config.paths.iter().map(|p| (p.clone(), None)))
+        .collect();
+    let kube_api = config.kube_api.clone();
     let host = config.host.clone();
     let rescan = config.rescan_interval;
     let handle = std::thread::Builder::new()
@@ -54,18 +65,37 @@ pub(super) fn spawn(
                     if patterns.is_empty() {
                         return std::future::pending().await;
                     }
+                    let mut kube = kube_api.and_then(|c| {
+                        let url = c.base_url.clone();
+                        KubeApi::new(c)
+                            .inspect(|_| {
+                                tracing::info!("pod labels from the Kubernetes API at {url}")
+                            })
+                            .inspect_err(|e| {
+                                tracing::warn!(
+                                    "{e}. Records carry the namespace, pod and container of their log paths, without the pod's labels"
+                                )
+                            })
+                            .ok()
+                    });
                     let mut seen = std::collections::HashSet::new();
                     loop {
-                        match paths::expand(&patterns) {
+                        match paths::expand_with(&patterns) {
                             Ok(found) => {
-                                for path in found {
+                                for (path, format) in found {
                                     if seen.insert(path.clone()) {
-                                        let _ = specs.send(paths::spec_for(&path, &host));
+                                        let mut spec = paths::spec_with(&path, &host, format);
+                                        if let (Some(api), Some(log)) =
+                                            (kube.as_mut(), PodLog::parse_pods_path(&spec.path))
+                                        {
+                                            api.enrich(&log, &mut spec.meta).await;
+                                        }
+                                        let _ = specs.send(spec);
                                         wake.poke();
                                     }
                                 }
                             }
-                            Err(e) => tracing::warn!("bad --path pattern: {e}"),
+                            Err(e) => tracing::warn!("bad --path or --cri-path pattern: {e}"),
                         }
                         // Files that went away may come back; let them be reported again.
                         seen.retain(|p: &PathBuf| p.exists());
