@@ -98,11 +98,11 @@ fn quote(v: &str) -> String {
 
 /// What `-n` means here: with a `pod/NAME` among the NAMEs the namespace, as in
 /// `kubectl logs`, else the tail, as in `docker logs`. Answers (tail, namespace).
-fn tail_and_namespace(args: &LogsArgs) -> Result<(String, Option<String>)> {
-    let kubectl = args
-        .names
-        .iter()
-        .any(|n| names::Name::parse(n).is_ok_and(|n| n.is_pod()));
+fn tail_and_namespace(
+    parsed: &[names::Name],
+    args: &LogsArgs,
+) -> Result<(String, Option<String>)> {
+    let kubectl = parsed.iter().any(names::Name::is_pod);
     if kubectl {
         if args.n.is_some() && args.namespace.is_some() {
             bail!("-n and --namespace both name the namespace; give one");
@@ -156,7 +156,12 @@ pub fn run(args: LogsArgs) -> Result<()> {
         .as_deref()
         .map(|s| crate::timearg::parse(s, now).context("--until"))
         .transpose()?;
-    let (tail, namespace) = tail_and_namespace(&args)?;
+    let parsed = args
+        .names
+        .iter()
+        .map(|n| names::Name::parse(n))
+        .collect::<Result<Vec<_>>>()?;
+    let (tail, namespace) = tail_and_namespace(&parsed, &args)?;
     let n = match tail.trim() {
         "all" | "-1" => None,
         t => Some(t.parse::<usize>().map_err(|_| {
@@ -172,11 +177,6 @@ pub fn run(args: LogsArgs) -> Result<()> {
         (None, n) => n,
     };
     let extra = filters(&args, namespace.as_deref());
-    let parsed = args
-        .names
-        .iter()
-        .map(|n| names::Name::parse(n))
-        .collect::<Result<Vec<_>>>()?;
     let names_q = parsed
         .iter()
         .map(names::Name::query)

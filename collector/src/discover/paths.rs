@@ -221,4 +221,45 @@ mod tests {
         );
         assert!(expand(&["[".to_string()]).is_err());
     }
+
+    #[test]
+    fn a_pod_log_is_one_source_by_either_name_and_in_any_order() {
+        let root = tempfile::tempdir().unwrap();
+        let uid = "5c6e3d2a-9f1b-4c7e-8a2d-1b3c4d5e6f70";
+        let id = "b".repeat(64);
+        let dir = root.path().join(format!("pods/prod_web-0_{uid}/app"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(root.path().join("containers")).unwrap();
+        let file = dir.join("0.log");
+        std::fs::write(&file, "").unwrap();
+        // The kubelet's rotated file beside it is read as part of the live one.
+        std::fs::write(dir.join("0.log.20261120-100000"), "").unwrap();
+        let link = root
+            .path()
+            .join(format!("containers/web-0_prod_app-{id}.log"));
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+
+        let pods = format!("{}/pods/*/*/*", root.path().display());
+        let links = format!("{}/containers/*.log", root.path().display());
+        for patterns in [
+            vec![(pods.clone(), None), (links.clone(), None)],
+            vec![(links.clone(), Some(Format::Cri)), (pods.clone(), None)],
+        ] {
+            let found = expand_with(&patterns).unwrap();
+            assert_eq!(found.len(), 1, "{found:?}");
+        }
+        // Found by one name in one scan and by the other in the next, it is one key.
+        let by_file = spec_for(&file, "node-1");
+        let by_link = spec_with(&link, "node-1", Some(Format::Cri));
+        assert_eq!(by_file, by_link);
+        assert_eq!(by_file.key, file.canonicalize().unwrap().display().to_string());
+        assert_eq!(by_file.format, Format::Cri);
+        assert_eq!(by_file.meta.container, "web-0/app");
+        assert_eq!(by_file.meta.container_id, id);
+        assert!(by_file.is_container_log());
+        assert_eq!(
+            by_file.meta.source_id("stdout"),
+            format!("node-1/{uid}/app/0/stdout")
+        );
+    }
 }

@@ -3,10 +3,10 @@
 //!
 //! One `GET /api/v1/namespaces/NS/pods/NAME` per pod, cached: a pod's containers and
 //! restarts all take the answer of the first lookup. A lookup that fails leaves the
-//! record with what the log path says; each kind of failure is logged once (and a
-//! return to health once), and an API server that cannot be reached is left alone for
-//! a minute, so that discovery, which waits for the answer, does not stall on every new
-//! pod.
+//! record with what the log path says. A refusal (no RBAC grant) is logged once; an API
+//! server that cannot be reached is logged once per outage (and its return), and left
+//! alone for a minute, so that discovery, which waits for the answer, does not stall on
+//! every new pod.
 
 use super::PodLog;
 use crate::enrich::SourceMeta;
@@ -296,7 +296,7 @@ pub struct KubeApi {
     cache: HashMap<(String, String, String), Option<Arc<Pod>>>,
     /// Until when the API is not asked, after it could not be reached.
     resting_until: Option<Instant>,
-    /// The kinds of failure already logged since the API last answered.
+    /// The kinds of failure already logged (unreachable: since the API last answered).
     said: Vec<Kind>,
     /// Lookups sent, for tests and metrics.
     requests: u64,
@@ -406,12 +406,14 @@ impl KubeApi {
         }
         match self.get_pod(&log.namespace, &log.pod).await {
             Ok(pod) => {
-                if !self.said.is_empty() {
+                // A refusal may be for one namespace only (a Role, not a ClusterRole):
+                // it is said once for the run; being unreachable, once per outage.
+                if let Some(i) = self.said.iter().position(|k| *k == Kind::Unreachable) {
                     tracing::info!(
                         "the Kubernetes API at {} answers again; records of new pods carry their labels",
                         self.config.base_url
                     );
-                    self.said.clear();
+                    self.said.remove(i);
                 }
                 self.resting_until = None;
                 // A pod of that name with another UID is a newer one: its labels are
