@@ -290,14 +290,12 @@ impl ApiStandIn {
             )
             .unwrap();
         let config = Arc::new(
-            rustls::ServerConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap(),
+            rustls::ServerConfig::builder_with_provider(skein_web::tls::provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap(),
         );
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!(
@@ -544,6 +542,7 @@ fn pod_labels_come_from_the_kubernetes_api_once_per_pod() {
         assert_eq!(label(r, "io.kubernetes.pod.uid"), WEB_UID);
     }
     server.wait_total("labels.tier:frontend", 4);
+    server.wait_total("labels.app.kubernetes.io/name:web", 4);
 
     // Without an answer, the path's metadata only.
     for message in ["batch finished", "redis 1 ready", "redis 2 ready"] {

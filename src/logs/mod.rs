@@ -1,7 +1,7 @@
 //! `skein logs NAME…`: `docker logs` across every host that ships to the server.
 //!
-//! - [`names`]: NAME (container, compose service, regex, or a Kubernetes `pod/NAME`)
-//!   to a query, and the check that it names something the server has seen.
+//! - [`names`] turns a NAME (container, compose service, regex, or a Kubernetes
+//!   `pod/NAME`) into a query, and checks that it names something the server has seen.
 //! - [`stream`]: the `GET /api/v1/tail` connection, with reconnect and resume.
 //! - [`render`]: a record as a line in the chosen output format.
 //! - [`pin`]: the `-p N` live window.
@@ -98,10 +98,7 @@ fn quote(v: &str) -> String {
 
 /// What `-n` means here: with a `pod/NAME` among the NAMEs the namespace, as in
 /// `kubectl logs`, else the tail, as in `docker logs`. Answers (tail, namespace).
-fn tail_and_namespace(
-    parsed: &[names::Name],
-    args: &LogsArgs,
-) -> Result<(String, Option<String>)> {
+fn tail_and_namespace(parsed: &[names::Name], args: &LogsArgs) -> Result<(String, Option<String>)> {
     let kubectl = parsed.iter().any(names::Name::is_pod);
     if kubectl {
         if args.n.is_some() && args.namespace.is_some() {

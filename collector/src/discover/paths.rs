@@ -252,7 +252,10 @@ mod tests {
         let by_file = spec_for(&file, "node-1");
         let by_link = spec_with(&link, "node-1", Some(Format::Cri));
         assert_eq!(by_file, by_link);
-        assert_eq!(by_file.key, file.canonicalize().unwrap().display().to_string());
+        assert_eq!(
+            by_file.key,
+            file.canonicalize().unwrap().display().to_string()
+        );
         assert_eq!(by_file.format, Format::Cri);
         assert_eq!(by_file.meta.container, "web-0/app");
         assert_eq!(by_file.meta.container_id, id);
