@@ -704,6 +704,31 @@ fn skein_logs_takes_pod_namespace_and_container_as_kubectl_does() {
     let (_, err, ok) = skein_logs(&server, &["deploy/api", "-n", "prod"]);
     assert!(!ok);
     assert!(err.contains("pod/^api-"), "{err}");
+
+    // Whatever the source: Fluent Bit's kubernetes metadata through /es lands in the
+    // same labels, so the pod's container shows its lines too.
+    let t = (node.base + chrono::Duration::seconds(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let doc = serde_json::json!({
+        "@timestamp": t, "log": "prod app via fluent bit\n", "stream": "stdout",
+        "kubernetes": {"pod_name": "web-0", "namespace_name": "prod", "container_name": "app",
+                       "host": "node-2", "labels": {"app": "web"}},
+    });
+    let body = format!("{{\"create\":{{}}}}\n{doc}\n");
+    let r = server
+        .request(reqwest::Method::POST, "/es/fluent-bit/_bulk")
+        .header("Content-Type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.wait_total("*", 8);
+    let (out, err, ok) = skein_logs(
+        &server,
+        &["pod/web-0", "-n", "prod", "-c", "app", "--output", "raw"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "prod app 1\nprod app 2\nprod app via fluent bit\n");
 }
 
 /// Runs `kubernetes-validate` on `file`, failing loudly when it is not installed.
