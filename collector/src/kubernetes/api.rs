@@ -387,9 +387,10 @@ impl KubeApi {
     }
 
     /// Adds what the API knows about the pod of `log` to `meta` (see [`Pod::apply`]),
-    /// asking once per pod. When the API does not answer, `meta` keeps what the path
-    /// says, and the failure is logged once.
-    pub async fn enrich(&mut self, log: &PodLog, meta: &mut SourceMeta) {
+    /// asking once per pod. Answers whether the API told (the pod, or that it has no
+    /// such pod); when it did not (a failure, logged once, or resting after one), `meta`
+    /// keeps what the path says and the caller may ask again later.
+    pub async fn enrich(&mut self, log: &PodLog, meta: &mut SourceMeta) -> bool {
         let key = (
             log.namespace.clone(),
             log.pod.clone(),
@@ -399,10 +400,10 @@ impl KubeApi {
             if let Some(pod) = pod {
                 pod.apply(log, meta);
             }
-            return;
+            return true;
         }
-        if self.resting_until.is_some_and(|t| Instant::now() < t) {
-            return;
+        if self.is_resting() {
+            return false;
         }
         match self.get_pod(&log.namespace, &log.pod).await {
             Ok(pod) => {
@@ -435,6 +436,7 @@ impl KubeApi {
                     pod.apply(log, meta);
                 }
                 self.cache.insert(key, pod);
+                true
             }
             Err(e) => {
                 if e.kind() == Kind::Unreachable {
@@ -448,8 +450,14 @@ impl KubeApi {
                 } else {
                     tracing::debug!("{e}");
                 }
+                false
             }
         }
+    }
+
+    /// Whether the API is left alone for now, after it could not be reached.
+    pub fn is_resting(&self) -> bool {
+        self.resting_until.is_some_and(|t| Instant::now() < t)
     }
 
     fn token(&self) -> Result<Option<String>, KubeApiError> {
@@ -563,10 +571,11 @@ mod tests {
         let mut meta = SourceMeta::default();
         log.apply(&mut meta);
         let before = meta.clone();
-        api.enrich(&log, &mut meta).await;
+        assert!(!api.enrich(&log, &mut meta).await);
         assert_eq!(meta, before);
         // Resting: the next pod does not wait for another failure.
-        api.enrich(&log, &mut meta).await;
+        assert!(api.is_resting());
+        assert!(!api.enrich(&log, &mut meta).await);
         assert_eq!(api.requests(), 1);
     }
 }
