@@ -698,6 +698,9 @@ fn skein_logs_takes_pod_namespace_and_container_as_kubectl_does() {
         err.contains("no pod \"web-9\" in namespace prod") && err.contains("web-0"),
         "{err}"
     );
+    let (_, err, ok) = skein_logs(&server, &["pod/web-0", "-n", "2"]);
+    assert!(!ok);
+    assert!(err.contains("--tail"), "{err}");
     let (_, err, ok) = skein_logs(&server, &["web-0/app", "-n", "prod"]);
     assert!(!ok);
     assert!(err.contains("--namespace prod"), "{err}");

@@ -217,9 +217,14 @@ pub async fn check(
         if let Name::Pod(pod) = name {
             let known = known_pods(client, server, namespace).await?;
             let close = closest(pod, &known);
-            let place = namespace.map_or("in any namespace".to_string(), |ns| {
+            let mut place = namespace.map_or("in any namespace".to_string(), |ns| {
                 format!("in namespace {}", crate::escape::visible(ns, false))
             });
+            if namespace.is_some_and(|ns| ns.parse::<usize>().is_ok()) {
+                place.push_str(
+                    " (with a pod/NAME, -n is the namespace, as in kubectl: for the last N lines use --tail N)",
+                );
+            }
             if close.is_empty() {
                 bail!("no pod {pod:?} {place} on {server} (with these filters); `skein logs` with no NAME shows every container");
             }
