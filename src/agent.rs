@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod kubernetes;
+pub use kubernetes::KubernetesArgs;
+
 /// Options of `skein agent` (the collection options are shared with `skein up`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct AgentArgs {
@@ -59,6 +62,8 @@ pub struct CollectArgs {
     /// others as plain lines.
     #[arg(long = "path", value_name = "GLOB")]
     pub paths: Vec<String>,
+    #[command(flatten)]
+    pub kubernetes: KubernetesArgs,
     /// Join lines into one record until a line matches this regex (e.g. '^\S' or
     /// '^\d{4}-\d{2}-\d{2}'), for stack traces.
     #[arg(long, value_name = "REGEX")]
@@ -121,6 +126,7 @@ impl CollectArgs {
         config.docker = !self.no_docker;
         config.docker_root = self.docker_root.clone();
         config.paths = self.paths.clone();
+        self.kubernetes.apply(&mut config);
         config.include_labels = self.include_labels.clone();
         config.batch_bytes = self.batch_bytes.max(1024);
         config.batch_wait = Duration::from_millis(self.batch_wait_ms);

@@ -15,11 +15,14 @@
 //! - `skein health`: exits 0/1 as a server's `/healthz` says, for container
 //!   healthchecks (`health_cmd`).
 //! - `skein gen`: writes a realistic Docker json-file corpus for tests and benchmarks.
+//! - `--config FILE` of `server`, `agent` and `up`, their `--print-config`, and
+//!   `skein config example` (`config`).
 
 mod admin_cmd;
 mod agent;
 mod agg_cmd;
 mod client;
+mod config;
 mod demo;
 mod escape;
 mod health_cmd;
@@ -37,7 +40,7 @@ mod token_cmd;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -94,6 +97,8 @@ enum Command {
     /// Write a realistic Docker json-file corpus (DIR/<id>/<id>-json.log): a fixed batch,
     /// or live appending with --rate (and rotation with --rotate-bytes).
     Gen(skein_gen::GenArgs),
+    /// The configuration file of `server`, `agent` and `up` (`example` prints one).
+    Config(config::ConfigArgs),
 }
 
 fn main() -> Result<()> {
@@ -111,7 +116,11 @@ fn main() -> Result<()> {
         // exactly when the disk fills.
         .log_internal_errors(false)
         .init();
-    let cli = Cli::parse();
+    // Not `Cli::parse()`: `--config` files and every flag's SKEIN_* variable are added
+    // to the command line here (src/config.rs).
+    // SAFETY: no thread has started yet (the runtimes, the engine and the agent start
+    // from the parsed arguments), so setting environment variables races with nothing.
+    let cli: Cli = unsafe { config::parse()? };
     match cli.command {
         Command::Server(args) => serve::run(args, None),
         Command::Up {
@@ -139,6 +148,7 @@ fn main() -> Result<()> {
         Command::Admin(args) => admin_cmd::run(args),
         Command::Logs(args) => logs::run(args),
         Command::Import(args) => import::run(args),
+        Command::Config(args) => config::run(args, Cli::command()),
         Command::Health(args) => health_cmd::run(args),
     }
 }

@@ -18,6 +18,11 @@ pub struct ServerArgs {
     /// Address of the API, the ES-compatible API and the dashboard.
     #[arg(long, env = "SKEIN_LISTEN", default_value = "127.0.0.1:9280")]
     pub listen: SocketAddr,
+    /// Also serve the Elasticsearch-compatible API at the root of this address (e.g.
+    /// 127.0.0.1:9200), for shippers that cannot add the `/es` prefix; same auth, TLS
+    /// and limits. Off by default.
+    #[arg(long, env = "SKEIN_ES_LISTEN")]
+    pub es_listen: Option<SocketAddr>,
     /// How often new records are committed to the index (they are searchable after).
     #[arg(long, default_value_t = 1000)]
     pub commit_interval_ms: u64,
@@ -160,6 +165,7 @@ impl ServerArgs {
         ServerArgs {
             data_dir,
             listen,
+            es_listen: None,
             commit_interval_ms: 1000,
             max_body_bytes: 32 << 20,
             inflight_bytes: 256 << 20,
@@ -307,6 +313,19 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
             args.data_dir.display(),
             started.elapsed().as_millis()
         );
+        let es_listener = match args.es_listen {
+            Some(es) => {
+                let l = tokio::net::TcpListener::bind(es).await.with_context(|| {
+                    format!("cannot listen on {es} (--es-listen); is something else on it?")
+                })?;
+                tracing::info!(
+                    "Elasticsearch-compatible API also on {scheme}://{}/",
+                    l.local_addr()?
+                );
+                Some(l)
+            }
+            None => None,
+        };
         security.announce(addr);
         tokio::spawn(security.auth.clone().maintain());
         let companions = match up {
@@ -335,6 +354,38 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
                 .await;
             }
         };
+        // The ES port stops with the main one.
+        let (stopped, stop_es) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stopped.send(true);
+        };
+        let es_server = es_listener.map(|listener| {
+            let app =
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    skein_web::auth::ClientAddr,
+                >(skein_web::es_root_router(state.clone()));
+            let tls = security.tls.clone();
+            let mut stop_es = stop_es;
+            let stop = async move {
+                let _ = stop_es.wait_for(|s| *s).await;
+            };
+            tokio::spawn(async move {
+                let served = match tls {
+                    Some(config) => {
+                        axum::serve(skein_web::tls::TlsListener::new(listener, config)?, app)
+                            .with_graceful_shutdown(stop)
+                            .await
+                    }
+                    None => {
+                        axum::serve(listener, app)
+                            .with_graceful_shutdown(stop)
+                            .await
+                    }
+                };
+                served.context("the --es-listen server failed")
+            })
+        });
         // The client's address is what failed logins are counted by.
         let app = skein_web::router(state)
             .into_make_service_with_connect_info::<skein_web::auth::ClientAddr>();
@@ -347,7 +398,11 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
                 .with_graceful_shutdown(shutdown)
                 .await
                 .context("server failed"),
+        }?;
+        if let Some(es) = es_server {
+            es.await.context("the --es-listen server panicked")??;
         }
+        anyhow::Ok(())
     })?;
     tracing::info!("shutting down: committing what was accepted");
     engine.shutdown();
@@ -418,7 +473,8 @@ impl Security {
             accepted.push((scopes, PathBuf::from(path)));
         }
         let keyring = Keyring::open(&args.data_dir, accepted)?;
-        let loopback = args.listen.ip().is_loopback();
+        let loopback =
+            args.listen.ip().is_loopback() && args.es_listen.is_none_or(|es| es.ip().is_loopback());
         let mut notes = Vec::new();
         if !sec.insecure && !loopback && !keyring.any() {
             let path = first_admin_token(&args.data_dir)?;
@@ -430,7 +486,7 @@ impl Security {
                 path.display()
             ));
         }
-        let names = host_names(args.listen, &sec.allowed_hosts);
+        let names = host_names(args.listen, args.es_listen, &sec.allowed_hosts);
         let tls = if sec.tls_self_signed {
             let made = skein_web::tls::self_signed(&args.data_dir, &names)?;
             notes.push(format!(
@@ -513,7 +569,7 @@ fn first_admin_token(data_dir: &std::path::Path) -> Result<PathBuf> {
 
 /// The names this server is reached by: localhost, this machine's name, the listen
 /// address, and those given with --allowed-hosts (except `*`).
-fn host_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
+fn host_names(listen: SocketAddr, es_listen: Option<SocketAddr>, extra: &[String]) -> Vec<String> {
     let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
     if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         let h = h.trim().to_ascii_lowercase();
@@ -521,8 +577,10 @@ fn host_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
             names.push(h);
         }
     }
-    if !listen.ip().is_unspecified() {
-        names.push(listen.ip().to_string());
+    for addr in std::iter::once(listen).chain(es_listen) {
+        if !addr.ip().is_unspecified() {
+            names.push(addr.ip().to_string());
+        }
     }
     for e in extra {
         let e = e.trim().to_ascii_lowercase();

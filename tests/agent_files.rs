@@ -125,22 +125,16 @@ fn plain_files_survive_rename_rotation_and_copytruncate_without_docker() {
 
 #[test]
 fn cri_files_have_their_partial_lines_joined() {
-    // The design reads files under /var/log/containers as CRI by their path.
+    // A file named as the kubelet names /var/log/containers entries is read as CRI
+    // wherever it lives, with pod, namespace and container from its name.
     let id: String = format!("{:x}", std::process::id())
         .chars()
         .chain(std::iter::repeat('c'))
         .take(64)
         .collect();
-    let name = format!("{}_shop_cart-{id}.log", unique("skein-e2e"));
-    fs::create_dir_all("/var/log/containers").unwrap();
-    let path = Path::new("/var/log/containers").join(&name);
-    struct Remove<'a>(&'a Path);
-    impl Drop for Remove<'_> {
-        fn drop(&mut self) {
-            let _ = fs::remove_file(self.0);
-        }
-    }
-    let _remove = Remove(&path);
+    let pod = unique("skein-e2e");
+    let logs = tempfile::tempdir().unwrap();
+    let path = logs.path().join(format!("{pod}_shop_cart-{id}.log"));
     append(
         &path,
         [
@@ -159,8 +153,7 @@ fn cri_files_have_their_partial_lines_joined() {
         &dir.path().join("agent"),
         &["--no-docker", "--path", &glob, "--batch-wait-ms", "100"],
     );
-    let short = &id[..12];
-    let q = format!("container:{short}");
+    let q = format!("container_id:{id}");
     assert_eq!(server.wait_at_least(&q, 3, Duration::from_secs(20)), 3);
     let records = server.all(&q);
     let msgs: Vec<(&str, &str)> = records
@@ -182,6 +175,9 @@ fn cri_files_have_their_partial_lines_joined() {
     );
     assert_eq!(records[0]["@timestamp"], "2026-11-25T10:00:00.000000001Z");
     assert_eq!(records[0]["container_id"], id.as_str());
+    assert_eq!(records[0]["container"], format!("{pod}/cart"));
+    assert_eq!(records[0]["labels"]["io.kubernetes.pod.namespace"], "shop");
+    assert_eq!(records[0]["labels"]["io.kubernetes.pod.name"], pod.as_str());
     assert_eq!(records[1]["level"], "warn");
     assert_eq!(records[2]["fields"]["code"], 7);
 }

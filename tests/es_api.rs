@@ -422,3 +422,133 @@ fn shippers_authenticate_with_an_ingest_token_the_way_they_are_configured() {
     reader.wait_total("fluentbit-auth", 10);
     reader.wait_total("filebeat-auth", 10);
 }
+
+/// What Elasticsearch's own REST tests expect of the calls real tools make, and the API
+/// at the root of `--es-listen` for shippers that cannot add `/es` (rsyslog's
+/// omelasticsearch posts to `/_bulk`).
+#[test]
+fn elasticsearch_rest_expectations_and_a_port_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let es_port = common::free_port();
+    let es_listen = format!("127.0.0.1:{es_port}");
+    let server = Server::start(&dir.path().join("data"), &["--es-listen", &es_listen]);
+    let es = format!("http://{es_listen}");
+    let send = |method: reqwest::Method, url: String, body: &str| {
+        let r = common::client()
+            .request(method, url)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().unwrap();
+        (status, text)
+    };
+    let json_of = |(s, t): (u16, String)| -> (u16, Value) {
+        (
+            s,
+            serde_json::from_str(&t).unwrap_or_else(|_| panic!("{s}: {t}")),
+        )
+    };
+    use reqwest::Method;
+
+    // rsyslog's request: `/_bulk` at the root, a `_type`, and a last action line whose
+    // document never came (ignored, as Elasticsearch does); an empty `_id` fails alone.
+    let bulk = concat!(
+        "{\"index\":{\"_index\":\"system\",\"_type\":\"events\"}}\n",
+        "{\"message\":\"sshd accepted\",\"host\":\"h1\",\"n\":3,\"@timestamp\":\"2026-11-20T10:00:00Z\"}\n",
+        "{\"index\":{\"_index\":\"system\",\"_id\":\"\"}}\n",
+        "{\"message\":\"empty id\"}\n",
+        "{\"index\":{\"_index\":\"system\"}}\n",
+        "{\"message\":\"cron ran\",\"host\":\"h2\",\"n\":5,\"@timestamp\":\"2026-11-20T10:00:01Z\"}\n",
+        "{\"index\":{\"_index\":\"system\"}}\n",
+    );
+    let (s, v) = json_of(send(Method::POST, format!("{es}/_bulk?refresh=true"), bulk));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["errors"], true, "{v}");
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{v}");
+    assert_eq!(items[1]["index"]["status"], 400);
+    assert_eq!(
+        items[1]["index"]["error"]["reason"],
+        "if _id is specified it must not be empty"
+    );
+    assert_eq!(items[0]["index"]["status"], 201);
+    assert_eq!(items[2]["index"]["status"], 201);
+
+    // The root answers as Elasticsearch's does; other routes are not there.
+    let (s, v) = json_of(send(Method::GET, format!("{es}/"), ""));
+    assert_eq!(s, 200);
+    assert!(v["version"]["number"].as_str().unwrap().starts_with('8'));
+    let (s, _) = send(Method::GET, format!("{es}/api/v1/search?q=*"), "");
+    assert_ne!(s, 200, "only the ES API is served at --es-listen");
+    let (s, text) = send(Method::GET, format!("{es}/_cat/health"), "");
+    assert_eq!(s, 200);
+    assert!(text.contains(" skein green "), "{text}");
+    let (_, v) = json_of(send(
+        Method::GET,
+        format!("{es}/_cat/health?format=json"),
+        "",
+    ));
+    assert_eq!(v[0]["status"], "green");
+
+    // Both ports read the same records.
+    for base in [es.clone(), format!("{}/es", server.url)] {
+        let (s, v) = json_of(send(
+            Method::POST,
+            format!("{base}/system/_search"),
+            r#"{"query":{"constant_score":{"filter":{"term":{"host":"h2"}},"boost":2}}}"#,
+        ));
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["hits"]["total"]["value"], 1, "{v}");
+        assert_eq!(v["hits"]["hits"][0]["_source"]["message"], "cron ran");
+    }
+
+    // Aggregations echo `meta`, at every level; numeric metrics refuse keyword fields.
+    let (s, v) = json_of(send(
+        Method::POST,
+        format!("{es}/system/_search"),
+        r#"{"size":0,"aggs":{"hosts":{"terms":{"field":"host"},"meta":{"panel":1},
+            "aggs":{"top":{"max":{"field":"n"},"meta":{"unit":"count"}}}}}}"#,
+    ));
+    assert_eq!(s, 200, "{v}");
+    let hosts = &v["aggregations"]["hosts"];
+    assert_eq!(hosts["meta"], json!({"panel": 1}), "{v}");
+    assert_eq!(hosts["buckets"].as_array().unwrap().len(), 2, "{v}");
+    for b in hosts["buckets"].as_array().unwrap() {
+        assert_eq!(b["top"]["meta"], json!({"unit": "count"}), "{v}");
+    }
+    let (s, v) = json_of(send(
+        Method::POST,
+        format!("{es}/system/_search"),
+        r#"{"size":0,"aggs":{"a":{"avg":{"field":"host"}}}}"#,
+    ));
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Field [host] of type [keyword] is not supported for aggregation [avg]"),
+        "{v}"
+    );
+
+    // `_msearch` with totals as plain numbers.
+    let (s, v) = json_of(send(
+        Method::POST,
+        format!("{es}/_msearch?rest_total_hits_as_int=true"),
+        "{\"index\":\"system\"}\n{\"query\":{\"match_all\":{}}}\n",
+    ));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["responses"][0]["hits"]["total"], 2, "{v}");
+
+    // Cluster settings are accepted and remembered, never applied.
+    let (s, v) = json_of(send(
+        Method::PUT,
+        format!("{es}/_cluster/settings"),
+        r#"{"persistent":{"action.auto_create_index":"false"}}"#,
+    ));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["acknowledged"], true);
+    let (_, v) = json_of(send(Method::GET, format!("{es}/_cluster/settings"), ""));
+    assert_eq!(v["persistent"]["action.auto_create_index"], "false", "{v}");
+}

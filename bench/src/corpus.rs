@@ -98,6 +98,7 @@ pub fn source_meta(id: &str, service: &str, i: usize) -> SourceMeta {
         )]
         .into_iter()
         .collect(),
+        ..SourceMeta::default()
     }
 }
 

@@ -7,6 +7,7 @@
 //! twice. Batches carry the same [`SourceState`] updates, so the spool can bring the
 //! reader past what is spooled but not yet acknowledged.
 
+use crate::decode::Format;
 use crate::enrich::SourceMeta;
 use crate::tail::TailPosition;
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,10 @@ pub enum CheckpointError {
 pub struct SourceState {
     /// The live path followed.
     pub path: PathBuf,
+    /// How its lines are framed, when it was followed as something its path does not
+    /// say (a `--cri-path` file of any name); `None` means as its path says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
     /// What records of this source carry.
     pub meta: SourceMeta,
     /// Where to resume reading; `None` once the source is finished (its file gone and
@@ -149,6 +154,7 @@ mod tests {
             "abc".into(),
             SourceState {
                 path: "/var/log/app.log".into(),
+                format: Some(Format::Cri),
                 meta: SourceMeta::from_container_id("node-1", "abc"),
                 position: None,
                 end: 4096,

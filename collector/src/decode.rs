@@ -38,7 +38,8 @@ pub const DECODE_ERROR_FIELD: &str = "skein_decode_error";
 pub const TRUNCATED_FIELD: &str = "skein_truncated_from_bytes";
 
 /// How a file frames its lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// Docker's json-file driver: one JSON object per line.
     JsonFile,
@@ -60,7 +61,9 @@ impl Format {
     }
 
     /// The format the design assigns a path: `*-json.log` (and rotated `.N`) is
-    /// json-file, anything under `/var/log/containers/` or `/var/log/pods/` is CRI, the
+    /// json-file, anything under `/var/log/containers/` or `/var/log/pods/` is CRI, and
+    /// so is a file named as the kubelet names container logs wherever it lives
+    /// ([`PodLog::is_pod_log_name`](crate::kubernetes::PodLog::is_pod_log_name)); the
     /// rest is plain lines.
     pub fn for_path(path: &Path) -> Format {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -72,7 +75,10 @@ impl Format {
         });
         if json_file {
             Format::JsonFile
-        } else if path.starts_with("/var/log/containers") || path.starts_with("/var/log/pods") {
+        } else if path.starts_with("/var/log/containers")
+            || path.starts_with("/var/log/pods")
+            || crate::kubernetes::PodLog::is_pod_log_name(path)
+        {
             Format::Cri
         } else {
             Format::Plain
@@ -466,6 +472,13 @@ mod tests {
                 Format::Cri,
             ),
             ("/var/log/pods/shop_web_1/nginx/0.log".into(), Format::Cri),
+            // The kubelet's layouts are CRI wherever the log root is.
+            (
+                "/tmp/node/pods/shop_web-0_5c6e3d2a-9f1b-4c7e-8a2d-1b3c4d5e6f70/nginx/0.log".into(),
+                Format::Cri,
+            ),
+            (format!("/tmp/node/web-0_shop_nginx-{id}.log"), Format::Cri),
+            ("/tmp/node/nginx/0.log".into(), Format::Plain),
             ("/var/log/syslog".into(), Format::Plain),
             (format!("/d/{id}-json.log.gz"), Format::Plain),
         ] {

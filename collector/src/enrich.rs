@@ -21,6 +21,12 @@ pub struct SourceMeta {
     pub image: String,
     /// Container labels.
     pub labels: BTreeMap<String, String>,
+    /// What names the delivery source when the container id cannot: for a Kubernetes
+    /// pod log, `{pod uid}/{container}/{restart}` (see
+    /// [`PodLog::source`](crate::kubernetes::PodLog::source)), known from the path
+    /// whichever name the file was found by. Empty for the others.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub source: String,
 }
 
 impl SourceMeta {
@@ -47,7 +53,8 @@ impl SourceMeta {
     }
 
     /// The delivery source of one stream of this container:
-    /// `{host}/{short container id}/{stream}`.
+    /// `{host}/{short container id}/{stream}`, or `{host}/{source}/{stream}` when
+    /// [`source`](Self::source) is set.
     ///
     /// Sources are per stream because split lines are merged per stream: a stdout line
     /// begun before a stderr line may be finished after it, so only within one stream do
@@ -55,7 +62,9 @@ impl SourceMeta {
     pub fn source_id(&self, stream: &str) -> String {
         // Docker's short id is as unique on one host as the full one and keeps every
         // record ~50 bytes lighter; other ids (a plain file's path) are kept whole.
-        let id = if is_container_id(&self.container_id) {
+        let id = if !self.source.is_empty() {
+            &self.source
+        } else if is_container_id(&self.container_id) {
             short_id(&self.container_id)
         } else {
             &self.container_id

@@ -15,6 +15,8 @@
 //!   text ([`parse::payload`]);
 //! - [`decode`]: those stages composed for one source's stream of lines;
 //! - [`enrich`]: source metadata and the delivery identity (`_source_id`, `_seq`);
+//! - [`kubernetes`]: namespace, pod, container and the pod's labels of a Kubernetes
+//!   node's CRI logs, from their paths and from the API server;
 //! - [`redact`]: `--redact` rules applied to each event's message and fields before it
 //!   is encoded;
 //! - [`encode`]: events straight to the server's NDJSON;
@@ -39,6 +41,7 @@ pub mod discover;
 pub mod encode;
 pub mod enrich;
 pub mod json_file_reader;
+pub mod kubernetes;
 pub mod node_name;
 pub mod parse;
 pub mod redact;

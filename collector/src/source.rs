@@ -284,6 +284,8 @@ impl Source {
         let resume = self.decoder.pending_offset().unwrap_or(end);
         SourceState {
             path: self.spec.path.clone(),
+            format: (self.spec.format != Format::for_path(&self.spec.path))
+                .then_some(self.spec.format),
             meta: self.spec.meta.clone(),
             position: Some(self.tail.position_at(resume)),
             end,

@@ -11,8 +11,9 @@
 //!   kubernetes filter, Fluentd's docker and kubernetes metadata, Filebeat's `container.*`,
 //!   `host.name` and `kubernetes.*`, and Vector's docker and kubernetes sources (see
 //!   `META`). Kubernetes pod and namespace become the labels the kubelet puts on a
-//!   container (`io.kubernetes.pod.name`, `io.kubernetes.pod.namespace`), as records
-//!   shipped by the agent from a Kubernetes node have them.
+//!   container (`io.kubernetes.pod.name`, `io.kubernetes.pod.namespace`), and the
+//!   container's name is also `io.kubernetes.container.name`, as records shipped by
+//!   the agent from a Kubernetes node have them.
 //! - everything else, nested objects kept, goes to `fields`, with the index as
 //!   `fields._index` and a client-given id as `fields._id`.
 //!
@@ -290,6 +291,13 @@ fn map(
             }
             _ => {}
         }
+    }
+    // A Kubernetes document's container is a pod's container: its name also goes where
+    // the agent's records from a node have it, so `skein logs pod/NAME -c C` finds both.
+    if labels.contains_key("io.kubernetes.pod.name") && !record.container.is_empty() {
+        labels
+            .entry("io.kubernetes.container.name".to_string())
+            .or_insert_with(|| record.container.clone());
     }
     record.labels = labels;
     let (mut map, repeated) = fields.take_rest();
@@ -813,6 +821,7 @@ mod tests {
         assert_eq!(r.labels["app"], "pay");
         assert_eq!(r.labels["io.kubernetes.pod.name"], "pay-7d9f");
         assert_eq!(r.labels["io.kubernetes.pod.namespace"], "shop");
+        assert_eq!(r.labels["io.kubernetes.container.name"], "pay");
         assert_eq!(
             Value::Object(r.fields),
             json!({"time": "2026-11-20T10:00:00.123456789Z",

@@ -51,6 +51,12 @@ fn rec(i: usize, t: i64) -> Record {
         "path".into(),
         serde_json::json!(format!("/api/v1/items/{}", i % 7)),
     );
+    r.fields
+        .insert("ok".into(), serde_json::json!(i.is_multiple_of(4)));
+    r.fields.insert(
+        "flag".into(),
+        serde_json::json!(if i.is_multiple_of(5) { "true" } else { "no" }),
+    );
     if i.is_multiple_of(6) {
         r.fields.insert("error".into(), serde_json::json!("boom"));
     }
@@ -121,6 +127,12 @@ async fn every_form_of_the_query_language() {
             Box::new(move |r| num(r, "user_id") == 42),
         ),
         ("user_id:42", Box::new(move |r| num(r, "user_id") == 42)),
+        // Booleans are columns of their own type: `true`/`false` match them exactly.
+        ("fields.ok:true", Box::new(|r| r.fields["ok"] == true)),
+        ("fields.ok:false", Box::new(|r| r.fields["ok"] == false)),
+        ("ok:true", Box::new(|r| r.fields["ok"] == true)),
+        ("fields.flag:true", Box::new(|r| r.fields["flag"] == "true")),
+        ("fields.ok:\"true\"", Box::new(|_| false)),
         (
             "labels.com.docker.compose.service:web",
             Box::new(|r| r.labels["com.docker.compose.service"] == "web"),

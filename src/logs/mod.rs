@@ -1,7 +1,7 @@
 //! `skein logs NAME…`: `docker logs` across every host that ships to the server.
 //!
-//! - [`names`]: NAME (container, compose service or regex) to a query, and the check
-//!   that it names something the server has seen.
+//! - [`names`] turns a NAME (container, compose service, regex, or a Kubernetes
+//!   `pod/NAME`) into a query, and checks that it names something the server has seen.
 //! - [`stream`]: the `GET /api/v1/tail` connection, with reconnect and resume.
 //! - [`render`]: a record as a line in the chosen output format.
 //! - [`pin`]: the `-p N` live window.
@@ -20,15 +20,26 @@ use std::sync::mpsc;
 /// Options of `skein logs`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct LogsArgs {
-    /// Container names, compose services or regexes (`'^api-'`); none means every
-    /// container.
+    /// Container names, compose services or regexes (`'^api-'`), or Kubernetes pods as
+    /// `pod/NAME` (a regex too: `'pod/^web-'`); none means every container.
     pub names: Vec<String>,
     /// Keep printing new lines as they arrive.
     #[arg(short, long)]
     pub follow: bool,
-    /// Lines to show from the end of the history: a number or `all`.
-    #[arg(short = 'n', long = "tail", default_value = "all")]
-    pub tail: String,
+    /// Lines to show from the end of the history: a number or `all` (the default).
+    #[arg(long = "tail", value_name = "N")]
+    pub tail: Option<String>,
+    /// With a `pod/NAME`, the namespace (as `kubectl logs -n`); otherwise the lines to
+    /// show from the end (`--tail`, as `docker logs -n`).
+    #[arg(short = 'n', value_name = "N|NAMESPACE")]
+    pub n: Option<String>,
+    /// Only pods of this Kubernetes namespace (without it, `pod/NAME` is looked for in
+    /// every namespace).
+    #[arg(long = "namespace", value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Only this container of the pods (as `kubectl logs -c`).
+    #[arg(short = 'c', long = "container", value_name = "NAME")]
+    pub container: Option<String>,
     /// Only lines at or after this time: RFC 3339 (no zone = local time), Unix
     /// seconds or a duration back from now (10m, 1h30m).
     #[arg(long)]
@@ -85,9 +96,34 @@ fn quote(v: &str) -> String {
     format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// What `-n` means here: with a `pod/NAME` among the NAMEs the namespace, as in
+/// `kubectl logs`, else the tail, as in `docker logs`. Answers (tail, namespace).
+fn tail_and_namespace(parsed: &[names::Name], args: &LogsArgs) -> Result<(String, Option<String>)> {
+    let kubectl = parsed.iter().any(names::Name::is_pod);
+    if kubectl {
+        if args.n.is_some() && args.namespace.is_some() {
+            bail!("-n and --namespace both name the namespace; give one");
+        }
+        let ns = args.n.clone().or_else(|| args.namespace.clone());
+        Ok((args.tail.clone().unwrap_or_else(|| "all".into()), ns))
+    } else {
+        if args.n.is_some() && args.tail.is_some() {
+            bail!("-n and --tail both give the number of lines; give one");
+        }
+        let tail = args.n.clone().or_else(|| args.tail.clone());
+        Ok((tail.unwrap_or_else(|| "all".into()), args.namespace.clone()))
+    }
+}
+
 /// The query of the field filters, without the NAMEs.
-fn filters(args: &LogsArgs) -> String {
+fn filters(args: &LogsArgs, namespace: Option<&str>) -> String {
     let mut parts = Vec::new();
+    if let Some(ns) = namespace {
+        parts.push(format!("{}:{}", names::NAMESPACE_FIELD, quote(ns)));
+    }
+    if let Some(c) = &args.container {
+        parts.push(format!("{}:{}", names::CONTAINER_FIELD, quote(c)));
+    }
     if let Some(h) = &args.host {
         parts.push(format!("host:{}", quote(h)));
     }
@@ -117,12 +153,19 @@ pub fn run(args: LogsArgs) -> Result<()> {
         .as_deref()
         .map(|s| crate::timearg::parse(s, now).context("--until"))
         .transpose()?;
-    let n = match args.tail.trim() {
+    let parsed = args
+        .names
+        .iter()
+        .map(|n| names::Name::parse(n))
+        .collect::<Result<Vec<_>>>()?;
+    let (tail, namespace) = tail_and_namespace(&parsed, &args)?;
+    let n = match tail.trim() {
         "all" | "-1" => None,
-        t => Some(
-            t.parse::<usize>()
-                .map_err(|_| anyhow::anyhow!("--tail {t:?}: use a number of lines or `all`"))?,
-        ),
+        t => Some(t.parse::<usize>().map_err(|_| {
+            anyhow::anyhow!(
+                "--tail/-n {t:?}: use a number of lines or `all` (-n is the namespace only with a pod/NAME; otherwise use --namespace {t})"
+            )
+        })?),
     };
     let pin = args.pin;
     let n = match (pin, n) {
@@ -130,11 +173,10 @@ pub fn run(args: LogsArgs) -> Result<()> {
         (Some(p), Some(k)) => Some(k.min(p)),
         (None, n) => n,
     };
-    let extra = filters(&args);
-    let names_q = args
-        .names
+    let extra = filters(&args, namespace.as_deref());
+    let names_q = parsed
         .iter()
-        .map(|n| names::name_query(n))
+        .map(names::Name::query)
         .collect::<Vec<_>>()
         .join(" OR ");
     let q = match (names_q.is_empty(), extra.is_empty()) {
@@ -153,10 +195,16 @@ pub fn run(args: LogsArgs) -> Result<()> {
         .connect_timeout(std::time::Duration::from_secs(5))
         .build()
         .context("cannot build the HTTP client")?;
-    let known = rt.block_on(names::check(&client, &server, &args.names, &extra))?;
+    let known = rt.block_on(names::check(
+        &client,
+        &server,
+        &parsed,
+        &extra,
+        namespace.as_deref(),
+    ))?;
     let stdout_tty = std::io::stdout().is_terminal();
     let colour = stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let single = args.names.len() == 1 && !names::is_regex(&args.names[0]) && known.containers <= 1;
+    let single = parsed.len() == 1 && !parsed[0].is_regex() && known.containers <= 1;
     let style = Style::new(
         args.output,
         colour,

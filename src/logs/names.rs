@@ -1,10 +1,102 @@
-//! NAME arguments: a container name, a compose service or a regex, turned into the
-//! query language and checked against what the server has seen.
+//! NAME arguments: a container name, a compose service, a regex, or a Kubernetes pod
+//! (`pod/NAME`, as `kubectl logs` takes it), turned into the query language and checked
+//! against what the server has seen.
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 const SERVICE_LABEL: &str = "labels.com.docker.compose.service";
+/// The label of a record's pod (see `skein_collector::kubernetes`).
+const POD_FIELD: &str = "labels.io.kubernetes.pod.name";
+/// The label of a record's pod namespace.
+pub const NAMESPACE_FIELD: &str = "labels.io.kubernetes.pod.namespace";
+/// The label of a record's container name within its pod.
+pub const CONTAINER_FIELD: &str = "labels.io.kubernetes.container.name";
+
+/// kubectl's names for the resource type of `TYPE/NAME`: pods, then the workloads
+/// whose pods `skein logs` cannot list (it knows records, not the cluster).
+const POD_TYPES: [&str; 3] = ["pod", "pods", "po"];
+const WORKLOAD_TYPES: [&str; 18] = [
+    "deployment",
+    "deployments",
+    "deploy",
+    "statefulset",
+    "statefulsets",
+    "sts",
+    "daemonset",
+    "daemonsets",
+    "ds",
+    "replicaset",
+    "replicasets",
+    "rs",
+    "job",
+    "jobs",
+    "cronjob",
+    "cronjobs",
+    "service",
+    "svc",
+];
+
+/// One NAME argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Name {
+    /// A container name, compose service or regex over them, as `docker logs` takes it.
+    Container(String),
+    /// A Kubernetes pod name or regex, written `pod/NAME`.
+    Pod(String),
+}
+
+impl Name {
+    /// Reads a NAME: `pod/NAME` (also `pods/`, `po/`) is a pod; another kubectl
+    /// resource type (`deploy/web`) is refused with what to write instead.
+    pub fn parse(arg: &str) -> Result<Name> {
+        if let Some((kind, name)) = arg.split_once('/') {
+            if POD_TYPES.contains(&kind) {
+                if name.is_empty() {
+                    bail!("{arg:?}: write the pod's name after pod/");
+                }
+                return Ok(Name::Pod(name.to_string()));
+            }
+            if WORKLOAD_TYPES.contains(&kind) {
+                bail!(
+                    "{arg:?}: skein logs takes pods (pod/NAME), not a {kind}; for its pods use a regex such as 'pod/^{name}-' with -n NAMESPACE"
+                );
+            }
+        }
+        Ok(Name::Container(arg.to_string()))
+    }
+
+    /// Whether it names a pod.
+    pub fn is_pod(&self) -> bool {
+        matches!(self, Name::Pod(_))
+    }
+
+    /// Whether it is a regex.
+    pub fn is_regex(&self) -> bool {
+        match self {
+            Name::Container(n) | Name::Pod(n) => is_regex(n),
+        }
+    }
+
+    /// The query matching it.
+    pub fn query(&self) -> String {
+        match self {
+            Name::Container(n) => name_query(n),
+            Name::Pod(n) if is_regex(n) => format!("{POD_FIELD}:/{}/", whole_value_regex(n)),
+            Name::Pod(n) => format!("{POD_FIELD}:{}", quoted(n)),
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Name::Container(n) | Name::Pod(n) => n,
+        }
+    }
+}
+
+fn quoted(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
 
 /// Whether `name` is meant as a regex: container names only hold `[a-zA-Z0-9_.-]`.
 pub fn is_regex(name: &str) -> bool {
@@ -39,8 +131,8 @@ pub fn name_query(name: &str) -> String {
         let r = whole_value_regex(name);
         format!("(container:/{r}/ OR {SERVICE_LABEL}:/{r}/)")
     } else {
-        let q = name.replace('\\', "\\\\").replace('"', "\\\"");
-        format!("(container:\"{q}\" OR {SERVICE_LABEL}:\"{q}\")")
+        let q = quoted(name);
+        format!("(container:{q} OR {SERVICE_LABEL}:{q})")
     }
 }
 
@@ -78,8 +170,9 @@ pub struct Known {
 pub async fn check(
     client: &reqwest::Client,
     server: &str,
-    names: &[String],
+    names: &[Name],
     extra: &str,
+    namespace: Option<&str>,
 ) -> Result<Known> {
     let get = |path: &str, q: String| {
         let mut params = vec![("q", q)];
@@ -91,7 +184,7 @@ pub async fn check(
     let mut hosts = std::collections::BTreeSet::new();
     let mut containers = std::collections::BTreeSet::new();
     for name in names {
-        let q = format!("{} {extra}", name_query(name));
+        let q = format!("{} {extra}", name.query());
         let resp = get("/api/v1/sources", q.clone())
             .await
             .map_err(|e| anyhow::anyhow!(unreachable(server, &e)))?;
@@ -121,6 +214,26 @@ pub async fn check(
         if total.total > 0 {
             continue;
         }
+        if let Name::Pod(pod) = name {
+            let known = known_pods(client, server, namespace).await?;
+            let close = closest(pod, &known);
+            let mut place = namespace.map_or("in any namespace".to_string(), |ns| {
+                format!("in namespace {}", crate::escape::visible(ns, false))
+            });
+            if namespace.is_some_and(|ns| ns.parse::<usize>().is_ok()) {
+                place.push_str(
+                    " (with a pod/NAME, -n is the namespace, as in kubectl: for the last N lines use --tail N)",
+                );
+            }
+            if close.is_empty() {
+                bail!("no pod {pod:?} {place} on {server} (with these filters); `skein logs` with no NAME shows every container");
+            }
+            bail!(
+                "no pod {pod:?} {place} (with these filters); closest known: {}",
+                close.join(", ")
+            );
+        }
+        let name = name.text();
         let all: Sources = get("/api/v1/sources", String::new())
             .await
             .map_err(|e| anyhow::anyhow!(unreachable(server, &e)))?
@@ -146,6 +259,38 @@ pub async fn check(
         hosts: hosts.len(),
         containers: containers.len(),
     })
+}
+
+/// The pod names the server has records of (in `namespace`, if given), escaped for
+/// the terminal.
+async fn known_pods(
+    client: &reqwest::Client,
+    server: &str,
+    namespace: Option<&str>,
+) -> Result<Vec<String>> {
+    let q = namespace.map_or(String::new(), |ns| {
+        format!("{NAMESPACE_FIELD}:{}", quoted(ns))
+    });
+    let body = serde_json::json!({
+        "q": q,
+        "aggs": {"pods": {"terms": {"field": POD_FIELD, "size": 1000}}},
+    });
+    let answer: serde_json::Value = client
+        .post(format!("{server}/api/v1/aggregate"))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(unreachable(server, &e)))?
+        .json()
+        .await
+        .context("unreadable answer from /api/v1/aggregate")?;
+    Ok(answer["aggregations"]["pods"]["buckets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["key"].as_str())
+        .map(|k| crate::escape::visible(k, false).into_owned())
+        .collect())
 }
 
 /// What to do about a request to `server` that failed with `err` (an untrusted
@@ -205,6 +350,27 @@ mod tests {
         assert_eq!(whole_value_regex("worker$"), ".*worker");
         assert_eq!(whole_value_regex("^(a|b)$"), "((a|b))");
         assert_eq!(whole_value_regex("a|b"), ".*(a|b).*");
+    }
+
+    #[test]
+    fn pods_as_kubectl_names_them() {
+        assert_eq!(Name::parse("web").unwrap(), Name::Container("web".into()));
+        assert_eq!(
+            Name::parse("web-0/app").unwrap(),
+            Name::Container("web-0/app".into())
+        );
+        for arg in ["pod/web-0", "pods/web-0", "po/web-0"] {
+            let n = Name::parse(arg).unwrap();
+            assert_eq!(n, Name::Pod("web-0".into()));
+            assert_eq!(n.query(), "labels.io.kubernetes.pod.name:\"web-0\"");
+        }
+        assert_eq!(
+            Name::parse("pod/^web-").unwrap().query(),
+            "labels.io.kubernetes.pod.name:/web-.*/"
+        );
+        let e = Name::parse("deploy/web").unwrap_err().to_string();
+        assert!(e.contains("pod/^web-"), "{e}");
+        assert!(Name::parse("pod/").is_err());
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub mod search;
 pub mod tail;
 pub mod tls;
 
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use skein_indexer::Engine;
@@ -106,6 +108,26 @@ pub struct AppState {
     pub follow: skein_query::follow::Hub,
     /// Tokens, sessions and whether auth is on.
     pub auth: Arc<auth::Auth>,
+}
+
+/// [`router`] with every path put under `/es`.
+pub type EsRootRouter = tower::util::MapRequest<Router, fn(Request<Body>) -> Request<Body>>;
+
+/// The Elasticsearch-compatible API at the root of a port of its own (`--es-listen`):
+/// every path is answered as `/es` + path by [`router`], so a shipper that cannot add a
+/// path prefix (rsyslog posts to `/_bulk`) works, with the same auth and limits. The
+/// other routes are not reachable there: `/api/v1/search` becomes an unknown `/es`
+/// index operation.
+pub fn es_root_router(state: AppState) -> EsRootRouter {
+    fn under_es(mut req: Request<Body>) -> Request<Body> {
+        let rest = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let prefixed = format!("/es{rest}");
+        if let Ok(uri) = prefixed.parse() {
+            *req.uri_mut() = uri;
+        }
+        req
+    }
+    tower::ServiceExt::map_request(router(state), under_es as fn(_) -> _)
 }
 
 /// Builds the router serving every route on one port.

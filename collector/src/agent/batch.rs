@@ -197,6 +197,7 @@ mod tests {
     fn state(end: u64) -> SourceState {
         SourceState {
             path: "/var/log/x.log".into(),
+            format: None,
             meta: Default::default(),
             position: None,
             end,

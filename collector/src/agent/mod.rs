@@ -16,7 +16,8 @@
 //!   stay off the path from file to server: under disk contention one fsync can take
 //!   hundreds of milliseconds, and saving between every two batches put two of them
 //!   (plus the server's WAL fsync) in front of every line.
-//! - **Discovery** (Docker events and `--path` globs) runs on its own small runtime and
+//! - **Discovery** (Docker events, `--path` and `--cri-path` globs, and the pod labels
+//!   of Kubernetes pod logs from the API server) runs on its own small runtime and
 //!   hands [`SourceSpec`]s to the reader.
 //!
 //! A restart resumes from the checkpoint, resends spooled batches after it, and reads on
@@ -86,8 +87,8 @@ pub enum AgentError {
     /// The spool cannot be read.
     #[error(transparent)]
     Spool(#[from] SpoolError),
-    /// A `--path` pattern is not a valid glob.
-    #[error("--path {pattern:?} is not a valid glob: {reason}")]
+    /// A `--path` or `--cri-path` pattern is not a valid glob.
+    #[error("--path/--cri-path {pattern:?} is not a valid glob: {reason}")]
     Pattern {
         /// The pattern.
         pattern: String,
@@ -115,6 +116,11 @@ pub struct AgentConfig {
     pub include_labels: Vec<String>,
     /// Globs of other files to follow.
     pub paths: Vec<String>,
+    /// Globs of files read as CRI logs whatever their names (`--cri-path`).
+    pub cri_paths: Vec<String>,
+    /// The Kubernetes API server asked for the labels of the pods whose logs are
+    /// followed; `None` to not ask.
+    pub kube_api: Option<crate::kubernetes::KubeApiConfig>,
     /// Sources given directly (demo sources, tests).
     pub sources: Vec<SourceSpec>,
     /// Uncompressed bytes at which a batch is cut.
@@ -149,6 +155,8 @@ impl AgentConfig {
             docker_root: PathBuf::from("/var/lib/docker/containers"),
             include_labels: Vec::new(),
             paths: Vec::new(),
+            cri_paths: Vec::new(),
+            kube_api: None,
             sources: Vec::new(),
             batch_bytes: 1 << 20,
             batch_wait: Duration::from_secs(1),
@@ -203,7 +211,7 @@ impl Agent {
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(AgentError::Locked(state_dir.clone()));
         }
-        for pattern in &config.paths {
+        for pattern in config.paths.iter().chain(&config.cri_paths) {
             glob::Pattern::new(pattern).map_err(|e| AgentError::Pattern {
                 pattern: pattern.clone(),
                 reason: e.to_string(),

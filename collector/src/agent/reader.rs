@@ -97,7 +97,9 @@ impl Reader {
         for (key, state) in known {
             let spec = SourceSpec {
                 key,
-                format: crate::decode::Format::for_path(&state.path),
+                format: state
+                    .format
+                    .unwrap_or_else(|| crate::decode::Format::for_path(&state.path)),
                 path: state.path.clone(),
                 meta: state.meta.clone(),
             };
@@ -285,8 +287,9 @@ impl Reader {
     }
 
     /// Drops sources whose file is gone and read to the end. A container's state is
-    /// forgotten (its id never returns); a plain file's end is kept, so a file that
-    /// reappears at the path continues above it.
+    /// forgotten (its id never returns, nor does a pod's UID, so a busy cluster's dead
+    /// pods do not pile up in the checkpoint); a plain file's end is kept, so a file
+    /// that reappears at the path continues above it.
     fn retire_finished(&mut self, now: Instant) {
         let done: Vec<String> = self
             .sources
@@ -300,8 +303,7 @@ impl Reader {
             if let Some(keys) = self.by_dir.get_mut(source.dir()) {
                 keys.retain(|k| k != &key);
             }
-            let container = source.spec().format == crate::decode::Format::JsonFile
-                || crate::enrich::container_id_from_path(&source.spec().path).is_some();
+            let container = source.spec().is_container_log();
             let mut state = source.state();
             state.position = None;
             if container {

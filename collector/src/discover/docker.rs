@@ -183,6 +183,7 @@ impl DockerDiscovery {
                 container_id: id,
                 image: config.image.unwrap_or_default(),
                 labels: labels.into_iter().collect(),
+                source: String::new(),
             },
         })
     }

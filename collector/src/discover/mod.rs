@@ -22,3 +22,13 @@ pub struct SourceSpec {
     /// What its records carry.
     pub meta: SourceMeta,
 }
+
+impl SourceSpec {
+    /// Whether the log is one container's (a Docker json-file, a file named by its
+    /// container id, a Kubernetes pod log), whose name never comes back once it is gone.
+    pub fn is_container_log(&self) -> bool {
+        self.format == Format::JsonFile
+            || crate::enrich::container_id_from_path(&self.path).is_some()
+            || crate::kubernetes::PodLog::is_pod_log_name(&self.path)
+    }
+}

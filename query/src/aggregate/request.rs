@@ -33,6 +33,27 @@ const PASS_THROUGH: &[&str] = &[
     "cardinality",
 ];
 
+/// Aggregation types that compute on numbers (or times), which keyword fields do not
+/// hold.
+const NUMERIC_ONLY: &[&str] = &[
+    "avg",
+    "min",
+    "max",
+    "sum",
+    "stats",
+    "extended_stats",
+    "percentiles",
+    "histogram",
+    "range",
+];
+
+/// Whether a resolved field is text kept as one keyword (never a number).
+fn is_keyword(resolved: &str) -> bool {
+    names::KEYWORDS.contains(&resolved)
+        || resolved == names::SOURCE_ID
+        || resolved.starts_with("labels.")
+}
+
 /// Every aggregation type accepted, for error messages.
 const SUPPORTED: &str = "date_histogram, auto_date_histogram, terms, histogram, range, avg, \
                          min, max, sum, stats, extended_stats, value_count, percentiles, \
@@ -111,6 +132,9 @@ pub struct Prepared {
     pub chosen: Vec<ChosenInterval>,
     /// Forecasts to compute on the merged histograms.
     pub forecasts: Vec<ForecastRequest>,
+    /// The `meta` objects given, by aggregation path, echoed back as Elasticsearch
+    /// does.
+    pub metas: Vec<(Vec<String>, Value)>,
 }
 
 /// Whether some date histogram needs the time range to pick its interval.
@@ -167,6 +191,7 @@ pub fn prepare(
         aggs: Value::Null,
         chosen: Vec::new(),
         forecasts: Vec::new(),
+        metas: Vec::new(),
     };
     out.aggs = rewrite_level(aggs, &mut Vec::new(), range, &mut out)?;
     Ok(out)
@@ -221,7 +246,12 @@ fn rewrite_agg(
                 out.insert("aggs".into(), rewrite_level(body, path, range, prep)?);
             }
             // Elasticsearch echoes `meta` back; it has no effect on the result.
-            "meta" => {}
+            "meta" => {
+                if !body.is_object() {
+                    return Err(bad(path, "`meta` must be an object"));
+                }
+                prep.metas.push((path.clone(), body.clone()));
+            }
             k => {
                 if let Some(first) = kind {
                     return Err(bad(
@@ -284,6 +314,16 @@ fn rewrite_options(
             .as_str()
             .ok_or_else(|| bad(path, "`field` must be a string"))?;
         let resolved = resolve_field(name).map_err(|reason| bad(path, reason))?;
+        if NUMERIC_ONLY.contains(&kind) && is_keyword(&resolved) {
+            return Err(bad(
+                path,
+                format!(
+                    "Field [{name}] of type [keyword] is not supported for aggregation \
+                     [{kind}]; it counts values (terms, cardinality, value_count), or use \
+                     a numeric `fields.` path"
+                ),
+            ));
+        }
         body.insert("field".into(), Value::String(resolved));
     }
     match kind {
@@ -796,6 +836,24 @@ mod tests {
     }
 
     #[test]
+    fn meta_is_kept_by_path_for_the_answer() {
+        let p = prepare(
+            &json!({"a": {"terms": {"field": "host"}, "meta": {"x": 1},
+                "aggs": {"b": {"max": {"field": "n"}, "meta": {"y": [2]}}}}}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            p.metas,
+            vec![
+                (vec!["a".to_string()], json!({"x": 1})),
+                (vec!["a".to_string(), "b".to_string()], json!({"y": [2]})),
+            ]
+        );
+        assert!(p.aggs["a"].get("meta").is_none());
+    }
+
+    #[test]
     fn mistakes_are_named() {
         for (aggs, path, want) in [
             (
@@ -825,6 +883,16 @@ mod tests {
                 "two aggregation types",
             ),
             (json!({"a": {}}), "a", "names no aggregation type"),
+            (
+                json!({"a": {"terms": {"field": "host"}, "aggs": {"b": {"avg": {"field": "container"}}}}}),
+                "a > b",
+                "Field [container] of type [keyword] is not supported for aggregation [avg]",
+            ),
+            (
+                json!({"a": {"sum": {"field": "labels.app"}}}),
+                "a",
+                "of type [keyword]",
+            ),
             (json!([1]), "", "must be an object"),
         ] {
             match prepare(&aggs, None) {

@@ -38,6 +38,9 @@ fn walk(
             continue;
         };
         path.push(name.clone());
+        if let Some((_, meta)) = prepared.metas.iter().find(|(p, _)| p == path) {
+            out["meta"] = meta.clone();
+        }
         if on_timestamp(agg) {
             date_metric(out);
         }

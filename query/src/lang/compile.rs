@@ -9,6 +9,7 @@
 //! | `@timestamp` | that instant | — | — | RFC 3339 or date math | all |
 
 use super::ast::{Leaf, Node, Value, WildPart};
+use super::bool_column::BoolColumnQuery;
 use super::wildcard::{Glob, WildcardQuery};
 use skein_indexer::schema::{names, to_tantivy_time};
 use skein_model::Timestamp;
@@ -228,7 +229,17 @@ impl<'a> Compiler<'a> {
             }
 
             // `fields` are columns without an inverted index: exact values are one-value
-            // ranges, which Tantivy answers by scanning the column.
+            // ranges, which Tantivy answers by scanning the column. A bare `true` or
+            // `false` is the boolean or the text; quoted, only the text.
+            (Target::Fields(f, p), Value::Word(w)) if w == "true" || w == "false" => {
+                Ok(Box::new(BooleanQuery::union(vec![
+                    Box::new(BoolColumnQuery::new(format!("fields.{p}"), w == "true")),
+                    string_exact_range(f, &p, w),
+                ])))
+            }
+            (Target::Fields(f, p), Value::Phrase(w)) if w == "true" || w == "false" => {
+                Ok(string_exact_range(f, &p, w))
+            }
             (Target::Fields(_, p), Value::Word(w) | Value::Phrase(w)) => {
                 let b = Bound::Included(w.clone());
                 self.tantivy_range(&format!("fields.{p}"), &b, &b, pos)
@@ -370,12 +381,24 @@ fn json_str_regex(f: Field, path: &str, value_regex: &str) -> String {
 }
 
 /// String values of `fields.<path>` starting with `prefix`, as a range over the column.
+/// The term of the text `v` at `path` of the JSON field `f`.
+fn json_text_term(f: Field, path: &str, v: &str) -> Term {
+    let mut t = Term::from_field_json_path(f, path, true);
+    t.append_type_and_str(v);
+    t
+}
+
+/// The records whose text at `path` is exactly `v`, whatever `v` looks like.
+fn string_exact_range(f: Field, path: &str, v: &str) -> Box<dyn Query> {
+    let t = json_text_term(f, path, v);
+    Box::new(RangeQuery::new(
+        Bound::Included(t.clone()),
+        Bound::Included(t),
+    ))
+}
+
 fn string_prefix_range(f: Field, path: &str, prefix: &str) -> Box<dyn Query> {
-    let term = |v: &str| {
-        let mut t = Term::from_field_json_path(f, path, true);
-        t.append_type_and_str(v);
-        t
-    };
+    let term = |v: &str| json_text_term(f, path, v);
     // The smallest string above every string that starts with `prefix`.
     let mut succ: Vec<char> = prefix.chars().collect();
     let upper = loop {

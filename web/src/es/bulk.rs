@@ -611,12 +611,19 @@ pub fn parse_body(
                 ))
             }
         };
+        // A last action line with no document after it is ignored, as Elasticsearch
+        // does (a client cut off after an action line).
         let Some((dn, doc_line)) = lines.next() else {
-            return Err(EsError::bad_request(
-                "illegal_argument_exception",
-                format!("line {n}: the [{action}] action has no document line after it; nothing of this request was stored"),
-            ));
+            break;
         };
+        if id.as_deref() == Some("") {
+            out.items.push(fail(
+                400,
+                "illegal_argument_exception",
+                "if _id is specified it must not be empty".into(),
+            ));
+            continue;
+        }
         if let Some(k) = &meta.other {
             out.items.push(fail(
                 400,
@@ -891,10 +898,34 @@ mod tests {
         assert_ne!(ids[0], ids[1], "generated ids differ");
     }
 
+    /// As Elasticsearch's REST tests expect: a last action line without its document
+    /// is ignored, and an empty `_id` fails its own item.
+    #[test]
+    fn a_trailing_action_is_ignored_and_an_empty_id_refused() {
+        let body = concat!(
+            "{\"index\":{\"_id\":\"\"}}\n{\"f\":1}\n",
+            "{\"create\":{\"_id\":\"\"}}\n{\"f\":1}\n",
+            "{\"index\":{\"_id\":\"a\"}}\n{\"f\":2}\n",
+            "{\"index\":{}}\n",
+        );
+        let p = parse_body(body.as_bytes(), Some("i"), Timestamp(0), None).unwrap();
+        assert_eq!(p.items.len(), 3);
+        assert_eq!(p.records.len(), 1);
+        for item in &p.items[..2] {
+            match item {
+                Item::Failed { status, reason, .. } => {
+                    assert_eq!(*status, 400);
+                    assert_eq!(reason, "if _id is specified it must not be empty");
+                }
+                _ => panic!("an empty _id is refused"),
+            }
+        }
+        assert!(matches!(p.items[2], Item::Stored { .. }));
+    }
+
     #[test]
     fn unpairable_bodies_fail_whole() {
         for (body, want) in [
-            ("{\"index\":{}}\n", "no document line"),
             ("garbage\n{}\n", "line 1: expected an action line"),
             ("{\"upsert\":{}}\n{}\n", "unknown bulk action [upsert]"),
             ("{\"index\":{},\"create\":{}}\n{}\n", "exactly one action"),

@@ -197,6 +197,15 @@ pub fn translate(q: &Value, now: Timestamp) -> Result<Node, EsError> {
             Ok(leaf(&field, V::Regex(scalar(kind, opts.get("value"))?)))
         }
         "bool" => bool_query(body, now),
+        // Scores are not ranked by (hits sort by time): the filter is the query.
+        "constant_score" => {
+            let o = object(kind, body)?;
+            options_map(kind, o, &["filter", "boost", "_name"])?;
+            let filter = o
+                .get("filter")
+                .ok_or_else(|| bad("`constant_score` needs a `filter` query"))?;
+            translate(filter, now)
+        }
         other => Err(EsError::unsupported(format!("the `{other}` query"))),
     }
 }
@@ -796,6 +805,10 @@ mod tests {
     fn each_query_type() {
         let cases = [
             (json!({"match_all": {}}), "*"),
+            (
+                json!({"constant_score": {"filter": {"term": {"f": "a"}}, "boost": 1.2}}),
+                "f:\"a\"",
+            ),
             (json!({"match_none": {}}), "NOT *"),
             (
                 json!({"match": {"message": "Payment-FAILED now"}}),

@@ -42,17 +42,7 @@ pub async fn ping() -> StatusCode {
 /// `GET /es/_cluster/health`: green while ingest works, red when the WAL cannot be
 /// written, yellow with other known problems.
 pub async fn health(State(s): State<EsState>) -> Json<Value> {
-    let problems = s.app.engine.health().problems();
-    let status = if problems
-        .iter()
-        .any(|p| p.component == "wal" && p.severity == Severity::Error)
-    {
-        "red"
-    } else if problems.is_empty() {
-        "green"
-    } else {
-        "yellow"
-    };
+    let status = cluster_status(&s);
     let shards = s.app.engine.catalog().len();
     Json(json!({
         "cluster_name": "skein",
@@ -71,6 +61,96 @@ pub async fn health(State(s): State<EsState>) -> Json<Value> {
         "task_max_waiting_in_queue_millis": 0,
         "active_shards_percent_as_number": 100.0
     }))
+}
+
+/// `red` when the WAL cannot be written (nothing can be acknowledged), `yellow` with
+/// any other problem, else `green`.
+fn cluster_status(s: &EsState) -> &'static str {
+    let problems = s.app.engine.health().problems();
+    if problems
+        .iter()
+        .any(|p| p.component == "wal" && p.severity == Severity::Error)
+    {
+        "red"
+    } else if problems.is_empty() {
+        "green"
+    } else {
+        "yellow"
+    }
+}
+
+/// `GET /es/_cat/health`: one line (rsyslog's health check), or JSON with
+/// `format=json`, with the columns of Elasticsearch's.
+pub async fn cat_health(State(s): State<EsState>, Query(p): Query<CatParams>) -> Response {
+    let status = cluster_status(&s);
+    let shards = s.app.engine.catalog().len();
+    let now = chrono::Utc::now();
+    let epoch = now.timestamp().to_string();
+    let time = now.format("%H:%M:%S").to_string();
+    if p.format.as_deref() == Some("json") {
+        return Json(json!([{
+            "epoch": epoch, "timestamp": time, "cluster": "skein", "status": status,
+            "node.total": "1", "node.data": "1", "shards": shards.to_string(),
+            "pri": shards.to_string(), "relo": "0", "init": "0", "unassign": "0",
+            "unassign.pri": "0", "pending_tasks": "0", "max_task_wait_time": "-",
+            "active_shards_percent": "100.0%",
+        }]))
+        .into_response();
+    }
+    let header = if p.v.is_some() {
+        "epoch      timestamp cluster status node.total node.data shards pri relo init unassign unassign.pri pending_tasks max_task_wait_time active_shards_percent\n"
+    } else {
+        ""
+    };
+    format!("{header}{epoch} {time} skein {status} 1 1 {shards} {shards} 0 0 0 0 0 - 100.0%\n")
+        .into_response()
+}
+
+/// `GET /es/_cluster/settings`: what was put, as Elasticsearch answers it.
+pub async fn get_cluster_settings(State(s): State<EsState>) -> Json<Value> {
+    Json(cluster_settings(&s))
+}
+
+/// `PUT /es/_cluster/settings`: accepted and remembered (`persistent` and
+/// `transient`, a `null` value removing its key), never applied.
+pub async fn put_cluster_settings(
+    State(s): State<EsState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, EsError> {
+    let put: Value = serde_json::from_slice(&body).map_err(|e| {
+        EsError::bad_request(
+            "parse_exception",
+            format!("the body is not a JSON object of persistent and transient settings: {e}"),
+        )
+    })?;
+    let mut settings = s.settings.lock().expect("lock");
+    let stored = settings
+        .entry(("cluster".into(), "settings".into()))
+        .or_insert_with(|| json!({"persistent": {}, "transient": {}}));
+    let mut answer = json!({"acknowledged": true, "persistent": {}, "transient": {}});
+    for scope in ["persistent", "transient"] {
+        let Some(given) = put.get(scope).and_then(Value::as_object) else {
+            continue;
+        };
+        for (k, v) in given {
+            if v.is_null() {
+                stored[scope].as_object_mut().map(|m| m.remove(k));
+            } else {
+                stored[scope][k] = v.clone();
+            }
+            answer[scope][k] = v.clone();
+        }
+    }
+    Ok(Json(answer))
+}
+
+fn cluster_settings(s: &EsState) -> Value {
+    s.settings
+        .lock()
+        .expect("lock")
+        .get(&("cluster".to_string(), "settings".to_string()))
+        .cloned()
+        .unwrap_or_else(|| json!({"persistent": {}, "transient": {}}))
 }
 
 /// `GET /es/_license`: a basic license, which is what shippers look for.
@@ -97,6 +177,8 @@ pub async fn xpack() -> Json<Value> {
 pub struct CatParams {
     /// `json` for JSON, anything else for text.
     pub format: Option<String>,
+    /// Present: a header line over the text.
+    pub v: Option<String>,
 }
 
 /// `GET /es/_cat/indices`.

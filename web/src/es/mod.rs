@@ -1,8 +1,8 @@
 //! The Elasticsearch-compatible API under `/es`, so that shippers (Fluent Bit, Fluentd,
 //! Vector, Filebeat) and Elasticsearch client libraries work by changing one URL.
 //!
-//! - [`info`]: cluster info, health, license, `_cat/indices`, and index create/exists
-//!   answered as no-ops that remember the names.
+//! - [`info`]: cluster info, health (also `_cat/health`), license, `_cat/indices`, and
+//!   index create/exists and cluster settings answered as no-ops that remember them.
 //! - [`bulk`]: `_bulk` with `index` and `create` actions, through the same durable ingest
 //!   path as `/api/v1/ingest`.
 //! - [`mapping`]: an Elasticsearch document to a record, and the names users query by.
@@ -98,6 +98,12 @@ pub fn routes() -> Vec<Route<EsState>> {
             "/es/_cluster/health/{index}",
             &[("GET", ANY)],
             get(info::health),
+        ),
+        Route::new("/es/_cat/health", &[("GET", ANY)], get(info::cat_health)),
+        Route::new(
+            "/es/_cluster/settings",
+            &[("GET", QUERY), ("PUT", ADMIN)],
+            get(info::get_cluster_settings).put(info::put_cluster_settings),
         ),
         Route::new("/es/_license", &[("GET", ANY)], get(info::license)),
         Route::new("/es/_xpack", &[("GET", ANY)], get(info::xpack)),

@@ -135,7 +135,7 @@ pub async fn msearch(
     let default_index = index.map(|Path(i)| i).unwrap_or_default();
     let started = Instant::now();
     let mut allowed: Vec<&str> = IGNORED_PARAMS.to_vec();
-    allowed.push("max_concurrent_searches");
+    allowed.extend(["max_concurrent_searches", "rest_total_hits_as_int"]);
     check_params(&params, &allowed)?;
     let limits = &s.app.limits;
     let concurrency = msearch_concurrency(&params, limits.msearch_concurrency)?;
@@ -163,7 +163,12 @@ pub async fn msearch(
         ));
     }
     let now = Timestamp::now();
-    let no_params = HashMap::new();
+    // What applies to every search of the request.
+    let each: HashMap<String, String> = params
+        .iter()
+        .filter(|(k, _)| k.as_str() == "rest_total_hits_as_int")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut specs = Vec::new();
     for pair in lines.chunks(2) {
         let spec = (|| {
@@ -197,7 +202,7 @@ pub async fn msearch(
             }) {
                 return Err(EsError::unsupported(format!("`{k}` in an _msearch header")));
             }
-            SearchSpec::new(&index, body_object(pair[1])?, &no_params, now)
+            SearchSpec::new(&index, body_object(pair[1])?, &each, now)
         })();
         specs.push(spec);
     }
