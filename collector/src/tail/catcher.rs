@@ -9,7 +9,10 @@
 //! on every notification that a file arrived at the path (created there or renamed onto
 //! it), the watcher's thread opens the files of the path the tail has not seen yet and
 //! keeps them for the tail, which takes them on its next poll. An open handle keeps a
-//! file readable after it is deleted, so from then on the file cannot be lost.
+//! file readable after it is deleted, so from then on the file cannot be lost. Where
+//! fanotify is allowed, the watcher also hands over each file its writer closed,
+//! already open ([`Catcher::closed`]): dockerd closes a file before it rotates it away,
+//! so such a file is held however late the watcher's thread runs.
 //!
 //! # Counting what could not be caught
 //!
