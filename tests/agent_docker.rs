@@ -124,27 +124,17 @@ impl Setup {
 
 /// Lines of a container that prints `0..n` as `{prefix}-{i:08}`, checked exactly once.
 fn assert_sequence(records: &[Value], n: usize, what: &str) {
-    let mut seen = vec![0u32; n];
-    for r in records {
-        let msg = r["message"].as_str().unwrap();
-        let i: usize = msg
+    let numbers = records.iter().map(|r| {
+        r["message"]
+            .as_str()
+            .unwrap()
             .rsplit('-')
             .next()
             .and_then(|s| s.split_whitespace().next())
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{what}: unexpected record {r}"));
-        seen[i - 1] += 1;
-    }
-    let missing: Vec<usize> = (0..n).filter(|&i| seen[i] == 0).map(|i| i + 1).collect();
-    let doubled: Vec<usize> = (0..n).filter(|&i| seen[i] > 1).map(|i| i + 1).collect();
-    assert!(
-        missing.is_empty() && doubled.is_empty(),
-        "{what}: {} missing (first {:?}), {} repeated (first {:?})",
-        missing.len(),
-        &missing[..missing.len().min(10)],
-        doubled.len(),
-        &doubled[..doubled.len().min(10)]
-    );
+            .unwrap_or_else(|| panic!("{what}: unexpected record {r}"))
+    });
+    common::assert_once_each(numbers, n, what);
 }
 
 #[test]

@@ -207,27 +207,17 @@ impl Api {
 /// Checks that `records` are lines `1..=n` of container `name`, each once, from host
 /// `host`.
 fn assert_lines(records: &[Value], name: &str, n: usize, host: &str, what: &str) {
-    let mut seen = vec![0u32; n];
-    for r in records {
-        let msg = r["message"].as_str().unwrap_or_default();
-        let i: usize = msg
-            .strip_prefix("deploy-")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{what}: unexpected record {r}"));
-        seen[i - 1] += 1;
+    let numbers = records.iter().map(|r| {
         assert_eq!(r["container"], name, "{what}: container of {r}");
         assert_eq!(r["host"], host, "{what}: host of {r}");
-    }
-    let missing: Vec<usize> = (0..n).filter(|&i| seen[i] == 0).map(|i| i + 1).collect();
-    let doubled: Vec<usize> = (0..n).filter(|&i| seen[i] > 1).map(|i| i + 1).collect();
-    assert!(
-        missing.is_empty() && doubled.is_empty(),
-        "{what}: {} missing (first {:?}), {} repeated (first {:?})",
-        missing.len(),
-        &missing[..missing.len().min(10)],
-        doubled.len(),
-        &doubled[..doubled.len().min(10)]
-    );
+        r["message"]
+            .as_str()
+            .unwrap_or_default()
+            .strip_prefix("deploy-")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{what}: unexpected record {r}"))
+    });
+    common::assert_once_each(numbers, n, what);
 }
 
 /// Waits until a container's healthcheck says `healthy` (the image's `skein health`).

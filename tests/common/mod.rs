@@ -490,3 +490,94 @@ pub fn assert_long_line_record(
         original as u64
     );
 }
+
+/// Checks that `numbers` (one per record) are `1..=n`, each exactly once, naming the
+/// first missing and repeated ones.
+pub fn assert_once_each(numbers: impl IntoIterator<Item = usize>, n: usize, what: &str) {
+    let mut seen = vec![0u32; n];
+    for i in numbers {
+        assert!((1..=n).contains(&i), "{what}: line {i} is not in 1..={n}");
+        seen[i - 1] += 1;
+    }
+    let missing: Vec<usize> = (0..n).filter(|&i| seen[i] == 0).map(|i| i + 1).collect();
+    let doubled: Vec<usize> = (0..n).filter(|&i| seen[i] > 1).map(|i| i + 1).collect();
+    assert!(
+        missing.is_empty() && doubled.is_empty(),
+        "{what}: {} missing (first {:?}), {} repeated (first {:?})",
+        missing.len(),
+        &missing[..missing.len().min(10)],
+        doubled.len(),
+        &doubled[..doubled.len().min(10)]
+    );
+}
+
+/// Certificates made by openssl in `dir`: a CA (`ca_file`, `ca.key`, common name
+/// `ca_name`) and a server certificate it signed (`server.pem`, `server.key`) with the
+/// extensions `ext` (e.g. `subjectAltName=IP:127.0.0.1`). Keys are made with `newkey`
+/// (`&["rsa:2048"]`, or `&["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]`).
+pub fn openssl_certificates(dir: &Path, newkey: &[&str], ca_file: &str, ca_name: &str, ext: &str) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is installed (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let with_key = |head: &[&str], tail: &[&str]| {
+        let mut args: Vec<&str> = head.to_vec();
+        args.push("-newkey");
+        args.extend(newkey);
+        args.extend(tail);
+        run(&args);
+    };
+    let ca_subject = format!("/CN={ca_name}");
+    with_key(
+        &["req", "-x509"],
+        &[
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &ca_subject,
+            "-keyout",
+            "ca.key",
+            "-out",
+            ca_file,
+        ],
+    );
+    with_key(
+        &["req"],
+        &[
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(dir.join("ext.cnf"), ext).unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        ca_file,
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.pem",
+    ]);
+}
