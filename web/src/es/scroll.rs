@@ -692,3 +692,84 @@ pub async fn close_pit(State(s): State<EsState>, body: Bytes) -> Result<Response
     };
     Ok(freed(n))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(kind: Kind) -> Context {
+        Context {
+            kind,
+            index: String::new(),
+            shards: Vec::new(),
+            scroll: None,
+        }
+    }
+
+    #[test]
+    fn the_limit_counts_scrolls_and_pits_and_frees_on_clear() {
+        let c = Contexts::new(2);
+        let a = c
+            .insert(context(Kind::Scroll), Duration::from_secs(60))
+            .unwrap();
+        c.insert(context(Kind::Pit), Duration::from_secs(60))
+            .unwrap();
+        let e = c
+            .insert(context(Kind::Scroll), Duration::from_secs(60))
+            .unwrap_err();
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            e.reason.contains("less than or equal to: [2]"),
+            "{}",
+            e.reason
+        );
+        // A scroll id does not clear a point in time, nor the other way round.
+        assert_eq!(c.remove(std::slice::from_ref(&a), Kind::Pit), 0);
+        assert_eq!(c.remove(std::slice::from_ref(&a), Kind::Scroll), 1);
+        c.insert(context(Kind::Scroll), Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(c.remove_all(Kind::Pit), 1);
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn expired_contexts_are_never_served_and_use_renews() {
+        let c = Contexts::new(10);
+        let short = c
+            .insert(context(Kind::Scroll), Duration::from_millis(300))
+            .unwrap();
+        let kept = c
+            .insert(context(Kind::Pit), Duration::from_millis(300))
+            .unwrap();
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(150));
+            c.get(&kept, Kind::Pit, None).unwrap();
+        }
+        let e = c.get(&short, Kind::Scroll, None).err().unwrap();
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        assert_eq!(e.kind, "search_context_missing_exception");
+        assert!(
+            c.get(&kept, Kind::Scroll, None).is_err(),
+            "a PIT id is no scroll id"
+        );
+        // A renewal may also change the keep-alive.
+        c.get(&kept, Kind::Pit, Some(Duration::from_secs(60)))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        c.get(&kept, Kind::Pit, None).unwrap();
+        // The reaper (every second) drops the expired one.
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn keep_alives_are_durations_up_to_a_day() {
+        let k = |s: &str| keep_alive("scroll", &Value::String(s.into()));
+        assert_eq!(k("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(k("500ms").unwrap(), Duration::from_millis(500));
+        assert!(k("24h").is_ok());
+        assert!(k("25h").unwrap_err().reason.contains("too large"));
+        assert!(k("soon").is_err());
+        assert!(k("0").is_err());
+    }
+}
