@@ -62,8 +62,36 @@ fn ingest(server: &Server, n: u64) {
 fn open_contexts_are_limited_and_ids_take_every_form() {
     use reqwest::Method;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), &["--max-open-scrolls", "3"]);
+    let es_listen = format!("127.0.0.1:{}", common::free_port());
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--max-open-scrolls", "3", "--es-listen", &es_listen],
+    );
     ingest(&server, 25);
+    // One set of contexts for both addresses: opened at the root of --es-listen,
+    // continued and cleared under /es.
+    let r: Value = common::client()
+        .post(format!("http://{es_listen}/_search?scroll=1m&size=20"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let other = r["_scroll_id"].as_str().unwrap_or_else(|| panic!("{r}"));
+    let (code, v) = send(
+        &server,
+        Method::POST,
+        "/es/_search/scroll",
+        Some(json!({"scroll_id": other})),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["hits"]["hits"].as_array().unwrap().len(), 5, "{v}");
+    let (code, _) = send(
+        &server,
+        Method::DELETE,
+        "/es/_search/scroll",
+        Some(json!({"scroll_id": other})),
+    );
+    assert_eq!(code, 200);
     let mut ids = Vec::new();
     for _ in 0..2 {
         let (code, v) = send(&server, Method::POST, "/es/_search?scroll=1m&size=10", None);
