@@ -149,27 +149,42 @@ impl Contexts {
         drop(expired);
     }
 
-    /// Adds a context, or refuses it when `max_open` are open.
+    /// Refuses up front, before any work, a context that could not be kept.
+    fn check_room(&self, kind: Kind) -> Result<(), EsError> {
+        self.reap();
+        match self.len() >= self.max_open {
+            true => Err(self.too_many(kind)),
+            false => Ok(()),
+        }
+    }
+
+    /// Elasticsearch's answer past the limit, naming the flag that sets it.
+    fn too_many(&self, kind: Kind) -> EsError {
+        let what = match kind {
+            Kind::Scroll => "scroll contexts",
+            Kind::Pit => "point in time contexts",
+        };
+        EsError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            kind: "too_many_scroll_contexts_exception",
+            reason: format!(
+                "Trying to create too many {what}. Must be less than or equal to: [{}]. \
+                 This limit can be set by changing the [--max-open-scrolls] setting. \
+                 Clear the scrolls and points in time you no longer need \
+                 (DELETE /_search/scroll, DELETE /_pit) or let them expire.",
+                self.max_open
+            ),
+            retry_after: Some(1),
+        }
+    }
+
+    /// Adds a context, or refuses it when `max_open` are open (checked again here: other
+    /// requests may have opened some since [`Contexts::check_room`]).
     fn insert(&self, context: Context, keep_alive: Duration) -> Result<String, EsError> {
         self.reap();
         let mut open = self.open.lock().expect("lock");
         if open.len() >= self.max_open {
-            let what = match context.kind {
-                Kind::Scroll => "scroll contexts",
-                Kind::Pit => "point in time contexts",
-            };
-            return Err(EsError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                kind: "too_many_scroll_contexts_exception",
-                reason: format!(
-                    "Trying to create too many {what}. Must be less than or equal to: [{}]. \
-                     This limit can be set by changing the [--max-open-scrolls] setting. \
-                     Clear the scrolls and points in time you no longer need \
-                     (DELETE /_search/scroll, DELETE /_pit) or let them expire.",
-                    self.max_open
-                ),
-                retry_after: Some(1),
-            });
+            return Err(self.too_many(context.kind));
         }
         let bytes: [u8; 18] = rand::random();
         let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -344,6 +359,7 @@ async fn open_scroll(
     }
     let now = Timestamp::now();
     let spec = SearchSpec::new(&index, body, &params, now)?;
+    s.app.es_contexts.check_room(Kind::Scroll)?;
     let stop = spec.stop(&s.app.limits)?;
     let _cancel_on_disconnect = stop.on_drop();
     let engine = s.app.engine.clone();
@@ -594,6 +610,7 @@ pub async fn open_pit(
     };
     // Validate the pattern now rather than on every search.
     super::search::index_restriction(&index)?;
+    s.app.es_contexts.check_room(Kind::Pit)?;
     let engine = s.app.engine.clone();
     let contexts = s.app.es_contexts.clone();
     let id = tokio::task::spawn_blocking(move || {
