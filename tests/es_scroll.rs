@@ -246,3 +246,45 @@ fn scroll_and_pit_need_the_query_scope() {
     );
     assert_eq!(code, 200);
 }
+
+/// The default limit is Elasticsearch's 500, and 500 open scrolls hold little memory:
+/// each keeps its request, a cursor and pinned searchers, never hits.
+#[test]
+fn five_hundred_open_scrolls_hold_little_memory() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    ingest(&server, 60);
+    let open = |n: usize| {
+        for _ in 0..n {
+            let (code, v) = send(
+                &server,
+                Method::POST,
+                "/es/_search?scroll=10m&size=50",
+                None,
+            );
+            assert_eq!(code, 200, "{v}");
+            assert_eq!(v["hits"]["hits"].as_array().unwrap().len(), 50);
+        }
+    };
+    // Warm up allocator and caches before measuring.
+    open(20);
+    let before = server.proc_status("VmRSS");
+    open(480);
+    let after = server.proc_status("VmRSS");
+    let (code, v) = send(&server, Method::POST, "/es/_search?scroll=1m", None);
+    assert_eq!(code, 429, "{v}");
+    assert!(
+        v["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Must be less than or equal to: [500]"),
+        "{v}"
+    );
+    let grown_kb = after.saturating_sub(before);
+    eprintln!("480 more open scrolls: VmRSS {before} kB -> {after} kB");
+    assert!(
+        grown_kb < 40 * 1024,
+        "480 open scrolls grew the server by {grown_kb} kB"
+    );
+}
