@@ -126,15 +126,25 @@ fn open_contexts_are_limited_and_ids_take_every_form() {
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["hits"]["hits"].as_array().unwrap().len(), 10);
     assert_eq!(v["_scroll_id"], ids[0].as_str());
+    // Later pages repeat the first page's total (not counted again).
+    assert_eq!(
+        v["hits"]["total"],
+        json!({"value": 25, "relation": "eq"}),
+        "{v}"
+    );
     // The id as a URL parameter; the last, short page; then empty pages.
     let (code, v) = send(
         &server,
         Method::POST,
-        &format!("/es/_search/scroll?scroll_id={}", ids[0]),
+        &format!(
+            "/es/_search/scroll?scroll_id={}&rest_total_hits_as_int=true",
+            ids[0]
+        ),
         None,
     );
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["hits"]["hits"].as_array().unwrap().len(), 5);
+    assert_eq!(v["hits"]["total"], 25, "{v}");
     let (_, v) = send(
         &server,
         Method::POST,

@@ -125,6 +125,8 @@ pub struct PartitionShard {
     /// The searcher every request reads through, when pinned; else each request takes
     /// the partition's newest.
     pinned: Option<Searcher>,
+    /// Whether a request asking for the count gets it ([`PartitionShard::uncounted`]).
+    counts: bool,
 }
 
 impl std::fmt::Debug for PartitionShard {
@@ -156,6 +158,7 @@ impl PartitionShard {
             .map(|partition| PartitionShard {
                 partition,
                 pinned: None,
+                counts: true,
             })
             .collect()
     }
@@ -168,6 +171,16 @@ impl PartitionShard {
         let searcher = self.partition.searcher();
         PartitionShard {
             pinned: Some(searcher),
+            ..self
+        }
+    }
+
+    /// This shard answering hits only: asked for its count, it answers 0 instead of
+    /// counting every match. A scroll's later pages repeat the total of its first (its
+    /// pinned snapshot does not change), so counting again on each page would be wasted.
+    pub fn uncounted(self) -> PartitionShard {
+        PartitionShard {
+            counts: false,
             ..self
         }
     }
@@ -211,8 +224,9 @@ impl Shard for PartitionShard {
         let ord = schema.get_field(names::ORD).expect("schema");
         let base = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
         let searcher = self.searcher();
+        let counting = req.count && self.counts;
         if req.limit == 0 {
-            let total = if req.count {
+            let total = if counting {
                 let weight = base.weight(EnableScoring::disabled_from_searcher(&searcher))?;
                 executor()
                     .map(
@@ -230,7 +244,7 @@ impl Shard for PartitionShard {
             });
         }
         // A later page counts over the whole query but collects after the cursor.
-        let count = match (req.count, req.after) {
+        let count = match (counting, req.after) {
             (false, _) => Counting::No,
             (true, None) => Counting::Page,
             (true, Some(_)) => Counting::Other(base.clone()),

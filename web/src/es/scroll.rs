@@ -68,7 +68,8 @@ struct ScrollState {
     now: Timestamp,
     /// Set once a page came back short: every later page is empty.
     done: bool,
-    /// `hits.total` of the last page, repeated on the empty pages after the end.
+    /// `hits.total` of the first page, repeated on every later one: the snapshot does
+    /// not change, so later pages do not count again ([`PartitionShard::uncounted`]).
     total: Option<Value>,
 }
 
@@ -384,7 +385,7 @@ async fn open_scroll(
             Context {
                 kind: Kind::Scroll,
                 index: String::new(),
-                shards,
+                shards: shards.into_iter().map(PartitionShard::uncounted).collect(),
                 scroll: Some(Mutex::new(state)),
             },
             keep,
@@ -394,6 +395,15 @@ async fn open_scroll(
     .await
     .map_err(internal)??;
     Ok(Json(super::search::with_filter_path(&params, out)).into_response())
+}
+
+/// A scroll's total in the form a request asks for (`rest_total_hits_as_int`).
+fn total_as(total: &Value, as_int: bool) -> Value {
+    match (total, as_int) {
+        (Value::Object(o), true) => o.get("value").cloned().unwrap_or(Value::Null),
+        (Value::Number(n), false) => json!({"value": n, "relation": "eq"}),
+        (t, _) => t.clone(),
+    }
 }
 
 /// A page that ran out of time may miss hits; a scroll cannot skip them, so it is not
@@ -482,7 +492,7 @@ pub async fn next(
         if state.done {
             let mut hits = json!({"max_score": null, "hits": []});
             if let Some(t) = &state.total {
-                hits["total"] = t.clone();
+                hits["total"] = total_as(t, total_as_int);
             }
             return Ok(json!({
                 "took": 0,
@@ -502,8 +512,11 @@ pub async fn next(
             return Err(page_timed_out());
         }
         state.done = cursor.is_none();
-        state.total = out["hits"].get("total").cloned();
         state.spec.next_page(cursor);
+        let mut out = out;
+        if let Some(t) = &state.total {
+            out["hits"]["total"] = total_as(t, total_as_int);
+        }
         Ok::<_, EsError>(out)
     })
     .await
