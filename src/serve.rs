@@ -79,6 +79,10 @@ pub struct ServerArgs {
     /// Searches one `/es/_msearch` request may hold; over it, a 400.
     #[arg(long, default_value_t = skein_web::DEFAULT_MAX_MSEARCH)]
     pub max_msearch: usize,
+    /// Scrolls and points in time of the `/es` API open at once (each pins the index as
+    /// it was when it opened); over it, a 429 naming the limit.
+    #[arg(long, default_value_t = skein_web::es::scroll::DEFAULT_MAX_OPEN)]
+    pub max_open_scrolls: usize,
     /// Drop partitions (whole days) older than this, e.g. 30d; ingest refuses older
     /// records. Kept forever by default.
     #[arg(long, value_name = "AGE")]
@@ -180,6 +184,7 @@ impl ServerArgs {
             max_buckets: skein_query::aggregate::limits::DEFAULT_MAX_BUCKETS,
             agg_memory_bytes: skein_query::aggregate::limits::DEFAULT_MAX_MEMORY_BYTES,
             max_msearch: skein_web::DEFAULT_MAX_MSEARCH,
+            max_open_scrolls: skein_web::es::scroll::DEFAULT_MAX_OPEN,
             retention: None,
             retire_after_ms: 30_000,
             retain: Vec::new(),
@@ -284,6 +289,7 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
             args.data_dir.join("dashboards"),
         )?),
         auth: security.auth.clone(),
+        es_contexts: skein_web::es::scroll::Contexts::new(args.max_open_scrolls),
         follow: skein_query::follow::Hub::start(
             &engine,
             skein_query::follow::HubLimits {

@@ -31,7 +31,7 @@ pub use aggregate::{aggregate, AggLimits, AggregateError, AggregateRequest, Aggr
 pub use cursor::Cursor;
 pub use fields::{fields, FieldsRequest, FieldsResponse};
 pub use parse::QueryError;
-pub use search::{search, Order, SearchError, SearchRequest, SearchResponse};
+pub use search::{search, search_over, Order, SearchError, SearchRequest, SearchResponse};
 pub use shard::{PartitionShard, Shard, SortKey};
 pub use sources::{sources, Source, SourcesResponse};
 pub use stop::{Stop, StopOnDrop};

@@ -85,14 +85,24 @@ pub struct SearchResponse {
 
 /// Runs `req` over the partitions of `catalog`.
 pub fn search(catalog: &Catalog, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
+    let shards = PartitionShard::overlapping(catalog, req.start, req.end);
+    search_over(catalog, &shards, req)
+}
+
+/// Runs `req` over the given shards of `catalog` (for instance partitions pinned as they
+/// were when a scroll opened, [`PartitionShard::pinned`]).
+pub fn search_over<S: Shard>(
+    catalog: &Catalog,
+    shards: &[S],
+    req: &SearchRequest,
+) -> Result<SearchResponse, SearchError> {
     let started = Instant::now();
     let mut req = req.clone();
     let now = *req.now.get_or_insert_with(Timestamp::now);
     let req = &req;
     // Validate once, so a bad query is an error even when no partition overlaps.
     crate::parse::parse_query_at(catalog.schema(), &req.q, now)?;
-    let shards = PartitionShard::overlapping(catalog, req.start, req.end);
-    let res = gather(&shards, req);
+    let res = gather(shards, req);
     metrics::histogram!("skein_search_seconds").record(started.elapsed().as_secs_f64());
     let (total, hits, cursor) = res?;
     let timed_out = req.stop.timed_out();

@@ -116,9 +116,27 @@ pub struct ShardAggRequest<'a> {
     pub limits: crate::aggregate::AggLimits,
 }
 
-/// A local daily partition as a shard.
-#[derive(Debug, Clone)]
-pub struct PartitionShard(pub Arc<Partition>);
+/// A local daily partition as a shard: its latest committed state, or the state it had
+/// at one moment ([`PartitionShard::pinned`]).
+#[derive(Clone)]
+pub struct PartitionShard {
+    /// The partition.
+    pub partition: Arc<Partition>,
+    /// The searcher every request reads through, when pinned; else each request takes
+    /// the partition's newest.
+    pinned: Option<Searcher>,
+    /// Whether a request asking for the count gets it ([`PartitionShard::uncounted`]).
+    counts: bool,
+}
+
+impl std::fmt::Debug for PartitionShard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionShard")
+            .field("key", &self.partition.key)
+            .field("pinned", &self.pinned.is_some())
+            .finish()
+    }
+}
 
 fn date_term(field: tantivy::schema::Field, t: i64) -> Term {
     Term::from_field_date(field, to_tantivy_time(Timestamp(t)))
@@ -137,8 +155,41 @@ impl PartitionShard {
         catalog
             .overlapping(start, end_excl)
             .into_iter()
-            .map(PartitionShard)
+            .map(|partition| PartitionShard {
+                partition,
+                pinned: None,
+                counts: true,
+            })
             .collect()
+    }
+
+    /// This shard frozen as it is now: every later request reads the segments and
+    /// deletes committed at this moment, none committed after. The searcher holds the
+    /// segment readers (open files and small per-segment state), not any results, and
+    /// Tantivy keeps a living searcher's segment files on disk until it is dropped.
+    pub fn pinned(self) -> PartitionShard {
+        let searcher = self.partition.searcher();
+        PartitionShard {
+            pinned: Some(searcher),
+            ..self
+        }
+    }
+
+    /// This shard answering hits only: asked for its count, it answers 0 instead of
+    /// counting every match. A scroll's later pages repeat the total of its first (its
+    /// pinned snapshot does not change), so counting again on each page would be wasted.
+    pub fn uncounted(self) -> PartitionShard {
+        PartitionShard {
+            counts: false,
+            ..self
+        }
+    }
+
+    fn searcher(&self) -> Searcher {
+        match &self.pinned {
+            Some(s) => s.clone(),
+            None => self.partition.searcher(),
+        }
     }
 }
 
@@ -164,18 +215,18 @@ pub fn filtered_query(
 
 impl Shard for PartitionShard {
     fn time_range(&self) -> (Timestamp, Timestamp) {
-        (self.0.key.start(), self.0.key.end())
+        (self.partition.key.start(), self.partition.key.end())
     }
 
     fn search(&self, req: &ShardRequest<'_>) -> Result<ShardResult, SearchError> {
-        let p = &self.0;
-        let schema = p.index.schema();
+        let schema = self.partition.index.schema();
         let ts = schema.get_field(names::TIMESTAMP).expect("schema");
         let ord = schema.get_field(names::ORD).expect("schema");
         let base = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
-        let searcher = p.searcher();
+        let searcher = self.searcher();
+        let counting = req.count && self.counts;
         if req.limit == 0 {
-            let total = if req.count {
+            let total = if counting {
                 let weight = base.weight(EnableScoring::disabled_from_searcher(&searcher))?;
                 executor()
                     .map(
@@ -193,7 +244,7 @@ impl Shard for PartitionShard {
             });
         }
         // A later page counts over the whole query but collects after the cursor.
-        let count = match (req.count, req.after) {
+        let count = match (counting, req.after) {
             (false, _) => Counting::No,
             (true, None) => Counting::Page,
             (true, Some(_)) => Counting::Other(base.clone()),
@@ -266,7 +317,7 @@ impl Shard for PartitionShard {
         &self,
         req: &ShardAggRequest<'_>,
     ) -> Result<(u64, IntermediateAggregationResults), AggregateError> {
-        let schema = self.0.index.schema();
+        let schema = self.partition.index.schema();
         let query = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
         let collector = DistributedAggregationCollector::from_aggs(
             req.aggs.clone(),
@@ -275,10 +326,10 @@ impl Shard for PartitionShard {
                     Some(req.limits.max_memory_bytes),
                     Some(req.limits.tantivy_buckets()),
                 ),
-                self.0.index.tokenizers().clone(),
+                self.partition.index.tokenizers().clone(),
             ),
         );
-        let searcher = self.0.searcher();
+        let searcher = self.searcher();
         let weight = query
             .weight(EnableScoring::disabled_from_searcher(&searcher))
             .map_err(AggregateError::from_tantivy)?;
@@ -309,9 +360,9 @@ impl Shard for PartitionShard {
     }
 
     fn distinct(&self, req: &ShardAggRequest<'_>, field: &str) -> Result<Hll, AggregateError> {
-        let schema = self.0.index.schema();
+        let schema = self.partition.index.schema();
         let query = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
-        let searcher = self.0.searcher();
+        let searcher = self.searcher();
         let weight = query
             .weight(EnableScoring::disabled_from_schema(&schema))
             .map_err(AggregateError::from_tantivy)?;
@@ -353,12 +404,12 @@ impl Shard for PartitionShard {
         req: &ShardAggRequest<'_>,
         field: &str,
     ) -> Result<Option<Vec<SegmentCounts>>, AggregateError> {
-        let schema = self.0.index.schema();
+        let schema = self.partition.index.schema();
         let query = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
         let collector = CountCollector {
             field: field.to_string(),
         };
-        search_segments(&self.0.searcher(), &query, &collector, req.stop)
+        search_segments(&self.searcher(), &query, &collector, req.stop)
             .map_err(|e| cancelled_or(req.stop, e))
     }
 }

@@ -108,6 +108,8 @@ pub struct AppState {
     pub follow: skein_query::follow::Hub,
     /// Tokens, sessions and whether auth is on.
     pub auth: Arc<auth::Auth>,
+    /// Open scrolls and points in time of the `/es` API.
+    pub es_contexts: Arc<es::scroll::Contexts>,
 }
 
 /// [`router`] with every path put under `/es`.

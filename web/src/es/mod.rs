@@ -8,6 +8,7 @@
 //! - [`mapping`]: an Elasticsearch document to a record, and the names users query by.
 //! - [`dsl`]: the query DSL subset to the query language (through its syntax tree).
 //! - [`search`]: `_search`, `_count` and `_msearch` in Elasticsearch's response shape.
+//! - [`scroll`]: scroll and point in time, pages over a snapshot.
 //! - [`aggs`]: the aggregations of `_search`, through `/api/v1/aggregate`'s engine.
 //! - [`source`]: `_source` filtering of hits.
 //! - [`error`]: errors in Elasticsearch's shape.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod filter_path;
 pub mod info;
 pub mod mapping;
+pub mod scroll;
 pub mod search;
 pub mod source;
 
@@ -31,7 +33,7 @@ use crate::routes::{Route, ADMIN, ANY, INGEST, QUERY};
 use crate::AppState;
 use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 use error::EsError;
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,6 +88,8 @@ pub fn routes() -> Vec<Route<EsState>> {
     };
     const SETUP: &[(&str, Access)] = &[("GET", INGEST), ("HEAD", INGEST), ("PUT", INGEST)];
     const SEARCH: &[(&str, Access)] = &[("GET", QUERY), ("POST", QUERY)];
+    // Clearing a scroll is part of reading with it (helpers.scan does it last).
+    const SCROLL: &[(&str, Access)] = &[("GET", QUERY), ("POST", QUERY), ("DELETE", QUERY)];
     // Anything else under /es is answered in Elasticsearch's shape, naming what is not
     // supported (a catch-all route would clash with the `{index}` routes); a write
     // there (`_doc`, `_update`) is an ingest call.
@@ -137,6 +141,22 @@ pub fn routes() -> Vec<Route<EsState>> {
             SEARCH,
             get(search::search).post(search::search),
         ),
+        Route::new(
+            "/es/_search/scroll",
+            SCROLL,
+            get(scroll::next).post(scroll::next).delete(scroll::clear),
+        ),
+        Route::new(
+            "/es/_search/scroll/{id}",
+            SCROLL,
+            get(scroll::next).post(scroll::next).delete(scroll::clear),
+        ),
+        Route::new(
+            "/es/{index}/_pit",
+            &[("POST", QUERY)],
+            post(scroll::open_pit),
+        ),
+        Route::new("/es/_pit", &[("DELETE", QUERY)], delete(scroll::close_pit)),
         Route::new("/es/_count", SEARCH, get(search::count).post(search::count)),
         Route::new(
             "/es/{index}/_count",

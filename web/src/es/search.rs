@@ -17,13 +17,14 @@ use super::EsState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 use skein_model::{Record, Timestamp};
 use skein_query::lang::ast::{Leaf, Node, Value as V, WildPart};
 use skein_query::lang::print::to_query_string;
 use skein_query::shard::SortKey;
-use skein_query::{Cursor, Order, SearchError, SearchRequest, Stop};
+use skein_query::{Cursor, Order, PartitionShard, SearchError, SearchRequest, Stop};
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::time::Instant;
@@ -64,9 +65,12 @@ pub async fn search(
     index: Option<Path<String>>,
     Query(params): Query<HashMap<String, String>>,
     body: Bytes,
-) -> Result<Json<Value>, EsError> {
+) -> Result<Response, EsError> {
     let index = index.map(|Path(i)| i).unwrap_or_default();
     let body = body_object(&body)?;
+    if params.contains_key("scroll") || body.contains_key("pit") {
+        return super::scroll::search(s, index, params, body).await;
+    }
     let engine = s.app.engine.clone();
     let now = Timestamp::now();
     let req = SearchSpec::new(&index, body, &params, now)?;
@@ -77,11 +81,11 @@ pub async fn search(
         tokio::task::spawn_blocking(move || req.run(engine.catalog(), now, &agg_limits, &stop))
             .await
             .map_err(internal)??;
-    Ok(Json(with_filter_path(&params, out)))
+    Ok(Json(with_filter_path(&params, out)).into_response())
 }
 
 /// `answer` reduced to what the `filter_path` parameter selects, if one was given.
-fn with_filter_path(params: &HashMap<String, String>, answer: Value) -> Value {
+pub(super) fn with_filter_path(params: &HashMap<String, String>, answer: Value) -> Value {
     match params
         .get("filter_path")
         .and_then(|p| super::filter_path::FilterPath::parse(p))
@@ -285,7 +289,7 @@ fn run_bounded<T: Send, R: Send>(
     out.into_iter().map(|(_, r)| r).collect()
 }
 
-fn internal(e: impl std::fmt::Display) -> EsError {
+pub(super) fn internal(e: impl std::fmt::Display) -> EsError {
     EsError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         kind: "exception",
@@ -294,7 +298,7 @@ fn internal(e: impl std::fmt::Display) -> EsError {
     }
 }
 
-fn body_object(body: &[u8]) -> Result<Map<String, Value>, EsError> {
+pub(super) fn body_object(body: &[u8]) -> Result<Map<String, Value>, EsError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -357,6 +361,11 @@ fn index_leaf(value: V) -> Node {
         value,
         pos: 0,
     })
+}
+
+/// Whether `index` is a pattern searches accept (an error naming what is not).
+pub(super) fn index_restriction(index: &str) -> Result<(), EsError> {
+    and_index(index, Node::All).map(|_| ())
 }
 
 /// `node` restricted to the records of the index pattern `index`.
@@ -688,6 +697,40 @@ impl SearchSpec {
         agg_limits: &skein_query::AggLimits,
         stop: &Stop,
     ) -> Result<Value, EsError> {
+        self.run_page(catalog, None, now, agg_limits, stop)
+            .map(|(out, _)| out)
+    }
+
+    /// The `@timestamp` bounds every hit satisfies (the partitions a search may read).
+    pub fn time_bounds(&self) -> (Option<Timestamp>, Option<Timestamp>) {
+        time_bounds(&self.node)
+    }
+
+    /// Makes this the search of the page after the one that ended at `cursor` (a
+    /// scroll's next page): no `from`, no aggregations (Elasticsearch answers them on
+    /// the first page only).
+    pub fn next_page(&mut self, cursor: Option<Cursor>) {
+        self.after = cursor;
+        self.from = 0;
+        self.aggs = None;
+    }
+
+    /// Whether `hits.total` is a number (`rest_total_hits_as_int`).
+    pub fn set_total_as_int(&mut self, as_int: bool) {
+        self.total_as_int = as_int;
+    }
+
+    /// [`run`](Self::run) over `shards` (pinned partitions) when given, else over the
+    /// partitions of `catalog` as they are now; also the position after the page's last
+    /// hit when the page is full (`None`: no hits follow).
+    pub fn run_page(
+        &self,
+        catalog: &skein_indexer::Catalog,
+        shards: Option<&[PartitionShard]>,
+        now: Timestamp,
+        agg_limits: &skein_query::AggLimits,
+        stop: &Stop,
+    ) -> Result<(Value, Option<Cursor>), EsError> {
         let started = Instant::now();
         let (start, end) = time_bounds(&self.node);
         let q = self.query_string();
@@ -701,7 +744,11 @@ impl SearchSpec {
             now: Some(now),
             stop: stop.clone(),
         };
-        let res = skein_query::search(catalog, &req).map_err(search_error)?;
+        let res = match shards {
+            Some(shards) => skein_query::search_over(catalog, shards, &req),
+            None => skein_query::search(catalog, &req),
+        }
+        .map_err(search_error)?;
         let cursor: Option<Cursor> = res.cursor.as_deref().and_then(|c| c.parse().ok());
         let page: Vec<Record> = res.hits.into_iter().skip(self.from).collect();
         let n = page.len();
@@ -745,7 +792,7 @@ impl SearchSpec {
         }
         out["timed_out"] = json!(stop.timed_out());
         out["took"] = json!(started.elapsed().as_millis() as u64);
-        Ok(out)
+        Ok((out, cursor))
     }
 
     fn hit(&self, record: Record, key: Option<Cursor>) -> Value {
