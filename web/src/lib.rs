@@ -30,6 +30,7 @@ pub mod es;
 pub mod headers;
 pub mod ingest;
 pub mod ops;
+pub mod otlp;
 pub mod routes;
 pub mod search;
 pub mod tail;

@@ -5,7 +5,7 @@
 
 use crate::auth::{Access, Scope};
 use crate::AppState;
-use crate::{admin, aggregate, assets, auth, catalog, dashboards, ingest, ops, search, tail};
+use crate::{admin, aggregate, assets, auth, catalog, dashboards, ingest, ops, otlp, search, tail};
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
@@ -60,6 +60,7 @@ pub const ADMIN: Access = Access::Needs(Scope::Admin);
 pub fn api() -> Vec<Route<AppState>> {
     vec![
         Route::new("/api/v1/ingest", &[("POST", INGEST)], post(ingest::ingest)),
+        Route::new("/v1/logs", &[("POST", INGEST)], post(otlp::logs)),
         Route::new("/api/v1/search", &[("GET", QUERY)], get(search::search)),
         Route::new("/api/v1/tail", &[("GET", QUERY)], get(tail::tail)),
         Route::new(

@@ -1,0 +1,77 @@
+"""An application that logs through Python's `logging` with the OpenTelemetry SDK's
+LoggingHandler and OTLP/HTTP (protobuf) exporter, inside a span, as a real service would.
+
+usage: app.py ENDPOINT TOKEN RUN COUNT gzip|none
+
+Prints {"trace_id": …, "span_id": …} of the span; exits non-zero when an export failed.
+"""
+
+import json
+import logging
+import sys
+
+from opentelemetry import trace
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+endpoint, token, run, count, compression = sys.argv[1:6]
+count = int(count)
+
+failures = []
+
+
+class Checked(OTLPLogExporter):
+    """The SDK exporter, remembering any export that did not succeed."""
+
+    def export(self, batch):
+        result = super().export(batch)
+        if result.name != "SUCCESS":
+            failures.append(result)
+        return result
+
+
+resource = Resource.create(
+    {
+        "service.name": "checkout",
+        "service.version": "1.4.2",
+        "host.name": "node-otel",
+        "k8s.pod.name": "pay-7d9f",
+        "k8s.namespace.name": "shop",
+        "k8s.container.name": "pay",
+        "deployment.environment": "test",
+    }
+)
+trace.set_tracer_provider(TracerProvider(resource=resource))
+provider = LoggerProvider(resource=resource)
+set_logger_provider(provider)
+exporter = Checked(
+    endpoint=endpoint,
+    headers={"Authorization": f"Bearer {token}"},
+    compression=Compression.Gzip if compression == "gzip" else Compression.NoCompression,
+)
+# Small batches, so one run makes several export requests.
+provider.add_log_record_processor(BatchLogRecordProcessor(exporter, max_export_batch_size=50))
+
+log = logging.getLogger("shop.pay")
+log.setLevel(logging.DEBUG)
+log.addHandler(LoggingHandler(level=logging.DEBUG, logger_provider=provider))
+log.propagate = False
+
+tracer = trace.get_tracer("shop")
+with tracer.start_as_current_span("pay") as span:
+    ctx = span.get_span_context()
+    for i in range(count):
+        if i % 2:
+            log.error("payment %d of %s failed", i, run, extra={"order": i, "run": run})
+        else:
+            log.info("payment %d of %s ok", i, run, extra={"order": i, "run": run, "ok": True})
+
+provider.shutdown()
+print(json.dumps({"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}))
+if failures:
+    sys.exit(f"{len(failures)} exports failed: {failures}")
