@@ -23,6 +23,11 @@ pub struct ServerArgs {
     /// and limits. Off by default.
     #[arg(long, env = "SKEIN_ES_LISTEN")]
     pub es_listen: Option<SocketAddr>,
+    /// Also serve OTLP/gRPC logs (`LogsService/Export`) on this address (by convention
+    /// 0.0.0.0:4317); same auth (the `ingest` scope), TLS and limits as `POST /v1/logs`.
+    /// Off by default.
+    #[arg(long, env = "SKEIN_OTLP_GRPC_LISTEN")]
+    pub otlp_grpc_listen: Option<SocketAddr>,
     /// How often new records are committed to the index (they are searchable after).
     #[arg(long, default_value_t = 1000)]
     pub commit_interval_ms: u64,
@@ -170,6 +175,7 @@ impl ServerArgs {
             data_dir,
             listen,
             es_listen: None,
+            otlp_grpc_listen: None,
             commit_interval_ms: 1000,
             max_body_bytes: 32 << 20,
             inflight_bytes: 256 << 20,
@@ -332,6 +338,16 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
             }
             None => None,
         };
+        let grpc_listener = match args.otlp_grpc_listen {
+            Some(at) => {
+                let l = tokio::net::TcpListener::bind(at).await.with_context(|| {
+                    format!("cannot listen on {at} (--otlp-grpc-listen); is something else on it?")
+                })?;
+                tracing::info!("OTLP/gRPC logs on {}", l.local_addr()?);
+                Some(l)
+            }
+            None => None,
+        };
         security.announce(addr);
         tokio::spawn(security.auth.clone().maintain());
         let companions = match up {
@@ -362,6 +378,7 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
         };
         // The ES port stops with the main one.
         let (stopped, stop_es) = tokio::sync::watch::channel(false);
+        let stop_grpc = stop_es.clone();
         let shutdown = async move {
             shutdown.await;
             let _ = stopped.send(true);
@@ -392,6 +409,30 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
                 served.context("the --es-listen server failed")
             })
         });
+        let grpc_server = grpc_listener.map(|listener| {
+            let app = skein_web::otlp_grpc_router(state.clone())
+                .into_make_service_with_connect_info::<skein_web::auth::ClientAddr>();
+            let tls = security.tls.clone();
+            let mut stop = stop_grpc;
+            let stop = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            tokio::spawn(async move {
+                let served = match tls {
+                    Some(config) => {
+                        axum::serve(skein_web::tls::TlsListener::new(listener, config)?, app)
+                            .with_graceful_shutdown(stop)
+                            .await
+                    }
+                    None => {
+                        axum::serve(listener, app)
+                            .with_graceful_shutdown(stop)
+                            .await
+                    }
+                };
+                served.context("the --otlp-grpc-listen server failed")
+            })
+        });
         // The client's address is what failed logins are counted by.
         let app = skein_web::router(state)
             .into_make_service_with_connect_info::<skein_web::auth::ClientAddr>();
@@ -407,6 +448,10 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
         }?;
         if let Some(es) = es_server {
             es.await.context("the --es-listen server panicked")??;
+        }
+        if let Some(grpc) = grpc_server {
+            grpc.await
+                .context("the --otlp-grpc-listen server panicked")??;
         }
         anyhow::Ok(())
     })?;

@@ -13,17 +13,36 @@ use std::process::Command;
 
 /// Runs the Python application of `tests/otlp/app.py`; its printed span ids.
 fn run_app(server: &Server, token: &str, run: &str, count: usize, compression: &str) -> Value {
+    run_script(
+        &format!("{}/v1/logs", server.url),
+        token,
+        run,
+        count,
+        compression,
+        &[],
+    )
+}
+
+fn run_script(
+    endpoint: &str,
+    token: &str,
+    run: &str,
+    count: usize,
+    compression: &str,
+    extra: &[&str],
+) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otlp/app.py");
     let out = Command::new("python3")
         .arg(&script)
-        .arg(format!("{}/v1/logs", server.url))
+        .arg(endpoint)
         .args([token, run, &count.to_string(), compression])
+        .args(extra)
         .output()
         .expect("python3 runs");
     assert!(
         out.status.success(),
-        "app.py failed (pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http, \
-         as scripts/test does)\nstdout:\n{}\nstderr:\n{}",
+        "app.py failed (pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
+         opentelemetry-exporter-otlp-proto-grpc, as scripts/test does)\nstdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -314,4 +333,50 @@ fn over_budget_is_a_429_with_retry_after_and_nothing_acknowledged_is_lost() {
     }
     // Two records of each request are stored (the third is refused).
     server.wait_total("fields.run:big", 2 * ok as u64);
+}
+
+/// The SDK's OTLP/gRPC exporter against `--otlp-grpc-listen`: the same records as over
+/// HTTP, the `ingest` scope required.
+#[test]
+fn python_sdk_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ingest = create_token(&data, "ingest", "otel");
+    let query = create_token(&data, "query", "reader");
+    let grpc = format!("127.0.0.1:{}", common::free_port());
+    let mut server = Server::start(
+        &data,
+        &["--commit-interval-ms", "100", "--otlp-grpc-listen", &grpc],
+    );
+    server.token = Some(query.clone());
+    let count = 60;
+    let ids = run_script(&grpc, &ingest, "grpc", count, "gzip", &["grpc"]);
+    let plain = run_script(&grpc, &ingest, "grpc-plain", count, "none", &["grpc"]);
+    server.wait_total("service.name:checkout", 2 * count as u64);
+    let records = server.all("fields.run:grpc");
+    assert_eq!(records.len(), count);
+    for r in &records {
+        assert_eq!(r["host"], "node-otel");
+        assert_eq!(r["labels"]["io.kubernetes.pod.name"], "pay-7d9f");
+        assert_eq!(r["fields"]["trace_id"], ids["trace_id"]);
+        assert_eq!(r["fields"]["span_id"], ids["span_id"]);
+    }
+    assert_eq!(server.all("fields.run:grpc-plain").len(), count);
+    assert_ne!(plain["trace_id"], ids["trace_id"]);
+    // A token without the ingest scope is refused: the export fails.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otlp/app.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([
+            grpc.as_str(),
+            query.as_str(),
+            "refused",
+            "1",
+            "none",
+            "grpc",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a query token cannot export");
+    assert_eq!(server.all("fields.run:refused").len(), 0);
 }

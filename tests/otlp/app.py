@@ -1,7 +1,9 @@
 """An application that logs through Python's `logging` with the OpenTelemetry SDK's
 LoggingHandler and OTLP/HTTP (protobuf) exporter, inside a span, as a real service would.
 
-usage: app.py ENDPOINT TOKEN RUN COUNT gzip|none
+usage: app.py ENDPOINT TOKEN RUN COUNT gzip|none [grpc]
+
+With `grpc`, the OTLP/gRPC exporter instead (ENDPOINT is then HOST:PORT).
 
 Prints {"trace_id": …, "span_id": …} of the span; exits non-zero when an export failed.
 """
@@ -21,6 +23,12 @@ from opentelemetry.sdk.trace import TracerProvider
 
 endpoint, token, run, count, compression = sys.argv[1:6]
 count = int(count)
+grpc = sys.argv[6:] == ["grpc"]
+if grpc:
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
+        OTLPLogExporter as GrpcExporter,
+    )
+    import grpc as grpc_lib
 
 failures = []
 
@@ -49,11 +57,27 @@ resource = Resource.create(
 trace.set_tracer_provider(TracerProvider(resource=resource))
 provider = LoggerProvider(resource=resource)
 set_logger_provider(provider)
-exporter = Checked(
-    endpoint=endpoint,
-    headers={"Authorization": f"Bearer {token}"},
-    compression=Compression.Gzip if compression == "gzip" else Compression.NoCompression,
-)
+if grpc:
+
+    class CheckedGrpc(GrpcExporter):
+        def export(self, batch):
+            result = super().export(batch)
+            if result.name != "SUCCESS":
+                failures.append(result)
+            return result
+
+    exporter = CheckedGrpc(
+        endpoint=endpoint,
+        insecure=True,
+        headers={"authorization": f"Bearer {token}"},
+        compression=grpc_lib.Compression.Gzip if compression == "gzip" else None,
+    )
+else:
+    exporter = Checked(
+        endpoint=endpoint,
+        headers={"Authorization": f"Bearer {token}"},
+        compression=Compression.Gzip if compression == "gzip" else Compression.NoCompression,
+    )
 # Small batches, so one run makes several export requests.
 provider.add_log_record_processor(BatchLogRecordProcessor(exporter, max_export_batch_size=50))
 

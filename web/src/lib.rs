@@ -133,6 +133,17 @@ pub fn es_root_router(state: AppState) -> EsRootRouter {
     tower::ServiceExt::map_request(router(state), under_es as fn(_) -> _)
 }
 
+/// The router of `--otlp-grpc-listen`: OTLP/gRPC `LogsService/Export`
+/// ([`otlp::grpc`]) behind the same guard as every route, so it needs the `ingest` scope.
+pub fn otlp_grpc_router(state: AppState) -> Router {
+    Router::new()
+        .route_service(otlp::grpc::PATH, otlp::grpc::service(state.clone()))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::guard::guard,
+        ))
+}
+
 /// Builds the router serving every route on one port.
 pub fn router(state: AppState) -> Router {
     routes::build(routes::api())

@@ -139,6 +139,8 @@ pub fn table() -> &'static [RouteInfo] {
         for r in crate::es::routes() {
             add(r.path, r.access);
         }
+        // Served on --otlp-grpc-listen only (`crate::otlp_grpc_router`).
+        add(crate::otlp::grpc::PATH, &[("POST", INGEST)]);
         out
     })
 }

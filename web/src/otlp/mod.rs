@@ -9,6 +9,7 @@
 //! 503 with `Retry-After` when the server has no room or cannot write; an error's body
 //! is a `google.rpc.Status`, in the request's encoding too.
 
+pub mod grpc;
 pub mod map;
 
 use crate::error::ApiError;
@@ -28,7 +29,7 @@ use skein_model::Timestamp;
 /// Bytes held per byte of a (decompressed) export request until its batch is built and
 /// its share settled: protobuf is denser than the records made from it, which take
 /// about six times its size, and their WAL lines about twice again.
-const EXPANSION: usize = 8;
+pub(crate) const EXPANSION: usize = 8;
 
 /// The two encodings of OTLP/HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,9 +106,9 @@ pub struct Status {
 
 /// What the records of one request came to.
 #[derive(Debug, Default)]
-struct Outcome {
-    rejected: usize,
-    reason: Option<String>,
+pub(crate) struct Outcome {
+    pub(crate) rejected: usize,
+    pub(crate) reason: Option<String>,
 }
 
 /// Handles `POST /v1/logs`.
@@ -162,6 +163,16 @@ async fn export(
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    store(state, mapped, permit).await
+}
+
+/// Makes the mapped records of one request durable, holding `permit` (the request's
+/// budget share) until they are indexed: the step HTTP and gRPC share.
+async fn store(
+    state: &AppState,
+    mapped: map::Mapped,
+    permit: skein_indexer::Permit,
+) -> Result<Outcome, ApiError> {
     metrics::counter!("skein_records_rejected_total").increment(mapped.rejected as u64);
     if !mapped.records.is_empty() {
         let mut batch = PreparedBatch::new(mapped.records, Some(permit));
