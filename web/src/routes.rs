@@ -139,11 +139,17 @@ pub fn table() -> &'static [RouteInfo] {
         for r in crate::es::routes() {
             add(r.path, r.access);
         }
-        // Served on --otlp-grpc-listen only (`crate::otlp_grpc_router`).
-        add(crate::otlp::grpc::PATH, &[("POST", INGEST)]);
         out
     })
 }
+
+/// The routes of `--otlp-grpc-listen` ([`crate::otlp_grpc_router`]) with what they
+/// need: apart from [`table`], which lists what the main port serves.
+pub const GRPC: &[RouteInfo] = &[RouteInfo {
+    path: crate::otlp::grpc::PATH,
+    method: "POST",
+    access: INGEST,
+}];
 
 /// What `method` on the route matched as `path` needs; `None` if it declares nothing.
 pub fn access(method: &Method, path: &str) -> Option<Access> {
@@ -151,6 +157,7 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
     let index = INDEX.get_or_init(|| {
         table()
             .iter()
+            .chain(GRPC)
             .map(|r| ((r.path, r.method), r.access))
             .collect()
     });
@@ -183,6 +190,8 @@ mod tests {
             ]
         );
         assert_eq!(access(&Method::POST, "/es/_bulk"), Some(INGEST));
+        assert_eq!(access(&Method::POST, "/v1/logs"), Some(INGEST));
+        assert_eq!(access(&Method::POST, crate::otlp::grpc::PATH), Some(INGEST));
         assert_eq!(access(&Method::HEAD, "/api/v1/search"), Some(QUERY));
         assert_eq!(access(&Method::PATCH, "/api/v1/search"), None);
         assert_eq!(access(&Method::DELETE, "/es/{index}/{op}"), Some(INGEST));
