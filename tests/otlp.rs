@@ -31,8 +31,39 @@ fn run_script(
     compression: &str,
     extra: &[&str],
 ) -> Value {
+    run_padded(
+        endpoint,
+        token,
+        run,
+        count,
+        compression,
+        extra,
+        Load::default(),
+    )
+}
+
+/// How an application of a load test logs.
+#[derive(Default, Clone, Copy)]
+struct Load {
+    /// Bytes added to each message.
+    pad: usize,
+    /// When to start logging (Unix seconds; 0: at once).
+    start: u64,
+}
+
+fn run_padded(
+    endpoint: &str,
+    token: &str,
+    run: &str,
+    count: usize,
+    compression: &str,
+    extra: &[&str],
+    Load { pad, start }: Load,
+) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otlp/app.py");
     let out = Command::new("python3")
+        .env("APP_PAD", pad.to_string())
+        .env("APP_START", start.to_string())
         .arg(&script)
         .arg(endpoint)
         .args([token, run, &count.to_string(), compression])
@@ -379,4 +410,85 @@ fn python_sdk_over_grpc() {
         .unwrap();
     assert!(!out.status.success(), "a query token cannot export");
     assert_eq!(server.all("fields.run:refused").len(), 0);
+}
+
+/// Several applications exporting at once into a server with little in-flight room:
+/// some exports are answered 429, the SDK's exporter retries them after `Retry-After`,
+/// and every record is stored exactly once.
+#[test]
+fn python_sdk_retries_429_and_nothing_is_lost_or_doubled() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ingest = create_token(&data, "ingest", "otel");
+    let query = create_token(&data, "query", "reader");
+    let mut server = Server::start(
+        &data,
+        &[
+            "--commit-interval-ms",
+            "100",
+            // Room for two exports at a time.
+            "--inflight-bytes",
+            "1000000",
+            "--inflight-wait-ms",
+            "0",
+        ],
+    );
+    server.token = Some(query);
+    let apps = 4;
+    let count = 300;
+    let endpoint = format!("{}/v1/logs", server.url);
+    // The applications start logging together, within three seconds (Unix seconds).
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3;
+    let outputs: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..apps)
+            .map(|i| {
+                let (endpoint, ingest) = (&endpoint, &ingest);
+                s.spawn(move || {
+                    // 50 records of 1 kB a request: ~50 kB, eight times that in the budget.
+                    let run = format!("load{i}");
+                    run_padded(
+                        endpoint,
+                        ingest,
+                        &run,
+                        count,
+                        "none",
+                        &[],
+                        Load { pad: 1000, start },
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let statuses: Vec<u64> = outputs
+        .iter()
+        .flat_map(|o| o["statuses"].as_array().unwrap().clone())
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    assert!(
+        statuses.contains(&429),
+        "no export was over budget: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    for i in 0..apps {
+        server.wait_total(&format!("fields.run:load{i}"), count as u64);
+        let records = server.all(&format!("fields.run:load{i}"));
+        let mut orders: Vec<i64> = records
+            .iter()
+            .map(|r| r["fields"]["order"].as_i64().unwrap())
+            .collect();
+        orders.sort();
+        assert_eq!(
+            orders,
+            (0..count as i64).collect::<Vec<_>>(),
+            "load{i}: each once"
+        );
+    }
 }
