@@ -184,7 +184,11 @@ fn json_request(run: &str) -> Value {
                         ]}}},
                         {"key": "kv", "value": {"kvlistValue": {"values": [
                             {"key": "inner", "value": {"boolValue": false}}
-                        ]}}}
+                        ]}}},
+                        // Defaults left out, as proto3's JSON mapping allows.
+                        {"key": "empty", "value": {"arrayValue": {}}},
+                        {"key": "none"},
+                        {"value": {"stringValue": "no key"}}
                     ]
                 },
                 {
@@ -252,6 +256,8 @@ fn otlp_json_maps_every_value_type_and_reports_partial_success() {
     assert_eq!(f["raw"], "AAEC");
     assert_eq!(f["a"], json!([1, "two"]));
     assert_eq!(f["kv"], json!({"inner": false}));
+    assert_eq!(f["empty"], json!([]));
+    assert_eq!(f[""], "no key");
     assert_eq!(f["trace_id"], "5b8efff798038103d269b633813fc60c");
     assert_eq!(f["span_id"], "eee19b7ec3c1b174");
     assert_eq!(f["otel.scope.name"], "inv.stock");

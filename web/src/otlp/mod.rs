@@ -83,13 +83,56 @@ impl Encoding {
                     format!("the body is not a protobuf ExportLogsServiceRequest: {e}"),
                 )
             }),
-            Encoding::Json => serde_json::from_slice(body).map_err(|e| {
-                ApiError::bad_request(
-                    "invalid_body",
-                    format!("the body is not an OTLP/JSON ExportLogsServiceRequest: {e}"),
-                )
-            }),
+            Encoding::Json => {
+                let bad = |e: serde_json::Error| {
+                    ApiError::bad_request(
+                        "invalid_body",
+                        format!("the body is not an OTLP/JSON ExportLogsServiceRequest: {e}"),
+                    )
+                };
+                // Through a `Value`: the crate's serde requires fields that proto3's JSON
+                // mapping lets a sender leave out, which are filled in first.
+                let mut value: serde_json::Value = serde_json::from_slice(body).map_err(bad)?;
+                fill_defaults(&mut value);
+                serde_json::from_value(value).map_err(bad)
+            }
         }
+    }
+}
+
+/// Adds what proto3's JSON mapping leaves out at its default and the crate's serde
+/// requires: `values` of an `arrayValue` or `kvlistValue` (an empty array or map), and
+/// `key` of an attribute (an empty key).
+fn fill_defaults(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    let keyed = |items: &mut Vec<Value>| {
+        for item in items {
+            if let Value::Object(o) = item {
+                o.entry("key")
+                    .or_insert_with(|| Value::String(String::new()));
+            }
+        }
+    };
+    match value {
+        Value::Object(map) => {
+            for (name, child) in map.iter_mut() {
+                match (name.as_str(), &mut *child) {
+                    ("arrayValue" | "kvlistValue", Value::Object(inner)) => {
+                        let values = inner
+                            .entry("values")
+                            .or_insert_with(|| Value::Array(Vec::new()));
+                        if let (Value::Array(items), "kvlistValue") = (values, name.as_str()) {
+                            keyed(items);
+                        }
+                    }
+                    ("attributes", Value::Array(items)) => keyed(items),
+                    _ => {}
+                }
+                fill_defaults(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(fill_defaults),
+        _ => {}
     }
 }
 
@@ -259,5 +302,31 @@ fn grpc_code(status: StatusCode) -> i32 {
         403 => 7,       // PERMISSION_DENIED
         503 => 14,      // UNAVAILABLE
         _ => 13,        // INTERNAL
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// proto3's JSON mapping leaves out fields at their defaults: every message of an
+    /// export request may come empty, and a 64-bit integer may be a string or a number.
+    #[test]
+    fn json_with_every_default_left_out_decodes() {
+        let body = br#"{"resourceLogs":[{}, {"resource":{}, "scopeLogs":[{}, {"scope":{},
+            "logRecords":[{}, {"severityNumber":9, "timeUnixNano":1700000000000000000,
+            "body":{}, "attributes":[{"key":"e"}, {"value":{"boolValue":true}}, {"key":"a","value":{"arrayValue":{}}},
+            {"key":"k","value":{"kvlistValue":{}}}, {"key":"i","value":{"intValue":7}},
+            {"key":"d","value":{"doubleValue":1}}]}]}]}]}"#;
+        let request = Encoding::Json.decode(body).expect("decodes");
+        let mapped = map::map_request(request, Timestamp(1), None);
+        assert_eq!(mapped.records.len(), 2);
+        let f = &mapped.records[1].fields;
+        assert_eq!(f["e"], serde_json::Value::Null);
+        assert_eq!(f[""], true);
+        assert_eq!(f["a"], serde_json::json!([]));
+        assert_eq!(f["k"], serde_json::json!({}));
+        assert_eq!(f["i"], 7);
+        assert_eq!(f["d"], 1.0);
     }
 }
