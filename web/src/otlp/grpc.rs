@@ -5,7 +5,8 @@
 //! ([`super::store`]) as `POST /v1/logs`.
 //!
 //! tonic decodes the message before the handler runs: its size is held to
-//! `--max-body-bytes` (`RESOURCE_EXHAUSTED` over it), then the budget share is reserved
+//! four times `--max-body-bytes`, the decompressed limit of HTTP bodies
+//! (`RESOURCE_EXHAUSTED` over it), then the budget share is reserved
 //! for the decoded message as for an HTTP body.
 
 use super::{map, store, Outcome, EXPANSION};
