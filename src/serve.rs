@@ -384,54 +384,18 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
             let _ = stopped.send(true);
         };
         let es_server = es_listener.map(|listener| {
-            let app =
-                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                    skein_web::auth::ClientAddr,
-                >(skein_web::es_root_router(state.clone()));
-            let tls = security.tls.clone();
-            let mut stop_es = stop_es;
-            let stop = async move {
-                let _ = stop_es.wait_for(|s| *s).await;
-            };
-            tokio::spawn(async move {
-                let served = match tls {
-                    Some(config) => {
-                        axum::serve(skein_web::tls::TlsListener::new(listener, config)?, app)
-                            .with_graceful_shutdown(stop)
-                            .await
-                    }
-                    None => {
-                        axum::serve(listener, app)
-                            .with_graceful_shutdown(stop)
-                            .await
-                    }
-                };
-                served.context("the --es-listen server failed")
-            })
+            let app = skein_web::es_root_router(state.clone());
+            serve_extra(listener, app, security.tls.clone(), stop_es, "--es-listen")
         });
         let grpc_server = grpc_listener.map(|listener| {
-            let app = skein_web::otlp_grpc_router(state.clone())
-                .into_make_service_with_connect_info::<skein_web::auth::ClientAddr>();
-            let tls = security.tls.clone();
-            let mut stop = stop_grpc;
-            let stop = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            tokio::spawn(async move {
-                let served = match tls {
-                    Some(config) => {
-                        axum::serve(skein_web::tls::TlsListener::new(listener, config)?, app)
-                            .with_graceful_shutdown(stop)
-                            .await
-                    }
-                    None => {
-                        axum::serve(listener, app)
-                            .with_graceful_shutdown(stop)
-                            .await
-                    }
-                };
-                served.context("the --otlp-grpc-listen server failed")
-            })
+            let app = skein_web::otlp_grpc_router(state.clone());
+            serve_extra(
+                listener,
+                app,
+                security.tls.clone(),
+                stop_grpc,
+                "--otlp-grpc-listen",
+            )
         });
         // The client's address is what failed logins are counted by.
         let app = skein_web::router(state)
@@ -458,6 +422,37 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
     tracing::info!("shutting down: committing what was accepted");
     engine.shutdown();
     Ok(())
+}
+
+/// Serves `app` on a port beside the main one (`--es-listen`, `--otlp-grpc-listen`),
+/// with the main port's TLS, until `stop` turns true.
+fn serve_extra(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Option<rustls::ServerConfig>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    flag: &'static str,
+) -> tokio::task::JoinHandle<Result<()>> {
+    // The client's address is what failed logins are counted by.
+    let app = app.into_make_service_with_connect_info::<skein_web::auth::ClientAddr>();
+    let stop = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    tokio::spawn(async move {
+        let served = match tls {
+            Some(config) => {
+                axum::serve(skein_web::tls::TlsListener::new(listener, config)?, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        };
+        served.with_context(|| format!("the {flag} server failed"))
+    })
 }
 
 fn start_companions(

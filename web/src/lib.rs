@@ -113,15 +113,12 @@ pub struct AppState {
     pub es_contexts: Arc<es::scroll::Contexts>,
 }
 
-/// [`router`] with every path put under `/es`.
-pub type EsRootRouter = tower::util::MapRequest<Router, fn(Request<Body>) -> Request<Body>>;
-
 /// The Elasticsearch-compatible API at the root of a port of its own (`--es-listen`):
 /// every path is answered as `/es` + path by [`router`], so a shipper that cannot add a
 /// path prefix (rsyslog posts to `/_bulk`) works, with the same auth and limits. The
 /// other routes are not reachable there: `/api/v1/search` becomes an unknown `/es`
 /// index operation.
-pub fn es_root_router(state: AppState) -> EsRootRouter {
+pub fn es_root_router(state: AppState) -> Router {
     fn under_es(mut req: Request<Body>) -> Request<Body> {
         let rest = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let prefixed = format!("/es{rest}");
@@ -130,7 +127,7 @@ pub fn es_root_router(state: AppState) -> EsRootRouter {
         }
         req
     }
-    tower::ServiceExt::map_request(router(state), under_es as fn(_) -> _)
+    Router::new().fallback_service(tower::ServiceExt::map_request(router(state), under_es))
 }
 
 /// The router of `--otlp-grpc-listen`: OTLP/gRPC `LogsService/Export`
