@@ -104,6 +104,7 @@ pub fn build_record(
         image: meta.image.clone(),
         stream: stream.to_string(),
         level: payload.level,
+        pattern: None,
         message: payload.message,
         labels: meta.labels.clone(),
         fields: payload.fields,

@@ -30,7 +30,11 @@ pub const FORMAT_FILE: &str = "skein-partition.json";
 /// The partition format this build writes and reads. A partition without the file is
 /// format 1 (written before the file existed). Raise it when the schema or the stored
 /// record form changes incompatibly, and open older formats here.
-pub const FORMAT: u32 = 1;
+///
+/// - 1: the first.
+/// - 2: the `pattern` keyword field, last in the schema. A format 1 partition is
+///   upgraded when opened ([`upgrade_schema`]).
+pub const FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct FormatFile {
@@ -53,6 +57,9 @@ fn check_format(path: &Path, new: bool) -> Result<(), PartitionError> {
                     e.to_string(),
                 ))
             })?;
+            if f.format < FORMAT && !new {
+                upgrade(path)?;
+            }
             if f.format > FORMAT {
                 return Err(io(std::io::Error::new(
                     std::io::ErrorKind::Unsupported,
@@ -69,17 +76,71 @@ fn check_format(path: &Path, new: bool) -> Result<(), PartitionError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if new {
-                let body = serde_json::to_vec(&FormatFile {
-                    format: FORMAT,
-                    written_by: env!("CARGO_PKG_VERSION").into(),
-                })
-                .expect("serialisable");
-                skein_model::atomic_file::write_atomic(&file, &body, None).map_err(io)?;
+                write_format(path)
+            } else {
+                upgrade(path)
             }
-            Ok(())
         }
         Err(e) => Err(io(e)),
     }
+}
+
+fn write_format(path: &Path) -> Result<(), PartitionError> {
+    let file = path.join(FORMAT_FILE);
+    let body = serde_json::to_vec(&FormatFile {
+        format: FORMAT,
+        written_by: env!("CARGO_PKG_VERSION").into(),
+    })
+    .expect("serialisable");
+    skein_model::atomic_file::write_atomic(&file, &body, None)
+        .map_err(|source| PartitionError::Io { path: file, source })
+}
+
+/// Brings an older partition to [`FORMAT`]: its schema first, then the format file, so a
+/// crash in between leaves a partition the next open upgrades again.
+fn upgrade(path: &Path) -> Result<(), PartitionError> {
+    upgrade_schema(path)?;
+    write_format(path)
+}
+
+/// Appends the fields this build's schema has past the end of the partition's (today
+/// only `pattern`) to its `meta.json`. Tantivy reads a field that no segment holds as
+/// empty (no terms, no column), so the records written before simply have no pattern,
+/// and every field keeps its number. Runs before Tantivy opens the partition.
+fn upgrade_schema(path: &Path) -> Result<(), PartitionError> {
+    let file = path.join("meta.json");
+    let invalid = |what: String| PartitionError::Io {
+        path: file.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, what),
+    };
+    let text = std::fs::read(&file).map_err(|source| PartitionError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let wanted = serde_json::to_value(schema::build_schema().0).expect("a schema serialises");
+    let wanted = wanted.as_array().expect("a schema is a list of fields");
+    let Some(have) = meta.get_mut("schema").and_then(|s| s.as_array_mut()) else {
+        return Err(invalid("no schema list in meta.json".into()));
+    };
+    if have.len() >= wanted.len() {
+        return Ok(());
+    }
+    // Only a schema that is a prefix of this build's can grow into it.
+    if have[..] != wanted[..have.len()] {
+        return Err(invalid(format!(
+            "its schema is not one skein wrote (fields {:?}); move the partition out of the \
+             data directory",
+            have.iter()
+                .filter_map(|f| f.get("name"))
+                .collect::<Vec<_>>()
+        )));
+    }
+    have.extend_from_slice(&wanted[have.len()..]);
+    let body = serde_json::to_vec_pretty(&meta).expect("JSON serialises");
+    skein_model::atomic_file::write_atomic(&file, &body, None)
+        .map_err(|source| PartitionError::Io { path: file, source })
 }
 
 /// Errors opening or creating a partition.
@@ -611,6 +672,71 @@ mod tests {
         for f in &drop {
             assert!(!dir.join(f).exists(), "{f} removed");
         }
+    }
+
+    /// A partition written before the `pattern` field (format 1: no format file, a
+    /// schema without it) opens, gives its records back, and takes new records with a
+    /// pattern that `pattern:ID` finds.
+    #[test]
+    fn a_format_1_partition_is_upgraded_in_place() {
+        use crate::schema::RecordLoader;
+        use tantivy::collector::DocSetCollector;
+        use tantivy::query::TermQuery;
+        let tmp = tempfile::tempdir().unwrap();
+        let t = Timestamp::parse_rfc3339("2026-11-20T10:00:00Z").unwrap();
+        let write = |cat: &Catalog, r: &skein_model::Record, ord: u64| {
+            let p = cat.for_time(t).unwrap();
+            let mut w: tantivy::IndexWriter =
+                p.index.writer_with_num_threads(1, 15_000_000).unwrap();
+            w.add_document(cat.fields().document(r, ord)).unwrap();
+            w.commit().unwrap();
+            p.reload().unwrap();
+        };
+        {
+            let cat = Catalog::open(tmp.path()).unwrap();
+            write(&cat, &skein_model::Record::new(t, "written by format 1"), 1);
+        }
+        // Make it what format 1 wrote: no format file, no `pattern` in the schema.
+        let dir = tmp.path().join("2026-11-20");
+        std::fs::remove_file(dir.join(FORMAT_FILE)).unwrap();
+        let meta_path = dir.join("meta.json");
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+        let popped = meta["schema"].as_array_mut().unwrap().pop().unwrap();
+        assert_eq!(popped["name"], "pattern");
+        std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+
+        let cat = Catalog::open(tmp.path()).unwrap();
+        assert!(cat.failed().is_empty(), "{:?}", cat.failed());
+        let format: FormatFile =
+            serde_json::from_slice(&std::fs::read(dir.join(FORMAT_FILE)).unwrap()).unwrap();
+        assert_eq!(format.format, FORMAT);
+        let id = skein_model::PatternId::new(0xabcdef);
+        let mut r = skein_model::Record::new(t, "written by format 2");
+        r.pattern = Some(id);
+        write(&cat, &r, 2);
+        let searcher = cat.for_time(t).unwrap().searcher();
+        let mut loader = RecordLoader::new(&searcher);
+        let query = TermQuery::new(
+            tantivy::Term::from_field_text(cat.fields().pattern, &id.to_string()),
+            tantivy::schema::IndexRecordOption::Basic,
+        );
+        let hits = searcher.search(&query, &DocSetCollector).unwrap();
+        assert_eq!(hits.len(), 1);
+        let found = loader.load(*hits.iter().next().unwrap()).unwrap();
+        assert_eq!(
+            (found.message.as_str(), found.pattern),
+            ("written by format 2", Some(id))
+        );
+        let all = searcher
+            .search(&tantivy::query::AllQuery, &DocSetCollector)
+            .unwrap();
+        let mut patterns: Vec<_> = all
+            .iter()
+            .map(|a| loader.load(*a).unwrap().pattern)
+            .collect();
+        patterns.sort();
+        assert_eq!(patterns, vec![None, Some(id)]);
     }
 
     #[test]

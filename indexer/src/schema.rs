@@ -63,6 +63,10 @@ pub struct Fields {
     pub stream: Field,
     /// `level` keyword.
     pub level: Field,
+    /// `pattern` keyword: the id of the message template ([`skein_model::PatternId`]).
+    /// Last in the schema: partitions written before it had the same fields without it
+    /// (see `partition::upgrade_schema`).
+    pub pattern: Field,
     /// `message` full text with positions (phrases).
     pub message: Field,
     /// `fields` JSON object.
@@ -86,13 +90,14 @@ pub mod names {
     /// Delivery position.
     pub const SEQ: &str = "_seq";
     /// The keyword fields kept as columns, in the order the record loader reads them.
-    pub const KEYWORDS: [&str; 6] = [
+    pub const KEYWORDS: [&str; 7] = [
         "host",
         "container",
         "container_id",
         "image",
         "stream",
         "level",
+        "pattern",
     ];
 }
 
@@ -119,7 +124,7 @@ pub fn build_schema() -> (Schema, Fields) {
     let container_id = b.add_text_field("container_id", keyword.clone());
     let image = b.add_text_field("image", keyword.clone());
     let stream = b.add_text_field("stream", keyword.clone());
-    let level = b.add_text_field("level", keyword);
+    let level = b.add_text_field("level", keyword.clone());
     let message = b.add_text_field(
         "message",
         TextOptions::default().set_indexing_options(
@@ -155,6 +160,9 @@ pub fn build_schema() -> (Schema, Fields) {
     let source = b.add_text_field(names::SOURCE, STORED);
     let source_id = b.add_text_field(names::SOURCE_ID, TextOptions::default().set_fast("raw"));
     let seq = b.add_u64_field(names::SEQ, FAST);
+    // Added last, so every field before it keeps the number it had in partitions
+    // written without it.
+    let pattern = b.add_text_field("pattern", keyword);
     (
         b.build(),
         Fields {
@@ -168,6 +176,7 @@ pub fn build_schema() -> (Schema, Fields) {
             image,
             stream,
             level,
+            pattern,
             message,
             fields,
             labels,
@@ -319,6 +328,13 @@ impl Fields {
         if let Some(level) = record.level {
             doc.add_text(self.level, level.as_str());
         }
+        if let Some(pattern) = record.pattern {
+            let chars = pattern.to_chars();
+            doc.add_text(
+                self.pattern,
+                std::str::from_utf8(&chars).expect("pattern ids are ASCII"),
+            );
+        }
         if let (Some(src), Some(seq)) = (&record.source_id, record.seq) {
             doc.add_text(self.source_id, src);
             doc.add_u64(self.seq, seq);
@@ -438,7 +454,7 @@ impl<'s> RecordLoader<'s> {
             }
         };
         let doc_id = addr.doc_id;
-        let mut kw = [const { String::new() }; 6];
+        let mut kw = [const { String::new() }; names::KEYWORDS.len()];
         for (out, col) in kw.iter_mut().zip(&cols.keywords) {
             if let Some(col) = col {
                 if let Some(ord) = col.term_ords(doc_id).next() {
@@ -448,7 +464,8 @@ impl<'s> RecordLoader<'s> {
                 }
             }
         }
-        let [host, container, container_id, image, stream, level] = kw;
+        let [host, container, container_id, image, stream, level, pattern] = kw;
+        let pattern = pattern.parse().ok();
         let source_id = match &cols.source_id {
             Some(col) => match col.term_ords(doc_id).next() {
                 Some(ord) => {
@@ -525,6 +542,7 @@ impl<'s> RecordLoader<'s> {
             record.timestamp = timestamp;
             record.source_id = source_id;
             record.seq = seq;
+            record.pattern = pattern;
             return Ok(record);
         };
         let fields = if stored.fields.is_empty() {
@@ -540,6 +558,7 @@ impl<'s> RecordLoader<'s> {
             image,
             stream,
             level: Level::parse_loose(&level),
+            pattern,
             message,
             labels: stored.labels,
             fields,

@@ -10,6 +10,7 @@
 //! - [`es_mapping`]: an Elasticsearch document to a [`Record`] (used by `/es/_bulk` on the
 //!   way in and by the indexer to rebuild records stored as their original document).
 //! - [`memory`]: how many bytes a [`Record`] holds, for the server's in-flight budget.
+//! - [`pattern`]: [`PatternId`], the id of the message template a record belongs to.
 //! - [`redact`]: `--redact` rules (built-ins and regexes) that replace secrets in
 //!   messages and fields, shared by the agent and the server's ingest.
 //! - [`time`]: [`Timestamp`] (UTC nanoseconds) and the time expressions users type:
@@ -20,11 +21,13 @@ pub mod compact;
 pub mod es_mapping;
 pub mod level;
 pub mod memory;
+pub mod pattern;
 pub mod record;
 pub mod redact;
 pub mod time;
 
 pub use level::Level;
+pub use pattern::PatternId;
 pub use record::{decode_ndjson, Decoded, Rejected};
 pub use record::{Original, Record, RecordError};
 pub use time::{TimeError, Timestamp};

@@ -7,7 +7,7 @@
 //! is kept ([`decode_ndjson`]).
 
 use crate::es_mapping::Cut;
-use crate::{Level, Timestamp};
+use crate::{Level, PatternId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use thiserror::Error;
@@ -37,6 +37,10 @@ pub struct Record {
     /// Normalised severity, absent when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<Level>,
+    /// The log pattern (message template) the server's miner put the line in; set at
+    /// ingest, so a value a client sends is replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<PatternId>,
     /// The human-readable line.
     #[serde(default)]
     pub message: String,
@@ -147,6 +151,7 @@ impl Record {
             image: String::new(),
             stream: String::new(),
             level: None,
+            pattern: None,
             message: message.into(),
             labels: BTreeMap::new(),
             fields: serde_json::Map::new(),

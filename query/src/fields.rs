@@ -210,6 +210,9 @@ fn flatten(r: &Record) -> Vec<(String, Value)> {
     if let Some(l) = r.level {
         out.push(("level".into(), Value::String(l.as_str().into())));
     }
+    if let Some(p) = r.pattern {
+        out.push(("pattern".into(), Value::String(p.to_string())));
+    }
     fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
         match v {
             Value::Object(o) => {

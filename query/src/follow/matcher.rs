@@ -14,6 +14,7 @@ use crate::parse::QueryError;
 use regex::Regex;
 use skein_indexer::schema::{self, names, Fields, TEXT_TOKENIZER};
 use skein_model::{Record, Timestamp};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::Bound;
 use tantivy::collector::DocSetCollector;
@@ -45,6 +46,7 @@ enum Keyword {
     Image,
     Stream,
     Level,
+    Pattern,
 }
 
 enum Cond {
@@ -117,19 +119,25 @@ fn keyword(name: &str) -> Option<Keyword> {
         "image" => Keyword::Image,
         "stream" => Keyword::Stream,
         "level" => Keyword::Level,
+        "pattern" => Keyword::Pattern,
         _ => return None,
     })
 }
 
-fn keyword_value(k: Keyword, r: &Record) -> &str {
-    match k {
+fn keyword_value(k: Keyword, r: &Record) -> Cow<'_, str> {
+    Cow::Borrowed(match k {
         Keyword::Host => &r.host,
         Keyword::Container => &r.container,
         Keyword::ContainerId => &r.container_id,
         Keyword::Image => &r.image,
         Keyword::Stream => &r.stream,
         Keyword::Level => r.level.map_or("", |l| l.as_str()),
-    }
+        Keyword::Pattern => {
+            return r
+                .pattern
+                .map_or(Cow::Borrowed(""), |p| p.to_string().into())
+        }
+    })
 }
 
 fn wildcard_regex(parts: &[WildPart]) -> String {
@@ -261,17 +269,17 @@ fn eval(c: &Cond, r: &Record, text: &mut TextAnalyzer) -> bool {
         Cond::And(items) => items.iter().all(|i| eval(i, r, text)),
         Cond::Or(items) => items.iter().any(|i| eval(i, r, text)),
         Cond::Not(inner) => !eval(inner, r, text),
-        Cond::KeywordEq(k, v) => keyword_value(*k, r) == v,
+        Cond::KeywordEq(k, v) => *keyword_value(*k, r) == **v,
         Cond::KeywordRegex(k, re) => {
             let v = keyword_value(*k, r);
-            !v.is_empty() && v.len() <= MAX_KEYWORD_BYTES && re.is_match(v)
+            !v.is_empty() && v.len() <= MAX_KEYWORD_BYTES && re.is_match(&v)
         }
         Cond::KeywordRange(k, lo, hi) => {
             let v = keyword_value(*k, r);
             !v.is_empty()
                 && v.len() <= MAX_KEYWORD_BYTES
                 && in_range(
-                    v,
+                    &*v,
                     lo.as_ref().map(String::as_str),
                     hi.as_ref().map(String::as_str),
                 )
