@@ -19,6 +19,7 @@ use crate::field_budget::FieldBudget;
 use crate::health::{Health, Severity};
 use crate::merge_priority::MergePriority;
 use crate::partition::{Catalog, Partition, PartitionKey};
+use crate::patterns::Patterns;
 use crate::retention::{self, Reason, RetentionConfig};
 use crate::snapshot::{self, SnapshotError, SnapshotReport};
 use crate::state::{Checkpoint, CheckpointFile};
@@ -109,6 +110,8 @@ const MAX_CLOSING: usize = 4;
 
 pub(crate) struct Indexer {
     pub catalog: Arc<Catalog>,
+    /// Gives replayed records their pattern ids; saved after commits.
+    patterns: Arc<Patterns>,
     pub checkpoint_file: CheckpointFile,
     pub committed: Checkpoint,
     pub marks: WalMarks,
@@ -163,6 +166,9 @@ enum IndexError {
 }
 
 impl Indexer {
+    // Each is a separate handle the thread shares with the engine; a struct bundling
+    // them would only be unpacked here.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         catalog: Arc<Catalog>,
         checkpoint_file: CheckpointFile,
@@ -171,8 +177,10 @@ impl Indexer {
         health: Arc<Health>,
         wal_dir: PathBuf,
         config: IndexerConfig,
+        patterns: Arc<Patterns>,
     ) -> Indexer {
         Indexer {
+            patterns,
             marks,
             last_lsn: committed.lsn,
             seqs: committed.seqs.clone(),
@@ -199,6 +207,9 @@ impl Indexer {
             self.apply(entry.lsn, &control);
             return;
         }
+        if self.failing || entry.lsn <= self.last_lsn {
+            return;
+        }
         let mut records = Vec::new();
         for r in crate::batch::decode_payload(&entry.payload) {
             match r {
@@ -209,6 +220,9 @@ impl Indexer {
                 }
             }
         }
+        // The WAL keeps the client's lines; the ids are mined again, and come out the
+        // same (see `patterns`).
+        self.patterns.assign(&mut records);
         self.add_or_fail(entry.lsn, &records);
     }
 
@@ -704,6 +718,17 @@ impl Indexer {
         }
     }
 
+    /// Saves the miner's state (see [`Patterns::save`]); a failure is a warning on
+    /// `/healthz`: the ids can be mined again, nothing is lost.
+    fn save_patterns(&mut self, now: bool) {
+        match self.patterns.save(now) {
+            Ok(()) => self.health.clear("patterns"),
+            Err(e) => self
+                .health
+                .report("patterns", Severity::Warning, e.to_string()),
+        }
+    }
+
     /// Commits every written partition; returns whether anything was committed.
     pub fn commit(&mut self) -> bool {
         if self.failing {
@@ -887,7 +912,9 @@ impl Indexer {
                 // Before the commit, `dirty` still tells which writers got nothing during
                 // this interval.
                 self.retire_idle();
-                self.commit();
+                if self.commit() {
+                    self.save_patterns(false);
+                }
                 // A commit is when the merge policy starts merges; writers opened since
                 // the last one (compactions' included) brought their merge threads.
                 self.merge_priority.lower_new_merge_threads();
@@ -899,6 +926,7 @@ impl Indexer {
             }
         }
         self.commit();
+        self.save_patterns(true);
         for (_, w) in self.writers.drain() {
             let _ = w.writer.wait_merging_threads();
         }

@@ -9,6 +9,8 @@
 //! - `ingest` (private): the thread that owns the WAL (dedupe, append, fsync, hand-off).
 //! - `indexing` (private): the thread that adds records to Tantivy and commits.
 //! - [`partition`]: one Tantivy index per UTC day, and the [`Catalog`] of them.
+//! - [`patterns`]: the pattern (message template) id each record gets at ingest, the
+//!   miner's saved state, and the ids merged into others.
 //! - [`schema`]: the Tantivy schema and the record ↔ document mapping.
 //! - `es_source` (private): the stored form of a record that came through `/es`, its
 //!   document with the values the columns hold cut out, and its rebuilding on read.
@@ -41,6 +43,7 @@ mod ingest;
 mod json_value;
 mod merge_priority;
 pub mod partition;
+pub mod patterns;
 mod redact;
 pub mod retention;
 pub mod schema;
@@ -154,6 +157,7 @@ pub struct Engine {
     retention: retention::RetentionConfig,
     wal_dir: PathBuf,
     redaction: Option<Arc<redact::Redaction>>,
+    patterns: Arc<patterns::Patterns>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -204,6 +208,7 @@ impl Engine {
             durable: durable_lsn.clone(),
         };
         let mut seqs = SeqTracker::new(checkpoint.seqs.clone());
+        let patterns = Arc::new(patterns::Patterns::open(dir, &catalog));
         let retention = config.indexer.retention.clone();
         let mut indexer = Indexer::new(
             catalog.clone(),
@@ -213,6 +218,7 @@ impl Engine {
             health.clone(),
             wal_dir.clone(),
             config.indexer.clone(),
+            patterns.clone(),
         );
         let mut replayed = 0usize;
         let (wal, report) =
@@ -286,7 +292,13 @@ impl Engine {
             retention,
             wal_dir: wal_dir_kept,
             redaction: config.redact.map(|r| Arc::new(redact::Redaction::new(r))),
+            patterns,
         })
+    }
+
+    /// The pattern miner: templates and first-seen times of the ids records carry.
+    pub fn patterns(&self) -> &Arc<patterns::Patterns> {
+        &self.patterns
     }
 
     /// Records older than this are past `--retention`: ingest refuses them (they would
@@ -304,19 +316,22 @@ impl Engine {
     /// their source's high-water mark are counted as duplicates and dropped. With
     /// `--redact` rules ([`EngineConfig::redact`]), the batch is redacted first.
     pub async fn ingest(&self, mut batch: PreparedBatch) -> Result<IngestOutcome, IngestError> {
-        if let Some(redaction) = &self.redaction {
-            // Regexes over a whole batch are CPU work: off the async workers.
-            let redaction = redaction.clone();
-            let redacted = tokio::task::spawn_blocking(move || {
+        // Regexes and pattern mining over a whole batch are CPU work: off the async
+        // workers. Redaction first, so no template holds a secret.
+        let redaction = self.redaction.clone();
+        let patterns = self.patterns.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            if let Some(redaction) = redaction {
                 redaction.apply(&mut batch);
-                batch
-            });
-            batch = match redacted.await {
-                Ok(batch) => batch,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(_) => return Err(IngestError::ShuttingDown),
-            };
-        }
+            }
+            patterns.assign(&mut batch.records);
+            batch
+        });
+        batch = match prepared.await {
+            Ok(batch) => batch,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Err(IngestError::ShuttingDown),
+        };
         let (reply, rx) = oneshot::channel();
         {
             let tx = self.wal_tx.lock().expect("lock");

@@ -472,6 +472,41 @@ impl Miner {
         self.others.get(&id).map(|_| OTHER_TEMPLATE.to_string())
     }
 
+    /// How many ids have been merged into another; it only grows, so a caller can tell
+    /// from it that its view of the aliases is stale.
+    pub fn alias_count(&self) -> usize {
+        self.alias.len()
+    }
+
+    /// Every merged-away id with the live id it resolves to.
+    pub fn alias_pairs(&self) -> impl Iterator<Item = (PatternId, PatternId)> + '_ {
+        self.alias.iter().map(|(gone, live)| (*gone, *live))
+    }
+
+    /// One pattern as [`Miner::patterns`] lists it: a live id, a merged one (described as
+    /// its survivor) or a group's "other"; `None` for an id this miner does not know.
+    pub fn info(&self, id: PatternId) -> Option<PatternInfo> {
+        let id = self.resolve(id);
+        if let Some(&c) = self.by_id.get(&id) {
+            let c = &self.clusters[c as usize];
+            return Some(PatternInfo {
+                id,
+                group: self.groups[c.group as usize].name.clone(),
+                template: render(&c.template),
+                count: c.count,
+                sample: c.sample.clone(),
+            });
+        }
+        let g = &self.groups[*self.others.get(&id)? as usize];
+        Some(PatternInfo {
+            id,
+            group: g.name.clone(),
+            template: OTHER_TEMPLATE.to_string(),
+            count: g.other_count,
+            sample: String::new(),
+        })
+    }
+
     /// How many live patterns `group` has (its "other" not counted).
     pub fn pattern_count(&self, group: &str) -> usize {
         self.group_index

@@ -13,6 +13,8 @@
 //!   field names with types and top values; hosts and containers with their time spans.
 //! - [`aggregate`](mod@aggregate): Elasticsearch-style aggregations over the same shards, merged
 //!   exactly from each shard's intermediate results.
+//! - [`patterns`](mod@patterns): the message templates of a query's records, with counts,
+//!   trends, and which are new or surging (`/api/v1/patterns`).
 //! - [`stop`]: a request's time limit and its client's disconnect, checked while
 //!   segments are scanned.
 
@@ -22,6 +24,7 @@ pub mod fields;
 pub mod follow;
 pub mod lang;
 pub mod parse;
+pub mod patterns;
 pub mod search;
 pub mod shard;
 pub mod sources;

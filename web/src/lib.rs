@@ -5,6 +5,7 @@
 //! - [`search`]: `GET /api/v1/search`.
 //! - [`tail`]: `GET /api/v1/tail`, history then live records as NDJSON or SSE.
 //! - [`aggregate`]: `POST /api/v1/aggregate`.
+//! - [`patterns`]: `GET /api/v1/patterns`.
 //! - [`catalog`]: `GET /api/v1/fields` and `GET /api/v1/sources`: what is in the index.
 //! - [`es`]: the Elasticsearch-compatible API under `/es` (its own module tree).
 //! - [`ops`]: `GET /healthz` and `GET /metrics` (Prometheus text).
@@ -31,6 +32,7 @@ pub mod headers;
 pub mod ingest;
 pub mod ops;
 pub mod otlp;
+pub mod patterns;
 pub mod routes;
 pub mod search;
 pub mod tail;

@@ -5,7 +5,9 @@
 
 use crate::auth::{Access, Scope};
 use crate::AppState;
-use crate::{admin, aggregate, assets, auth, catalog, dashboards, ingest, ops, otlp, search, tail};
+use crate::{
+    admin, aggregate, assets, auth, catalog, dashboards, ingest, ops, otlp, patterns, search, tail,
+};
 use axum::http::Method;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
@@ -70,6 +72,11 @@ pub fn api() -> Vec<Route<AppState>> {
         ),
         Route::new("/api/v1/fields", &[("GET", QUERY)], get(catalog::fields)),
         Route::new("/api/v1/sources", &[("GET", QUERY)], get(catalog::sources)),
+        Route::new(
+            "/api/v1/patterns",
+            &[("GET", QUERY)],
+            get(patterns::patterns),
+        ),
         Route::new(
             "/api/v1/admin/reset-seq",
             &[("POST", ADMIN)],

@@ -12,7 +12,9 @@ use crate::lang::ast::{Leaf, Node, Value, WildPart};
 use crate::lang::parser;
 use crate::parse::QueryError;
 use regex::Regex;
+use skein_indexer::patterns::canonical;
 use skein_indexer::schema::{self, names, Fields, TEXT_TOKENIZER};
+use skein_model::PatternId;
 use skein_model::{Record, Timestamp};
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -56,6 +58,9 @@ enum Cond {
     Or(Vec<Cond>),
     Not(Box<Cond>),
     KeywordEq(Keyword, String),
+    /// `pattern:ID`: the record's pattern is `ID` or was merged with it (asked at each
+    /// record, so a merge during a long follow counts at once).
+    Pattern(PatternId),
     KeywordRegex(Keyword, Regex),
     KeywordRange(Keyword, Bound<String>, Bound<String>),
     KeywordExists(Keyword),
@@ -209,6 +214,9 @@ fn direct_leaf(leaf: &Leaf, now: Timestamp, text: &mut TextAnalyzer) -> Option<C
     if let Some(k) = keyword(name) {
         return Some(match &leaf.value {
             Value::Word(w) | Value::Phrase(w) if w.len() > MAX_KEYWORD_BYTES => Cond::Nothing,
+            Value::Word(w) | Value::Phrase(w) if matches!(k, Keyword::Pattern) => {
+                w.parse().map_or(Cond::Nothing, Cond::Pattern)
+            }
             Value::Word(w) | Value::Phrase(w) => Cond::KeywordEq(k, w.clone()),
             Value::Wildcard(parts) => Cond::KeywordRegex(k, whole(&wildcard_regex(parts))?),
             Value::Regex(r) => Cond::KeywordRegex(k, whole(r)?),
@@ -270,6 +278,7 @@ fn eval(c: &Cond, r: &Record, text: &mut TextAnalyzer) -> bool {
         Cond::Or(items) => items.iter().any(|i| eval(i, r, text)),
         Cond::Not(inner) => !eval(inner, r, text),
         Cond::KeywordEq(k, v) => *keyword_value(*k, r) == **v,
+        Cond::Pattern(want) => r.pattern.is_some_and(|p| canonical(p) == canonical(*want)),
         Cond::KeywordRegex(k, re) => {
             let v = keyword_value(*k, r);
             !v.is_empty() && v.len() <= MAX_KEYWORD_BYTES && re.is_match(&v)

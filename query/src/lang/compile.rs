@@ -182,6 +182,9 @@ impl<'a> Compiler<'a> {
                     .into(),
             )),
 
+            (Target::Keyword(f, "pattern"), Value::Word(w) | Value::Phrase(w)) => {
+                Ok(pattern_query(f, w))
+            }
             (Target::Keyword(f, _), Value::Word(w) | Value::Phrase(w)) => Ok(Box::new(
                 TermQuery::new(Term::from_field_text(f, w), IndexRecordOption::Basic),
             )),
@@ -413,4 +416,27 @@ fn string_prefix_range(f: Field, path: &str, prefix: &str) -> Box<dyn Query> {
         }
     };
     Box::new(RangeQuery::new(Bound::Included(term(prefix)), upper))
+}
+
+/// `pattern:ID`: the records stored under `ID` and under every id merged with it
+/// ([`skein_indexer::patterns::equivalents`]).
+fn pattern_query(field: Field, value: &str) -> Box<dyn Query> {
+    let term = |v: &str| -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, v),
+            IndexRecordOption::Basic,
+        ))
+    };
+    let ids = value
+        .parse()
+        .ok()
+        .and_then(skein_indexer::patterns::equivalents);
+    match ids {
+        Some(ids) => Box::new(BooleanQuery::new(
+            ids.iter()
+                .map(|id| (Occur::Should, term(&id.to_string())))
+                .collect(),
+        )),
+        None => term(value),
+    }
 }
