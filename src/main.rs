@@ -28,6 +28,7 @@ mod escape;
 mod health_cmd;
 mod import;
 mod logs;
+mod patterns_cmd;
 mod render;
 mod search_cmd;
 mod serve;
@@ -84,6 +85,9 @@ enum Command {
     Search(search_cmd::SearchArgs),
     /// Count over time, split by a field, top values, or statistics of a numeric field.
     Agg(agg_cmd::AggArgs),
+    /// The message templates (patterns) of the matching records, with counts and
+    /// trends; new and surging ones marked.
+    Patterns(patterns_cmd::PatternsArgs),
     /// Operator views of a running server (`partitions`).
     Admin(admin_cmd::AdminArgs),
     /// Make, list and revoke the tokens of a data directory.
@@ -143,6 +147,7 @@ fn main() -> Result<()> {
         Command::Agent(args) => agent::run(args),
         Command::Search(args) => search_cmd::run(args),
         Command::Agg(args) => agg_cmd::run(args),
+        Command::Patterns(args) => patterns_cmd::run(args),
         Command::Gen(args) => gen(args),
         Command::Token(args) => token_cmd::run(args),
         Command::Admin(args) => admin_cmd::run(args),
