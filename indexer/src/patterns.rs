@@ -14,7 +14,10 @@
 //!   rebuilt from the newest records of the partitions when the engine opens.
 //! - **Merged patterns.** When the miner finds two patterns of a group are one, the
 //!   merged-away id becomes an alias. Queries for either id match both
-//!   ([`equivalents`]), through one table per process (a server runs one engine).
+//!   ([`equivalents`]), through one table per process: the query compiler and the live
+//!   matcher are handed a schema, not an engine. A server runs one engine; where a
+//!   process opens several (tests), the table holds the merges of all of them, which
+//!   cannot clash since an id hashes its group and template.
 
 use crate::partition::Catalog;
 use skein_model::{PatternId, Record, Timestamp};
@@ -137,6 +140,10 @@ impl Patterns {
     /// Loads the state in `data_dir`, or rebuilds it from `catalog`'s newest records when
     /// there is none (or it cannot be read: then the file is set aside, not lost).
     pub fn open(data_dir: &Path, catalog: &Catalog) -> Patterns {
+        Self::open_with(data_dir, catalog, Config::default())
+    }
+
+    fn open_with(data_dir: &Path, catalog: &Catalog, config: Config) -> Patterns {
         let path = data_dir.join(FILE);
         let loaded = match std::fs::read(&path) {
             Ok(bytes) => match Self::decode(&bytes) {
@@ -157,7 +164,7 @@ impl Patterns {
         let rebuild = loaded.is_none();
         let patterns = Patterns {
             inner: Mutex::new(loaded.unwrap_or_else(|| Inner {
-                miner: Miner::new(Config::default()),
+                miner: Miner::new(config),
                 first_seen: HashMap::new(),
                 changed: false,
                 saved_at: Instant::now(),
@@ -246,11 +253,10 @@ impl Patterns {
         }
     }
 
-    /// Rebuilds the process's table of merged ids from the miner's aliases.
+    /// Adds the miner's merges to the process's table of merged ids.
     fn publish_equivalents(&self, inner: &mut Inner) {
         inner.aliases = inner.miner.alias_count();
         if inner.aliases == 0 {
-            *EQUIVALENTS.write().expect("lock") = None;
             return;
         }
         let mut by_live: HashMap<PatternId, Vec<PatternId>> = HashMap::new();
@@ -260,7 +266,8 @@ impl Patterns {
                 .or_insert_with(|| vec![to_model(live)])
                 .push(to_model(old));
         }
-        let mut table = HashMap::new();
+        let mut global = EQUIVALENTS.write().expect("lock");
+        let mut table: Equivalents = global.as_deref().cloned().unwrap_or_default();
         for ids in by_live.into_values() {
             // A merged id's first-seen time is the earlier of the two.
             let first = ids
@@ -275,7 +282,7 @@ impl Patterns {
                 table.insert(*id, ids.clone());
             }
         }
-        *EQUIVALENTS.write().expect("lock") = Some(Arc::new(table));
+        *global = Some(Arc::new(table));
     }
 
     /// What is known of `id` (any id of it, merged or live).
@@ -316,5 +323,88 @@ impl Patterns {
                 source,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(container: &str, message: &str, at: i64) -> Record {
+        let mut r = Record::new(Timestamp(at), message);
+        r.container = container.into();
+        r
+    }
+
+    /// Two patterns the miner merges stay one for queries (either id means both), and
+    /// their first-seen time is the earlier one; a restart from the saved state keeps
+    /// it all.
+    #[test]
+    fn merged_ids_mean_the_same_pattern_and_survive_a_restart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&tmp.path().join("partitions")).unwrap();
+        // One child per tree node makes this miner merge the shapes below (see the
+        // miner's own merge test).
+        let config = || Config {
+            max_children: 1,
+            ..Config::default()
+        };
+        let p = Patterns::open_with(tmp.path(), &catalog, config());
+        let mut records = vec![
+            rec("merge-test", "x p c d", 10),
+            rec("merge-test", "x q c e", 5),
+            rec("merge-test", "x r c e", 20),
+        ];
+        p.assign(&mut records);
+        let (a, b) = (records[0].pattern.unwrap(), records[1].pattern.unwrap());
+        assert_ne!(a, b);
+        assert!(equivalents(a).is_none());
+        let mut last = vec![rec("merge-test", "x s c d", 30)];
+        p.assign(&mut last);
+        let survivor = a.min(b);
+        assert_eq!(last[0].pattern, Some(survivor));
+        let ids = equivalents(a.max(b)).expect("merged");
+        assert_eq!(ids[0], survivor);
+        assert!(ids.contains(&a) && ids.contains(&b));
+        assert_eq!(canonical(a.max(b)), survivor);
+        let d = p.describe(a.max(b)).unwrap();
+        assert_eq!(d.id, survivor);
+        assert_eq!(d.first_seen, Some(Timestamp(5)));
+        assert_eq!(d.group, "merge-test");
+
+        p.save(true).unwrap();
+        let again = Patterns::open_with(tmp.path(), &catalog, config());
+        let mut more = vec![rec("merge-test", "x t c e", 40)];
+        again.assign(&mut more);
+        assert_eq!(more[0].pattern, Some(survivor));
+        assert_eq!(again.describe(b).unwrap().first_seen, Some(Timestamp(5)));
+    }
+
+    /// The state file unreadable: set aside, and the miner starts again (here from an
+    /// empty catalog) rather than failing the server.
+    #[test]
+    fn an_unreadable_state_is_set_aside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&tmp.path().join("partitions")).unwrap();
+        std::fs::write(tmp.path().join(FILE), b"{ not json").unwrap();
+        let p = Patterns::open(tmp.path(), &catalog);
+        let mut r = vec![rec("c", "hello 1", 1)];
+        p.assign(&mut r);
+        assert!(r[0].pattern.is_some());
+        assert!(tmp.path().join("patterns.json.unreadable").exists());
+    }
+
+    #[test]
+    fn groups_are_compose_services_then_containers() {
+        let mut r = rec("shop-web-1", "m", 1);
+        assert_eq!(group_of(&r), "shop-web-1");
+        r.labels.insert(COMPOSE_SERVICE.into(), "web".into());
+        assert_eq!(group_of(&r), "web");
+        let mut otel = Record::new(Timestamp(1), "m");
+        otel.fields.insert("service.name".into(), "checkout".into());
+        otel.host = "h".into();
+        assert_eq!(group_of(&otel), "checkout");
+        otel.fields.clear();
+        assert_eq!(group_of(&otel), "h");
     }
 }

@@ -277,20 +277,29 @@ pub fn patterns(
         .map(|r| r.id)
         .collect();
     if !candidates.is_empty() {
-        // The history: HISTORY_RANGES lengths of the range before it, in as many
-        // buckets as the trend, so the range is a whole number of them ahead.
-        let span = end.0.saturating_sub(start.0).max(1);
-        let history = (
-            Timestamp(start.0.saturating_sub(span.saturating_mul(HISTORY_RANGES))),
-            Timestamp(start.0.saturating_sub(1)),
+        // The history: HISTORY_RANGES lengths of the range before it, in whole buckets
+        // ending where the range's first one begins, so that none is cut short.
+        let span_ms = (end.0.saturating_sub(start.0) / 1_000_000).max(1);
+        let coarse = interval::auto(
+            Some((
+                start,
+                Timestamp(start.0 + (span_ms * HISTORY_RANGES).saturating_mul(1_000_000)),
+            )),
+            TREND_BUCKETS,
         );
-        let coarse = interval::auto(Some(history), TREND_BUCKETS);
         let coarse_ms = coarse.millis().max(1);
+        let history_end = start.0.div_euclid(1_000_000).div_euclid(coarse_ms) * coarse_ms;
+        let history_start =
+            history_end - (span_ms * HISTORY_RANGES + coarse_ms - 1) / coarse_ms * coarse_ms;
+        let history = (
+            Timestamp(history_start.saturating_mul(1_000_000)),
+            Timestamp(history_end.saturating_mul(1_000_000) - 1),
+        );
         let (q, size) = only(&req.q, &candidates);
         let (_, past, cut) = tally(catalog, req, q, history, trend_aggs(size, coarse.fixed()))?;
         timed_out |= cut;
         let past_buckets = bucket_starts(history.0, history.1, coarse_ms);
-        let ahead = (span.div_euclid(1_000_000) / coarse_ms + 1) as usize;
+        let ahead = (span_ms as u64).div_ceil(coarse_ms as u64).max(1) as usize;
         for r in rows.iter_mut().filter(|r| candidates.contains(&r.id)) {
             r.surging = surges(r.count, past.get(&r.id), &past_buckets, coarse_ms, ahead);
         }
@@ -304,7 +313,7 @@ pub fn patterns(
             .iter()
             .map(|ms| Timestamp(ms.saturating_mul(1_000_000)))
             .collect(),
-        interval: step.fixed(),
+        interval: step.to_string(),
         timed_out,
         took_ms: started.elapsed().as_millis() as u64,
     })
@@ -326,12 +335,18 @@ fn surges(
         .iter()
         .map(|b| history.and_then(|h| h.trend.get(b)).copied().unwrap_or(0) as f64)
         .collect();
+    // Where the pattern's history begins, its first bucket holds only part of its
+    // interval (records start mid-bucket); fitted, it reads as a steep rise.
+    let series = match series.iter().position(|n| *n > 0.0) {
+        Some(first) if first + 1 < series.len() => &series[first + 1..],
+        _ => &series[..],
+    };
     let spec = Spec {
         periods: Some(ahead),
         season: Season::Auto,
         confidence: 0.99,
     };
-    let (expected, upper) = match forecast::forecast(&series, step_ms, &spec) {
+    let (expected, upper) = match forecast::forecast(series, step_ms, &spec) {
         Some(f) => f
             .ahead
             .iter()
@@ -344,4 +359,37 @@ fn surges(
     };
     let count = count as f64;
     count > upper && count >= SURGE_MIN_FACTOR * expected.max(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally(per_bucket: &[(i64, u64)]) -> Tally {
+        Tally {
+            trend: per_bucket.iter().copied().collect(),
+            ..Tally::default()
+        }
+    }
+
+    #[test]
+    fn a_steady_pattern_does_not_surge_and_a_tenfold_one_does() {
+        let buckets: Vec<i64> = (0..24).map(|i| i * 600_000).collect();
+        let steady = tally(&buckets.iter().map(|b| (*b, 6)).collect::<Vec<_>>());
+        assert!(!surges(42, Some(&steady), &buckets, 600_000, 7));
+        assert!(surges(330, Some(&steady), &buckets, 600_000, 7));
+        // No history at all: anything well above nothing surges.
+        assert!(surges(30, None, &buckets, 600_000, 7));
+        assert!(!surges(5, None, &buckets, 600_000, 7));
+        // A history that begins mid-bucket (4 of 6) is not read as a rise.
+        let mut late = steady.trend.clone();
+        late.insert(0, 4);
+        late.remove(&(23 * 600_000));
+        let late = Tally {
+            trend: late,
+            ..Tally::default()
+        };
+        assert!(!surges(42, Some(&late), &buckets, 600_000, 7));
+        assert!(surges(333, Some(&late), &buckets, 600_000, 6));
+    }
 }

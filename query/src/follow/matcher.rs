@@ -383,12 +383,15 @@ mod tests {
     /// the same records.
     #[test]
     fn agrees_with_tantivy() {
-        let records = vec![
+        let mut records = vec![
             rec("web", "payment failed: connection reset by peer"),
             rec("api-1", "GET /api/v1/items 200"),
             rec("api-2", "Connection Reset"),
             rec("worker", ""),
         ];
+        records[0].pattern = Some(PatternId::new(7));
+        records[1].pattern = Some(PatternId::new(8));
+        records[2].pattern = Some(PatternId::new(7));
         let ix = BatchIndex::build(&records).unwrap();
         let schema = schema::build_schema().0;
         for q in [
@@ -413,6 +416,11 @@ mod tests {
             "fields.latency_ms:1830 OR container:worker",
             "@timestamp:[1970-01-01 TO now]",
             "container:web OR (GET AND items)",
+            "pattern:000000000007",
+            "NOT pattern:000000000007",
+            "pattern:000000000008 OR container:worker",
+            "pattern:nonsense",
+            "_exists_:pattern",
         ] {
             let mut m = LiveMatcher::new(&schema, q, Timestamp::now()).unwrap();
             let direct = m.matching(&records, Some(&ix));
