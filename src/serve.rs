@@ -125,6 +125,10 @@ pub struct ServerArgs {
         value_delimiter = '\n'
     )]
     pub redact: Vec<String>,
+    /// Do not give records a `pattern` (their message's template) at ingest: saves the
+    /// mining's CPU; /api/v1/patterns then finds none for what arrives meanwhile.
+    #[arg(long)]
+    pub no_patterns: bool,
     #[command(flatten)]
     pub security: SecurityArgs,
 }
@@ -196,6 +200,7 @@ impl ServerArgs {
             retain: Vec::new(),
             max_disk: None,
             redact: Vec::new(),
+            no_patterns: false,
             security: SecurityArgs {
                 session_hours: 12.0,
                 auth_failures_per_minute: skein_web::auth::DEFAULT_FAILURES_PER_MINUTE,
@@ -259,6 +264,7 @@ pub fn run(args: ServerArgs, up: Option<Up>) -> Result<()> {
             .map(|r| retain_rule(r))
             .collect::<Result<_>>()?,
     };
+    config.patterns = !args.no_patterns;
     if let Some(rules) = crate::agent::redactor(&args.redact)? {
         tracing::info!("ingest redacts {}", rules.rule_names().join(", "));
         config.redact = Some(Arc::new(rules));

@@ -103,6 +103,13 @@ fn a_snapshot_of_a_busy_server_starts_with_every_acknowledged_record_once() {
         "every record acknowledged before the snapshot"
     );
     assert!(got.is_subset(&after), "nothing that was not acknowledged");
+    // The patterns come along: the copy gives the records the ids the original did.
+    assert!(snap.join("patterns.json").exists());
+    let pattern_of = |s: &Server| {
+        s.search(&[("q", "container:snap"), ("limit", "1")])["hits"][0]["pattern"].clone()
+    };
+    assert!(pattern_of(&copy).is_string());
+    assert_eq!(pattern_of(&copy), pattern_of(&server));
     // The original goes on with everything.
     let all = acked.lock().unwrap().len() as u64;
     server.wait_total("container:snap", all);

@@ -552,6 +552,9 @@ impl Indexer {
             ..SnapshotReport::default()
         };
         snapshot::partitions(&self.catalog, dir, &mut report)?;
+        self.patterns
+            .save_into(dir)
+            .map_err(|e| SnapshotError::Unavailable(e.to_string()))?;
         CheckpointFile::new(dir.join("checkpoint.json"))
             .store(&self.committed)
             .map_err(|source| SnapshotError::Io {

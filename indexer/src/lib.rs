@@ -117,6 +117,8 @@ pub struct EngineConfig {
     pub inflight_bytes: usize,
     /// `--redact` rules applied to every batch before it is written; none by default.
     pub redact: Option<Arc<skein_model::redact::Redactor>>,
+    /// Whether records get a pattern id at ingest (on by default; `--no-patterns`).
+    pub patterns: bool,
 }
 
 impl EngineConfig {
@@ -138,6 +140,7 @@ impl EngineConfig {
             wal_segment_bytes: 64 << 20,
             inflight_bytes: 256 << 20,
             redact: None,
+            patterns: true,
         }
     }
 }
@@ -208,7 +211,11 @@ impl Engine {
             durable: durable_lsn.clone(),
         };
         let mut seqs = SeqTracker::new(checkpoint.seqs.clone());
-        let patterns = Arc::new(patterns::Patterns::open(dir, &catalog));
+        let patterns = Arc::new(if config.patterns {
+            patterns::Patterns::open(dir, &catalog)
+        } else {
+            patterns::Patterns::off()
+        });
         let retention = config.indexer.retention.clone();
         let mut indexer = Indexer::new(
             catalog.clone(),

@@ -76,6 +76,8 @@ pub struct Described {
 pub struct Patterns {
     inner: Mutex<Inner>,
     path: PathBuf,
+    /// Off (`--no-patterns`): records get no pattern and nothing is saved.
+    enabled: bool,
 }
 
 struct Inner {
@@ -128,6 +130,15 @@ pub fn group_of(r: &Record) -> &str {
     &r.host
 }
 
+fn write(path: &Path, bytes: &[u8]) -> Result<(), PatternsError> {
+    skein_model::atomic_file::write_atomic(path, bytes, None).map_err(|source| {
+        PatternsError::Save {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
 fn to_model(id: skein_patterns::PatternId) -> PatternId {
     PatternId::new(id.0)
 }
@@ -171,6 +182,7 @@ impl Patterns {
                 aliases: 0,
             })),
             path,
+            enabled: true,
         };
         if rebuild {
             let n = patterns.rebuild(catalog);
@@ -180,6 +192,21 @@ impl Patterns {
         }
         patterns.publish_equivalents(&mut patterns.inner.lock().expect("lock"));
         patterns
+    }
+
+    /// No mining: records get no pattern (`--no-patterns`).
+    pub fn off() -> Patterns {
+        Patterns {
+            inner: Mutex::new(Inner {
+                miner: Miner::new(Config::default()),
+                first_seen: HashMap::new(),
+                changed: false,
+                saved_at: Instant::now(),
+                aliases: 0,
+            }),
+            path: PathBuf::new(),
+            enabled: false,
+        }
     }
 
     fn decode(bytes: &[u8]) -> Result<Inner, String> {
@@ -233,7 +260,7 @@ impl Patterns {
 
     /// Gives each record its pattern id, learning from its message.
     pub fn assign(&self, records: &mut [Record]) {
-        if records.is_empty() {
+        if records.is_empty() || !self.enabled {
             return;
         }
         let mut inner = self.inner.lock().expect("lock");
@@ -301,6 +328,9 @@ impl Patterns {
 
     /// Writes the state if it changed and [`SAVE_EVERY`] has passed (or `now` is set).
     pub fn save(&self, now: bool) -> Result<(), PatternsError> {
+        if !self.enabled {
+            return Ok(());
+        }
         let bytes = {
             let mut inner = self.inner.lock().expect("lock");
             if !inner.changed || (!now && inner.saved_at.elapsed() < SAVE_EVERY) {
@@ -308,21 +338,29 @@ impl Patterns {
             }
             inner.changed = false;
             inner.saved_at = Instant::now();
-            let miner = String::from_utf8(inner.miner.save()).expect("the miner saves JSON");
-            let saved = Saved {
-                version: 1,
-                miner: serde_json::value::RawValue::from_string(miner)
-                    .expect("the miner saves JSON"),
-                first_seen: inner.first_seen.iter().map(|(k, v)| (*k, *v)).collect(),
-            };
-            serde_json::to_vec(&saved).expect("serialisable")
+            Self::encode(&inner)
         };
-        skein_model::atomic_file::write_atomic(&self.path, &bytes, None).map_err(|source| {
-            PatternsError::Save {
-                path: self.path.clone(),
-                source,
-            }
-        })
+        write(&self.path, &bytes)
+    }
+
+    /// Writes the state into `dir` (a snapshot). It may be ahead of the snapshot's
+    /// records, which is harmless: a line the miner has seen joins its own pattern again.
+    pub fn save_into(&self, dir: &Path) -> Result<(), PatternsError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let bytes = Self::encode(&self.inner.lock().expect("lock"));
+        write(&dir.join(FILE), &bytes)
+    }
+
+    fn encode(inner: &Inner) -> Vec<u8> {
+        let miner = String::from_utf8(inner.miner.save()).expect("the miner saves JSON");
+        let saved = Saved {
+            version: 1,
+            miner: serde_json::value::RawValue::from_string(miner).expect("the miner saves JSON"),
+            first_seen: inner.first_seen.iter().map(|(k, v)| (*k, *v)).collect(),
+        };
+        serde_json::to_vec(&saved).expect("serialisable")
     }
 }
 

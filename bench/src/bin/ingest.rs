@@ -181,6 +181,8 @@ enum Arm {
     Tls,
     /// HTTP, auth off, with the `--baseline` binary.
     Baseline,
+    /// HTTP, auth off, `--no-patterns`: what mining patterns at ingest costs.
+    NoPatterns,
 }
 
 impl Arm {
@@ -191,6 +193,7 @@ impl Arm {
             Arm::Token => "token",
             Arm::Tls => "tls",
             Arm::Baseline => "baseline",
+            Arm::NoPatterns => "no-patterns",
         }
     }
 
@@ -390,6 +393,8 @@ fn run_arm(
     };
     let mut server = if arm.tls() {
         ServerProcess::start_tls_bin(bin, dir, &[])?
+    } else if arm == Arm::NoPatterns {
+        ServerProcess::start_bin(bin, dir, &["--no-patterns"])?
     } else {
         ServerProcess::start_bin(bin, dir, &[])?
     };
