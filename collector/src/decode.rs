@@ -129,6 +129,9 @@ pub struct SourceDecoder {
     max_line: usize,
     /// A json-file or CRI entry handed over in pieces, being gathered.
     long: Option<LongEntry>,
+    /// Whether whole lines skip the mergers (see [`Self::whole_line_passes`]); off only
+    /// in tests, to check that skipping them changes nothing.
+    direct: bool,
 }
 
 /// The pieces of one on-disk json-file or CRI entry so far: its first bytes up to the
@@ -162,6 +165,7 @@ impl SourceDecoder {
             skip: [None; 3],
             max_line: max_line_bytes.max(1),
             long: None,
+            direct: true,
         }
     }
 
@@ -295,6 +299,25 @@ impl SourceDecoder {
                     if self.skip[e.stream.index()].is_some_and(|m| offset <= m) {
                         return;
                     }
+                    let text = e.text();
+                    if e.is_complete()
+                        && self.direct
+                        && self.multiline.is_none()
+                        && self.lines.is_empty()
+                        && !self.partial.is_pending(e.stream)
+                        && self.partial.fits(text.len())
+                    {
+                        // See `whole_line_passes` (not callable here: `e` borrows the
+                        // json-file decoder).
+                        out.push(Event {
+                            stream: Some(e.stream),
+                            time: e.time,
+                            payload: payload::parse_slice(text, &self.payload),
+                            offset,
+                            last_offset: offset,
+                        });
+                        return;
+                    }
                     self.partial.push(
                         e.stream,
                         e.time,
@@ -312,6 +335,16 @@ impl SourceDecoder {
                     if self.skipped(e.stream.index(), offset) {
                         return;
                     }
+                    if e.complete && self.whole_line_passes(e.stream, e.text.len()) {
+                        out.push(Event {
+                            stream: Some(e.stream),
+                            time: e.time,
+                            payload: payload::parse_slice(e.text, &self.payload),
+                            offset,
+                            last_offset: offset,
+                        });
+                        return;
+                    }
                     self.partial.push(
                         e.stream,
                         e.time,
@@ -326,6 +359,17 @@ impl SourceDecoder {
             Format::Plain => unreachable!("plain lines are pushed by push_plain"),
         }
         self.emit_lines(now, out);
+    }
+
+    /// Whether a whole line of `len` bytes on `stream` would leave the mergers at once,
+    /// unchanged: then it is parsed straight from the caller's bytes (the common case),
+    /// without a copy of its own in a merger.
+    fn whole_line_passes(&self, stream: Stream, len: usize) -> bool {
+        self.direct
+            && self.multiline.is_none()
+            && self.lines.is_empty()
+            && !self.partial.is_pending(stream)
+            && self.partial.fits(len)
     }
 
     /// Emits multiline events that waited their full flush time.
@@ -625,6 +669,49 @@ mod tests {
         assert_eq!((out[0].offset, out[0].last_offset), (0, 200));
         assert_eq!(out[1].payload.message, "next");
         assert_eq!(truncation(&out[1]), None);
+    }
+
+    proptest::proptest! {
+        /// Whole lines parsed straight from the caller's bytes come out as they would
+        /// through the mergers, among partial lines, long lines and both streams.
+        #[test]
+        fn whole_lines_skip_the_mergers_unchanged(
+            lines in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        proptest::strategy::Just("{\"level\":\"warn\",\"msg\":\"a \\\"b\\\"\",\"n\":1}".to_string()),
+                        "\\PC{0,30}",
+                        "[a-z ]{20,40}",
+                    ],
+                    proptest::bool::ANY,
+                    proptest::bool::ANY,
+                ),
+                0..30,
+            ),
+            cri in proptest::bool::ANY,
+        ) {
+            let format = if cri { Format::Cri } else { Format::JsonFile };
+            let run = |direct: bool| {
+                let mut d = SourceDecoder::new(format, PayloadConfig::default(), None, 32);
+                d.direct = direct;
+                let mut out = Vec::new();
+                let mut offset = 0;
+                for (i, (text, complete, stderr)) in lines.iter().enumerate() {
+                    let stream = if *stderr { Stream::Stderr } else { Stream::Stdout };
+                    let line = if cri {
+                        cri::encode_line(ts(i as u32), stream, *complete, text)
+                    } else {
+                        let text = if *complete { format!("{text}\n") } else { text.clone() };
+                        encode_line(&text, stream, ts(i as u32))
+                    };
+                    d.push_line(line.as_bytes(), offset, Instant::now(), &mut out);
+                    offset += line.len() as u64;
+                }
+                d.flush(&mut out);
+                out
+            };
+            proptest::prop_assert_eq!(run(true), run(false));
+        }
     }
 
     #[test]

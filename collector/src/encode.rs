@@ -11,7 +11,6 @@ use crate::decode::Event;
 use crate::enrich::SourceMeta;
 use skein_model::compact::{self, Source};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A batch body in the compact form, remembering whose `@source` line is in force.
@@ -135,7 +134,8 @@ impl RecordEncoder {
             out.extend_from_slice(b",\"fields\":");
             serde_json::to_writer(&mut *out, &p.fields).expect("writing to a Vec");
         }
-        write!(out, ",\"_seq\":{}", seq_base + event.offset).expect("writing to a Vec");
+        out.extend_from_slice(b",\"_seq\":");
+        write_u64(out, seq_base + event.offset);
         out.extend_from_slice(b"}\n");
     }
 }
@@ -145,8 +145,24 @@ pub const SLOTS: [&str; 3] = ["stdout", "stderr", "malformed"];
 /// The `stream` a record of each slot carries (none for malformed lines).
 const STREAMS: [&str; 3] = ["stdout", "stderr", ""];
 
+/// Appends `n` in decimal (what `write!` would, without `core::fmt`'s machinery on
+/// every record).
+fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 fn write_str(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(out, s).expect("writing to a Vec");
+    crate::parse::scan::write_json_str(out, s);
 }
 
 #[cfg(test)]
@@ -176,6 +192,15 @@ mod tests {
             r.labels.entry(k.clone()).or_insert_with(|| v.clone());
         }
         r
+    }
+
+    #[test]
+    fn writes_numbers_as_format_does() {
+        for n in [0, 1, 9, 10, 99, 100, 1 << 40, u64::MAX - 1, u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
     }
 
     proptest! {

@@ -178,9 +178,11 @@ fn main() -> Result<()> {
         if let Some(rounds) = a.redact_compare {
             return redact_compare(&a, &work, &c, rounds.max(1));
         }
-        for _ in 0..a.rounds {
+        for round in 0..a.rounds {
             if a.only.contains(&Scenario::Sink) {
-                for (arm, bin) in &arms {
+                // Each round starts with the arm the last one ended with (this,
+                // baseline, baseline, this, …), so neither always runs first.
+                for (arm, bin) in in_turn(&arms, round) {
                     use_binary(arm, bin);
                     figures.push(sink_run(&a, &work, &c, arm)?);
                 }
@@ -214,6 +216,15 @@ fn main() -> Result<()> {
         compare(&figures, &arms[0].0);
     }
     Ok(())
+}
+
+/// The arms in the order round `round` runs them: reversed every other round.
+fn in_turn(arms: &[(String, PathBuf)], round: usize) -> Vec<&(String, PathBuf)> {
+    let mut order: Vec<_> = arms.iter().collect();
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    order
 }
 
 /// Makes the scenarios run `bin` (they start `SKEIN_BIN`).

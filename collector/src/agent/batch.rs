@@ -19,6 +19,27 @@ pub(super) struct OpenBatch {
     /// Sources read into this batch (repeats allowed; sorted out when cut).
     touched: Vec<String>,
     updates: Updates,
+    /// One compression context for every batch: making one per batch set up and
+    /// zeroed its tables each time.
+    zstd: Compressor,
+}
+
+/// The zstd level batches are compressed at.
+pub(super) const ZSTD_LEVEL: i32 = 1;
+
+/// A reused zstd context (the `zstd` crate's has no `Debug`).
+struct Compressor(zstd::bulk::Compressor<'static>);
+
+impl Default for Compressor {
+    fn default() -> Compressor {
+        Compressor(zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd context for a valid level"))
+    }
+}
+
+impl std::fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "zstd level {ZSTD_LEVEL}")
+    }
 }
 
 impl OpenBatch {
@@ -106,12 +127,17 @@ impl OpenBatch {
 
     /// The batch as it goes to the spool: compressed, numbered `no`, with its
     /// position updates. The open batch keeps its contents until [`clear`](Self::clear).
-    pub(super) fn seal(&self, no: u64) -> SpooledBatch {
+    pub(super) fn seal(&mut self, no: u64) -> SpooledBatch {
+        let body = self
+            .zstd
+            .0
+            .compress(&self.body.bytes)
+            .expect("zstd compresses into memory");
         SpooledBatch {
             no,
             records: self.records,
             positions: serde_json::to_vec(&self.updates).expect("positions serialize"),
-            body: zstd::bulk::compress(&self.body.bytes, 1).expect("zstd compresses into memory"),
+            body,
         }
     }
 

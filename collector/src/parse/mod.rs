@@ -18,6 +18,7 @@ pub mod multiline;
 pub mod partial;
 pub mod payload;
 pub mod rfc3339;
+pub mod scan;
 
 use skein_model::Timestamp;
 use std::fmt;

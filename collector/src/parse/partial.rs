@@ -76,6 +76,11 @@ impl PartialMerger {
         }
     }
 
+    /// Whether a line of `len` bytes is kept whole.
+    pub fn fits(&self, len: usize) -> bool {
+        len <= self.max_bytes
+    }
+
     /// Whether a piece on `stream` is waiting for the rest of its line.
     pub fn is_pending(&self, stream: Stream) -> bool {
         self.pending[stream.index()].is_some()

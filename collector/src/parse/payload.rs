@@ -23,7 +23,7 @@
 //! [`PayloadConfig::time_from_payload`], a `time`/`ts`/`timestamp`/`@timestamp` key that
 //! parses as a time becomes [`Payload::time`].
 
-use super::rfc3339;
+use super::{rfc3339, scan};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
@@ -117,24 +117,70 @@ pub fn parse(text: Vec<u8>, config: &PayloadConfig) -> Payload {
     }
 }
 
+/// [`parse`] of borrowed text: a JSON payload is read without copying the line into a
+/// `String` of its own first (it would be dropped at once: the message and the fields
+/// are copied out of it); anything else goes through [`parse`]. The same payload either
+/// way.
+pub fn parse_slice(text: &[u8], config: &PayloadConfig) -> Payload {
+    let t = text.strip_suffix(b"\r").unwrap_or(text);
+    if t.trim_ascii().starts_with(b"{") && t.trim_ascii().ends_with(b"}") {
+        if let Ok(line) = std::str::from_utf8(t) {
+            if let Some(p) = from_json_raw(line.trim_ascii(), line, config) {
+                return p;
+            }
+        }
+    }
+    parse(text.to_vec(), config)
+}
+
 /// The JSON rule without building `Value`s for the fields: keys are borrowed where
 /// they need no unescaping and values stay as the text the payload wrote. `None`
 /// hands the line to [`from_json`], which covers what this does not: payload times,
 /// ECS's nested `{"log":{"level":…}}`, and `\uD8xx` escapes (a lone surrogate must
 /// make the line plain text, as `from_json` decides, rather than reach the server).
 fn from_json_raw(trimmed: &str, line: &str, config: &PayloadConfig) -> Option<Payload> {
-    if config.time_from_payload
-        || memchr::memmem::find(trimmed.as_bytes(), b"\\ud").is_some()
+    if config.time_from_payload || has_surrogate_escape(trimmed) {
+        return None;
+    }
+    // The scanner reads the common objects in one pass without allocating; serde_json
+    // reads the rest (and refuses what is not JSON), with the same members either way.
+    if let Some(members) = scan::object_members(trimmed) {
+        return from_members(members.as_slice(), trimmed, line);
+    }
+    let RawEntries(entries) = serde_json::from_str(trimmed).ok()?;
+    let entries: Vec<(&str, &str)> = entries.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
+    from_members(&entries, trimmed, line)
+}
+
+/// Whether `text` holds `\ud` or `\uD`: one pass over the backslashes, which are few
+/// in an application's JSON (two `memmem`s made two passes and two searchers a line).
+fn has_surrogate_escape(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr_iter(b'\\', b)
+        .any(|i| b.get(i + 1) == Some(&b'u') && matches!(b.get(i + 2), Some(b'd' | b'D')))
+}
+
+/// [`from_json_raw`] with serde_json reading every object, as before the scanner: what
+/// the scanner's answers are checked against.
+#[cfg(test)]
+fn from_json_raw_serde(trimmed: &str, line: &str) -> Option<Payload> {
+    if memchr::memmem::find(trimmed.as_bytes(), b"\\ud").is_some()
         || memchr::memmem::find(trimmed.as_bytes(), b"\\uD").is_some()
     {
         return None;
     }
     let RawEntries(entries) = serde_json::from_str(trimmed).ok()?;
+    let entries: Vec<(&str, &str)> = entries.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
+    from_members(&entries, trimmed, line)
+}
+
+/// The JSON rule on an object's members: keys unescaped, values as written.
+fn from_members(entries: &[(&str, &str)], trimmed: &str, line: &str) -> Option<Payload> {
     // At most two members are taken (the message and the level): their indexes, not a
     // vector of flags per line.
     let mut taken = [usize::MAX; 2];
     let mut n_taken = 0;
-    let mut find = |keys: &[&str], accept: &mut dyn FnMut(&RawValue) -> bool| {
+    let mut find = |keys: &[&str], accept: &mut dyn FnMut(&str) -> bool| {
         for key in keys {
             for (i, (k, v)) in entries.iter().enumerate() {
                 if !taken.contains(&i) && k.eq_ignore_ascii_case(key) && accept(v) {
@@ -147,16 +193,16 @@ fn from_json_raw(trimmed: &str, line: &str, config: &PayloadConfig) -> Option<Pa
     };
     let mut message = None;
     find(&MESSAGE_KEYS, &mut |v| {
-        message = v
-            .get()
-            .starts_with('"')
-            .then(|| serde_json::from_str::<String>(v.get()).ok())
-            .flatten();
+        message = match v.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            // Nothing escaped: the text between the quotes is the message.
+            Some(plain) if !plain.contains('\\') => Some(plain.to_string()),
+            Some(_) => serde_json::from_str::<String>(v).ok(),
+            None => None,
+        };
         message.is_some()
     });
     let mut level = None;
-    find(&LEVEL_KEYS, &mut |v| {
-        let text = v.get();
+    find(&LEVEL_KEYS, &mut |text| {
         level = match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
             // The common case, a plain string: no `Value` to build.
             Some(plain) if !plain.contains('\\') => Level::parse_loose(plain),
@@ -172,11 +218,7 @@ fn from_json_raw(trimmed: &str, line: &str, config: &PayloadConfig) -> Option<Pa
         .enumerate()
         .filter(|(i, _)| !taken.contains(i))
         .map(|(_, e)| e);
-    if level.is_none()
-        && rest
-            .clone()
-            .any(|(k, v)| k == "log" && v.get().starts_with('{'))
-    {
+    if level.is_none() && rest.clone().any(|(k, v)| *k == "log" && v.starts_with('{')) {
         return None;
     }
     let mut raw = String::new();
@@ -192,10 +234,10 @@ fn from_json_raw(trimmed: &str, line: &str, config: &PayloadConfig) -> Option<Pa
             raw.push_str(k);
             raw.push('"');
         } else {
-            raw.push_str(&serde_json::to_string(k.as_ref()).expect("a string serializes"));
+            raw.push_str(&serde_json::to_string(k).expect("a string serializes"));
         }
         raw.push(':');
-        raw.push_str(v.get());
+        raw.push_str(v);
     }
     if !raw.is_empty() {
         raw.push('}');
@@ -399,7 +441,9 @@ fn epoch_to_timestamp(n: &Number) -> Option<Timestamp> {
 /// One `key=value` pair; `value` has quotes and escapes resolved.
 struct Pair<'a> {
     key: &'a str,
-    value: String,
+    /// Borrowed from the line unless an escape was resolved: most lines with a `=`
+    /// are access logs that turn out not to be logfmt, and they should cost nothing.
+    value: Cow<'a, str>,
     quoted: bool,
 }
 
@@ -444,7 +488,7 @@ fn logfmt_pairs(line: &str) -> Option<Vec<Pair<'_>>> {
                     .count();
             pairs.push(Pair {
                 key,
-                value: line[vstart..end].to_string(),
+                value: Cow::Borrowed(&line[vstart..end]),
                 quoted: false,
             });
             pair_bytes += end - start;
@@ -468,8 +512,13 @@ fn is_key_byte(c: u8) -> bool {
 
 /// Reads a Go-style quoted string starting at the quote at `start`; returns the value
 /// and the index just past the closing quote.
-fn unquote(line: &str, start: usize) -> Option<(String, usize)> {
+fn unquote(line: &str, start: usize) -> Option<(Cow<'_, str>, usize)> {
     let b = line.as_bytes();
+    // Without a backslash before the closing quote, the value is the text between.
+    let close = memchr::memchr2(b'"', b'\\', &b[start + 1..]).map(|i| start + 1 + i);
+    if let Some(end) = close.filter(|&i| b[i] == b'"') {
+        return Some((Cow::Borrowed(&line[start + 1..end]), end + 1));
+    }
     let mut out = String::new();
     let mut i = start + 1;
     let mut seg = i;
@@ -477,7 +526,7 @@ fn unquote(line: &str, start: usize) -> Option<(String, usize)> {
         match b[i] {
             b'"' => {
                 out.push_str(&line[seg..i]);
-                return Some((out, i + 1));
+                return Some((Cow::Owned(out), i + 1));
             }
             b'\\' if i + 1 < b.len() => {
                 out.push_str(&line[seg..i]);
@@ -513,7 +562,7 @@ fn from_logfmt(pairs: Vec<Pair<'_>>, line: &str, config: &PayloadConfig) -> Payl
     for p in pairs {
         let is = |names: &[&str]| names.iter().any(|n| p.key.eq_ignore_ascii_case(n));
         if message.is_none() && is(&MESSAGE_KEYS[..2]) {
-            message = Some(p.value);
+            message = Some(p.value.into_owned());
         } else if level.is_none() && is(&LEVEL_KEYS[..4]) && Level::parse_loose(&p.value).is_some()
         {
             level = Level::parse_loose(&p.value);
@@ -525,7 +574,7 @@ fn from_logfmt(pairs: Vec<Pair<'_>>, line: &str, config: &PayloadConfig) -> Payl
             time = rfc3339::parse(p.value.as_bytes()).ok();
         } else {
             let value = if p.quoted {
-                Value::String(p.value)
+                Value::String(p.value.into_owned())
             } else {
                 bare_value(p.value)
             };
@@ -544,8 +593,8 @@ fn from_logfmt(pairs: Vec<Pair<'_>>, line: &str, config: &PayloadConfig) -> Payl
 
 /// A bare logfmt value as JSON: numbers written the way JSON writes them and that survive
 /// the trip exactly, `true`/`false`, else the text.
-fn bare_value(v: String) -> Value {
-    match v.as_str() {
+fn bare_value(v: Cow<'_, str>) -> Value {
+    match v.as_ref() {
         "true" => return Value::Bool(true),
         "false" => return Value::Bool(false),
         _ => {}
@@ -563,7 +612,7 @@ fn bare_value(v: String) -> Value {
             return Value::Number(n);
         }
     }
-    Value::String(v)
+    Value::String(v.into_owned())
 }
 
 fn is_json_number(b: &[u8]) -> bool {
@@ -963,6 +1012,63 @@ mod tests {
                 let entries = serde_json::from_str::<Entries>(&line).unwrap();
                 prop_assert_eq!(fast, from_json(entries, line.clone(), &config));
             }
+        }
+
+        /// The scanner's reading of a payload is serde_json's, on objects of the shapes
+        /// applications write and on hostile ones.
+        #[test]
+        fn the_scanner_reads_payloads_as_serde_does(
+            members in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("msg"), Just("MESSAGE"), Just("log"), Just("level"), Just("Lvl"),
+                        Just("severity"), Just("log.level"), Just("a"), Just("k\\\"q"), Just("n"),
+                        Just("é"), Just("msg"),
+                    ],
+                    prop_oneof![
+                        "\\PC{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+                        any::<String>().prop_map(|s| serde_json::to_string(&s).unwrap()),
+                        Just("\"WARN\"".to_string()), Just("30".to_string()), Just("7".to_string()),
+                        Just("-1.5e3".to_string()), Just("null".to_string()), Just("true".to_string()),
+                        Just("[1, {\"x\" : \"y\"}]".to_string()), Just("{\"level\":\"info\"}".to_string()),
+                        Just("\"tab\\tand \\u00e9\"".to_string()), Just("\"a\\\"b\\\\c\"".to_string()),
+                        Just("01".to_string()), Just("\"\\x\"".to_string()), Just("\"\u{1}\"".to_string()),
+                        Just("{\"a\":[1,]}".to_string()), Just("\"\\ud83d\\ude00\"".to_string()),
+                    ],
+                ),
+                0..12,
+            ),
+            spaced in proptest::bool::ANY,
+            cut in 0usize..400,
+        ) {
+            let sep = if spaced { " , " } else { "," };
+            let body: Vec<String> = members
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", serde_json::to_string(k).unwrap()))
+                .collect();
+            let line = format!("{{{}}}", body.join(sep));
+            let config = PayloadConfig::default();
+            prop_assert_eq!(from_json_raw(&line, &line, &config), from_json_raw_serde(&line, &line));
+            // Cut short, which is invalid JSON more often than not.
+            let mut end = cut.min(line.len());
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            let short = &line[..end];
+            prop_assert_eq!(from_json_raw(short, short, &config), from_json_raw_serde(short, short));
+        }
+
+        #[test]
+        fn borrowed_text_is_read_as_owned_text(
+            text in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..60),
+                "\\PC{0,40}".prop_map(|s| format!("{{\"msg\":{},\"level\":\"warn\",\"n\":1}}\r", serde_json::to_string(&s).unwrap()).into_bytes()),
+                "\\PC{0,40}".prop_map(|s| format!(" {{\"k\":\"{s}\"}} ").into_bytes()),
+            ],
+            time_from_payload in proptest::bool::ANY,
+        ) {
+            let config = PayloadConfig { time_from_payload };
+            prop_assert_eq!(parse_slice(&text, &config), parse(text.clone(), &config));
         }
 
         #[test]
