@@ -1,7 +1,9 @@
 //! `bench/search`: search latency over the data directory `bench/ingest` leaves behind.
 //!
 //! For each query: 10 warm-up runs, then `--runs` timed runs of the top 100 newest first
-//! over HTTP, printing p50/p99/max latency and the number of matches.
+//! over HTTP, printing p50/p99/max latency and the number of matches. Then the same for
+//! `GET /api/v1/patterns` over every record (issue 21: under 200 ms over 10M records),
+//! with a tenth of the runs.
 
 use anyhow::{ensure, Result};
 use clap::Parser;
@@ -77,6 +79,47 @@ fn main() -> Result<()> {
         lat.sort_by(f64::total_cmp);
         println!(
             "{name:<26} {matches:>9} {:>9.2} {:>9.2} {:>9.2}",
+            percentile(&lat, 50.0),
+            percentile(&lat, 99.0),
+            lat[lat.len() - 1]
+        );
+    }
+    // The patterns of everything, and of one container, over the whole time span.
+    let edge = |order: &str| -> Result<String> {
+        let v: serde_json::Value = client
+            .get(format!("{}/api/v1/search", server.url))
+            .query(&[("q", "*"), ("limit", "1"), ("order", order)])
+            .send()?
+            .json()?;
+        Ok(v["hits"][0]["@timestamp"].as_str().unwrap_or("now").to_string())
+    };
+    let (first, last) = (edge("asc")?, edge("desc")?);
+    let container_only = format!("container:{container}");
+    let runs = (a.runs / 10).max(5);
+    println!("GET /api/v1/patterns from {first} to {last}, limit 100, {runs} runs after 2 warm-ups");
+    println!(
+        "{:<26} {:>9} {:>9} {:>9} {:>9}",
+        "patterns of", "templates", "p50 ms", "p99 ms", "max ms"
+    );
+    for (name, q) in [("everything", ""), ("one container", container_only.as_str())] {
+        let mut lat = Vec::with_capacity(runs);
+        let mut templates = 0;
+        for i in 0..runs + 2 {
+            let t = Instant::now();
+            let r = client
+                .get(format!("{}/api/v1/patterns", server.url))
+                .query(&[("q", q), ("start", &first), ("end", &last), ("limit", "100")])
+                .send()?;
+            ensure!(r.status() == 200, "patterns {q:?}: {}", r.status());
+            let v: serde_json::Value = r.json()?;
+            if i >= 2 {
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            templates = v["patterns"].as_array().map_or(0, Vec::len);
+        }
+        lat.sort_by(f64::total_cmp);
+        println!(
+            "{name:<26} {templates:>9} {:>9.2} {:>9.2} {:>9.2}",
             percentile(&lat, 50.0),
             percentile(&lat, 99.0),
             lat[lat.len() - 1]
