@@ -313,6 +313,16 @@ fn classify_token(b: &[u8], start: usize, end: usize) -> Token {
     word_token(start, end, b)
 }
 
+/// A unit that follows a number (`5 KB`, `3 ms`, `<1 sec`), punctuation around it ignored.
+pub fn is_unit(word: &str) -> bool {
+    let w = word.trim_matches(|c: char| c.is_ascii() && (is_open(c as u8) || is_close(c as u8)));
+    const UNITS: [&str; 24] = [
+        "b", "kb", "mb", "gb", "tb", "kib", "mib", "gib", "ms", "us", "ns", "s", "sec", "secs",
+        "second", "seconds", "min", "mins", "minute", "minutes", "h", "hr", "hour", "hours",
+    ];
+    w.len() <= 7 && UNITS.iter().any(|u| u.eq_ignore_ascii_case(w))
+}
+
 #[inline]
 fn is_key_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')
@@ -331,7 +341,7 @@ pub fn classify(s: &[u8]) -> Option<VarKind> {
         return Some(VarKind::Path);
     }
     if !has_digit {
-        return None;
+        return is_month_or_day(s).then_some(VarKind::Time);
     }
     if is_ipv4(s) {
         return Some(VarKind::Ip);
@@ -348,7 +358,58 @@ pub fn classify(s: &[u8]) -> Option<VarKind> {
     if is_time(s) {
         return Some(VarKind::Time);
     }
+    if is_versioned_word(s) {
+        return None;
+    }
     Some(VarKind::Id)
+}
+
+/// English month and weekday names, short or long (`Jun`, `Friday`): parts of a date.
+fn is_month_or_day(s: &[u8]) -> bool {
+    const NAMES: [&str; 19] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+        "mon", "tue", "wed", "thu", "fri", "sat",
+    ];
+    const LONG: [&str; 20] = [
+        "sun",
+        "january",
+        "february",
+        "march",
+        "april",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "tues",
+    ];
+    // Capitalised or all upper case only: `may` and `march` are also words.
+    if s.len() < 3 || s.len() > 9 || !s[0].is_ascii_uppercase() {
+        return false;
+    }
+    let Ok(w) = std::str::from_utf8(s) else {
+        return false;
+    };
+    NAMES
+        .iter()
+        .chain(LONG.iter())
+        .any(|n| n.eq_ignore_ascii_case(w))
+}
+
+/// Letters then one or two digits (`SOCKS5`, `ssh2`, `utf8`, `IPv6`): a name, not a value.
+fn is_versioned_word(s: &[u8]) -> bool {
+    let letters = s.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    let digits = s.len() - letters;
+    letters >= 2 && (1..=2).contains(&digits) && s[letters..].iter().all(u8::is_ascii_digit)
 }
 
 /// `[+-]digits[.digits]*` with an optional unit of up to 3 letters (`12ms`, `1.5KB`, `3%`).
