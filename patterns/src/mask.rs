@@ -2,7 +2,7 @@
 //! (number, hex, IP, UUID, path, URL, time, quoted, `key=value`) instead of a regex per
 //! token, so the hot path is a few byte loops and no allocation.
 //!
-//! A token keeps its surrounding punctuation (`(uid=0)` becomes `(uid=<num>)`), and its
+//! A token keeps its surrounding punctuation (`(0)` becomes `(<num>)`, `(uid=0)` `(uid=<*>)`), and its
 //! *key* is the FNV-1a hash of that masked text, computed piecewise so that it equals
 //! [`hash_str`] of the masked text built later (templates are stored as text and their
 //! keys recomputed on load).
@@ -29,6 +29,9 @@ pub enum VarKind {
     Time,
     /// A quoted value (`"…"` or `'…'`).
     Quoted,
+    /// A name of three or more dotted parts: a host (`proxy.cse.cuhk.edu.hk`), a bundle or
+    /// job id (`com.apple.CacheDelete.daily`).
+    Name,
     /// Any other token with a digit in it (`blk_123`, `job_2015_01`).
     Id,
     /// Lines disagree here.
@@ -47,6 +50,7 @@ impl VarKind {
             VarKind::Url => "<url>",
             VarKind::Time => "<time>",
             VarKind::Quoted => "<quoted>",
+            VarKind::Name => "<name>",
             VarKind::Id => "<id>",
             VarKind::Any => "<*>",
         }
@@ -63,6 +67,7 @@ impl VarKind {
             "<url>" => VarKind::Url,
             "<time>" => VarKind::Time,
             "<quoted>" => VarKind::Quoted,
+            "<name>" => VarKind::Name,
             "<id>" => VarKind::Id,
             "<*>" => VarKind::Any,
             _ => return None,
@@ -302,8 +307,9 @@ fn classify_token(b: &[u8], start: usize, end: usize) -> Token {
                         return var_token(start, end, vstart, tok.len() - vend, VarKind::Quoted, b);
                     }
                 }
-                let kind = classify(value).unwrap_or(VarKind::Any);
-                return var_token(start, end, s + eq + 1, tok.len() - e, kind, b);
+                // Untyped: the same key takes numbers, hex and words by turns (`vis=40000500`,
+                // `vis=4000050a`), and a typed placeholder would make those differ.
+                return var_token(start, end, s + eq + 1, tok.len() - e, VarKind::Any, b);
             }
         }
     }
@@ -341,6 +347,9 @@ pub fn classify(s: &[u8]) -> Option<VarKind> {
         return Some(VarKind::Path);
     }
     if !has_digit {
+        if is_dotted_name(s) {
+            return Some(VarKind::Name);
+        }
         return is_month_or_day(s).then_some(VarKind::Time);
     }
     if is_ipv4(s) {
@@ -358,10 +367,33 @@ pub fn classify(s: &[u8]) -> Option<VarKind> {
     if is_time(s) {
         return Some(VarKind::Time);
     }
+    if is_dotted_name(s) && s.iter().any(u8::is_ascii_alphabetic) {
+        return Some(VarKind::Name);
+    }
     if is_versioned_word(s) {
         return None;
     }
     Some(VarKind::Id)
+}
+
+/// Three or more non-empty parts of `[A-Za-z0-9_-]` joined by dots.
+fn is_dotted_name(s: &[u8]) -> bool {
+    let mut parts = 1;
+    let mut len = 0;
+    for &c in s {
+        if c == b'.' {
+            if len == 0 {
+                return false;
+            }
+            parts += 1;
+            len = 0;
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' {
+            len += 1;
+        } else {
+            return false;
+        }
+    }
+    parts >= 3 && len > 0
 }
 
 /// English month and weekday names, short or long (`Jun`, `Friday`): parts of a date.
@@ -510,7 +542,7 @@ mod tests {
                 "at",
                 "<time>",
                 "id=<*>",
-                "(uid=<num>)",
+                "(uid=<*>)",
                 "<hex>"
             ]
         );
@@ -524,6 +556,19 @@ mod tests {
             masked("GET https://x.io/a?b=1 2024-01-02"),
             vec!["GET", "<url>", "<time>"]
         );
+    }
+
+    #[test]
+    fn names_dates_and_words() {
+        assert_eq!(
+            masked("com.apple.CacheDelete.daily: at Fri Jun 17 via SOCKS5 on x.log may 3 KB"),
+            vec![
+                "<name>:", "at", "<time>", "<time>", "<num>", "via", "SOCKS5", "on", "x.log",
+                "may", "<num>", "KB"
+            ]
+        );
+        assert!(is_unit("KB)"));
+        assert!(!is_unit("bytes"));
     }
 
     #[test]

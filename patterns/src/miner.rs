@@ -28,10 +28,6 @@ pub struct Config {
     /// variables, masked parts and units after numbers) are one pattern, whatever their
     /// lengths: `sent 5 bytes (5 KB) in 3 ms` and `sent 0 bytes in <1 sec`.
     pub merge_skeletons: bool,
-    /// When this many clusters of a group differ only in one literal position, that
-    /// position is a variable (a user name, a host): they merge into one, with `<*>` there.
-    /// 0 turns it off.
-    pub position_values: usize,
     /// A template position that has held the same literal over this many lines is taken
     /// as constant: a line with another word there starts another pattern instead of
     /// widening it (`… through proxy HTTPS` ×1000 is not one pattern with `… SOCKS5`).
@@ -48,8 +44,7 @@ impl Default for Config {
             max_children: 100,
             max_tokens: 128,
             merge_skeletons: true,
-            position_values: 0,
-            settled_after: 30,
+            settled_after: 10,
         }
     }
 }
@@ -145,8 +140,6 @@ pub(crate) struct Group {
     pub(crate) other_count: u64,
     /// Skeleton (literal words in order) → the first pattern that had it.
     pub(crate) skeletons: KeyMap<u64, PatternId>,
-    /// Template with one literal position blanked → the clusters that had it, in order.
-    pub(crate) blanks: KeyMap<u64, Vec<PatternId>>,
 }
 
 /// The pattern miner. `Send`; not `Sync`-shared: wrap it in a `Mutex`.
@@ -203,7 +196,6 @@ impl Miner {
             other,
             other_count: 0,
             skeletons: KeyMap::default(),
-            blanks: KeyMap::default(),
         });
         self.group_index.insert(group.to_string(), g);
         self.others.insert(other, g);
@@ -247,12 +239,7 @@ impl Miner {
 
     /// After cluster `c` was created or its template widened: the merges that may follow.
     fn after_change(&mut self, c: u32) {
-        let mut c = self.merge_subsumed(c);
-        if self.config.position_values > 1 {
-            while let Some(next) = self.position_merge(c) {
-                c = next;
-            }
-        }
+        let c = self.merge_subsumed(c);
         if self.config.merge_skeletons {
             let cl = &self.clusters[c as usize];
             if let Some(skel) = skeleton(&cl.template) {
@@ -266,49 +253,6 @@ impl Miner {
                 }
             }
         }
-    }
-
-    /// Files `c` under each of its template's one-position blanks; when a blank gathers
-    /// `position_values` live clusters that still fit it, widens `c` there and merges them.
-    /// Answers the surviving cluster when it merged.
-    fn position_merge(&mut self, c: u32) -> Option<u32> {
-        let k = self.config.position_values;
-        let cl = &self.clusters[c as usize];
-        let (id, g) = (cl.id, cl.group);
-        let template = cl.template.clone();
-        for i in 0..template.len() {
-            if !matches!(template[i], Tpl::Lit { .. }) {
-                continue;
-            }
-            let key = blank_key(&template, i);
-            let list = self.groups[g as usize].blanks.entry(key).or_default();
-            if !list.contains(&id) {
-                list.push(id);
-            }
-            if list.len() < k {
-                continue;
-            }
-            let fitting = list
-                .iter()
-                .filter(|other| {
-                    self.by_id.get(other).is_some_and(|&o| {
-                        let ot = &self.clusters[o as usize].template;
-                        ot.len() == template.len()
-                            && matches!(ot[i], Tpl::Lit { .. })
-                            && ot
-                                .iter()
-                                .zip(&template)
-                                .enumerate()
-                                .all(|(j, (a, b))| j == i || a == b)
-                    })
-                })
-                .count();
-            if fitting >= k {
-                self.clusters[c as usize].template[i] = Tpl::Var(VarKind::Any);
-                return Some(self.merge_subsumed(c));
-            }
-        }
-        None
     }
 
     /// Makes `a` and `b` one pattern: the smaller root id survives, the other root and
@@ -653,22 +597,6 @@ fn skeleton(template: &[Tpl]) -> Option<u64> {
         }
     }
     any.then_some(h)
-}
-
-/// The template with position `i` blanked, hashed (with its length and `i`).
-fn blank_key(template: &[Tpl], i: usize) -> u64 {
-    let mut h = mask::fnv(0, &(template.len() as u64).to_le_bytes());
-    h = mask::fnv(h, &(i as u64).to_le_bytes());
-    for (j, t) in template.iter().enumerate() {
-        if j == i {
-            continue;
-        }
-        h = match t {
-            Tpl::Lit { key, .. } => mask::fnv(h, &key.to_le_bytes()),
-            Tpl::Var(k) => mask::fnv(h, k.placeholder().as_bytes()),
-        };
-    }
-    h
 }
 
 /// `text` has a letter outside its `<…>` placeholders (`()` and `-` have none).

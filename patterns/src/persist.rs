@@ -35,8 +35,6 @@ struct SavedGroup {
     other_count: u64,
     /// Skeleton → pattern id, sorted.
     skeletons: Vec<(u64, u64)>,
-    /// One-position blank → cluster ids in order, sorted by blank.
-    blanks: Vec<(u64, Vec<u64>)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -63,17 +61,10 @@ impl Miner {
                     let mut skeletons: Vec<(u64, u64)> =
                         g.skeletons.iter().map(|(k, v)| (*k, v.0)).collect();
                     skeletons.sort_unstable();
-                    let mut blanks: Vec<(u64, Vec<u64>)> = g
-                        .blanks
-                        .iter()
-                        .map(|(k, v)| (*k, v.iter().map(|id| id.0).collect()))
-                        .collect();
-                    blanks.sort_unstable();
                     SavedGroup {
                         name: g.name.clone(),
                         other_count: g.other_count,
                         skeletons,
-                        blanks,
                     }
                 })
                 .collect(),
@@ -133,11 +124,6 @@ impl Miner {
                 .skeletons
                 .into_iter()
                 .map(|(k, v)| (k, PatternId(v)))
-                .collect();
-            group.blanks = sg
-                .blanks
-                .into_iter()
-                .map(|(k, v)| (k, v.into_iter().map(PatternId).collect()))
                 .collect();
         }
         let bad = |what: String| PatternsError::Inconsistent(what);
