@@ -14,19 +14,26 @@ from drain3 import TemplateMiner
 from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 
-# Order as in mask.rs: quoted values, key=value values, URLs, paths, then a token's core
-# by kind (IP, number, UUID, hex, time), then any other token with a digit in it.
+# Order as in mask.rs: quoted values, key=value values (untyped), URLs, paths, then a
+# token's core by kind (IP, number, UUID, hex, time, dotted name, month or weekday name),
+# then any other token with a digit in it, except a name with one or two digits (SOCKS5).
+END = r"""(?=$|[\s,;:.)\]}>!?])"""
+START = r"""(?:(?<=\s)|^|(?<=[(\[{<]))"""
 MASKS = [
     (r"""(?:(?<=\s)|^|(?<==))("[^"]*"|'[^']*')""", "QUOTED"),
-    (r"""(?<=[\w.\-]=)[^\s,;)\]}"']+""", "VAL"),
+    (r"""(?<=[\w.\-]=)[^\s,;)\]}"']+""", "*"),
     (r"""\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s,;)\]}"']+""", "URL"),
-    (r"""(?:(?<=\s)|^|(?<=[(\[{<]))(?:/|[A-Za-z]:\\)[^\s,;)\]}"']+""", "PATH"),
+    (START + r"""(?:/|[A-Za-z]:\\)[^\s,;)\]}"']+""", "PATH"),
     (r"""\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b""", "IP"),
     (r"""\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b""", "UUID"),
     (r"""\b0[xX][0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b""", "HEX"),
     (r"""\b\d+(?:[:\-/]\d+)+(?:[.,]\d+)?\b""", "TIME"),
-    (r"""(?:(?<=\s)|^|(?<=[(\[{<]))[+-]?\d+(?:\.\d+)?(?:[a-zA-Z%]{1,3})?(?=$|[\s,;:.)\]}>!?])""", "NUM"),
-    (r"""(?:(?<=\s)|^|(?<=[(\[{<]))[^\s()\[\]{}<>,;]*\d[^\s()\[\]{}<>,;]*""", "ID"),
+    (START + r"""[+-]?\d+(?:\.\d+)?(?:[a-zA-Z%]{1,3})?""" + END, "NUM"),
+    (START + r"""(?=[\w.\-]*[A-Za-z])[\w\-]+(?:\.[\w\-]+){2,}""" + END, "NAME"),
+    (r"""\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|Mon|Tues?|Wed|Thu|Fri|Sat|Sun|"""
+     r"""January|February|March|April|June|July|August|September|October|November|December|"""
+     r"""Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b""", "TIME"),
+    (START + r"""(?![A-Za-z]{2,}\d{1,2}""" + END + r""")[^\s()\[\]{}<>,;]*\d[^\s()\[\]{}<>,;]*""", "ID"),
 ]
 
 

@@ -336,8 +336,14 @@ fn is_key_char(c: u8) -> bool {
 
 /// What variable `s` (punctuation already stripped) is, if it is one.
 pub fn classify(s: &[u8]) -> Option<VarKind> {
-    let has_digit = s.iter().any(u8::is_ascii_digit);
-    if s.len() > 3 && s.windows(3).any(|w| w == b"://") {
+    // One pass for what the scanners below need, so a plain word costs one loop.
+    let (mut has_digit, mut has_dot, mut has_colon) = (false, false, false);
+    for &c in s {
+        has_digit |= c.is_ascii_digit();
+        has_dot |= c == b'.';
+        has_colon |= c == b':';
+    }
+    if has_colon && s.len() > 3 && s.windows(3).any(|w| w == b"://") {
         return Some(VarKind::Url);
     }
     if s[0] == b'/' && s.len() > 1 && s[1] != b'/' {
@@ -347,7 +353,7 @@ pub fn classify(s: &[u8]) -> Option<VarKind> {
         return Some(VarKind::Path);
     }
     if !has_digit {
-        if is_dotted_name(s) {
+        if has_dot && is_dotted_name(s) {
             return Some(VarKind::Name);
         }
         return is_month_or_day(s).then_some(VarKind::Time);
@@ -367,7 +373,7 @@ pub fn classify(s: &[u8]) -> Option<VarKind> {
     if is_time(s) {
         return Some(VarKind::Time);
     }
-    if is_dotted_name(s) && s.iter().any(u8::is_ascii_alphabetic) {
+    if has_dot && is_dotted_name(s) && s.iter().any(u8::is_ascii_alphabetic) {
         return Some(VarKind::Name);
     }
     if is_versioned_word(s) {
@@ -426,6 +432,13 @@ fn is_month_or_day(s: &[u8]) -> bool {
     ];
     // Capitalised or all upper case only: `may` and `march` are also words.
     if s.len() < 3 || s.len() > 9 || !s[0].is_ascii_uppercase() {
+        return false;
+    }
+    // Every name starts with one of these letters: most words stop here.
+    if !matches!(
+        s[0],
+        b'J' | b'F' | b'M' | b'A' | b'S' | b'O' | b'N' | b'D' | b'T' | b'W'
+    ) {
         return false;
     }
     let Ok(w) = std::str::from_utf8(s) else {

@@ -12,8 +12,8 @@ use crate::mask::{self, Token, VarKind, WILD};
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Config {
-    /// At most this many live patterns per group; lines of a full group that match none of
-    /// them get [`PatternId::other`].
+    /// At most this many clusters (templates) per group; lines of a full group that match
+    /// none of them get [`PatternId::other`]. A pattern may hold several clusters.
     pub max_patterns_per_group: usize,
     /// A line joins the most similar cluster of its leaf when at least this share of its
     /// positions agree with the template (Drain's `sim_th`).
