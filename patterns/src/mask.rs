@@ -244,8 +244,12 @@ fn var_token(start: usize, end: usize, pre: usize, suf: usize, kind: VarKind, b:
 }
 
 fn word_token(start: usize, end: usize, b: &[u8]) -> Token {
-    let key = fnv(FNV_OFFSET, &b[start..end]);
-    let digit = b[start..end].iter().any(u8::is_ascii_digit);
+    let mut key = FNV_OFFSET;
+    let mut digit = false;
+    for &c in &b[start..end] {
+        key = (key ^ c as u64).wrapping_mul(FNV_PRIME);
+        digit |= c.is_ascii_digit();
+    }
     Token {
         start: start as u32,
         end: end as u32,

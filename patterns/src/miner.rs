@@ -159,6 +159,8 @@ pub struct Miner {
     pub(crate) others: KeyMap<PatternId, u32>,
     /// Tokens of the line being assigned, reused so assignment does not allocate.
     scratch: Vec<Token>,
+    /// The group of the previous line.
+    last_group: u32,
 }
 
 impl Miner {
@@ -174,6 +176,7 @@ impl Miner {
             merged: KeyMap::default(),
             others: KeyMap::default(),
             scratch: Vec::with_capacity(64),
+            last_group: 0,
         }
     }
 
@@ -183,7 +186,15 @@ impl Miner {
     }
 
     pub(crate) fn group_of(&mut self, group: &str) -> u32 {
+        // Lines come in runs of one container: comparing with the last group is cheaper
+        // than hashing the name.
+        if let Some(g) = self.groups.get(self.last_group as usize) {
+            if g.name == group {
+                return self.last_group;
+            }
+        }
         if let Some(&g) = self.group_index.get(group) {
+            self.last_group = g;
             return g;
         }
         let g = self.groups.len() as u32;
