@@ -45,7 +45,9 @@ fn main() -> Result<()> {
     let a = Args::parse();
     let sets = load(&a.data)?;
     let drain3: HashMap<String, Vec<i64>> = match &a.drain3 {
-        Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| p.display().to_string())?)?,
+        Some(p) => {
+            serde_json::from_slice(&std::fs::read(p).with_context(|| p.display().to_string())?)?
+        }
         None => HashMap::new(),
     };
     println!("bench/patterns — {}", machine());
@@ -53,15 +55,28 @@ fn main() -> Result<()> {
         "Loghub 2k samples ({} systems, Content column, one group per system); grouping accuracy",
         sets.len()
     );
-    println!("{:<12} {:>8} {:>8} {:>9} {:>9}", "system", "skein", "drain3", "events", "patterns");
+    println!(
+        "{:<12} {:>8} {:>8} {:>9} {:>9}",
+        "system", "skein", "drain3", "events", "patterns"
+    );
     let mut rows = Vec::new();
     for set in &sets {
         let mut miner = Miner::new(Config::default());
-        let ids: Vec<_> = set.contents.iter().map(|c| miner.assign(&set.name, c)).collect();
+        let ids: Vec<_> = set
+            .contents
+            .iter()
+            .map(|c| miner.assign(&set.name, c))
+            .collect();
         let ids: Vec<_> = ids.into_iter().map(|id| miner.resolve(id)).collect();
         let ours = grouping_accuracy(&ids, &set.events);
-        let theirs = drain3.get(&set.name).map(|d| grouping_accuracy(d, &set.events));
-        let events = set.events.iter().collect::<std::collections::HashSet<_>>().len();
+        let theirs = drain3
+            .get(&set.name)
+            .map(|d| grouping_accuracy(d, &set.events));
+        let events = set
+            .events
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len();
         rows.push((set.name.clone(), ours, theirs));
         println!(
             "{:<12} {:>8.3} {:>8} {:>9} {:>9}{}",
@@ -70,7 +85,11 @@ fn main() -> Result<()> {
             theirs.map_or("-".into(), |t| format!("{t:.3}")),
             events,
             miner.patterns().count(),
-            if HELD_OUT.contains(&set.name.as_str()) { "  (held out)" } else { "" }
+            if HELD_OUT.contains(&set.name.as_str()) {
+                "  (held out)"
+            } else {
+                ""
+            }
         );
         if a.explain.as_deref() == Some(set.name.as_str()) {
             explain(&miner, &ids, set);
@@ -90,7 +109,12 @@ fn main() -> Result<()> {
         ("tuned on", &|n: &str| !HELD_OUT.contains(&n)),
         ("held out", &|n: &str| HELD_OUT.contains(&n)),
     ] {
-        println!("{:<12} {:>8} {:>8}", label, show(avg(f, false)), show(avg(f, true)));
+        println!(
+            "{:<12} {:>8} {:>8}",
+            label,
+            show(avg(f, false)),
+            show(avg(f, true))
+        );
     }
     let min = rows.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
     println!("lowest skein: {min:.3}");
@@ -138,7 +162,11 @@ fn explain(miner: &Miner, ids: &[skein_patterns::PatternId], set: &Dataset) {
     println!("-- events split over patterns:");
     for (e, ps) in &by_event {
         if ps.len() > 1 {
-            println!("{e} ({} lines) e.g. {}", ps.values().sum::<usize>(), sample(e));
+            println!(
+                "{e} ({} lines) e.g. {}",
+                ps.values().sum::<usize>(),
+                sample(e)
+            );
             for (p, n) in ps {
                 println!("    {n:>5} {}", miner.template(*p).unwrap_or_default());
             }
@@ -161,9 +189,17 @@ fn speed(sets: &[Dataset], secs: f64) {
     let mut miner = Miner::new(Config::default());
     let lines: Vec<(&str, &str)> = sets
         .iter()
-        .flat_map(|s| s.contents.iter().map(move |c| (s.name.as_str(), c.as_str())))
+        .flat_map(|s| {
+            s.contents
+                .iter()
+                .map(move |c| (s.name.as_str(), c.as_str()))
+        })
         .collect();
-    let typical: Vec<(&str, &str)> = lines.iter().copied().filter(|(_, l)| (80..=200).contains(&l.len())).collect();
+    let typical: Vec<(&str, &str)> = lines
+        .iter()
+        .copied()
+        .filter(|(_, l)| (80..=200).contains(&l.len()))
+        .collect();
     for (g, l) in &lines {
         miner.assign(g, l);
     }
@@ -194,7 +230,10 @@ fn speed(sets: &[Dataset], secs: f64) {
 /// This thread's CPU time: on a shared machine the wall clock also counts the time other
 /// processes had the core.
 fn thread_cpu_ns() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime only writes the timespec it is given.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
