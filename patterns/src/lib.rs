@@ -38,7 +38,7 @@ pub mod mask;
 mod miner;
 mod persist;
 
-pub use id::PatternId;
+pub use id::{ParseIdError, PatternId};
 pub use miner::{Config, Miner, PatternInfo};
 
 /// Errors of this crate: only reading saved state can fail.
