@@ -5,30 +5,40 @@
 //! The parts:
 //!
 //! - [`mask`]: a message split on blanks into tokens, each classified by hand-written
-//!   scanners (numbers, hex ids, IPs, UUIDs, paths, URLs, times, quoted values, the value
-//!   of `key=value`), with no regex engine and no allocation.
+//!   scanners (numbers, hex ids, IPs, UUIDs, paths, URLs, times and month names, dotted
+//!   names, quoted values, the value of `key=value`, any other token with a digit), with
+//!   no regex engine and no allocation.
 //! - [`Miner`] (in `miner`): per group a Drain-style fixed-depth tree (token count, then
-//!   the first tokens) whose leaves hold clusters; a line joins the most similar cluster
-//!   of its leaf or starts one. A cluster's template is generalised (a position becomes
-//!   `<*>`) when its lines disagree there, and clusters of a group whose templates turn
-//!   out to be one (one equals or subsumes the other) are merged.
-//! - [`PatternId`] (in `id`): a pattern's id, a hash of its group and the template the
-//!   cluster was *created* with, so it never depends on arrival order or on the process,
-//!   and it stays the same when the template is generalised later. When two clusters merge,
-//!   the smaller id survives and the other becomes its alias ([`Miner::resolve`],
+//!   the first tokens) whose leaves hold *clusters*; a line joins the most similar
+//!   cluster of its leaf or starts one. A cluster's template is widened (a position
+//!   becomes `<*>`) when its lines disagree there, except at a position that has held one
+//!   word for [`Config::settled_after`] lines (that word is a constant: another word there
+//!   is another event).
+//! - Patterns over clusters: a *pattern* is one cluster or several. Clusters of a group
+//!   merge into one when a widened template equals or subsumes another, and clusters with
+//!   the same literal words in the same order (variables, masked parts and units left out)
+//!   are one pattern whatever their lengths ([`Config::merge_skeletons`]): `sent 5 bytes
+//!   (5 KB)` and `sent 0 bytes`.
+//! - [`PatternId`] (in `id`): a hash of the group and the template a cluster was *created*
+//!   with. It never depends on arrival order or on the process, and it stays when the
+//!   template is widened later, so records already stored under it stay right; the
+//!   template shown for an id is the cluster's current one. When clusters become one
+//!   pattern the smallest id survives and the others alias to it ([`Miner::resolve`],
 //!   [`Miner::aliases`]).
 //! - Persistence (in `persist`): [`Miner::save`] / [`Miner::load`], versioned JSON from
 //!   which the miner continues exactly as the saved one would have.
 //!
-//! A group has at most [`Config::max_patterns_per_group`] patterns; beyond the cap its
+//! A group has at most [`Config::max_patterns_per_group`] clusters; beyond the cap its
 //! lines that match none of them get the group's "other" id ([`PatternId::other`]).
+//!
+//! Accuracy on the Loghub samples and speed: `bench/patterns`, figures in BENCHMARKS.md.
 
 mod id;
 pub mod mask;
 mod miner;
 mod persist;
 
-pub use id::PatternId;
+pub use id::{ParseIdError, PatternId};
 pub use miner::{Config, Miner, PatternInfo};
 
 /// Errors of this crate: only reading saved state can fail.

@@ -2,7 +2,7 @@
 //! (number, hex, IP, UUID, path, URL, time, quoted, `key=value`) instead of a regex per
 //! token, so the hot path is a few byte loops and no allocation.
 //!
-//! A token keeps its surrounding punctuation (`(uid=0)` becomes `(uid=<num>)`), and its
+//! A token keeps its surrounding punctuation (`(0)` becomes `(<num>)`, `(uid=0)` `(uid=<*>)`), and its
 //! *key* is the FNV-1a hash of that masked text, computed piecewise so that it equals
 //! [`hash_str`] of the masked text built later (templates are stored as text and their
 //! keys recomputed on load).
@@ -29,6 +29,9 @@ pub enum VarKind {
     Time,
     /// A quoted value (`"…"` or `'…'`).
     Quoted,
+    /// A name of three or more dotted parts: a host (`proxy.cse.cuhk.edu.hk`), a bundle or
+    /// job id (`com.apple.CacheDelete.daily`).
+    Name,
     /// Any other token with a digit in it (`blk_123`, `job_2015_01`).
     Id,
     /// Lines disagree here.
@@ -47,6 +50,7 @@ impl VarKind {
             VarKind::Url => "<url>",
             VarKind::Time => "<time>",
             VarKind::Quoted => "<quoted>",
+            VarKind::Name => "<name>",
             VarKind::Id => "<id>",
             VarKind::Any => "<*>",
         }
@@ -63,6 +67,7 @@ impl VarKind {
             "<url>" => VarKind::Url,
             "<time>" => VarKind::Time,
             "<quoted>" => VarKind::Quoted,
+            "<name>" => VarKind::Name,
             "<id>" => VarKind::Id,
             "<*>" => VarKind::Any,
             _ => return None,
@@ -239,8 +244,12 @@ fn var_token(start: usize, end: usize, pre: usize, suf: usize, kind: VarKind, b:
 }
 
 fn word_token(start: usize, end: usize, b: &[u8]) -> Token {
-    let key = fnv(FNV_OFFSET, &b[start..end]);
-    let digit = b[start..end].iter().any(u8::is_ascii_digit);
+    let mut key = FNV_OFFSET;
+    let mut digit = false;
+    for &c in &b[start..end] {
+        key = (key ^ c as u64).wrapping_mul(FNV_PRIME);
+        digit |= c.is_ascii_digit();
+    }
     Token {
         start: start as u32,
         end: end as u32,
@@ -302,8 +311,9 @@ fn classify_token(b: &[u8], start: usize, end: usize) -> Token {
                         return var_token(start, end, vstart, tok.len() - vend, VarKind::Quoted, b);
                     }
                 }
-                let kind = classify(value).unwrap_or(VarKind::Any);
-                return var_token(start, end, s + eq + 1, tok.len() - e, kind, b);
+                // Untyped: the same key takes numbers, hex and words by turns (`vis=40000500`,
+                // `vis=4000050a`), and a typed placeholder would make those differ.
+                return var_token(start, end, s + eq + 1, tok.len() - e, VarKind::Any, b);
             }
         }
     }
@@ -313,6 +323,16 @@ fn classify_token(b: &[u8], start: usize, end: usize) -> Token {
     word_token(start, end, b)
 }
 
+/// A unit that follows a number (`5 KB`, `3 ms`, `<1 sec`), punctuation around it ignored.
+pub fn is_unit(word: &str) -> bool {
+    let w = word.trim_matches(|c: char| c.is_ascii() && (is_open(c as u8) || is_close(c as u8)));
+    const UNITS: [&str; 24] = [
+        "b", "kb", "mb", "gb", "tb", "kib", "mib", "gib", "ms", "us", "ns", "s", "sec", "secs",
+        "second", "seconds", "min", "mins", "minute", "minutes", "h", "hr", "hour", "hours",
+    ];
+    w.len() <= 7 && UNITS.iter().any(|u| u.eq_ignore_ascii_case(w))
+}
+
 #[inline]
 fn is_key_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')
@@ -320,8 +340,14 @@ fn is_key_char(c: u8) -> bool {
 
 /// What variable `s` (punctuation already stripped) is, if it is one.
 pub fn classify(s: &[u8]) -> Option<VarKind> {
-    let has_digit = s.iter().any(u8::is_ascii_digit);
-    if s.len() > 3 && s.windows(3).any(|w| w == b"://") {
+    // One pass for what the scanners below need, so a plain word costs one loop.
+    let (mut has_digit, mut has_dot, mut has_colon) = (false, false, false);
+    for &c in s {
+        has_digit |= c.is_ascii_digit();
+        has_dot |= c == b'.';
+        has_colon |= c == b':';
+    }
+    if has_colon && s.len() > 3 && s.windows(3).any(|w| w == b"://") {
         return Some(VarKind::Url);
     }
     if s[0] == b'/' && s.len() > 1 && s[1] != b'/' {
@@ -331,7 +357,10 @@ pub fn classify(s: &[u8]) -> Option<VarKind> {
         return Some(VarKind::Path);
     }
     if !has_digit {
-        return None;
+        if has_dot && is_dotted_name(s) {
+            return Some(VarKind::Name);
+        }
+        return is_month_or_day(s).then_some(VarKind::Time);
     }
     if is_ipv4(s) {
         return Some(VarKind::Ip);
@@ -348,7 +377,88 @@ pub fn classify(s: &[u8]) -> Option<VarKind> {
     if is_time(s) {
         return Some(VarKind::Time);
     }
+    if has_dot && is_dotted_name(s) && s.iter().any(u8::is_ascii_alphabetic) {
+        return Some(VarKind::Name);
+    }
+    if is_versioned_word(s) {
+        return None;
+    }
     Some(VarKind::Id)
+}
+
+/// Three or more non-empty parts of `[A-Za-z0-9_-]` joined by dots.
+fn is_dotted_name(s: &[u8]) -> bool {
+    let mut parts = 1;
+    let mut len = 0;
+    for &c in s {
+        if c == b'.' {
+            if len == 0 {
+                return false;
+            }
+            parts += 1;
+            len = 0;
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' {
+            len += 1;
+        } else {
+            return false;
+        }
+    }
+    parts >= 3 && len > 0
+}
+
+/// English month and weekday names, short or long (`Jun`, `Friday`): parts of a date.
+fn is_month_or_day(s: &[u8]) -> bool {
+    const NAMES: [&str; 19] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+        "mon", "tue", "wed", "thu", "fri", "sat",
+    ];
+    const LONG: [&str; 20] = [
+        "sun",
+        "january",
+        "february",
+        "march",
+        "april",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "tues",
+    ];
+    // Capitalised or all upper case only: `may` and `march` are also words.
+    if s.len() < 3 || s.len() > 9 || !s[0].is_ascii_uppercase() {
+        return false;
+    }
+    // Every name starts with one of these letters: most words stop here.
+    if !matches!(
+        s[0],
+        b'J' | b'F' | b'M' | b'A' | b'S' | b'O' | b'N' | b'D' | b'T' | b'W'
+    ) {
+        return false;
+    }
+    let Ok(w) = std::str::from_utf8(s) else {
+        return false;
+    };
+    NAMES
+        .iter()
+        .chain(LONG.iter())
+        .any(|n| n.eq_ignore_ascii_case(w))
+}
+
+/// Letters then one or two digits (`SOCKS5`, `ssh2`, `utf8`, `IPv6`): a name, not a value.
+fn is_versioned_word(s: &[u8]) -> bool {
+    let letters = s.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    let digits = s.len() - letters;
+    letters >= 2 && (1..=2).contains(&digits) && s[letters..].iter().all(u8::is_ascii_digit)
 }
 
 /// `[+-]digits[.digits]*` with an optional unit of up to 3 letters (`12ms`, `1.5KB`, `3%`).
@@ -449,7 +559,7 @@ mod tests {
                 "at",
                 "<time>",
                 "id=<*>",
-                "(uid=<num>)",
+                "(uid=<*>)",
                 "<hex>"
             ]
         );
@@ -463,6 +573,19 @@ mod tests {
             masked("GET https://x.io/a?b=1 2024-01-02"),
             vec!["GET", "<url>", "<time>"]
         );
+    }
+
+    #[test]
+    fn names_dates_and_words() {
+        assert_eq!(
+            masked("com.apple.CacheDelete.daily: at Fri Jun 17 via SOCKS5 on x.log may 3 KB"),
+            vec![
+                "<name>:", "at", "<time>", "<time>", "<num>", "via", "SOCKS5", "on", "x.log",
+                "may", "<num>", "KB"
+            ]
+        );
+        assert!(is_unit("KB)"));
+        assert!(!is_unit("bytes"));
     }
 
     #[test]

@@ -7,11 +7,13 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::id::PatternId;
 use crate::mask::{self, Token, VarKind, WILD};
 
-/// Tuning of the miner. [`Config::default`] is what the benchmark measures.
-#[derive(Clone, Debug, PartialEq)]
+/// Tuning of the miner. [`Config::default`] is what the benchmark measures. Saved with
+/// the state; a field missing from saved state takes its default.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Config {
-    /// At most this many live patterns per group; lines of a full group that match none of
-    /// them get [`PatternId::other`].
+    /// At most this many clusters (templates) per group; lines of a full group that match
+    /// none of them get [`PatternId::other`]. A pattern may hold several clusters.
     pub max_patterns_per_group: usize,
     /// A line joins the most similar cluster of its leaf when at least this share of its
     /// positions agree with the template (Drain's `sim_th`).
@@ -22,16 +24,27 @@ pub struct Config {
     pub max_children: usize,
     /// Lines longer than this many tokens are cut there (the rest is one `<*>`).
     pub max_tokens: usize,
+    /// Clusters whose templates have the same literal words in the same order (ignoring
+    /// variables, masked parts and units after numbers) are one pattern, whatever their
+    /// lengths: `sent 5 bytes (5 KB) in 3 ms` and `sent 0 bytes in <1 sec`.
+    pub merge_skeletons: bool,
+    /// A template position that has held the same literal over this many lines is taken
+    /// as constant: a line with another word there starts another pattern instead of
+    /// widening it (`… through proxy HTTPS` ×1000 is not one pattern with `… SOCKS5`).
+    /// 0 turns it off.
+    pub settled_after: u64,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             max_patterns_per_group: 1000,
-            similarity: 0.5,
+            similarity: 0.7,
             prefix_tokens: 2,
             max_children: 100,
             max_tokens: 128,
+            merge_skeletons: true,
+            settled_after: 10,
         }
     }
 }
@@ -125,6 +138,8 @@ pub(crate) struct Group {
     pub(crate) live: usize,
     pub(crate) other: PatternId,
     pub(crate) other_count: u64,
+    /// Skeleton (literal words in order) → the first pattern that had it.
+    pub(crate) skeletons: KeyMap<u64, PatternId>,
 }
 
 /// The pattern miner. `Send`; not `Sync`-shared: wrap it in a `Mutex`.
@@ -144,6 +159,8 @@ pub struct Miner {
     pub(crate) others: KeyMap<PatternId, u32>,
     /// Tokens of the line being assigned, reused so assignment does not allocate.
     scratch: Vec<Token>,
+    /// The group of the previous line.
+    last_group: u32,
 }
 
 impl Miner {
@@ -159,6 +176,7 @@ impl Miner {
             merged: KeyMap::default(),
             others: KeyMap::default(),
             scratch: Vec::with_capacity(64),
+            last_group: 0,
         }
     }
 
@@ -168,7 +186,15 @@ impl Miner {
     }
 
     pub(crate) fn group_of(&mut self, group: &str) -> u32 {
+        // Lines come in runs of one container: comparing with the last group is cheaper
+        // than hashing the name.
+        if let Some(g) = self.groups.get(self.last_group as usize) {
+            if g.name == group {
+                return self.last_group;
+            }
+        }
         if let Some(&g) = self.group_index.get(group) {
+            self.last_group = g;
             return g;
         }
         let g = self.groups.len() as u32;
@@ -180,6 +206,7 @@ impl Miner {
             live: 0,
             other,
             other_count: 0,
+            skeletons: KeyMap::default(),
         });
         self.group_index.insert(group.to_string(), g);
         self.others.insert(other, g);
@@ -204,17 +231,57 @@ impl Miner {
             let changed = self.absorb(c, tokens);
             let cl = &mut self.clusters[c as usize];
             cl.count += 1;
+            let id = cl.id;
             if changed {
-                return self.merge_subsumed(c);
+                self.after_change(c);
             }
-            return cl.id;
+            return self.resolve(id);
         }
         let group = &mut self.groups[g as usize];
         if group.live >= self.config.max_patterns_per_group {
             group.other_count += 1;
             return group.other;
         }
-        self.create(g, message, tokens)
+        let c = self.create(g, message, tokens);
+        let id = self.clusters[c as usize].id;
+        self.after_change(c);
+        self.resolve(id)
+    }
+
+    /// After cluster `c` was created or its template widened: the merges that may follow.
+    fn after_change(&mut self, c: u32) {
+        let c = self.merge_subsumed(c);
+        if self.config.merge_skeletons {
+            let cl = &self.clusters[c as usize];
+            if let Some(skel) = skeleton(&cl.template) {
+                let id = cl.id;
+                let group = &mut self.groups[cl.group as usize];
+                match group.skeletons.get(&skel) {
+                    Some(&p) => self.union(p, id),
+                    None => {
+                        group.skeletons.insert(skel, id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes `a` and `b` one pattern: the smaller root id survives, the other root and
+    /// every id merged into it alias to it.
+    fn union(&mut self, a: PatternId, b: PatternId) {
+        let (ra, rb) = (self.resolve(a), self.resolve(b));
+        if ra == rb {
+            return;
+        }
+        let (keep, gone) = if ra < rb { (ra, rb) } else { (rb, ra) };
+        let mut moved = self.merged.remove(&gone).unwrap_or_default();
+        moved.push(gone);
+        for m in &moved {
+            self.alias.insert(*m, keep);
+        }
+        let list = self.merged.entry(keep).or_default();
+        list.extend(moved);
+        list.sort_unstable();
     }
 
     fn best_match(&self, g: u32, tokens: &[Token]) -> Option<u32> {
@@ -228,9 +295,13 @@ impl Miner {
             };
         }
         let mut best: Option<(u32, f64, usize)> = None;
+        let settled = self.config.settled_after;
         for &c in &node.clusters {
             let cl = &self.clusters[c as usize];
             let (same, params) = similarity(&cl.template, tokens);
+            if settled > 0 && cl.count >= settled && same + params < tokens.len() {
+                continue;
+            }
             let sim = same as f64 / tokens.len().max(1) as f64;
             let better = match best {
                 None => true,
@@ -264,8 +335,8 @@ impl Miner {
         changed
     }
 
-    /// Files a new cluster for `tokens` and answers its id.
-    fn create(&mut self, g: u32, message: &str, tokens: &[Token]) -> PatternId {
+    /// Files a new cluster for `tokens` and answers it.
+    fn create(&mut self, g: u32, message: &str, tokens: &[Token]) -> u32 {
         let template: Vec<Tpl> = tokens
             .iter()
             .map(|t| {
@@ -309,7 +380,7 @@ impl Miner {
             live: true,
         });
         self.file(c, &mut path);
-        id
+        c
     }
 
     /// Puts new cluster `c` into its group's tree at `path` (token count, then the prefix
@@ -334,8 +405,8 @@ impl Miner {
     }
 
     /// After cluster `c`'s template was widened: merges every cluster of its group that it
-    /// now subsumes or that subsumes it. Answers the id `c`'s lines now have.
-    fn merge_subsumed(&mut self, c: u32) -> PatternId {
+    /// now subsumes or that subsumes it. Answers the cluster `c`'s lines are in now.
+    fn merge_subsumed(&mut self, c: u32) -> u32 {
         let mut c = c;
         loop {
             let cl = &self.clusters[c as usize];
@@ -349,14 +420,15 @@ impl Miner {
                 })
             });
             match other {
-                None => return self.clusters[c as usize].id,
+                None => return c,
                 Some(o) => c = self.merge(c, o),
             }
         }
     }
 
-    /// Merges clusters `a` and `b` (one subsumes the other): the smaller id survives with
-    /// the wider template; the other id becomes its alias. Answers the survivor.
+    /// Merges clusters `a` and `b` (one subsumes the other): the one with the smaller id
+    /// stays in the tree with the wider template, the other's id joins its pattern.
+    /// Answers the survivor.
     fn merge(&mut self, a: u32, b: u32) -> u32 {
         let (keep, gone) = if self.clusters[a as usize].id < self.clusters[b as usize].id {
             (a, b)
@@ -380,15 +452,7 @@ impl Miner {
             k.count += gone_count;
         }
         self.unfile(gone, keep);
-        let mut moved = self.merged.remove(&gone_id).unwrap_or_default();
-        for m in &moved {
-            self.alias.insert(*m, keep_id);
-        }
-        moved.push(gone_id);
-        self.alias.insert(gone_id, keep_id);
-        let list = self.merged.entry(keep_id).or_default();
-        list.extend(moved);
-        list.sort_unstable();
+        self.union(keep_id, gone_id);
         keep
     }
 
@@ -435,19 +499,26 @@ impl Miner {
     }
 
     /// The live patterns: id, group, template, count, and a sample message; then each
-    /// group's "other" pattern once it has a line. In creation order.
+    /// group's "other" pattern once it has a line. In creation order. A pattern may hold
+    /// several clusters (lines of different lengths, see [`Config::merge_skeletons`]): its
+    /// template and sample are those of the cluster whose id it has, its count theirs all.
     pub fn patterns(&self) -> impl Iterator<Item = PatternInfo> + '_ {
-        let live = self
+        let mut counts: KeyMap<PatternId, u64> = KeyMap::default();
+        for c in self.clusters.iter().filter(|c| c.live) {
+            *counts.entry(self.resolve(c.id)).or_default() += c.count;
+        }
+        let live: Vec<PatternInfo> = self
             .clusters
             .iter()
-            .filter(|c| c.live)
+            .filter(|c| c.live && self.resolve(c.id) == c.id)
             .map(|c| PatternInfo {
                 id: c.id,
                 group: self.groups[c.group as usize].name.clone(),
                 template: render(&c.template),
-                count: c.count,
+                count: counts[&c.id],
                 sample: c.sample.clone(),
-            });
+            })
+            .collect();
         let others = self
             .groups
             .iter()
@@ -459,7 +530,7 @@ impl Miner {
                 count: g.other_count,
                 sample: String::new(),
             });
-        live.chain(others)
+        live.into_iter().chain(others)
     }
 
     /// The template of a pattern: its own if live, its survivor's if merged, `<other>` for
@@ -507,8 +578,9 @@ impl Miner {
         })
     }
 
-    /// How many live patterns `group` has (its "other" not counted).
-    pub fn pattern_count(&self, group: &str) -> usize {
+    /// How many clusters (templates) `group` has, the number the cap bounds; a pattern
+    /// may hold several.
+    pub fn cluster_count(&self, group: &str) -> usize {
         self.group_index
             .get(group)
             .map_or(0, |&g| self.groups[g as usize].live)
@@ -553,4 +625,36 @@ pub(crate) fn render(template: &[Tpl]) -> String {
         s.push_str(t.text());
     }
     s
+}
+
+/// The literal words of a template in order, without masked parts and units, hashed; None
+/// when it has none (all-variable templates are not grouped by it).
+fn skeleton(template: &[Tpl]) -> Option<u64> {
+    let mut h = mask::fnv(0, b"skel");
+    let mut any = false;
+    for t in template {
+        if let Tpl::Lit { key, text } = t {
+            // `(<num>` and `KB)` say nothing about the event; `user=<*>` does.
+            if mask::is_unit(text) || !has_word_outside_placeholders(text) {
+                continue;
+            }
+            h = mask::fnv(h, &key.to_le_bytes());
+            any = true;
+        }
+    }
+    any.then_some(h)
+}
+
+/// `text` has a letter outside its `<…>` placeholders (`()` and `-` have none).
+fn has_word_outside_placeholders(text: &str) -> bool {
+    let mut inside = false;
+    for c in text.chars() {
+        match c {
+            '<' => inside = true,
+            '>' => inside = false,
+            c if !inside && c.is_alphabetic() => return true,
+            _ => {}
+        }
+    }
+    false
 }

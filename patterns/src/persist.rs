@@ -17,9 +17,9 @@ const VERSION: u32 = 1;
 #[derive(Serialize, Deserialize)]
 struct Saved {
     version: u32,
-    config: SavedConfig,
-    /// Group names in the order first seen, with their "other" counts.
-    groups: Vec<(String, u64)>,
+    config: Config,
+    /// Groups in the order first seen.
+    groups: Vec<SavedGroup>,
     /// Live clusters, in creation order.
     clusters: Vec<SavedCluster>,
     /// Per group (in `groups` order), its tree's leaves: path (token count, prefix keys)
@@ -30,12 +30,11 @@ struct Saved {
 }
 
 #[derive(Serialize, Deserialize)]
-struct SavedConfig {
-    max_patterns_per_group: usize,
-    similarity: f64,
-    prefix_tokens: usize,
-    max_children: usize,
-    max_tokens: usize,
+struct SavedGroup {
+    name: String,
+    other_count: u64,
+    /// Skeleton → pattern id, sorted.
+    skeletons: Vec<(u64, u64)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -52,20 +51,22 @@ struct SavedCluster {
 impl Miner {
     /// The miner's state, to persist (versioned JSON; [`Miner::load`] reads it back).
     pub fn save(&self) -> Vec<u8> {
-        let c = &self.config;
         let saved = Saved {
             version: VERSION,
-            config: SavedConfig {
-                max_patterns_per_group: c.max_patterns_per_group,
-                similarity: c.similarity,
-                prefix_tokens: c.prefix_tokens,
-                max_children: c.max_children,
-                max_tokens: c.max_tokens,
-            },
+            config: self.config.clone(),
             groups: self
                 .groups
                 .iter()
-                .map(|g| (g.name.clone(), g.other_count))
+                .map(|g| {
+                    let mut skeletons: Vec<(u64, u64)> =
+                        g.skeletons.iter().map(|(k, v)| (*k, v.0)).collect();
+                    skeletons.sort_unstable();
+                    SavedGroup {
+                        name: g.name.clone(),
+                        other_count: g.other_count,
+                        skeletons,
+                    }
+                })
                 .collect(),
             clusters: self
                 .clusters
@@ -114,17 +115,16 @@ impl Miner {
                 expected: VERSION,
             });
         }
-        let c = saved.config;
-        let mut miner = Miner::new(Config {
-            max_patterns_per_group: c.max_patterns_per_group,
-            similarity: c.similarity,
-            prefix_tokens: c.prefix_tokens,
-            max_children: c.max_children,
-            max_tokens: c.max_tokens,
-        });
-        for (name, other_count) in &saved.groups {
-            let g = miner.group_of(name);
-            miner.groups[g as usize].other_count = *other_count;
+        let mut miner = Miner::new(saved.config);
+        for sg in saved.groups {
+            let g = miner.group_of(&sg.name);
+            let group = &mut miner.groups[g as usize];
+            group.other_count = sg.other_count;
+            group.skeletons = sg
+                .skeletons
+                .into_iter()
+                .map(|(k, v)| (k, PatternId(v)))
+                .collect();
         }
         let bad = |what: String| PatternsError::Inconsistent(what);
         for sc in saved.clusters {

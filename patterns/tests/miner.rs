@@ -7,6 +7,17 @@ fn miner() -> Miner {
     Miner::new(Config::default())
 }
 
+/// Plain Drain: its threshold, no merges by skeleton, no settled positions; for the tests
+/// of the tree's own mechanics.
+fn drain_config() -> Config {
+    Config {
+        similarity: 0.5,
+        merge_skeletons: false,
+        settled_after: 0,
+        ..Config::default()
+    }
+}
+
 #[test]
 fn variables_in_every_position() {
     let mut m = miner();
@@ -27,7 +38,7 @@ fn variables_in_every_position() {
     assert_eq!(p, q);
     assert_eq!(
         m.template(p).unwrap(),
-        "request <num> took <num> status=<num> path=<quoted>"
+        "request <num> took <num> status=<*> path=<quoted>"
     );
     assert_ne!(a, x);
     assert_ne!(x, p);
@@ -35,7 +46,7 @@ fn variables_in_every_position() {
 
 #[test]
 fn lines_of_different_lengths_are_different_patterns() {
-    let mut m = miner();
+    let mut m = Miner::new(drain_config());
     let a = m.assign("g", "worker 1 started");
     let b = m.assign("g", "worker 1 started in 3 ms");
     let c = m.assign("g", "worker 2 stopped");
@@ -76,7 +87,7 @@ fn generalising_keeps_the_id() {
 fn merging_miner() -> Miner {
     Miner::new(Config {
         max_children: 1,
-        ..Config::default()
+        ..drain_config()
     })
 }
 
@@ -120,6 +131,59 @@ fn ids_do_not_depend_on_the_process() {
             .collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn same_words_at_other_lengths_are_one_pattern() {
+    let mut m = miner();
+    let a = m.assign("g", "sent 1190 bytes (1.16 KB) in 3 ms");
+    let b = m.assign("g", "sent 0 bytes in <1 sec");
+    // Two clusters (two lengths), one pattern: the smaller of their ids, the other an
+    // alias of it (`a` may already be the pattern's id, or the alias).
+    assert_eq!(m.cluster_count("g"), 2);
+    let p = b;
+    assert_eq!(m.resolve(a), p);
+    let aliases = m.aliases(p);
+    assert_eq!(aliases.len(), 2);
+    assert_eq!(aliases[0], p);
+    assert!(aliases[1] > p);
+    assert!(aliases.contains(&a));
+    assert_eq!(m.assign("g", "sent 7 bytes (7 B) in 9 ms"), p);
+    assert_eq!(m.assign("g", "sent 8 bytes in <1 sec"), p);
+    let live: Vec<_> = m.patterns().collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].count, 4);
+    // A word more is another event.
+    assert_ne!(m.assign("g", "sent 0 bytes in <1 sec, retrying"), p);
+}
+
+#[test]
+fn a_settled_position_is_not_widened() {
+    let mut m = miner();
+    let https = m.assign("g", "1.2.3.4:80 open through proxy 5.6.7.8:80 HTTPS");
+    for i in 0..40 {
+        assert_eq!(
+            m.assign(
+                "g",
+                &format!("1.2.3.{i}:80 open through proxy 5.6.7.8:80 HTTPS")
+            ),
+            https
+        );
+    }
+    let socks = m.assign("g", "1.2.3.4:22 open through proxy 5.6.7.8:80 SOCKS5");
+    assert_ne!(https, socks);
+    assert_eq!(
+        m.template(https).unwrap(),
+        "<ip> open through proxy <ip> HTTPS"
+    );
+    // Early on, the same difference widens the template (Drain's way).
+    let mut m = miner();
+    let a = m.assign("g", "1.2.3.4:80 open through proxy 5.6.7.8:80 HTTPS");
+    assert_eq!(
+        m.assign("g", "1.2.3.4:22 open through proxy 5.6.7.8:80 SOCKS5"),
+        a
+    );
+    assert_eq!(m.template(a).unwrap(), "<ip> open through proxy <ip> <*>");
 }
 
 #[test]
@@ -228,7 +292,7 @@ proptest! {
     ) {
         let lines: Vec<(String, String)> =
             lines.into_iter().map(|(g, toks)| (format!("g{g}"), toks.join(" "))).collect();
-        let config = Config { max_patterns_per_group: 6, ..Config::default() };
+        let config = Config { max_patterns_per_group: 6, settled_after: 3, ..Config::default() };
         let mut a = Miner::new(config.clone());
         let mut b = Miner::new(config);
         let split = split.min(lines.len());
