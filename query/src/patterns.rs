@@ -218,10 +218,14 @@ pub fn patterns(
             "last": {"max": {"field": "@timestamp"}},
         }}),
     )?;
+    let mut first_seen: HashMap<PatternId, Timestamp> = HashMap::new();
     let mut rows: Vec<PatternRow> = ranked
         .into_iter()
         .map(|(id, t)| {
             let d = patterns.describe(id);
+            if let Some(f) = d.as_ref().and_then(|d| d.first_seen) {
+                first_seen.insert(id, f);
+            }
             let ms =
                 |v: Option<f64>| Timestamp((v.unwrap_or(0.0) as i64).saturating_mul(1_000_000));
             PatternRow {
@@ -301,7 +305,14 @@ pub fn patterns(
         let past_buckets = bucket_starts(history.0, history.1, coarse_ms);
         let ahead = (span_ms as u64).div_ceil(coarse_ms as u64).max(1) as usize;
         for r in rows.iter_mut().filter(|r| candidates.contains(&r.id)) {
-            r.surging = surges(r.count, past.get(&r.id), &past_buckets, coarse_ms, ahead);
+            r.surging = surges(
+                r.count,
+                past.get(&r.id),
+                &past_buckets,
+                coarse_ms,
+                ahead,
+                first_seen.get(&r.id).copied(),
+            );
         }
     }
     let listed: u64 = rows.iter().map(|r| r.count).sum();
@@ -321,42 +332,44 @@ pub fn patterns(
 
 /// Whether `count` records in the range are far above what the pattern's history (a
 /// count per bucket of `step_ms`) forecasts for the `ahead` buckets of the range.
+///
+/// Only the history since the pattern's first record counts (`known_from`): before it
+/// an empty bucket says nothing (on a server that started ten minutes ago every pattern
+/// would otherwise surge), and its first bucket holds only part of its interval (fitted,
+/// that reads as a steep rise). With fewer than four buckets left there is nothing to
+/// forecast from, and nothing is called a surge.
 fn surges(
     count: u64,
     history: Option<&Tally>,
     buckets: &[i64],
     step_ms: i64,
     ahead: usize,
+    known_from: Option<Timestamp>,
 ) -> bool {
+    let Some(known_from) = known_from else {
+        return false;
+    };
     if count < SURGE_MIN_COUNT {
         return false;
     }
+    let first_whole = known_from.0.div_euclid(1_000_000).div_euclid(step_ms) * step_ms + step_ms;
     let series: Vec<f64> = buckets
         .iter()
+        .filter(|b| **b >= first_whole)
         .map(|b| history.and_then(|h| h.trend.get(b)).copied().unwrap_or(0) as f64)
         .collect();
-    // Where the pattern's history begins, its first bucket holds only part of its
-    // interval (records start mid-bucket); fitted, it reads as a steep rise.
-    let series = match series.iter().position(|n| *n > 0.0) {
-        Some(first) if first + 1 < series.len() => &series[first + 1..],
-        _ => &series[..],
-    };
     let spec = Spec {
         periods: Some(ahead),
         season: Season::Auto,
         confidence: 0.99,
     };
-    let (expected, upper) = match forecast::forecast(series, step_ms, &spec) {
-        Some(f) => f
-            .ahead
-            .iter()
-            .fold((0.0, 0.0), |(e, u), b| (e + b.value, u + b.upper)),
-        // Too little history to fit: compare with its mean rate.
-        None => {
-            let mean = series.iter().sum::<f64>() / series.len().max(1) as f64;
-            (mean * ahead as f64, mean * ahead as f64)
-        }
+    let Some(f) = forecast::forecast(&series, step_ms, &spec) else {
+        return false;
     };
+    let (expected, upper) = f
+        .ahead
+        .iter()
+        .fold((0.0, 0.0), |(e, u), b| (e + b.value, u + b.upper));
     let count = count as f64;
     count > upper && count >= SURGE_MIN_FACTOR * expected.max(1.0)
 }
@@ -375,21 +388,43 @@ mod tests {
     #[test]
     fn a_steady_pattern_does_not_surge_and_a_tenfold_one_does() {
         let buckets: Vec<i64> = (0..24).map(|i| i * 600_000).collect();
+        let since_ever = Some(Timestamp(-1));
         let steady = tally(&buckets.iter().map(|b| (*b, 6)).collect::<Vec<_>>());
-        assert!(!surges(42, Some(&steady), &buckets, 600_000, 7));
-        assert!(surges(330, Some(&steady), &buckets, 600_000, 7));
-        // No history at all: anything well above nothing surges.
-        assert!(surges(30, None, &buckets, 600_000, 7));
-        assert!(!surges(5, None, &buckets, 600_000, 7));
-        // A history that begins mid-bucket (4 of 6) is not read as a rise.
-        let mut late = steady.trend.clone();
-        late.insert(0, 4);
-        late.remove(&(23 * 600_000));
-        let late = Tally {
-            trend: late,
-            ..Tally::default()
-        };
-        assert!(!surges(42, Some(&late), &buckets, 600_000, 7));
-        assert!(surges(333, Some(&late), &buckets, 600_000, 6));
+        assert!(!surges(42, Some(&steady), &buckets, 600_000, 7, since_ever));
+        assert!(surges(330, Some(&steady), &buckets, 600_000, 7, since_ever));
+        // Known for long and silent in the history: waking up is a surge.
+        assert!(surges(30, None, &buckets, 600_000, 7, since_ever));
+        assert!(!surges(5, None, &buckets, 600_000, 7, since_ever));
+        // Unknown to the miner: no judgement.
+        assert!(!surges(330, Some(&steady), &buckets, 600_000, 7, None));
+    }
+
+    /// Before a pattern's first record its history is unknown, not empty; its first
+    /// bucket is partial (4 of 6) and is not read as a rise.
+    #[test]
+    fn only_history_since_the_first_record_counts() {
+        let buckets: Vec<i64> = (0..24).map(|i| i * 600_000).collect();
+        let at = |ms: i64| Some(Timestamp(ms * 1_000_000));
+        // Born in bucket 20 (4 lines), steady after: 3 whole buckets, too few to judge.
+        let young: Vec<(i64, u64)> = (20..24)
+            .map(|i| (i * 600_000, if i == 20 { 4 } else { 6 }))
+            .collect();
+        let young = tally(&young);
+        assert!(!surges(
+            60,
+            Some(&young),
+            &buckets,
+            600_000,
+            7,
+            at(20 * 600_000 + 200_000)
+        ));
+        // Born in bucket 10: 13 whole buckets of 6; 42 is steady, 333 a surge.
+        let older: Vec<(i64, u64)> = (10..24)
+            .map(|i| (i * 600_000, if i == 10 { 4 } else { 6 }))
+            .collect();
+        let older = tally(&older);
+        let born = at(10 * 600_000 + 200_000);
+        assert!(!surges(42, Some(&older), &buckets, 600_000, 7, born));
+        assert!(surges(333, Some(&older), &buckets, 600_000, 7, born));
     }
 }

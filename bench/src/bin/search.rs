@@ -91,24 +91,37 @@ fn main() -> Result<()> {
             .query(&[("q", "*"), ("limit", "1"), ("order", order)])
             .send()?
             .json()?;
-        Ok(v["hits"][0]["@timestamp"].as_str().unwrap_or("now").to_string())
+        Ok(v["hits"][0]["@timestamp"]
+            .as_str()
+            .unwrap_or("now")
+            .to_string())
     };
     let (first, last) = (edge("asc")?, edge("desc")?);
     let container_only = format!("container:{container}");
     let runs = (a.runs / 10).max(5);
-    println!("GET /api/v1/patterns from {first} to {last}, limit 100, {runs} runs after 2 warm-ups");
+    println!(
+        "GET /api/v1/patterns from {first} to {last}, limit 100, {runs} runs after 2 warm-ups"
+    );
     println!(
         "{:<26} {:>9} {:>9} {:>9} {:>9}",
         "patterns of", "templates", "p50 ms", "p99 ms", "max ms"
     );
-    for (name, q) in [("everything", ""), ("one container", container_only.as_str())] {
+    for (name, q) in [
+        ("everything", ""),
+        ("one container", container_only.as_str()),
+    ] {
         let mut lat = Vec::with_capacity(runs);
         let mut templates = 0;
         for i in 0..runs + 2 {
             let t = Instant::now();
             let r = client
                 .get(format!("{}/api/v1/patterns", server.url))
-                .query(&[("q", q), ("start", &first), ("end", &last), ("limit", "100")])
+                .query(&[
+                    ("q", q),
+                    ("start", &first),
+                    ("end", &last),
+                    ("limit", "100"),
+                ])
                 .send()?;
             ensure!(r.status() == 200, "patterns {q:?}: {}", r.status());
             let v: serde_json::Value = r.json()?;
