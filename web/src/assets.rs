@@ -47,6 +47,7 @@ assets! {
     "js/dashboards.js" => "text/javascript; charset=utf-8",
     "js/panels.js" => "text/javascript; charset=utf-8",
     "js/panel-editor.js" => "text/javascript; charset=utf-8",
+    "js/patterns.js" => "text/javascript; charset=utf-8",
 }
 
 fn etags() -> &'static [String] {

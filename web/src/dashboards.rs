@@ -67,6 +67,9 @@ pub enum PanelKind {
     Metric,
     /// The newest matching records.
     Latest,
+    /// The most frequent message templates (`GET /api/v1/patterns`) with counts and
+    /// trends; `size` of them (default 10).
+    TopPatterns,
 }
 
 /// One panel.

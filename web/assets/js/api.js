@@ -79,6 +79,8 @@ const qs = params => {
 export const search = (params, signal) => call('GET', '/api/v1/search?' + qs(params), undefined, signal);
 /** POST /api/v1/aggregate. */
 export const aggregate = (body, signal) => call('POST', '/api/v1/aggregate', body, signal);
+/** GET /api/v1/patterns. */
+export const patterns = (params, signal) => call('GET', '/api/v1/patterns?' + qs(params), undefined, signal);
 /** GET /api/v1/fields. */
 export const fields = (params, signal) => call('GET', '/api/v1/fields?' + qs(params), undefined, signal);
 /** Dashboards CRUD. */

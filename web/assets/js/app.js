@@ -18,7 +18,7 @@ const dashboards = createDashboards();
 
 const navLink = (view, label) => h('a.nav', {
   href: view === 'discover' ? '?' : '?view=dashboards', 'data-view': view,
-  onclick: ev => { ev.preventDefault(); urlState.update(view === 'discover' ? { view, id: '', q: '', filters: [], start: null, end: '' } : { view, id: '' }); },
+  onclick: ev => { ev.preventDefault(); urlState.update(view === 'discover' ? { view, id: '', q: '', filters: [], start: null, end: '', tab: '', psort: '' } : { view, id: '', tab: '', psort: '' }); },
 }, label);
 const tzBtn = h('button.toggle', { type: 'button', id: 'tz-toggle', title: 'show times in UTC or in this browser\'s zone', onclick: () => urlState.update({ tz: urlState.get().tz === 'utc' ? 'local' : 'utc' }, { push: false }) });
 const themeBtn = h('button.toggle', { type: 'button', id: 'theme-toggle', title: 'light or dark theme', onclick: () => {

@@ -10,7 +10,7 @@ import { renderPanel, KINDS } from './panels.js';
 import { editPanel } from './panel-editor.js';
 import { resolve } from './time.js';
 
-const DEFAULT_WIDTH = { metric: 3, top_values: 4, count_over_time: 8, percentiles_over_time: 6, latest: 12 };
+const DEFAULT_WIDTH = { metric: 3, top_values: 4, count_over_time: 8, percentiles_over_time: 6, latest: 12, top_patterns: 6 };
 
 export function createDashboards() {
   let state = null;
@@ -89,7 +89,7 @@ export function createDashboards() {
     const ctx = {
       q: state.q, start, end, tz: state.tz, signal: ctl.signal,
       t0: resolve(start, now - 86400e3, now), t1: resolve(end, now, now),
-      onDiscover: (q, filters) => urlState.update({ view: 'discover', id: '', q: andQueries(state.q, q), filters, start, end }),
+      onDiscover: (q, filters) => urlState.update({ view: 'discover', id: '', q: andQueries(state.q, q), filters, start, end, tab: '' }),
       onZoom: (a, b) => urlState.update({ start: new Date(a).toISOString(), end: new Date(b).toISOString() }),
     };
     titleEl.textContent = dash.title;

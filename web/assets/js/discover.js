@@ -1,7 +1,8 @@
-// Discover: query bar, filters, time picker, histogram, document table, field sidebar
-// and live tail, wired to the URL state. The histogram, the first page and the field
-// list are asked for at once; each draws when its answer comes, so the documents never
-// wait for the histogram.
+// Discover: query bar, filters, time picker, histogram, document table (or, in the
+// Patterns tab, the message templates of the matches), field sidebar and live tail,
+// wired to the URL state. The histogram, the first page and the field list are asked
+// for at once; each draws when its answer comes, so the documents never wait for the
+// histogram.
 
 import * as urlState from './url-state.js';
 import { search, ApiError } from './api.js';
@@ -12,6 +13,7 @@ import { createHistogram } from './histogram.js';
 import { createTable } from './table.js';
 import { createSidebar } from './sidebar.js';
 import { createLive } from './live.js';
+import { createPatternsView } from './patterns.js';
 import { resolve, isRelative, formatRecordTime } from './time.js';
 
 const PAGE = 50;
@@ -41,7 +43,12 @@ export function createDiscover() {
     onMore: () => loadPage(),
   };
 
-  const bar = createQueryBar({ onSubmit: q => urlState.update({ q }), onFilters: setFilters });
+  const bar = createQueryBar({
+    onSubmit: q => urlState.update({ q }),
+    onFilters: setFilters,
+    // A pattern pill names its template (when this page has seen it) on hover.
+    describe: f => (f.field === 'pattern' && patternsView.known.get(String(f.value))) || null,
+  });
   const picker = createTimePicker({
     onChange: ({ start, end }) => urlState.update({ start, end }),
     onRefresh: refresh => urlState.update({ refresh }, { push: false }),
@@ -53,7 +60,20 @@ export function createDiscover() {
   const histogram = createHistogram({ onZoom: (start, end) => urlState.update({ start, end, live: false }) });
   const table = createTable(actions);
   const sidebar = createSidebar(actions);
-  const main = h('main.main', { id: 'main' }, status, histogram.el, liveBar, notices, table.el);
+  const patternsView = createPatternsView({
+    // For: the matching records in the documents (Back returns here); against: stay,
+    // and see the patterns that remain.
+    onFilter: (p, neg) => {
+      const rest = state.filters.filter(f => !(f.field === 'pattern' && String(f.value) === p.id));
+      urlState.update({ filters: [...rest, { field: 'pattern', value: p.id, neg, off: false }], ...(neg ? {} : { tab: '' }) });
+    },
+    onSort: psort => urlState.update({ psort }, { push: false }),
+  });
+  const tab = (name, label, title) => h('button.tab', { type: 'button', id: `tab-${name || 'documents'}`, role: 'tab', title, onclick: () => urlState.update({ tab: name }) }, label);
+  const tabs = h('div.tabs.view-tabs', { role: 'tablist' },
+    tab('', 'Documents', 'the matching records, newest first'),
+    tab('patterns', 'Patterns', 'the message templates of the matching records, with counts and trends'));
+  const main = h('main.main', { id: 'main' }, status, histogram.el, liveBar, notices, tabs, table.el, patternsView.el);
   const el = h('div.discover', h('div.toolbar', bar.el, picker.el, liveBtn), h('div.body', sidebar.el, main));
 
   const live = createLive({
@@ -147,11 +167,30 @@ export function createDiscover() {
         performance.mark('skein:table');
       }).catch(showError).finally(loadFields);
     }
+    if (state.tab === 'patterns') loadPatterns();
     // The field list waits for the first page so that it never slows the documents.
     function loadFields() {
       if (!signal.aborted) sidebar.load({ q: eff.query, start, end }, signal).catch(showError);
     }
     if (state.live) loadFields();
+  }
+
+  /** Asks for the Patterns tab's rows (for the query and range of the last run). */
+  function loadPatterns() {
+    const signal = ctl.signal;
+    patternsView.load({ q: eff.query, ...timeParams(), sort: state.psort, tz: state.tz }, signal).catch(showError);
+  }
+
+  /** Shows the documents or the patterns, as the URL says. */
+  function showTab() {
+    const patterns = state.tab === 'patterns';
+    table.el.hidden = patterns;
+    patternsView.el.hidden = !patterns;
+    for (const b of tabs.children) {
+      const on = b.id === (patterns ? 'tab-patterns' : 'tab-documents');
+      b.classList.toggle('active', on);
+      b.setAttribute('aria-selected', String(on));
+    }
   }
 
   function scheduleRefresh() {
@@ -165,6 +204,7 @@ export function createDiscover() {
         const now = Date.now();
         range = { t0: resolve(start, now - 15 * 60e3, now), t1: resolve(end, now, now) };
         histogram.load({ q: eff.query, start, end, ...range, tz: state.tz }, ctl.signal).catch(showError);
+        if (state.tab === 'patterns') loadPatterns();
       } else if (isRelative(state.end)) run({ soft: true });
     }, ms);
   }
@@ -205,8 +245,15 @@ export function createDiscover() {
     liveBtn.classList.toggle('on', s.live);
     liveBtn.setAttribute('aria-pressed', String(s.live));
     scheduleRefresh();
+    showTab();
     const onlyView = change && Object.keys(change).every(k => k === 'refresh' || k === 'theme');
     if (onlyView && prev) return;
+    // Another tab or order: the rest of the view stays as it is.
+    const onlyTab = change && Object.keys(change).every(k => ['tab', 'psort', 'refresh', 'theme'].includes(k));
+    if (onlyTab && prev && ctl) {
+      if (state.tab === 'patterns') loadPatterns();
+      return;
+    }
     run();
   }
 

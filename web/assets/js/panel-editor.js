@@ -48,7 +48,7 @@ export function editPanel(panel, { onSave, timeParams }) {
   row('Title', input('title', { placeholder: 'shown above the panel' })),
   row('Query', input('query', { placeholder: 'ANDed with the dashboard query, e.g. level:error' })),
   row('Field', input('field', { list: 'field-names', placeholder: 'split by / values of / statistic of' }), 'count_over_time top_values percentiles_over_time metric'),
-  row('Values', input('size', { type: 'number', min: 1, max: 50, placeholder: 'top values (default 5 or 10)' }), 'count_over_time top_values latest'),
+  row('Values', input('size', { type: 'number', min: 1, max: 50, placeholder: 'top values (default 5 or 10)' }), 'count_over_time top_values latest top_patterns'),
   row('Style', style, 'count_over_time'),
   row('Forecast', h('span', forecast, ' band for the next period, anomalies marked'), 'count_over_time'),
   row('Statistic', stat, 'metric'),

@@ -1,5 +1,6 @@
 // Dashboard panels: each kind turned into API requests and drawn. Count over time can
-// carry the server's forecast (a band for the next period, anomalies marked).
+// carry the server's forecast (a band for the next period, anomalies marked); top
+// patterns are drawn by patterns.js.
 
 import { aggregate, search, ApiError } from './api.js';
 import { timeLines, hbars } from './chart.js';
@@ -8,6 +9,7 @@ import { andQueries } from './query-bar.js';
 import { LEVEL_COLORS, levelBadge } from './histogram.js';
 import { formatRecordTime, humanSpan, intervalMs } from './time.js';
 import { valueOf, cellText } from './record.js';
+import { topPatternsPanel } from './patterns.js';
 
 /** Grafana's classic palette for split series. */
 const PALETTE = ['#7eb26d', '#eab839', '#6ed0e0', '#ef843c', '#e24d42', '#1f78c1', '#ba43a9', '#705da0', '#508642', '#cca300', '#447ebc', '#c15c17'];
@@ -20,6 +22,7 @@ export const KINDS = {
   top_values: 'Top values',
   metric: 'Metric',
   latest: 'Latest records',
+  top_patterns: 'Top patterns',
 };
 
 const histogram = (extra = {}) => ({ date_histogram: { field: '@timestamp', fixed_interval: 'auto', buckets: BUCKETS, ...extra } });
@@ -38,6 +41,7 @@ export async function renderPanel(panel, body, ctx) {
     case 'top_values': return topValues(panel, body, base, ctx);
     case 'metric': return metric(panel, body, ctx);
     case 'latest': return latest(panel, body, base, ctx);
+    case 'top_patterns': return topPatternsPanel(panel, body, base, ctx);
     default: body.replaceChildren(h('div.muted', `unknown panel type ${panel.type}`));
   }
 }

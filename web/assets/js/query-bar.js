@@ -54,9 +54,10 @@ const escapeRe = s => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * The bar. `onSubmit(q)` runs when Enter is pressed; `onFilters(filters)` when a pill
- * changes. `withFilters: false` hides the pills (dashboards).
+ * changes. `withFilters: false` hides the pills (dashboards). `describe(filter)` may
+ * add a line to a pill's tooltip (text).
  */
-export function createQueryBar({ onSubmit, onFilters, withFilters = true, placeholder }) {
+export function createQueryBar({ onSubmit, onFilters, withFilters = true, placeholder, describe }) {
   const input = h('input', {
     id: 'q', type: 'search', autocomplete: 'off', spellcheck: 'false',
     placeholder: placeholder || 'Search… e.g. level:error AND container:web, "connection reset"  (press / to focus)',
@@ -88,7 +89,7 @@ export function createQueryBar({ onSubmit, onFilters, withFilters = true, placeh
     pills.replaceChildren(...filters.map((f, i) => {
       const change = patch => onFilters(filters.map((g, j) => (j === i ? { ...g, ...patch } : g)));
       return h('span.pill' + (f.neg ? '.neg' : '') + (f.off ? '.off' : ''), { dataset: { field: f.field } },
-        h('span.pill-label', { title: filterClause(f) }, (f.neg ? 'NOT ' : '') + f.field + ': ' + String(f.value)),
+        h('span.pill-label', { title: [filterClause(f), describe?.(f)].filter(Boolean).join('\n') }, (f.neg ? 'NOT ' : '') + f.field + ': ' + String(f.value)),
         h('button.pill-btn', { type: 'button', title: f.neg ? 'include these (filter for)' : 'exclude these (filter against)', 'data-act': 'invert', onclick: () => change({ neg: !f.neg }) }, '⇄'),
         h('button.pill-btn', { type: 'button', title: f.off ? 'enable' : 'disable', 'data-act': 'toggle', onclick: () => change({ off: !f.off }) }, f.off ? '⊙' : '⊘'),
         h('button.pill-btn', { type: 'button', title: 'remove', 'data-act': 'remove', onclick: () => onFilters(filters.filter((_, j) => j !== i)) }, '×'));

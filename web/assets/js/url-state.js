@@ -2,7 +2,7 @@
 // reads the state from `location.search`, writes it back (push for changes the user may
 // want to undo with Back, replace for the rest) and tells listeners on Back/Forward.
 
-const KEYS = ['view', 'id', 'q', 'start', 'end', 'refresh', 'cols', 'live', 'tz', 'theme'];
+const KEYS = ['view', 'id', 'q', 'start', 'end', 'refresh', 'cols', 'live', 'tab', 'psort', 'tz', 'theme'];
 
 /** The state described by a query string. */
 export function parse(search = location.search) {
@@ -16,6 +16,10 @@ export function parse(search = location.search) {
     refresh: p.get('refresh') || '',
     cols: (p.get('cols') || '').split(',').filter(Boolean),
     live: p.get('live') === '1',
+    // Discover's tab under the histogram: '' (documents) or 'patterns', and the
+    // patterns' order ('' by count, or 'recent').
+    tab: p.get('tab') === 'patterns' ? 'patterns' : '',
+    psort: p.get('psort') === 'recent' ? 'recent' : '',
     tz: p.get('tz') === 'utc' ? 'utc' : 'local',
     theme: p.get('theme') || '',
     filters: p.getAll('f').map(decodeFilter).filter(Boolean),
