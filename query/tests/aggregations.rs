@@ -261,6 +261,36 @@ fn aggregations_match_answers_computed_from_the_records() {
         }
     }
 
+    // The same top values with sub-aggregations: the top values are chosen first and
+    // only they are aggregated, which must answer exactly what aggregating every value
+    // does (a `shard_size` that still keeps every term takes Tantivy's whole path).
+    for size in [1, 10, 40] {
+        let sub = json!({"lat": {"avg": {"field": "latency_ms"}},
+            "pct": {"percentiles": {"field": "latency_ms", "percents": [50, 99]}},
+            "per_container": {"terms": {"field": "container"}}});
+        let (_, chosen) = agg(
+            &engine,
+            "NOT level:debug",
+            None,
+            json!({"t": {"terms": {"field": "trace", "size": size}, "aggs": sub}}),
+        );
+        let (_, whole) = agg(
+            &engine,
+            "NOT level:debug",
+            None,
+            json!({"t": {"terms": {"field": "trace", "size": size,
+                "shard_size": u32::MAX - 1}, "aggs": sub}}),
+        );
+        assert_eq!(chosen, whole, "size {size}");
+        let keys: Vec<(String, u64)> = buckets(&chosen["t"])
+            .iter()
+            .map(|b| (b["key"].as_str().unwrap().to_string(), count(b)))
+            .collect();
+        assert_eq!(keys, ranked[..size].to_vec(), "size {size}");
+        let other: u64 = ranked[size..].iter().map(|t| t.1).sum();
+        assert_eq!(chosen["t"]["sum_other_doc_count"], other, "size {size}");
+    }
+
     // Distinct values over everything (read straight from the columns) and under a
     // query (read per matching record), strings and numbers, within the sketch's error.
     for (q, field) in [("", "trace"), ("", "user_id"), ("NOT level:debug", "trace")] {

@@ -14,10 +14,10 @@
 //! create` (the senders present `Authorization: Bearer` and trust only `DATA/tls/ca.pem`);
 //! it prints each arm's acknowledged and searchable rates, CPU, and the ratio.
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use clap::Parser;
+use skein_bench::compare::{self, Outcome};
 use skein_bench::corpus::{build_batches, ContainerBatches, CorpusArgs};
-use skein_bench::procfs::{cpu_seconds, OtherLoad};
 use skein_bench::send::{send_all, send_all_with};
 use skein_bench::server::{built_skein_binary, create_token, dir_bytes, ServerProcess};
 use skein_bench::stats::machine;
@@ -206,19 +206,6 @@ impl Arm {
     }
 }
 
-/// What one arm of one round measured.
-struct Outcome {
-    /// Seconds until every record was acknowledged, and until searchable.
-    acked: f64,
-    searchable: f64,
-    /// CPU seconds of the server and of this process (the senders and the poller) until
-    /// searchable, and of every other process on the machine meanwhile.
-    server_cpu: f64,
-    client_cpu: f64,
-    other_cpu: f64,
-    throttled: u64,
-}
-
 /// `--tls-compare`: every arm in every round, then the medians and the ratios to `plain`.
 fn tls_compare(
     a: &Args,
@@ -242,8 +229,9 @@ fn tls_compare(
         .map(|b| b.body.len())
         .sum();
     let requests: usize = containers.iter().map(|c| c.batches.len()).sum();
-    let mut results: Vec<Vec<Outcome>> = a.arms.iter().map(|_| Vec::new()).collect();
-    let run = |arm: Arm| {
+    let names: Vec<&str> = a.arms.iter().map(|arm| arm.name()).collect();
+    let results = compare::rounds(&names, a.rounds, a.warmup, records, |i| {
+        let arm = a.arms[i];
         let arm_bin = match (arm, &a.baseline) {
             (Arm::Baseline, Some(b)) => b.as_path(),
             _ => bin.as_path(),
@@ -257,40 +245,7 @@ fn tls_compare(
             a.connections,
             records,
         )
-    };
-    // The first server a run starts came out slower than the same arm later in five of
-    // six runs while this mode was written (by 5% and 15% on a quiet machine), so one
-    // run of the first arm goes uncounted.
-    if a.warmup {
-        let arm = a.arms[0];
-        let o = run(arm)?;
-        eprintln!(
-            "warm-up {:<9} searchable {:>7.0}/s (not counted)",
-            arm.name(),
-            records as f64 / o.searchable
-        );
-    }
-    for round in 0..a.rounds {
-        let mut order: Vec<usize> = (0..a.arms.len()).collect();
-        if round % 2 == 1 {
-            order.reverse();
-        }
-        for i in order {
-            let arm = a.arms[i];
-            let o = run(arm)?;
-            eprintln!(
-                "round {} {:<9} acknowledged {:>7.0}/s  searchable {:>7.0}/s  server CPU {:.1} s  client CPU {:.1} s  other CPU {:.1} s",
-                round + 1,
-                arm.name(),
-                records as f64 / o.acked,
-                records as f64 / o.searchable,
-                o.server_cpu,
-                o.client_cpu,
-                o.other_cpu
-            );
-            results[i].push(o);
-        }
-    }
+    })?;
 
     println!("bench/ingest --tls-compare — {}", machine());
     println!("server: {}", bin.display());
@@ -307,34 +262,7 @@ fn tls_compare(
         if a.warmup { " after an uncounted warm-up run" } else { "" }
     );
     println!("arms: plain = HTTP, auth off; tls-token = --tls-self-signed, Bearer ingest token, client trusts DATA/tls/ca.pem only; token = HTTP with the token; tls = HTTPS, auth off; baseline = plain with the baseline server");
-    for (i, arm) in a.arms.iter().enumerate() {
-        let rs = &results[i];
-        let list = |f: &dyn Fn(&Outcome) -> f64| {
-            rs.iter()
-                .map(|o| format!("{:.0}", f(o)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        println!("{}:", arm.name());
-        println!(
-            "  acknowledged records/s: median {:>7.0}  (runs: {})",
-            median(rs.iter().map(|o| records as f64 / o.acked)),
-            list(&|o| records as f64 / o.acked)
-        );
-        println!(
-            "  searchable records/s:   median {:>7.0}  (runs: {})",
-            median(rs.iter().map(|o| records as f64 / o.searchable)),
-            list(&|o| records as f64 / o.searchable)
-        );
-        println!(
-            "  server CPU until searchable: median {:.1} s = {:.1} CPU-s/GB; bench client CPU median {:.1} s; other processes median {:.1} s; 429s retried: {}",
-            median(rs.iter().map(|o| o.server_cpu)),
-            median(rs.iter().map(|o| o.server_cpu)) / (raw / 1e9),
-            median(rs.iter().map(|o| o.client_cpu)),
-            median(rs.iter().map(|o| o.other_cpu)),
-            rs.iter().map(|o| o.throttled).sum::<u64>()
-        );
-    }
+    compare::print_arms(&names, &results, records, raw);
     // Each arm against plain, and plain (this build) against the baseline build.
     let position = |arm: Arm| a.arms.iter().position(|&x| x == arm);
     let mut pairs = Vec::new();
@@ -349,23 +277,7 @@ fn tls_compare(
         }
     }
     for (i, p) in pairs {
-        let ratio = |f: &dyn Fn(&Outcome) -> f64| {
-            let paired: Vec<String> = results[i]
-                .iter()
-                .zip(&results[p])
-                .map(|(x, y)| format!("{:.3}", f(x) / f(y)))
-                .collect();
-            let of_medians = median(results[i].iter().map(f)) / median(results[p].iter().map(f));
-            format!("{of_medians:.3} (per round: {})", paired.join(" "))
-        };
-        println!(
-            "{} / {}: searchable {}; acknowledged {}; server CPU {}",
-            a.arms[i].name(),
-            a.arms[p].name(),
-            ratio(&|o| records as f64 / o.searchable),
-            ratio(&|o| records as f64 / o.acked),
-            ratio(&|o| o.server_cpu),
-        );
+        compare::print_ratio(&names, &results, i, p, records);
     }
     Ok(())
 }
@@ -412,50 +324,16 @@ fn run_arm(
         "{}: a search without a token answered {anonymous}",
         arm.name()
     );
-    let me = std::process::id();
-    let cpu0 = server.cpu_seconds();
-    let client0 = cpu_seconds(me);
-    let load = OtherLoad::start();
-    let started = Instant::now();
-    let sent = send_all_with(
-        &server.url,
-        containers,
-        connections,
-        server.ca_pem.as_deref(),
-        ingest_token.as_deref(),
-    )?;
-    let acked = started.elapsed().as_secs_f64();
-    while server.total_with(&poll, "*")? < records {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let searchable = started.elapsed().as_secs_f64();
-    let server_cpu = server.cpu_seconds() - cpu0;
-    let client_cpu = cpu_seconds(me) - client0;
-    let (other_cpu, _) = load.other(server_cpu + client_cpu);
-    server.stop()?;
-    ensure!(
-        sent.accepted == records,
-        "{}: accepted {} of {records}",
-        arm.name(),
-        sent.accepted
-    );
-    Ok(Outcome {
-        acked,
-        searchable,
-        server_cpu,
-        client_cpu,
-        other_cpu,
-        throttled: sent.throttled,
+    let outcome = compare::measure(&server, &poll, records, || {
+        send_all_with(
+            &server.url,
+            containers,
+            connections,
+            server.ca_pem.as_deref(),
+            ingest_token.as_deref(),
+        )
     })
-}
-
-/// The median of `xs` (the mean of the middle two for an even count).
-fn median(xs: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = xs.collect();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
+    .with_context(|| arm.name());
+    server.stop()?;
+    outcome
 }

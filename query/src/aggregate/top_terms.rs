@@ -61,6 +61,21 @@ impl TopTerms {
     }
 }
 
+impl TopTerms {
+    /// The request of a top-level `terms` aggregation with sub-aggregations that is
+    /// otherwise [`eligible`](Self::eligible): its top values can be chosen here, and
+    /// the sub-aggregations run for those alone. Ties at the cut are broken by value,
+    /// as Tantivy breaks them, so the same values are chosen.
+    pub fn eligible_parent(agg: &Value) -> Option<TopTerms> {
+        let obj = agg.as_object()?;
+        if obj.len() != 2 || !obj.contains_key("aggs") {
+            return None;
+        }
+        let top = TopTerms::eligible(&json!({"terms": obj.get("terms")?}))?;
+        (top.size > 0).then_some(top)
+    }
+}
+
 /// One segment's counts of matching records per value of the field.
 pub struct SegmentCounts {
     column: StrColumn,
