@@ -24,6 +24,10 @@ pub struct PreparedBatch {
     /// What the records take in memory ([`Record::heap_bytes`]): what the permit holds
     /// once the text is in the WAL and given back.
     pub(crate) records_bytes: usize,
+    /// Per record, whether it is an `op_type=create` of a client `_id`: refused by the
+    /// WAL thread when that id is already stored ([`IngestOutcome::conflicts`]). Empty
+    /// when the batch holds none.
+    pub(crate) creates: Vec<bool>,
 }
 
 impl PreparedBatch {
@@ -71,7 +75,20 @@ impl PreparedBatch {
             spans,
             sources: Vec::new(),
             permit,
+            creates: Vec::new(),
         }
+    }
+
+    /// Marks the records that must not replace a stored document with their `_id`
+    /// (`op_type=create`), one flag per record: the WAL thread refuses those whose id
+    /// exists, in WAL order, so of concurrent creates of one id exactly one is stored.
+    pub fn set_creates(&mut self, creates: Vec<bool>) {
+        debug_assert_eq!(creates.len(), self.records.len());
+        self.creates = if creates.iter().any(|c| *c) {
+            creates
+        } else {
+            Vec::new()
+        };
     }
 
     /// Decodes an NDJSON body; the lines that are not valid records are returned apart.
@@ -157,6 +174,7 @@ impl PreparedBatch {
                 spans,
                 sources,
                 permit,
+                creates: Vec::new(),
             },
             rejected,
         )
@@ -316,12 +334,20 @@ impl Control {
 }
 
 /// The answer to an ingest once the accepted records are durable.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IngestOutcome {
     /// Records written.
     pub accepted: usize,
     /// Records dropped because their `_seq` was at or below the source's high-water mark.
     pub duplicates: usize,
+    /// The WAL entry the accepted records went into: with a record's place among them it
+    /// gives its ingest order ([`crate::ids::ord_of`]).
+    #[serde(skip)]
+    pub lsn: Option<u64>,
+    /// Places in the batch of `op_type=create` records refused because a document with
+    /// their `_index` and `_id` is stored ([`PreparedBatch::set_creates`]).
+    #[serde(skip)]
+    pub conflicts: Vec<u32>,
 }
 
 /// Records made durable together, as published on the live feed.

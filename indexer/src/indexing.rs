@@ -24,7 +24,7 @@ use crate::retention::{self, Reason, RetentionConfig};
 use crate::snapshot::{self, SnapshotError, SnapshotReport};
 use crate::state::{Checkpoint, CheckpointFile};
 use crate::wal::{self, WalEntry};
-use skein_model::{Record, Timestamp};
+use skein_model::{es_mapping, Record, Timestamp};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,6 +134,9 @@ pub(crate) struct Indexer {
     expired_skipped: u64,
     /// Partitions each shorter-lived retention class was already deleted from.
     classes_done: std::collections::HashSet<(PartitionKey, usize)>,
+    /// Client `(_index, _id)`s added since the last commit, with the partitions they went
+    /// to: documents a newer one with the id must delete that searches cannot see yet.
+    uncommitted_ids: HashMap<(Box<str>, Box<str>), Vec<PartitionKey>>,
 }
 
 /// How long the `/healthz` warning about partitions dropped for `--max-disk` stays.
@@ -198,6 +201,7 @@ impl Indexer {
             disk_drop: None,
             expired_skipped: 0,
             classes_done: Default::default(),
+            uncommitted_ids: HashMap::new(),
         }
     }
 
@@ -276,6 +280,47 @@ impl Indexer {
                 .key;
             kept.push((key, i as u32));
         }
+        // Latest wins: a record with a client `_id` replaces the stored documents of its
+        // index with that id. Within the entry only the last of an id is kept; earlier
+        // documents elsewhere are deleted before this entry's records are added, so the
+        // deletes (ordered before the adds in each writer) never reach the new ones.
+        let mut with_ids: Vec<(&str, &str, u32)> = Vec::new();
+        for &(_, i) in &kept {
+            if let Some((index, Some(id))) = es_mapping::identity(&records[i as usize].fields) {
+                with_ids.push((index, id, i));
+            }
+        }
+        if !with_ids.is_empty() {
+            let mut last: HashMap<(&str, &str), u32> = HashMap::with_capacity(with_ids.len());
+            for &(index, id, i) in &with_ids {
+                last.insert((index, id), i);
+            }
+            if last.len() < with_ids.len() {
+                kept.retain(
+                    |&(_, i)| match es_mapping::identity(&records[i as usize].fields) {
+                        Some((index, Some(id))) => last[&(index, id)] == i,
+                        _ => true,
+                    },
+                );
+            }
+            let keys: Vec<PartitionKey> = partitions.iter().map(|p| p.key).collect();
+            let mut ids: Vec<((&str, &str), u32)> = last.into_iter().collect();
+            ids.sort_unstable_by_key(|&(_, i)| i);
+            for ((index, id), i) in ids {
+                self.replace_earlier(lsn, index, id, &keys)?;
+                let day = records[i as usize].timestamp.day_number();
+                let key = keys.iter().find(|k| k.day == day).copied();
+                if let Some(key) = key {
+                    let at = self
+                        .uncommitted_ids
+                        .entry((index.into(), id.into()))
+                        .or_default();
+                    if !at.contains(&key) {
+                        at.push(key);
+                    }
+                }
+            }
+        }
         // One run per partition, so that a batch spanning many days opens each day's
         // writer once, and a writer closed to make room holds every record of this entry
         // for its day (its commit can then say it is complete up to this entry).
@@ -313,6 +358,43 @@ impl Indexer {
             }
         }
         self.last_lsn = lsn;
+        Ok(())
+    }
+
+    /// Deletes the documents of `index` with client id `id` that entry `lsn` replaces:
+    /// uncommitted ones (in open writers) and committed ones in partitions not yet
+    /// committed past `lsn` (a partition committed past it already holds the outcome, and
+    /// replay must not delete a newer document there). `later` are the partitions still
+    /// to get records of the entry.
+    fn replace_earlier(
+        &mut self,
+        lsn: u64,
+        index: &str,
+        id: &str,
+        later: &[PartitionKey],
+    ) -> Result<(), IndexError> {
+        let mut targets: Vec<Arc<Partition>> = Vec::new();
+        let pending = self
+            .uncommitted_ids
+            .get(&(Box::from(index), Box::from(id)))
+            .cloned()
+            .unwrap_or_default();
+        for p in self.catalog.all() {
+            if lsn <= p.committed_lsn() {
+                continue;
+            }
+            if pending.contains(&p.key) || crate::ids::holds(&p.searcher(), index, id)? {
+                targets.push(p);
+            }
+        }
+        let fields = self.catalog.fields().fields;
+        for p in targets {
+            let w = self.writer_for(&p, lsn, later)?;
+            w.writer
+                .delete_query(crate::ids::id_query(fields, index, id))?;
+            w.dirty = true;
+            metrics::counter!("skein_documents_replaced_total").increment(1);
+        }
         Ok(())
     }
 
@@ -700,6 +782,7 @@ impl Indexer {
         }
         self.last_lsn = self.committed.lsn;
         self.seqs = self.committed.seqs.clone();
+        self.uncommitted_ids.clear();
     }
 
     /// Rebuilds everything past the checkpoint from the WAL.
@@ -775,6 +858,8 @@ impl Indexer {
         };
         self.checkpoint_file.store(&cp)?;
         self.committed = cp;
+        // Searches see what was added: lookups of ids find it there.
+        self.uncommitted_ids.clear();
         self.marks.committed.store(lsn, Ordering::Release);
         for w in self.writers.values_mut() {
             w.dirty = false;

@@ -10,7 +10,9 @@ use crate::batch::{Control, FeedBatch, IngestOutcome, PreparedBatch};
 use crate::budget::Permit;
 use crate::dedupe::SeqTracker;
 use crate::health::{Health, Severity};
+use crate::ids::RecentIds;
 use crate::indexing::IndexMsg;
+use crate::partition::Catalog;
 use crate::wal::Wal;
 use crate::IngestError;
 use skein_model::Record;
@@ -56,6 +58,10 @@ pub(crate) struct IngestThread {
     /// The kept lines of a batch that are not one run of its text, joined; kept between
     /// groups so its pages are not taken fresh each time.
     pub payload: Vec<u8>,
+    /// The partitions, where `op_type=create` looks for a stored document of its id.
+    pub catalog: Arc<Catalog>,
+    /// Client ids written but perhaps not yet searchable.
+    pub ids: RecentIds,
 }
 
 /// The range of `text` holding exactly the lines at `spans`, each with its newline, when
@@ -158,8 +164,27 @@ impl IngestThread {
         Ok(previous)
     }
 
+    /// Whether a document of `index` with client id `id` is stored or on its way (in
+    /// the WAL, not yet searchable). Asked in WAL order on this one thread, so of two
+    /// creates of one id, however close, the second sees the first.
+    fn id_taken(&self, index: &str, id: &str) -> bool {
+        if self.ids.contains(index, id) {
+            return true;
+        }
+        match crate::ids::any_holds(&self.catalog.all(), index, id) {
+            Ok(held) => held,
+            Err(e) => {
+                // Unreadable partitions are reported on /healthz already; the document
+                // is written rather than refused for a conflict nobody can see.
+                tracing::warn!("cannot look up _id {id:?} in {index:?}: {e}");
+                false
+            }
+        }
+    }
+
     fn write_group(&mut self, group: Vec<WalRequest>) {
         self.seqs.begin();
+        self.ids.begin();
         self.wal.begin_group();
         let mut staged = Vec::with_capacity(group.len());
         let mut failure = None;
@@ -179,12 +204,25 @@ impl IngestThread {
                 mut sources,
                 permit,
                 records_bytes,
+                creates,
             } = batch;
+            // The WAL entry this batch becomes, if anything of it is kept.
+            let lsn = self.wal.next_lsn();
             let mut kept = Vec::with_capacity(records.len());
             let mut kept_spans = Vec::with_capacity(records.len());
             let mut kept_sources = Vec::with_capacity(sources.len());
             let mut outcome = IngestOutcome::default();
             for (i, (r, span)) in records.into_iter().zip(spans).enumerate() {
+                // Only records mapped from documents with a client `_id` are looked at:
+                // `identity` reads the last entries of `fields` and answers `None`
+                // for every other record.
+                if let Some((index, Some(id))) = skein_model::es_mapping::identity(&r.fields) {
+                    if creates.get(i) == Some(&true) && self.id_taken(index, id) {
+                        outcome.conflicts.push(i as u32);
+                        continue;
+                    }
+                    self.ids.insert(index, id, lsn);
+                }
                 if self.seqs.admit(&r) {
                     kept.push(r);
                     kept_spans.push(span);
@@ -222,7 +260,10 @@ impl IngestThread {
                     }
                 };
                 match self.wal.append(payload) {
-                    Ok(lsn) => Some((lsn, kept, permit)),
+                    Ok(lsn) => {
+                        outcome.lsn = Some(lsn);
+                        Some((lsn, kept, permit))
+                    }
                     Err(e) => {
                         failure = Some(e);
                         None
@@ -267,6 +308,7 @@ impl IngestThread {
             return;
         }
         self.seqs.commit();
+        self.ids.commit();
         self.durable_lsn
             .store(self.wal.next_lsn() - 1, Ordering::Release);
         self.health.clear("wal");
@@ -290,6 +332,10 @@ impl IngestThread {
 
     fn trim(&mut self, trimmed_to: &mut u64) {
         let committed = self.committed_lsn.load(Ordering::Acquire);
+        // Searches see these ids now: the catalog answers for them.
+        if !self.ids.is_empty() {
+            self.ids.forget_through(committed);
+        }
         if committed > *trimmed_to {
             match self.wal.trim(committed) {
                 Ok(()) => *trimmed_to = committed,

@@ -24,6 +24,8 @@
 //! - [`budget`]: back-pressure on the memory batches in flight hold.
 //! - [`text_buffers`]: request and WAL-line buffers reused between requests.
 //! - [`health`]: known problems, for `/healthz`.
+//! - [`ids`]: documents' `_id`s: generated ones (the ingest order), and finding a
+//!   client's for latest-wins replacement and `op_type=create` conflicts.
 //! - [`snapshot`]: a consistent copy of the committed state (hard links).
 //! - [`retention`]: dropping partitions past `--retention` or over `--max-disk`, and
 //!   measuring the disk.
@@ -38,6 +40,7 @@ pub mod dedupe;
 mod es_source;
 mod field_budget;
 pub mod health;
+pub mod ids;
 mod indexing;
 mod ingest;
 mod json_value;
@@ -269,6 +272,8 @@ impl Engine {
             durable_lsn: durable_lsn.clone(),
             health: health.clone(),
             payload: Vec::new(),
+            catalog: catalog.clone(),
+            ids: Default::default(),
         };
         let threads = vec![
             std::thread::Builder::new()

@@ -73,6 +73,9 @@ pub struct SearchResponse {
     pub total: u64,
     /// This page.
     pub hits: Vec<Record>,
+    /// The sort key of each hit of `hits` (its time and ingest order, `_ord`).
+    #[serde(skip)]
+    pub keys: Vec<SortKey>,
     /// Pass back to get the next page; `null` once fewer than `limit` hits came back,
     /// or when the search timed out (its hits may skip some matches).
     pub cursor: Option<String>,
@@ -106,14 +109,20 @@ pub fn search_over<S: Shard>(
     metrics::histogram!("skein_search_seconds").record(started.elapsed().as_secs_f64());
     let (total, hits, cursor) = res?;
     let timed_out = req.stop.timed_out();
+    let (keys, hits) = hits.into_iter().unzip();
     Ok(SearchResponse {
         total,
         hits,
+        keys,
         cursor: cursor.filter(|_| !timed_out).map(|c| c.to_string()),
         timed_out,
         took_ms: started.elapsed().as_millis() as u64,
     })
 }
+
+/// The total, the hits with their sort keys, and the position after the last hit when
+/// the page is full.
+pub type Gathered = (u64, Vec<(SortKey, Record)>, Option<Cursor>);
 
 /// Merges the shards' answers: exact total, and the global top `limit` by sort key.
 ///
@@ -121,10 +130,7 @@ pub fn search_over<S: Shard>(
 /// a shard whose whole time range sorts after the last of them cannot contribute hits,
 /// and is only asked for its count. Once `req.stop` says stop, no further shard is
 /// asked; a cancelled search is an error, a timed-out one answers what it found.
-pub fn gather<S: Shard>(
-    shards: &[S],
-    req: &SearchRequest,
-) -> Result<(u64, Vec<Record>, Option<Cursor>), SearchError> {
+pub fn gather<S: Shard>(shards: &[S], req: &SearchRequest) -> Result<Gathered, SearchError> {
     let limit = req.limit;
     let now = req.now.unwrap_or_else(Timestamp::now);
     let mut order: Vec<&S> = shards.iter().collect();
@@ -181,5 +187,5 @@ pub fn gather<S: Shard>(
     } else {
         None
     };
-    Ok((total, hits.into_iter().map(|h| h.1).collect(), cursor))
+    Ok((total, hits, cursor))
 }

@@ -434,7 +434,7 @@ fn edge<S: Shard>(
         stop: req.stop.clone(),
     };
     let (_, hits, _) = gather(shards, &sreq)?;
-    Ok(hits.first().map(|r| r.timestamp))
+    Ok(hits.first().map(|(_, r)| r.timestamp))
 }
 
 #[cfg(test)]

@@ -149,6 +149,19 @@ impl<'a> Compiler<'a> {
     fn leaf(&self, leaf: &Leaf) -> Result<Box<dyn Query>, CompileError> {
         let pos = leaf.pos;
         let fail = |message: String| CompileError { pos, message };
+        if leaf.field.as_deref() == Some(names::ORD) {
+            // The ingest order, which generated `_id`s stand for (`/es` `ids` queries).
+            let ord = match &leaf.value {
+                Value::Word(w) | Value::Phrase(w) => w.parse::<u64>().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| fail(format!("`{}` takes one whole number", names::ORD)))?;
+            let t = Term::from_field_u64(self.field(names::ORD), ord);
+            return Ok(Box::new(RangeQuery::new(
+                Bound::Included(t.clone()),
+                Bound::Included(t),
+            )));
+        }
         let target = self.resolve(leaf.field.as_deref(), pos)?;
         let wildcard_query =
             |parts: &[WildPart], field: Field| -> Result<Box<dyn Query>, CompileError> {

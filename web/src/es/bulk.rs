@@ -19,9 +19,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
-use skein_indexer::{IngestError, PreparedBatch};
+use skein_indexer::{IngestError, IngestOutcome, Permit, PreparedBatch};
 use skein_model::{Record, Timestamp};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -79,7 +78,8 @@ enum Item {
 enum DocId {
     /// The client's.
     Given(String),
-    /// Generated ([`generated_id`]), written as 20 hex digits.
+    /// Generated: the record's ingest order once it is durable
+    /// ([`skein_indexer::ids::generated_id`]), written as 20 hex digits.
     Generated(u64),
 }
 
@@ -87,6 +87,8 @@ enum DocId {
 pub struct Parsed {
     items: Vec<Item>,
     records: Vec<Record>,
+    /// Per record, whether it is a `create` with a client `_id`.
+    creates: Vec<bool>,
 }
 
 /// `POST /es/_bulk` and `POST /es/{index}/_bulk`: the index of the path is the default
@@ -123,72 +125,24 @@ pub async fn bulk(
             ))
         }
     };
-    let limits = s.app.limits.clone();
-    let crate::ingest::BodyRead {
-        raw,
-        encoding,
-        permit,
-    } = crate::ingest::read_body(
-        body,
-        &headers,
-        s.app.engine.budget(),
-        DOCUMENT_EXPANSION,
-        &limits,
-        "bulk requests",
-    )
-    .await?;
-    let engine = s.app.engine.clone();
-    let (parsed, permit) = tokio::task::spawn_blocking(move || {
-        let (decoded, permit) = crate::ingest::decode_body(
-            &encoding,
-            raw,
-            limits.max_decoded_bytes,
-            engine.budget(),
-            permit,
-            DOCUMENT_EXPANSION,
-        )?;
-        let horizon = engine.retention_horizon();
-        let parsed = parse_body(
-            &decoded,
-            default_index.as_deref(),
-            Timestamp::now(),
-            horizon,
-        )
-        .map(|parsed| (parsed, permit));
-        // The records hold their own copies: the body's buffer serves the next request.
-        skein_indexer::text_buffers::give_back(decoded);
-        parsed
+    let (parsed, permit) = read_documents(&s, &headers, body, move |decoded, horizon| {
+        parse_body(decoded, default_index.as_deref(), Timestamp::now(), horizon)
     })
-    .await
-    .map_err(|e| {
-        EsError::from(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-        ))
-    })??;
-    let Parsed { items, records } = parsed;
+    .await?;
+    let Parsed {
+        mut items,
+        records,
+        creates,
+    } = parsed;
+    if !records.is_empty() {
+        let outcome = store(&s, records, creates, permit).await?;
+        settle(&mut items, &outcome);
+    }
     let failed = items
         .iter()
         .filter(|i| matches!(i, Item::Failed { .. }))
         .count();
     metrics::counter!("skein_records_rejected_total").increment(failed as u64);
-    if !records.is_empty() {
-        let mut batch = PreparedBatch::from_documents(records, Some(permit));
-        if !batch.fit_budget() {
-            return Err(crate::ingest::no_room().into());
-        }
-        s.app.engine.ingest(batch).await.map_err(|e| match e {
-            IngestError::Unavailable(_) | IngestError::ShuttingDown => EsError::from(
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    e.to_string(),
-                )
-                .retry_after(5),
-            ),
-        })?;
-    }
     let mut last: Option<&str> = None;
     for item in &items {
         if let Item::Stored { index, .. } = item {
@@ -208,6 +162,125 @@ pub async fn bulk(
         None => answer_json(took, failed > 0, items),
     };
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Reads a request body of documents within the ingest budget (as `/api/v1/ingest`
+/// does), decodes it (`Content-Encoding`) and hands it to `parse` off the async
+/// workers, with the retention horizon; answers what `parse` made and the budget share
+/// the records are to hold until indexed.
+pub(super) async fn read_documents<T: Send + 'static>(
+    s: &EsState,
+    headers: &HeaderMap,
+    body: Body,
+    parse: impl FnOnce(&[u8], Option<Timestamp>) -> Result<T, EsError> + Send + 'static,
+) -> Result<(T, Permit), EsError> {
+    let limits = s.app.limits.clone();
+    let crate::ingest::BodyRead {
+        raw,
+        encoding,
+        permit,
+    } = crate::ingest::read_body(
+        body,
+        headers,
+        s.app.engine.budget(),
+        DOCUMENT_EXPANSION,
+        &limits,
+        "bulk requests",
+    )
+    .await?;
+    let engine = s.app.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let (decoded, permit) = crate::ingest::decode_body(
+            &encoding,
+            raw,
+            limits.max_decoded_bytes,
+            engine.budget(),
+            permit,
+            DOCUMENT_EXPANSION,
+        )?;
+        let parsed = parse(&decoded, engine.retention_horizon()).map(|parsed| (parsed, permit));
+        // The records hold their own copies: the body's buffer serves the next request.
+        skein_indexer::text_buffers::give_back(decoded);
+        parsed
+    })
+    .await
+    .map_err(|e| {
+        EsError::from(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        ))
+    })?
+}
+
+/// Makes records mapped from documents durable through the budget, WAL and group
+/// commit every ingest path shares; `creates` flags the `op_type=create` records with a
+/// client `_id` ([`PreparedBatch::set_creates`]).
+pub(super) async fn store(
+    s: &EsState,
+    records: Vec<Record>,
+    creates: Vec<bool>,
+    permit: Permit,
+) -> Result<IngestOutcome, EsError> {
+    let mut batch = PreparedBatch::from_documents(records, Some(permit));
+    batch.set_creates(creates);
+    if !batch.fit_budget() {
+        return Err(crate::ingest::no_room().into());
+    }
+    s.app.engine.ingest(batch).await.map_err(|e| match e {
+        IngestError::Unavailable(_) | IngestError::ShuttingDown => EsError::from(
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
+            .retry_after(5),
+        ),
+    })
+}
+
+/// The reason Elasticsearch gives for a create whose `_id` exists.
+pub(super) fn conflict_reason(id: &str) -> String {
+    format!(
+        "[{id}]: version conflict, document already exists (current version [1]); \
+         op_type=create stores a document only once: index it (op_type=index) to replace it"
+    )
+}
+
+/// Puts what ingest answered into the items of stored records (the k-th stored item is
+/// the k-th record): a create refused for its existing `_id` fails with 409, and a
+/// document sent without an `_id` gets the one it is stored under, its ingest order.
+fn settle(items: &mut [Item], outcome: &IngestOutcome) {
+    let mut conflicts = outcome.conflicts.iter().peekable();
+    let mut refused = 0u32;
+    let mut k = 0u32;
+    for item in items.iter_mut() {
+        let Item::Stored { action, index, id } = item else {
+            continue;
+        };
+        let at = k;
+        k += 1;
+        if conflicts.peek() == Some(&&at) {
+            conflicts.next();
+            refused += 1;
+            let id = match id {
+                DocId::Given(id) => id.clone(),
+                DocId::Generated(_) => String::new(),
+            };
+            *item = Item::Failed {
+                action: action.to_string(),
+                index: index.to_string(),
+                reason: conflict_reason(&id),
+                id: Some(id),
+                status: 409,
+                kind: "version_conflict_engine_exception",
+            };
+            continue;
+        }
+        if let (DocId::Generated(ord), Some(lsn)) = (id, outcome.lsn) {
+            *ord = skein_indexer::ids::ord_of(lsn, at - refused);
+        }
+    }
 }
 
 /// The bulk answer as JSON text. A stored item's answer is the same but for its action,
@@ -487,19 +560,6 @@ impl<'de> Deserialize<'de> for Meta {
     }
 }
 
-/// An id for a document sent without one: unique within this server's lifetime and
-/// across restarts (it starts from the clock), 20 characters as Elasticsearch's are.
-fn generated_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let _ = NEXT.compare_exchange(
-        0,
-        Timestamp::now().0 as u64,
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
 /// An action line, read.
 #[derive(Clone)]
 struct Action {
@@ -565,6 +625,7 @@ pub fn parse_body(
     let mut out = Parsed {
         items: Vec::with_capacity(pairs),
         records: Vec::with_capacity(pairs),
+        creates: Vec::with_capacity(pairs),
     };
     let mut lines = ndjson_lines(body).filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
     // Shippers send the same action line before every document: read it once per run.
@@ -684,10 +745,11 @@ pub fn parse_body(
             continue;
         }
         out.records.push(record);
+        out.creates.push(action == "create" && id.is_some());
         out.items.push(Item::Stored {
             action,
             index,
-            id: id.map_or_else(|| DocId::Generated(generated_id()), DocId::Given),
+            id: id.map_or(DocId::Generated(0), DocId::Given),
         });
     }
     Ok(out)
@@ -883,8 +945,20 @@ mod tests {
             failed, 2,
             "each repeat of a bad action line fails on its own"
         );
-        let ids: Vec<String> = p
-            .items
+        let mut items = p.items;
+        settle(
+            &mut items,
+            &IngestOutcome {
+                lsn: Some(9),
+                conflicts: vec![2],
+                ..IngestOutcome::default()
+            },
+        );
+        assert!(
+            matches!(&items[2], Item::Failed { status: 409, id: Some(id), .. } if id == "x"),
+            "the refused create fails with 409"
+        );
+        let ids: Vec<String> = items
             .iter()
             .filter_map(|i| match i {
                 Item::Stored {
@@ -894,8 +968,14 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(ids.len(), 2);
-        assert_ne!(ids[0], ids[1], "generated ids differ");
+        assert_eq!(
+            ids,
+            [
+                skein_indexer::ids::generated_id(9 << 24),
+                skein_indexer::ids::generated_id((9 << 24) | 1)
+            ],
+            "generated ids are the records' ingest order"
+        );
     }
 
     /// As Elasticsearch's REST tests expect: a last action line without its document

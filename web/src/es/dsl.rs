@@ -42,6 +42,26 @@ fn leaf(field: &str, value: V) -> Node {
     })
 }
 
+/// The document with `_id` `id`: a client's id is kept in `fields._id`; a generated
+/// one stands for the ingest order of a document sent without one
+/// ([`skein_indexer::ids::generated_id`]).
+pub fn id_node(id: &str) -> Node {
+    let given = leaf("_id", V::Phrase(id.to_string()));
+    match skein_indexer::ids::generated_ord(id) {
+        None => given,
+        Some(ord) => Node::Or(vec![
+            given,
+            Node::And(vec![
+                leaf(
+                    skein_indexer::schema::names::ORD,
+                    V::Phrase(ord.to_string()),
+                ),
+                Node::Not(Box::new(leaf("_id", V::Exists))),
+            ]),
+        ]),
+    }
+}
+
 fn nothing() -> Node {
     Node::Not(Box::new(Node::All))
 }
@@ -153,7 +173,7 @@ pub fn translate(q: &Value, now: Timestamp) -> Result<Node, EsError> {
                 .ok_or_else(|| bad("`ids` needs `values`, a list of ids"))?;
             values
                 .iter()
-                .map(|v| Ok(leaf("_id", V::Phrase(scalar(kind, Some(v))?))))
+                .map(|v| Ok(id_node(&scalar(kind, Some(v))?)))
                 .collect::<Result<Vec<_>, EsError>>()
                 .map(or)
         }
@@ -313,6 +333,9 @@ fn phrase(field: &str, text: &str) -> Node {
 }
 
 fn term(field: &str, value: &str) -> Node {
+    if field == "_id" {
+        return id_node(value);
+    }
     if field == "message" {
         // One word of the text (as Elasticsearch's term on a text field).
         let w = words(value);

@@ -5,7 +5,11 @@
 //!   index create/exists and cluster settings answered as no-ops that remember them.
 //! - [`bulk`]: `_bulk` with `index` and `create` actions, through the same durable ingest
 //!   path as `/api/v1/ingest`.
+//! - [`doc`]: single documents (`_doc`, `_create`): written as a one-document bulk,
+//!   read by `_id`.
 //! - [`mapping`]: an Elasticsearch document to a record, and the names users query by.
+//! - [`mappings`]: `_mapping`: the fields an index holds with their types, and mappings
+//!   put (remembered, not applied).
 //! - [`dsl`]: the query DSL subset to the query language (through its syntax tree).
 //! - [`search`]: `_search`, `_count` and `_msearch` in Elasticsearch's response shape.
 //! - [`scroll`]: scroll and point in time, pages over a snapshot.
@@ -19,11 +23,13 @@
 
 pub mod aggs;
 pub mod bulk;
+pub mod doc;
 pub mod dsl;
 pub mod error;
 pub mod filter_path;
 pub mod info;
 pub mod mapping;
+pub mod mappings;
 pub mod scroll;
 pub mod search;
 pub mod source;
@@ -33,7 +39,7 @@ use crate::routes::{Route, ADMIN, ANY, INGEST, QUERY};
 use crate::AppState;
 use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, delete, get, post, put};
 use axum::Router;
 use error::EsError;
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,7 +98,7 @@ pub fn routes() -> Vec<Route<EsState>> {
     const SCROLL: &[(&str, Access)] = &[("GET", QUERY), ("POST", QUERY), ("DELETE", QUERY)];
     // Anything else under /es is answered in Elasticsearch's shape, naming what is not
     // supported (a catch-all route would clash with the `{index}` routes); a write
-    // there (`_doc`, `_update`) is an ingest call.
+    // there (`_update`, a `DELETE` of a document) is an ingest call.
     const REST: &[(&str, Access)] = &[("GET", QUERY), ("*", INGEST)];
     vec![
         Route::new("/es", &[("GET", ANY)], get(info::root).head(info::ping)),
@@ -195,6 +201,37 @@ pub fn routes() -> Vec<Route<EsState>> {
                 .head(info::index_exists)
                 .put(info::create_index)
                 .fallback(unsupported),
+        ),
+        Route::new(
+            "/es/{index}/_doc",
+            &[("POST", INGEST), ("*", INGEST)],
+            post(doc::post_new).fallback(unsupported),
+        ),
+        Route::new(
+            "/es/{index}/_doc/{id}",
+            &[
+                ("GET", QUERY),
+                ("HEAD", QUERY),
+                ("PUT", INGEST),
+                ("POST", INGEST),
+                ("*", INGEST),
+            ],
+            get(doc::get)
+                .head(doc::exists)
+                .put(doc::put)
+                .post(doc::put)
+                .fallback(unsupported),
+        ),
+        Route::new(
+            "/es/{index}/_create/{id}",
+            &[("PUT", INGEST), ("POST", INGEST), ("*", INGEST)],
+            put(doc::create).post(doc::create).fallback(unsupported),
+        ),
+        Route::new("/es/_mapping", &[("GET", QUERY)], get(mappings::get_all)),
+        Route::new(
+            "/es/{index}/_mapping",
+            &[("GET", QUERY), ("PUT", INGEST), ("POST", INGEST)],
+            get(mappings::get_of).put(mappings::put).post(mappings::put),
         ),
         Route::new("/es/_index_template/{name}", SETUP, setting()),
         Route::new("/es/_template/{name}", SETUP, setting()),

@@ -359,7 +359,8 @@ async fn open_scroll(
         return Err(validation("[size] cannot be [0] in a scroll context"));
     }
     let now = Timestamp::now();
-    let spec = SearchSpec::new(&index, body, &params, now)?;
+    let mut spec = SearchSpec::new(&index, body, &params, now)?;
+    spec.set_scroll();
     s.app.es_contexts.check_room(Kind::Scroll)?;
     let stop = spec.stop(&s.app.limits)?;
     let _cancel_on_disconnect = stop.on_drop();
@@ -689,7 +690,8 @@ async fn pit_search(
     }
     let context = s.app.es_contexts.get(&id, Kind::Pit, keep)?;
     let now = Timestamp::now();
-    let spec = SearchSpec::new(&context.index, body, &params, now)?;
+    let mut spec = SearchSpec::new(&context.index, body, &params, now)?;
+    spec.set_pit();
     let stop = spec.stop(&s.app.limits)?;
     let _cancel_on_disconnect = stop.on_drop();
     let engine = s.app.engine.clone();

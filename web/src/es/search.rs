@@ -369,7 +369,7 @@ pub(super) fn index_restriction(index: &str) -> Result<(), EsError> {
 }
 
 /// `node` restricted to the records of the index pattern `index`.
-fn and_index(index: &str, node: Node) -> Result<Node, EsError> {
+pub(super) fn and_index(index: &str, node: Node) -> Result<Node, EsError> {
     let patterns = index_patterns(index);
     if patterns.is_empty() {
         return Ok(node);
@@ -510,6 +510,14 @@ pub struct SearchSpec {
     aggs: Option<Value>,
     /// `timeout` from the URL or the body.
     timeout: Option<String>,
+    /// Whether hits' `sort` carries the tiebreaker after the time: asked for with
+    /// `_doc`/`_shard_doc` in `sort`, and implicit with a point in time, as in
+    /// Elasticsearch.
+    tiebreak: bool,
+    /// Whether a full page runs on to the end of its last hit's millisecond, so that a
+    /// `search_after` of the time alone (`[millis]`) continues exactly after it. Off for
+    /// scrolls, which continue from their own position.
+    whole_millis: bool,
 }
 
 impl SearchSpec {
@@ -589,7 +597,7 @@ impl SearchSpec {
             Some(s) => Some(Value::String(s.clone())),
             None => body.remove("sort"),
         };
-        let order = parse_sort(sort.as_ref())?;
+        let (order, tiebreak) = parse_sort(sort.as_ref())?;
         let after = match body.get("search_after") {
             None | Some(Value::Null) => None,
             Some(v) => {
@@ -676,7 +684,21 @@ impl SearchSpec {
             total_as_int,
             aggs,
             timeout,
+            tiebreak,
+            whole_millis: true,
         })
+    }
+
+    /// A search of a point in time: hits' `sort` ends with the tiebreaker, as
+    /// Elasticsearch adds `_shard_doc` to searches with a `pit`.
+    pub fn set_pit(&mut self) {
+        self.tiebreak = true;
+        self.whole_millis = false;
+    }
+
+    /// A scroll's search: pages of `size` hits, continued from the scroll's position.
+    pub fn set_scroll(&mut self) {
+        self.whole_millis = false;
     }
 
     /// When this search stops: its `timeout`, else the server's `--query-timeout`.
@@ -749,14 +771,32 @@ impl SearchSpec {
             None => skein_query::search(catalog, &req),
         }
         .map_err(search_error)?;
-        let cursor: Option<Cursor> = res.cursor.as_deref().and_then(|c| c.parse().ok());
-        let page: Vec<Record> = res.hits.into_iter().skip(self.from).collect();
-        let n = page.len();
-        let mut hits = Vec::with_capacity(n);
-        for (i, record) in page.into_iter().enumerate() {
-            let key = if i + 1 == n { cursor } else { None };
-            hits.push(self.hit(record, key));
+        let mut cursor: Option<Cursor> = res.cursor.as_deref().and_then(|c| c.parse().ok());
+        let mut page: Vec<(SortKey, Record)> =
+            res.keys.into_iter().zip(res.hits).skip(self.from).collect();
+        if let (Some(last), true) = (cursor, self.whole_millis && !self.tiebreak) {
+            // The rest of the last hit's millisecond, so that `search_after: [millis]`
+            // (all a hit's `sort` says) continues exactly after this page.
+            let ms = last.0.timestamp.div_euclid(1_000_000);
+            let (ms_start, ms_end) = (ms * 1_000_000, ms * 1_000_000 + 999_999);
+            let rest = SearchRequest {
+                start: Some(start.map_or(Timestamp(ms_start), |s| s.max(Timestamp(ms_start)))),
+                end: Some(end.map_or(Timestamp(ms_end), |e| e.min(Timestamp(ms_end)))),
+                limit: MAX_WINDOW,
+                cursor: Some(last),
+                ..req.clone()
+            };
+            let more = match shards {
+                Some(shards) => skein_query::search_over(catalog, shards, &rest),
+                None => skein_query::search(catalog, &rest),
+            }
+            .map_err(search_error)?;
+            if let Some(k) = more.keys.last() {
+                cursor = Some(Cursor(*k));
+            }
+            page.extend(more.keys.into_iter().zip(more.hits));
         }
+        let hits: Vec<Value> = page.into_iter().map(|(k, r)| self.hit(r, k)).collect();
         let mut out = json!({
             "took": 0,
             "timed_out": false,
@@ -795,33 +835,27 @@ impl SearchSpec {
         Ok((out, cursor))
     }
 
-    fn hit(&self, record: Record, key: Option<Cursor>) -> Value {
+    fn hit(&self, record: Record, key: SortKey) -> Value {
         let index = match record.fields.get("_index") {
             Some(Value::String(s)) => s.clone(),
             _ => "skein".to_string(),
         };
-        // Without the sort key of a hit that is not a page's last, its position is given
-        // at its timestamp's edge (exact when no other record shares the timestamp).
-        let key = key.map(|c| c.0).unwrap_or(SortKey {
-            timestamp: record.timestamp.0,
-            ord: match self.order {
-                Order::Desc => 0,
-                Order::Asc => u64::MAX,
-            },
-        });
         let id = match record.fields.get("_id") {
             Some(Value::String(s)) => s.clone(),
-            _ => format!("{}_{}", key.timestamp, key.ord),
+            _ => skein_indexer::ids::generated_id(key.ord),
         };
-        let source = match &record.original {
-            Some(o) => serde_json::from_str(o.get()).unwrap_or(Value::Null),
-            None => serde_json::to_value(&record).unwrap_or(Value::Null),
+        let millis = key.timestamp.div_euclid(1_000_000);
+        let sort = if self.tiebreak {
+            json!([millis, Cursor(key).to_string()])
+        } else {
+            json!([millis])
         };
+        let source = source_of(&record);
         let mut hit = json!({
             "_index": index,
             "_id": id,
             "_score": null,
-            "sort": [key.timestamp.div_euclid(1_000_000), Cursor(key).to_string()],
+            "sort": sort,
         });
         if let Some(src) = self.source.apply(source) {
             hit["_source"] = src;
@@ -830,12 +864,23 @@ impl SearchSpec {
     }
 }
 
+/// A record's `_source`: the document as sent to `/es`, else the record's JSON form.
+pub(super) fn source_of(record: &Record) -> Value {
+    match &record.original {
+        Some(o) => serde_json::from_str(o.get()).unwrap_or(Value::Null),
+        None => serde_json::to_value(record).unwrap_or(Value::Null),
+    }
+}
+
 /// The hit order from `sort`: `@timestamp` (or `timestamp`) asc or desc, with `_doc`
-/// allowed as a tie-breaker (skein's own tie-breaker is the ingest order).
-fn parse_sort(sort: Option<&Value>) -> Result<Order, EsError> {
+/// allowed as a tie-breaker (skein's own tie-breaker is the ingest order); and whether
+/// hits' `sort` values carry that tie-breaker (`_doc` or `_shard_doc` named after the
+/// time).
+fn parse_sort(sort: Option<&Value>) -> Result<(Order, bool), EsError> {
     let Some(sort) = sort else {
-        return Ok(Order::Desc);
+        return Ok((Order::Desc, false));
     };
+    let mut tiebreak = false;
     let items: Vec<Value> = match sort {
         Value::Array(a) => a.clone(),
         Value::String(s) => s
@@ -900,7 +945,7 @@ fn parse_sort(sort: Option<&Value>) -> Result<Order, EsError> {
                 // Elasticsearch's default for a date field is ascending.
                 order = Some(dir.unwrap_or(Order::Asc));
             }
-            "_doc" | "_shard_doc" if order.is_some() => {}
+            "_doc" | "_shard_doc" if order.is_some() => tiebreak = true,
             "_doc" | "_shard_doc" => order = Some(dir.unwrap_or(Order::Asc)),
             "_score" if order.is_none() => order = Some(Order::Desc),
             other => {
@@ -910,11 +955,13 @@ fn parse_sort(sort: Option<&Value>) -> Result<Order, EsError> {
             }
         }
     }
-    Ok(order.unwrap_or(Order::Desc))
+    Ok((order.unwrap_or(Order::Desc), tiebreak))
 }
 
-/// `search_after`: the `sort` value of a hit (`[millis, "position"]`), or a time alone
-/// (epoch milliseconds or RFC 3339), then strictly after that time.
+/// `search_after`: the `sort` value of a hit: `[millis]`, strictly after that
+/// millisecond (a page ends with the last hit of its millisecond), or with the
+/// tie-breaker (`[millis, "position"]`), exactly after that hit; a time may also be
+/// RFC 3339 text.
 fn parse_after(v: &Value, order: Order) -> Result<Cursor, EsError> {
     let bad = || {
         EsError::bad_request(
