@@ -10,15 +10,17 @@
 //! ([`forecast`]).
 
 use crate::aggregate::forecast::{self, Season, Spec};
-use crate::aggregate::{interval, AggLimits, AggregateError, AggregateRequest};
+use crate::aggregate::trend::{self, Buckets, Trend};
+use crate::aggregate::{interval, AggLimits, AggregateError};
+use crate::shard::{PartitionShard, Shard, ShardAggRequest};
 use crate::stop::Stop;
 use serde::Serialize;
-use serde_json::json;
 use skein_indexer::partition::Catalog;
 use skein_indexer::patterns::{canonical, Patterns};
 use skein_model::{PatternId, Timestamp};
 use std::collections::HashMap;
 use std::time::Instant;
+use tantivy::aggregation::agg_req::Aggregations;
 
 /// Trend buckets per pattern.
 const TREND_BUCKETS: u64 = 24;
@@ -106,101 +108,72 @@ pub struct PatternsResponse {
     pub took_ms: u64,
 }
 
-/// Per pattern: count, first and last (ms), counts by bucket start (ms).
-#[derive(Default)]
-struct Tally {
-    count: u64,
-    first: Option<f64>,
-    last: Option<f64>,
-    trend: HashMap<i64, u64>,
-}
-
-/// Distinct patterns the first pass ranks; beyond them the least frequent are not
-/// listed (their records count in `other`).
-const RANKED: usize = 10_000;
-
-/// Runs `aggs` (a `terms` on `pattern` named `p`) over `[start, end]` for `q`, and
-/// tallies its buckets by live id.
-fn tally(
+/// The trends of the patterns of `q`'s records in `[start, end]` (bucket `i` starting
+/// at `origin_ms + i * width_ms`), merged by live id, with the matching total (records
+/// without a pattern, written before patterns existed, included) and whether the time
+/// limit cut the scan short.
+fn trends(
     catalog: &Catalog,
     req: &PatternsRequest,
-    q: String,
+    q: &str,
     (start, end): (Timestamp, Timestamp),
-    aggs: serde_json::Value,
-) -> Result<(u64, HashMap<PatternId, Tally>, bool), AggregateError> {
-    let res = crate::aggregate::aggregate(
-        catalog,
-        &AggregateRequest {
-            q,
-            start: Some(start),
-            end: Some(end),
-            aggs: json!({ "p": aggs }),
-            now: Some(req.now),
-            stop: req.stop.clone(),
-            limits: req.limits,
-        },
-    )?;
-    let mut out: HashMap<PatternId, Tally> = HashMap::new();
-    let buckets = res.aggregations["p"]["buckets"].as_array().cloned();
-    for b in buckets.unwrap_or_default() {
-        let Some(id) = b["key"].as_str().and_then(|k| k.parse::<PatternId>().ok()) else {
-            continue;
-        };
-        let t = out.entry(canonical(id)).or_default();
-        t.count += b["doc_count"].as_u64().unwrap_or(0);
-        if let Some(f) = b["first"]["value"].as_f64() {
-            t.first = Some(t.first.map_or(f, |x| x.min(f)));
-        }
-        if let Some(l) = b["last"]["value"].as_f64() {
-            t.last = Some(t.last.map_or(l, |x| x.max(l)));
-        }
-        for h in b["trend"]["buckets"].as_array().into_iter().flatten() {
-            if let (Some(k), Some(n)) = (h["key"].as_i64(), h["doc_count"].as_u64()) {
-                *t.trend.entry(k).or_default() += n;
-            }
+    buckets: Buckets,
+) -> Result<(u64, HashMap<PatternId, Trend>, bool), AggregateError> {
+    crate::parse::parse_query_at(catalog.schema(), q, req.now)?;
+    let aggs = Aggregations::default();
+    let shard_req = ShardAggRequest {
+        q,
+        now: req.now,
+        start: Some(start),
+        end: Some(end),
+        aggs: &aggs,
+        stop: &req.stop,
+        limits: req.limits,
+    };
+    let mut parts = Vec::new();
+    for shard in PartitionShard::overlapping(catalog, Some(start), Some(end)) {
+        parts.push(shard.trends(&shard_req, "pattern", buckets)?);
+    }
+    let mut total = 0;
+    let mut out: HashMap<PatternId, Trend> = HashMap::new();
+    for (value, t) in trend::merge(parts) {
+        total += t.count;
+        if let Ok(id) = value.parse::<PatternId>() {
+            out.entry(canonical(id)).or_default().merge(&t);
         }
     }
-    Ok((res.total, out, res.timed_out))
+    Ok((total, out, req.stop.timed_out()))
 }
 
-/// `q` narrowed to the records of `ids` (and of the ids merged with them), and how
-/// many ids that is (the terms a `terms` aggregation then finds at most).
-fn only(q: &str, ids: &[PatternId]) -> (String, usize) {
-    let all: Vec<String> = ids
+/// `q` narrowed to the records of `ids` (and of the ids merged with them).
+fn only(q: &str, ids: &[PatternId]) -> String {
+    let list = ids
         .iter()
         .flat_map(|id| skein_indexer::patterns::equivalents(*id).map_or(vec![*id], |e| e.to_vec()))
         .map(|id| id.to_string())
-        .collect();
-    let list = all.join(" OR ");
-    let q = match q.trim() {
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    match q.trim() {
         "" | "*" => format!("pattern:({list})"),
         q => format!("({q}) AND pattern:({list})"),
-    };
-    (q, all.len())
+    }
 }
 
-/// A `terms` on `pattern` of `size` with a date histogram of `interval` under it.
-fn trend_aggs(size: usize, interval: String) -> serde_json::Value {
-    json!({"terms": {"field": "pattern", "size": size}, "aggs": {
-        "trend": {"date_histogram": {"field": "@timestamp", "fixed_interval": interval,
-                                     "min_doc_count": 1}},
-    }})
-}
-
-/// Bucket starts (ms) of `step_ms` from the one holding `start` to the one holding `end`.
-fn bucket_starts(start: Timestamp, end: Timestamp, step_ms: i64) -> Vec<i64> {
-    let first = start.0.div_euclid(1_000_000).div_euclid(step_ms) * step_ms;
-    let last = end.0.div_euclid(1_000_000).div_euclid(step_ms) * step_ms;
-    (0..)
-        .map(|i| first + i * step_ms)
-        .take_while(|b| *b <= last)
-        .collect()
+/// Buckets of `width_ms` from the one holding `start` to the one holding `end`.
+fn buckets_over(start: Timestamp, end: Timestamp, width_ms: i64) -> Buckets {
+    let origin_ms = start.0.div_euclid(1_000_000).div_euclid(width_ms) * width_ms;
+    let last = end.0.div_euclid(1_000_000).div_euclid(width_ms) * width_ms;
+    Buckets {
+        origin_ms,
+        width_ms,
+        count: ((last - origin_ms) / width_ms + 1).max(1) as usize,
+    }
 }
 
 /// The patterns of `req`'s records, described by `patterns`.
 ///
-/// Three passes: counts and time spans of every pattern in the range (to rank them),
-/// the trend of the listed ones, and their history before the range (for surges).
+/// Two passes over two columns ([`crate::aggregate::trend`]): count, time span and trend
+/// of every pattern in the range, then the history of those that could be surging.
 pub fn patterns(
     catalog: &Catalog,
     patterns: &Patterns,
@@ -208,31 +181,22 @@ pub fn patterns(
 ) -> Result<PatternsResponse, AggregateError> {
     let started = Instant::now();
     let (start, end) = (req.start, req.end);
-    let (total, ranked, mut timed_out) = tally(
-        catalog,
-        req,
-        req.q.clone(),
-        (start, end),
-        json!({"terms": {"field": "pattern", "size": RANKED}, "aggs": {
-            "first": {"min": {"field": "@timestamp"}},
-            "last": {"max": {"field": "@timestamp"}},
-        }}),
-    )?;
+    let step = interval::auto(Some((start, end)), TREND_BUCKETS);
+    let buckets = buckets_over(start, end, step.millis().max(1));
+    let (total, now, mut timed_out) = trends(catalog, req, &req.q, (start, end), buckets)?;
     let mut first_seen: HashMap<PatternId, Timestamp> = HashMap::new();
-    let mut rows: Vec<PatternRow> = ranked
+    let mut rows: Vec<PatternRow> = now
         .into_iter()
         .map(|(id, t)| {
             let d = patterns.describe(id);
             if let Some(f) = d.as_ref().and_then(|d| d.first_seen) {
                 first_seen.insert(id, f);
             }
-            let ms =
-                |v: Option<f64>| Timestamp((v.unwrap_or(0.0) as i64).saturating_mul(1_000_000));
             PatternRow {
                 id,
                 count: t.count,
-                first: ms(t.first),
-                last: ms(t.last),
+                first: Timestamp(t.first),
+                last: Timestamp(t.last),
                 new: d
                     .as_ref()
                     .and_then(|d| d.first_seen)
@@ -242,7 +206,7 @@ pub fn patterns(
                 template: d.as_ref().map(|d| d.template.clone()).unwrap_or_default(),
                 sample: d.as_ref().map(|d| d.sample.clone()).unwrap_or_default(),
                 group: d.map(|d| d.group).unwrap_or_default(),
-                trend: Vec::new(),
+                trend: t.buckets,
                 surging: false,
             }
         })
@@ -253,28 +217,6 @@ pub fn patterns(
     }
     rows.truncate(req.limit.min(MAX_LIMIT));
 
-    let step = interval::auto(Some((start, end)), TREND_BUCKETS);
-    let step_ms = step.millis().max(1);
-    let buckets = bucket_starts(start, end, step_ms);
-    if !rows.is_empty() {
-        let ids: Vec<PatternId> = rows.iter().map(|r| r.id).collect();
-        let (q, size) = only(&req.q, &ids);
-        let (_, trends, cut) = tally(
-            catalog,
-            req,
-            q,
-            (start, end),
-            trend_aggs(size, step.fixed()),
-        )?;
-        timed_out |= cut;
-        for r in &mut rows {
-            let t = trends.get(&r.id);
-            r.trend = buckets
-                .iter()
-                .map(|b| t.and_then(|t| t.trend.get(b)).copied().unwrap_or(0))
-                .collect();
-        }
-    }
     let candidates: Vec<PatternId> = rows
         .iter()
         .filter(|r| !r.new && r.count >= SURGE_MIN_COUNT)
@@ -299,17 +241,21 @@ pub fn patterns(
             Timestamp(history_start.saturating_mul(1_000_000)),
             Timestamp(history_end.saturating_mul(1_000_000) - 1),
         );
-        let (q, size) = only(&req.q, &candidates);
-        let (_, past, cut) = tally(catalog, req, q, history, trend_aggs(size, coarse.fixed()))?;
+        let past_buckets = buckets_over(history.0, history.1, coarse_ms);
+        let (_, past, cut) = trends(
+            catalog,
+            req,
+            &only(&req.q, &candidates),
+            history,
+            past_buckets,
+        )?;
         timed_out |= cut;
-        let past_buckets = bucket_starts(history.0, history.1, coarse_ms);
         let ahead = (span_ms as u64).div_ceil(coarse_ms as u64).max(1) as usize;
         for r in rows.iter_mut().filter(|r| candidates.contains(&r.id)) {
             r.surging = surges(
                 r.count,
                 past.get(&r.id),
-                &past_buckets,
-                coarse_ms,
+                past_buckets,
                 ahead,
                 first_seen.get(&r.id).copied(),
             );
@@ -320,9 +266,10 @@ pub fn patterns(
         other: total.saturating_sub(listed),
         patterns: rows,
         total,
-        buckets: buckets
-            .iter()
-            .map(|ms| Timestamp(ms.saturating_mul(1_000_000)))
+        buckets: (0..buckets.count as i64)
+            .map(|i| {
+                Timestamp((buckets.origin_ms + i * buckets.width_ms).saturating_mul(1_000_000))
+            })
             .collect(),
         interval: step.to_string(),
         timed_out,
@@ -340,9 +287,8 @@ pub fn patterns(
 /// forecast from, and nothing is called a surge.
 fn surges(
     count: u64,
-    history: Option<&Tally>,
-    buckets: &[i64],
-    step_ms: i64,
+    history: Option<&Trend>,
+    buckets: Buckets,
     ahead: usize,
     known_from: Option<Timestamp>,
 ) -> bool {
@@ -352,11 +298,11 @@ fn surges(
     if count < SURGE_MIN_COUNT {
         return false;
     }
+    let step_ms = buckets.width_ms;
     let first_whole = known_from.0.div_euclid(1_000_000).div_euclid(step_ms) * step_ms + step_ms;
-    let series: Vec<f64> = buckets
-        .iter()
-        .filter(|b| **b >= first_whole)
-        .map(|b| history.and_then(|h| h.trend.get(b)).copied().unwrap_or(0) as f64)
+    let series: Vec<f64> = (0..buckets.count)
+        .filter(|i| buckets.origin_ms + *i as i64 * step_ms >= first_whole)
+        .map(|i| history.and_then(|h| h.buckets.get(i)).copied().unwrap_or(0) as f64)
         .collect();
     let spec = Spec {
         periods: Some(ahead),
@@ -378,53 +324,58 @@ fn surges(
 mod tests {
     use super::*;
 
-    fn tally(per_bucket: &[(i64, u64)]) -> Tally {
-        Tally {
-            trend: per_bucket.iter().copied().collect(),
-            ..Tally::default()
+    const TEN_MINUTES: Buckets = Buckets {
+        origin_ms: 0,
+        width_ms: 600_000,
+        count: 24,
+    };
+
+    /// A history with `n` records in each bucket `i` of `per_bucket`.
+    fn history(per_bucket: impl Fn(usize) -> u64) -> Trend {
+        Trend {
+            buckets: (0..TEN_MINUTES.count).map(per_bucket).collect(),
+            ..Trend::default()
         }
     }
 
     #[test]
     fn a_steady_pattern_does_not_surge_and_a_tenfold_one_does() {
-        let buckets: Vec<i64> = (0..24).map(|i| i * 600_000).collect();
         let since_ever = Some(Timestamp(-1));
-        let steady = tally(&buckets.iter().map(|b| (*b, 6)).collect::<Vec<_>>());
-        assert!(!surges(42, Some(&steady), &buckets, 600_000, 7, since_ever));
-        assert!(surges(330, Some(&steady), &buckets, 600_000, 7, since_ever));
+        let steady = history(|_| 6);
+        assert!(!surges(42, Some(&steady), TEN_MINUTES, 7, since_ever));
+        assert!(surges(330, Some(&steady), TEN_MINUTES, 7, since_ever));
         // Known for long and silent in the history: waking up is a surge.
-        assert!(surges(30, None, &buckets, 600_000, 7, since_ever));
-        assert!(!surges(5, None, &buckets, 600_000, 7, since_ever));
+        assert!(surges(30, None, TEN_MINUTES, 7, since_ever));
+        assert!(!surges(5, None, TEN_MINUTES, 7, since_ever));
         // Unknown to the miner: no judgement.
-        assert!(!surges(330, Some(&steady), &buckets, 600_000, 7, None));
+        assert!(!surges(330, Some(&steady), TEN_MINUTES, 7, None));
     }
 
     /// Before a pattern's first record its history is unknown, not empty; its first
     /// bucket is partial (4 of 6) and is not read as a rise.
     #[test]
     fn only_history_since_the_first_record_counts() {
-        let buckets: Vec<i64> = (0..24).map(|i| i * 600_000).collect();
         let at = |ms: i64| Some(Timestamp(ms * 1_000_000));
-        // Born in bucket 20 (4 lines), steady after: 3 whole buckets, too few to judge.
-        let young: Vec<(i64, u64)> = (20..24)
-            .map(|i| (i * 600_000, if i == 20 { 4 } else { 6 }))
-            .collect();
-        let young = tally(&young);
+        let born_in = |b: usize| {
+            history(move |i| match i.cmp(&b) {
+                std::cmp::Ordering::Less => 0,
+                std::cmp::Ordering::Equal => 4,
+                std::cmp::Ordering::Greater => 6,
+            })
+        };
+        // Born in bucket 20, steady after: 3 whole buckets, too few to judge.
+        let young = born_in(20);
         assert!(!surges(
             60,
             Some(&young),
-            &buckets,
-            600_000,
+            TEN_MINUTES,
             7,
             at(20 * 600_000 + 200_000)
         ));
         // Born in bucket 10: 13 whole buckets of 6; 42 is steady, 333 a surge.
-        let older: Vec<(i64, u64)> = (10..24)
-            .map(|i| (i * 600_000, if i == 10 { 4 } else { 6 }))
-            .collect();
-        let older = tally(&older);
+        let older = born_in(10);
         let born = at(10 * 600_000 + 200_000);
-        assert!(!surges(42, Some(&older), &buckets, 600_000, 7, born));
-        assert!(surges(333, Some(&older), &buckets, 600_000, 7, born));
+        assert!(!surges(42, Some(&older), TEN_MINUTES, 7, born));
+        assert!(surges(333, Some(&older), TEN_MINUTES, 7, born));
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::aggregate::distinct::{self, DistinctCollector, Hll};
 use crate::aggregate::top_terms::{CountCollector, SegmentCounts};
+use crate::aggregate::trend::{Buckets, TrendCollector, Trends};
 use crate::aggregate::AggregateError;
 use crate::parse::{parse_query_at, QueryError};
 use crate::search::{Order, SearchError};
@@ -95,6 +96,14 @@ pub trait Shard: Send + Sync {
     /// A sketch of the distinct values of one field among the matching records
     /// ([`crate::aggregate::distinct`]).
     fn distinct(&self, req: &ShardAggRequest<'_>, field: &str) -> Result<Hll, AggregateError>;
+    /// Count, time span and counts per bucket of every value of one keyword field among
+    /// the matching records ([`crate::aggregate::trend`]); `req.aggs` is not used.
+    fn trends(
+        &self,
+        req: &ShardAggRequest<'_>,
+        field: &str,
+        buckets: Buckets,
+    ) -> Result<Trends, AggregateError>;
 }
 
 /// What a shard is asked to aggregate.
@@ -397,6 +406,22 @@ impl Shard for PartitionShard {
             out.merge(s);
         }
         Ok(out)
+    }
+
+    fn trends(
+        &self,
+        req: &ShardAggRequest<'_>,
+        field: &str,
+        buckets: Buckets,
+    ) -> Result<Trends, AggregateError> {
+        let schema = self.partition.index.schema();
+        let query = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
+        let collector = TrendCollector {
+            field: field.to_string(),
+            buckets,
+        };
+        search_segments(&self.searcher(), &query, &collector, req.stop)
+            .map_err(|e| cancelled_or(req.stop, e))
     }
 
     fn term_counts(

@@ -23,6 +23,7 @@ pub mod limits;
 pub mod request;
 pub mod response;
 pub mod top_terms;
+pub mod trend;
 
 use crate::parse::QueryError;
 use crate::search::{gather, Order, SearchError, SearchRequest};
