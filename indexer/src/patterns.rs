@@ -227,33 +227,34 @@ impl Patterns {
         })
     }
 
-    /// Feeds the newest records of the partitions (oldest first) to an empty miner.
+    /// Feeds the newest records of the partitions (oldest first) to an empty miner:
+    /// the last documents of the newest partitions' last segments (a segment holds
+    /// records in ingest order), loaded from the newest back until there are enough.
     fn rebuild(&self, catalog: &Catalog) -> usize {
-        let mut records = Vec::new();
+        let mut newest_first = Vec::new();
         let mut partitions = catalog.all();
         partitions.sort_by_key(|p| std::cmp::Reverse(p.key.start()));
-        for p in partitions {
-            if records.len() >= REBUILD_RECORDS {
-                break;
-            }
+        'partitions: for p in partitions {
             let searcher = p.searcher();
             let mut loader = crate::schema::RecordLoader::new(&searcher);
-            let mut day = Vec::new();
-            for (ord, segment) in searcher.segment_readers().iter().enumerate() {
-                for doc in segment.doc_ids_alive() {
+            for (ord, segment) in searcher.segment_readers().iter().enumerate().rev() {
+                for doc in (0..segment.max_doc()).rev() {
+                    if newest_first.len() >= REBUILD_RECORDS {
+                        break 'partitions;
+                    }
+                    if segment.is_deleted(doc) {
+                        continue;
+                    }
                     if let Ok(r) = loader.load(tantivy::DocAddress::new(ord as u32, doc)) {
-                        day.push(r);
+                        newest_first.push(r);
                     }
                 }
             }
-            day.sort_by_key(|r| r.timestamp);
-            let keep = day.len().min(REBUILD_RECORDS - records.len());
-            records.push(day.split_off(day.len() - keep));
         }
-        let mut n = 0;
-        for mut day in records.into_iter().rev() {
-            n += day.len();
-            self.assign(&mut day);
+        newest_first.reverse();
+        let n = newest_first.len();
+        for chunk in newest_first.chunks_mut(10_000) {
+            self.assign(chunk);
         }
         n
     }

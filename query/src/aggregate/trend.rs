@@ -182,21 +182,28 @@ impl SegmentCollector for SegmentTrend {
             return out;
         };
         let n = self.buckets.count;
-        for (ord, &count) in self.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
-            let mut value = String::new();
-            if !values.ord_to_str(ord as u64, &mut value).unwrap_or(false) {
-                continue;
-            }
+        let seen: Vec<u64> = (0..self.counts.len() as u64)
+            .filter(|&ord| self.counts[ord as usize] > 0)
+            .collect();
+        // One pass over the dictionary: looking ordinals up one by one decompresses a
+        // dictionary block each (with a new zstd context), which took most of the time
+        // of a segment with thousands of patterns.
+        let mut at = seen.iter();
+        let _ = values.dictionary().sorted_ords_to_term_cb(&seen, |bytes| {
+            let Some(&ord) = at.next() else {
+                return;
+            };
+            let ord = ord as usize;
             out.insert(
-                value,
+                String::from_utf8_lossy(bytes).into_owned(),
                 Trend {
-                    count,
+                    count: self.counts[ord],
                     first: self.first[ord],
                     last: self.last[ord],
                     buckets: self.per_bucket[ord * n..(ord + 1) * n].to_vec(),
                 },
             );
-        }
+        });
         out
     }
 }
