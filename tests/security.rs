@@ -37,7 +37,8 @@ fn concrete(pattern: &str) -> String {
     }
     pattern
         .replace("{index}", "logs-app")
-        .replace("{op}", "_doc")
+        // An operation skein does not route (`_doc` has routes of its own).
+        .replace("{op}", "_termvectors")
         .replace("{more}", "1")
         .replace("{rest}", "x")
         .replace("{id}", "d1")

@@ -137,7 +137,10 @@ fn a_partition_from_a_newer_format_is_refused_with_the_reason() {
     server.stop();
     let file = data.join("partitions/2026-11-20/skein-partition.json");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("\"format\":1"), "{text}");
+    assert!(
+        text.contains(&format!("\"format\":{}", skein_indexer::partition::FORMAT)),
+        "{text}"
+    );
     std::fs::write(&file, r#"{"format":99,"written_by":"9.0.0"}"#).unwrap();
     let server = server.restart();
     let (_, health) = server.get_json("/healthz");

@@ -386,6 +386,9 @@ mod tests {
         // miner's own merge test).
         let config = || Config {
             max_children: 1,
+            similarity: 0.5,
+            merge_skeletons: false,
+            settled_after: 0,
             ..Config::default()
         };
         let p = Patterns::open_with(tmp.path(), &catalog, config());

@@ -17,7 +17,7 @@ const NS = 'http://www.w3.org/2000/svg';
 const LIMIT = 200;
 
 /** The placeholders the miner writes (`skein-patterns`' mask), and nothing else. */
-const PLACEHOLDER = /<(?:\*|num|hex|ip|uuid|path|url|time|quoted|id|other)>/g;
+const PLACEHOLDER = /<(?:\*|num|hex|ip|uuid|path|url|time|quoted|name|id|other)>/g;
 
 /** A template as nodes: literal text, and each placeholder in a `span.ph`. */
 export function templateNodes(template) {
