@@ -52,6 +52,11 @@ pub fn equivalents(id: PatternId) -> Option<Arc<[PatternId]>> {
     table.get(&id).cloned()
 }
 
+/// Whether any pattern id was ever merged into another in this process.
+pub fn any_merged() -> bool {
+    EQUIVALENTS.read().expect("lock").is_some()
+}
+
 /// The id `id` now counts under: the surviving id of a merge, else `id` itself.
 pub fn canonical(id: PatternId) -> PatternId {
     equivalents(id).map_or(id, |ids| ids[0])
@@ -151,10 +156,12 @@ impl Patterns {
     /// Loads the state in `data_dir`, or rebuilds it from `catalog`'s newest records when
     /// there is none (or it cannot be read: then the file is set aside, not lost).
     pub fn open(data_dir: &Path, catalog: &Catalog) -> Patterns {
-        Self::open_with(data_dir, catalog, Config::default())
+        Self::with_config(data_dir, catalog, Config::default())
     }
 
-    fn open_with(data_dir: &Path, catalog: &Catalog, config: Config) -> Patterns {
+    /// [`Patterns::open`] with a miner of other settings (a new one only: a saved
+    /// state keeps the settings it was saved with).
+    pub fn with_config(data_dir: &Path, catalog: &Catalog, config: Config) -> Patterns {
         let path = data_dir.join(FILE);
         let loaded = match std::fs::read(&path) {
             Ok(bytes) => match Self::decode(&bytes) {
@@ -391,7 +398,7 @@ mod tests {
             settled_after: 0,
             ..Config::default()
         };
-        let p = Patterns::open_with(tmp.path(), &catalog, config());
+        let p = Patterns::with_config(tmp.path(), &catalog, config());
         let mut records = vec![
             rec("merge-test", "x p c d", 10),
             rec("merge-test", "x q c e", 5),
@@ -415,7 +422,7 @@ mod tests {
         assert_eq!(d.group, "merge-test");
 
         p.save(true).unwrap();
-        let again = Patterns::open_with(tmp.path(), &catalog, config());
+        let again = Patterns::with_config(tmp.path(), &catalog, config());
         let mut more = vec![rec("merge-test", "x t c e", 40)];
         again.assign(&mut more);
         assert_eq!(more[0].pattern, Some(survivor));

@@ -20,6 +20,7 @@ pub mod distinct;
 pub mod forecast;
 pub mod interval;
 pub mod limits;
+mod merged_patterns;
 pub mod request;
 pub mod response;
 pub mod top_terms;
@@ -191,7 +192,8 @@ pub fn aggregate(
     let shards = PartitionShard::overlapping(catalog, req.start, req.end);
     let res = gather_aggregations(&shards, &req);
     metrics::histogram!("skein_aggregate_seconds").record(started.elapsed().as_secs_f64());
-    let (total, aggregations) = res?;
+    let (total, mut aggregations) = res?;
+    merged_patterns::merge(&req.aggs, &mut aggregations);
     Ok(AggregateResponse {
         total,
         aggregations,
