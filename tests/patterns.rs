@@ -178,6 +178,7 @@ fn patterns_group_lines_and_pattern_queries_find_them() {
     for (q, says) in [
         ("sort=size", "count"),
         ("limit=0", "limit"),
+        ("limit=10000", "limit"),
         ("start=now&end=now-1h", "before"),
         ("q=(((", "query"),
     ] {

@@ -184,8 +184,16 @@ pub fn patterns(
     let step = interval::auto(Some((start, end)), TREND_BUCKETS);
     let buckets = buckets_over(start, end, step.millis().max(1));
     let (total, now, mut timed_out) = trends(catalog, req, &req.q, (start, end), buckets)?;
+    // Ordered and cut first: only the listed patterns are described (a day can hold
+    // tens of thousands, and each description takes the miner's lock).
+    let mut ranked: Vec<(PatternId, Trend)> = now.into_iter().collect();
+    match req.order {
+        PatternOrder::Count => ranked.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0))),
+        PatternOrder::Recent => ranked.sort_by(|a, b| b.1.last.cmp(&a.1.last).then(a.0.cmp(&b.0))),
+    }
+    ranked.truncate(req.limit.min(MAX_LIMIT));
     let mut first_seen: HashMap<PatternId, Timestamp> = HashMap::new();
-    let mut rows: Vec<PatternRow> = now
+    let mut rows: Vec<PatternRow> = ranked
         .into_iter()
         .map(|(id, t)| {
             let d = patterns.describe(id);
@@ -211,11 +219,6 @@ pub fn patterns(
             }
         })
         .collect();
-    match req.order {
-        PatternOrder::Count => rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.id.cmp(&b.id))),
-        PatternOrder::Recent => rows.sort_by(|a, b| b.last.cmp(&a.last).then(a.id.cmp(&b.id))),
-    }
-    rows.truncate(req.limit.min(MAX_LIMIT));
 
     let candidates: Vec<PatternId> = rows
         .iter()
