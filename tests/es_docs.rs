@@ -104,3 +104,35 @@ fn documents_ids_latest_wins_and_creates_survive_a_restart() {
         assert_eq!(doc["_id"], id.as_str());
     }
 }
+
+/// `PUT _mapping` is remembered up to 256 KiB: just past it and at ten times it the
+/// mapping is refused with the reason, and the remembered one is unchanged.
+#[test]
+fn an_oversized_mapping_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    let put = |body: String| {
+        let r = common::client()
+            .put(format!("{}/es/big/_mapping", server.url))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let (status, _) = put(json!({"properties": {"a": {"type": "keyword"}}}).to_string());
+    assert_eq!(status, 200);
+    for size in [(256 << 10) + 1024, 10 * (256 << 10)] {
+        let pad = "x".repeat(size);
+        let body = json!({"properties": {"a": {"type": "keyword"}}, "_meta": {"pad": pad}});
+        let (status, text) = put(body.to_string());
+        assert!(matches!(status, 400 | 413), "{size} bytes: {status} {text}");
+        assert!(text.contains("bytes") || text.contains("large"), "{text}");
+    }
+    let (status, mapping) = get(&server, "/big/_mapping");
+    assert_eq!(status, 200);
+    assert_eq!(
+        mapping["big"]["mappings"]["properties"]["a"]["type"], "keyword",
+        "{mapping}"
+    );
+}
