@@ -63,12 +63,16 @@ pub fn run(args: SearchArgs) -> Result<()> {
     if let Some(u) = &args.until {
         query.push(("end", to_server_time(u, now)?));
     }
-    let answer = Client::new(&args.server)?.get("/api/v1/search", &query)?;
+    let client = Client::new(&args.server)?;
+    // The page first, printed as soon as it comes; the total after it when counting
+    // needs every match read (a phrase over days of records).
+    let mut page_query = query.clone();
+    page_query.push(("total", "later".into()));
+    let answer = client.get("/api/v1/search", &page_query)?;
     let mut hits: Vec<Value> = answer["hits"].as_array().cloned().unwrap_or_default();
     // The newest come first from the server; print them oldest first, so the newest line
     // ends up next to the prompt, as in `docker logs`.
     hits.reverse();
-    let total = answer["total"].as_u64().unwrap_or(0);
     // Only what a terminal would obey needs escaping; files and pipes get the bytes.
     let escape = !args.raw_control && std::io::stdout().is_terminal();
     let mut out = std::io::stdout().lock();
@@ -86,7 +90,16 @@ pub fn run(args: SearchArgs) -> Result<()> {
         Output::Table => {
             let style = Style::detect(args.utc);
             table(&mut out, &hits, style, escape)?;
-            let took = answer["took_ms"].as_u64().unwrap_or(0);
+            let mut took = answer["took_ms"].as_u64().unwrap_or(0);
+            let total = match answer["total"].as_u64() {
+                Some(t) => t,
+                None => {
+                    query[1].1 = "0".into();
+                    let count = client.get("/api/v1/search", &query)?;
+                    took += count["took_ms"].as_u64().unwrap_or(0);
+                    count["total"].as_u64().unwrap_or(0)
+                }
+            };
             eprintln!(
                 "{}",
                 style.dim(&format!(

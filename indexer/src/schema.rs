@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use skein_model::es_mapping::Part;
 use skein_model::{Level, Record, Timestamp};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 use tantivy::columnar::{Column, DynamicColumn, StrColumn};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions, Schema,
@@ -385,13 +386,90 @@ struct SegmentColumns {
     fields: Vec<(Vec<String>, DynamicColumn)>,
 }
 
+impl SegmentColumns {
+    /// The columns of `reader`'s segment, opened once per segment: listing a segment's
+    /// fields and opening hundreds of `fields.*` columns took longer than reading a
+    /// page of hits from them.
+    fn of(reader: &tantivy::SegmentReader) -> tantivy::Result<Arc<SegmentColumns>> {
+        static CACHE: OnceLock<Mutex<HashMap<tantivy::index::SegmentId, Arc<SegmentColumns>>>> =
+            OnceLock::new();
+        // Past this many segments the cache starts again, dropping segments merged away.
+        const CACHED_SEGMENTS: usize = 4096;
+        let cache = CACHE.get_or_init(Default::default);
+        let id = reader.segment_id();
+        if let Some(c) = cache.lock().expect("columns cache").get(&id) {
+            return Ok(c.clone());
+        }
+        let ff = reader.fast_fields();
+        let keywords = names::KEYWORDS
+            .iter()
+            .map(|n| ff.str(n))
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        let mut fields = Vec::new();
+        for meta in reader.fields_metadata()? {
+            let Some(path) = meta.field_name.strip_prefix("fields.") else {
+                continue;
+            };
+            if meta.fast_size.is_none() {
+                continue;
+            }
+            let path: Vec<String> = path.split('.').map(str::to_string).collect();
+            for handle in ff.dynamic_column_handles(&meta.field_name)? {
+                fields.push((path.clone(), handle.open()?));
+            }
+        }
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        fields.dedup_by(|a, b| a.0 == b.0 && a.1.column_type() == b.1.column_type());
+        let cols = Arc::new(SegmentColumns {
+            timestamp: ff.date(names::TIMESTAMP)?,
+            keywords,
+            source_id: ff.str(names::SOURCE_ID)?,
+            seq: ff.u64(names::SEQ)?,
+            fields,
+        });
+        let mut cache = cache.lock().expect("columns cache");
+        if cache.len() >= CACHED_SEGMENTS {
+            cache.clear();
+        }
+        cache.insert(id, cols.clone());
+        Ok(cols)
+    }
+}
+
+/// Strings of column values already looked up by one loader, by column and ordinal.
+/// Every lookup in a column's dictionary decompresses a block of it (with a new zstd
+/// context each time); the hits of one page share most of their hosts, containers and
+/// levels.
+#[derive(Default)]
+struct Strings(HashMap<(usize, u64), String>);
+
+impl Strings {
+    /// The value of `col` (the `slot`-th string column) for `doc`.
+    fn get(&mut self, slot: usize, col: &StrColumn, doc: u32) -> tantivy::Result<Option<&str>> {
+        let Some(ord) = col.term_ords(doc).next() else {
+            return Ok(None);
+        };
+        let s = match self.0.entry((slot, ord)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let mut s = String::new();
+                col.ord_to_str(ord, &mut s)?;
+                e.insert(s)
+            }
+        };
+        Ok(Some(s))
+    }
+}
+
+/// Column slots in [`Strings`]: the keywords first, then `_source_id`, then `fields`.
+const SOURCE_ID_SLOT: usize = names::KEYWORDS.len();
+
 /// Reads whole records back for hits: the stored part from the docstore, the rest from
-/// the columns. Keeps each segment's columns open across the hits of one search.
+/// the columns.
 pub struct RecordLoader<'s> {
     searcher: &'s Searcher,
     source: Field,
-    segments: HashMap<u32, SegmentColumns>,
-    buf: String,
+    segments: HashMap<u32, (Arc<SegmentColumns>, Strings)>,
 }
 
 impl<'s> RecordLoader<'s> {
@@ -404,7 +482,6 @@ impl<'s> RecordLoader<'s> {
                 .get_field(names::SOURCE)
                 .expect("every partition has _source"),
             segments: HashMap::new(),
-            buf: String::new(),
         }
     }
 
@@ -420,61 +497,28 @@ impl<'s> RecordLoader<'s> {
                     "document {addr:?} has no readable _source"
                 ))
             })?;
-        let cols = match self.segments.entry(addr.segment_ord) {
+        let (cols, strings) = match self.segments.entry(addr.segment_ord) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let ff = self.searcher.segment_reader(addr.segment_ord).fast_fields();
-                let keywords = names::KEYWORDS
-                    .iter()
-                    .map(|n| ff.str(n))
-                    .collect::<tantivy::Result<Vec<_>>>()?;
-                let mut fields = Vec::new();
-                let reader = self.searcher.segment_reader(addr.segment_ord);
-                for meta in reader.fields_metadata()? {
-                    let Some(path) = meta.field_name.strip_prefix("fields.") else {
-                        continue;
-                    };
-                    if meta.fast_size.is_none() {
-                        continue;
-                    }
-                    let path: Vec<String> = path.split('.').map(str::to_string).collect();
-                    for handle in ff.dynamic_column_handles(&meta.field_name)? {
-                        fields.push((path.clone(), handle.open()?));
-                    }
-                }
-                fields.sort_by(|a, b| a.0.cmp(&b.0));
-                fields.dedup_by(|a, b| a.0 == b.0 && a.1.column_type() == b.1.column_type());
-                e.insert(SegmentColumns {
-                    timestamp: ff.date(names::TIMESTAMP)?,
-                    keywords,
-                    source_id: ff.str(names::SOURCE_ID)?,
-                    seq: ff.u64(names::SEQ)?,
-                    fields,
-                })
-            }
+            std::collections::hash_map::Entry::Vacant(e) => e.insert((
+                SegmentColumns::of(self.searcher.segment_reader(addr.segment_ord))?,
+                Strings::default(),
+            )),
         };
         let doc_id = addr.doc_id;
         let mut kw = [const { String::new() }; names::KEYWORDS.len()];
-        for (out, col) in kw.iter_mut().zip(&cols.keywords) {
+        for (slot, (out, col)) in kw.iter_mut().zip(&cols.keywords).enumerate() {
             if let Some(col) = col {
-                if let Some(ord) = col.term_ords(doc_id).next() {
-                    self.buf.clear();
-                    col.ord_to_str(ord, &mut self.buf)?;
-                    out.push_str(&self.buf);
+                if let Some(v) = strings.get(slot, col, doc_id)? {
+                    out.push_str(v);
                 }
             }
         }
         let [host, container, container_id, image, stream, level, pattern] = kw;
         let pattern = pattern.parse().ok();
         let source_id = match &cols.source_id {
-            Some(col) => match col.term_ords(doc_id).next() {
-                Some(ord) => {
-                    let mut s = String::new();
-                    col.ord_to_str(ord, &mut s)?;
-                    Some(s)
-                }
-                None => None,
-            },
+            Some(col) => strings
+                .get(SOURCE_ID_SLOT, col, doc_id)?
+                .map(str::to_string),
             None => None,
         };
         let seq = source_id.as_ref().and_then(|_| cols.seq.first(doc_id));
@@ -546,7 +590,7 @@ impl<'s> RecordLoader<'s> {
             return Ok(record);
         };
         let fields = if stored.fields.is_empty() {
-            fields_from_columns(&cols.fields, doc_id)?
+            fields_from_columns(&cols.fields, doc_id, strings)?
         } else {
             stored.fields
         };
@@ -575,19 +619,15 @@ impl<'s> RecordLoader<'s> {
 fn fields_from_columns(
     columns: &[(Vec<String>, DynamicColumn)],
     doc: u32,
+    strings: &mut Strings,
 ) -> tantivy::Result<serde_json::Map<String, serde_json::Value>> {
     use serde_json::Value as V;
     let mut out = serde_json::Map::new();
-    for (path, col) in columns {
+    for (i, (path, col)) in columns.iter().enumerate() {
         let value = match col {
-            DynamicColumn::Str(c) => match c.term_ords(doc).next() {
-                Some(ord) => {
-                    let mut s = String::new();
-                    c.ord_to_str(ord, &mut s)?;
-                    Some(V::String(s))
-                }
-                None => None,
-            },
+            DynamicColumn::Str(c) => strings
+                .get(SOURCE_ID_SLOT + 1 + i, c, doc)?
+                .map(|s| V::String(s.to_string())),
             DynamicColumn::U64(c) => c.first(doc).map(V::from),
             DynamicColumn::I64(c) => c.first(doc).map(V::from),
             DynamicColumn::F64(c) => c.first(doc).map(|f| {

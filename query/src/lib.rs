@@ -7,6 +7,10 @@
 //! - [`search`](mod@search): [`SearchRequest`] → [`SearchResponse`]: picks the shards overlapping the
 //!   time range, asks each for its top hits and count, merges by `(@timestamp, ingest
 //!   order)` and hands out a [`cursor::Cursor`] for the next page.
+//! - [`page`]: one partition's first page, read from the newest (or oldest) blocks of
+//!   documents until nothing unread can beat it, and its exact count, from document
+//!   frequencies where the query allows; [`time_blocks`]: where each stretch of time
+//!   lies in a segment, which both use.
 //! - [`cursor`]: the opaque paging cursor.
 //! - [`follow`]: history then live records for `GET /api/v1/tail` and `skein logs -f`.
 //! - [`fields`](mod@fields) and [`sources`](mod@sources): what the index holds, for field lists and name lookup:
@@ -23,18 +27,20 @@ pub mod cursor;
 pub mod fields;
 pub mod follow;
 pub mod lang;
+pub mod page;
 pub mod parse;
 pub mod patterns;
 pub mod search;
 pub mod shard;
 pub mod sources;
 pub mod stop;
+pub mod time_blocks;
 
 pub use aggregate::{aggregate, AggLimits, AggregateError, AggregateRequest, AggregateResponse};
 pub use cursor::Cursor;
 pub use fields::{fields, FieldsRequest, FieldsResponse};
 pub use parse::QueryError;
-pub use search::{search, search_over, Order, SearchError, SearchRequest, SearchResponse};
+pub use search::{search, search_over, Order, SearchError, SearchRequest, SearchResponse, Total};
 pub use shard::{PartitionShard, Shard, SortKey};
 pub use sources::{sources, Source, SourcesResponse};
 pub use stop::{Stop, StopOnDrop};

@@ -1,6 +1,7 @@
 //! Scatter-gather search over the shards overlapping a time range.
 
 use crate::cursor::Cursor;
+use crate::page::CountMode;
 use crate::parse::QueryError;
 use crate::shard::{PartitionShard, Shard, ShardRequest, SortKey};
 use crate::stop::Stop;
@@ -20,15 +21,6 @@ pub enum Order {
     Asc,
 }
 
-impl Order {
-    pub(crate) fn tantivy(self) -> tantivy::Order {
-        match self {
-            Order::Desc => tantivy::Order::Desc,
-            Order::Asc => tantivy::Order::Asc,
-        }
-    }
-}
-
 /// Why a search failed.
 #[derive(Debug, Error)]
 pub enum SearchError {
@@ -41,6 +33,21 @@ pub enum SearchError {
     /// The client went away; nobody reads the answer.
     #[error("the request was cancelled: its client disconnected")]
     Cancelled,
+}
+
+/// How a search counts its matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Total {
+    /// Every match, exactly (the default).
+    #[default]
+    Exact,
+    /// Exactly up to this many; from there on the total says "at least" (Elasticsearch's
+    /// `track_total_hits`).
+    UpTo(u64),
+    /// Only when counting needs no scan of the matches (a term over whole days, no
+    /// query at all); otherwise the answer says the total is still to be counted, and a
+    /// search with `limit` 0 counts it. The first page then costs what the page costs.
+    Later,
 }
 
 /// A search.
@@ -56,6 +63,8 @@ pub struct SearchRequest {
     pub limit: usize,
     /// Hit order.
     pub order: Order,
+    /// How far to count the matches.
+    pub total: Total,
     /// Continue after the previous page.
     pub cursor: Option<Cursor>,
     /// What `now` means in the query's date math (`@timestamp:>now-1h`); the current
@@ -69,8 +78,14 @@ pub struct SearchRequest {
 /// Hits and totals, as `GET /api/v1/search` answers them.
 #[derive(Debug, Serialize)]
 pub struct SearchResponse {
-    /// Records matching the query and time range (all pages).
-    pub total: u64,
+    /// Records matching the query and time range (all pages); `null` while still to be
+    /// counted ([`Total::Later`]).
+    pub total: Option<u64>,
+    /// Whether the total is still to be counted: ask again with `limit` 0 for it.
+    pub total_pending: bool,
+    /// Whether `total` is a lower bound: the count stopped at [`Total::UpTo`]'s bound.
+    #[serde(skip)]
+    pub total_capped: bool,
     /// This page.
     pub hits: Vec<Record>,
     /// The sort key of each hit of `hits` (its time and ingest order, `_ord`).
@@ -112,6 +127,8 @@ pub fn search_over<S: Shard>(
     let (keys, hits) = hits.into_iter().unzip();
     Ok(SearchResponse {
         total,
+        total_pending: total.is_none(),
+        total_capped: matches!((req.total, total), (Total::UpTo(n), Some(t)) if t >= n),
         hits,
         keys,
         cursor: cursor.filter(|_| !timed_out).map(|c| c.to_string()),
@@ -120,15 +137,16 @@ pub fn search_over<S: Shard>(
     })
 }
 
-/// The total, the hits with their sort keys, and the position after the last hit when
-/// the page is full.
-pub type Gathered = (u64, Vec<(SortKey, Record)>, Option<Cursor>);
+/// The total (`None` while still to be counted), the hits with their sort keys, and the
+/// position after the last hit when the page is full.
+pub type Gathered = (Option<u64>, Vec<(SortKey, Record)>, Option<Cursor>);
 
-/// Merges the shards' answers: exact total, and the global top `limit` by sort key.
+/// Merges the shards' answers: the total as `req.total` asks, and the global top `limit`
+/// by sort key.
 ///
 /// Shards are visited from the side the order starts at; once `limit` hits are held,
 /// a shard whose whole time range sorts after the last of them cannot contribute hits,
-/// and is only asked for its count. Once `req.stop` says stop, no further shard is
+/// and is only asked for its count (if one is still wanted). Once `req.stop` says stop, no further shard is
 /// asked; a cancelled search is an error, a timed-out one answers what it found.
 pub fn gather<S: Shard>(shards: &[S], req: &SearchRequest) -> Result<Gathered, SearchError> {
     let limit = req.limit;
@@ -138,7 +156,7 @@ pub fn gather<S: Shard>(shards: &[S], req: &SearchRequest) -> Result<Gathered, S
     if req.order == Order::Desc {
         order.reverse();
     }
-    let mut total = 0;
+    let mut total = Some(0u64);
     let mut hits: Vec<(SortKey, Record)> = Vec::new();
     for shard in order {
         if req.stop.should_stop() {
@@ -153,6 +171,15 @@ pub fn gather<S: Shard>(shards: &[S], req: &SearchRequest) -> Result<Gathered, S
                 Order::Asc => lo.0 > last,
             }
         };
+        let count = match (req.total, total) {
+            (_, None) => None,
+            (Total::Exact, Some(_)) => Some(CountMode::Exact),
+            (Total::UpTo(n), Some(t)) => (t < n).then(|| CountMode::UpTo(n - t)),
+            (Total::Later, Some(_)) => Some(CountMode::Free),
+        };
+        if cannot_contribute && count.is_none() {
+            continue;
+        }
         let sreq = ShardRequest {
             q: &req.q,
             now,
@@ -161,7 +188,7 @@ pub fn gather<S: Shard>(shards: &[S], req: &SearchRequest) -> Result<Gathered, S
             limit: if cannot_contribute { 0 } else { limit },
             order: req.order,
             after: req.cursor.map(|c| c.0),
-            count: true,
+            count,
             stop: &req.stop,
         };
         let mut r = match shard.search(&sreq) {
@@ -169,7 +196,9 @@ pub fn gather<S: Shard>(shards: &[S], req: &SearchRequest) -> Result<Gathered, S
             Err(_) if req.stop.is_cancelled() => return Err(SearchError::Cancelled),
             Err(e) => return Err(e),
         };
-        total += r.total;
+        if count.is_some() {
+            total = total.zip(r.total).map(|(a, b)| a + b);
+        }
         if !cannot_contribute && limit > 0 {
             hits.append(&mut r.hits);
             match req.order {

@@ -9,9 +9,10 @@ use crate::aggregate::distinct::{self, DistinctCollector, Hll};
 use crate::aggregate::top_terms::{CountCollector, SegmentCounts};
 use crate::aggregate::trend::{Buckets, TrendCollector, Trends};
 use crate::aggregate::AggregateError;
+use crate::page::{self, Bounds, CountMode};
 use crate::parse::{parse_query_at, QueryError};
 use crate::search::{Order, SearchError};
-use crate::stop::{collect_segment, count_segment, Stop, CANCELLED};
+use crate::stop::{collect_segment, Stop, CANCELLED};
 use skein_indexer::schema::{names, to_tantivy_time, RecordLoader};
 use skein_indexer::{Catalog, Partition};
 use skein_model::{Record, Timestamp};
@@ -22,14 +23,13 @@ use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResult
 use tantivy::aggregation::{
     AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector,
 };
-use tantivy::collector::sort_key::SortByStaticFastValue;
+use tantivy::collector::Count;
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::collector::{Count, TopDocs};
 use tantivy::query::EnableScoring;
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
 use tantivy::schema::Schema;
 use tantivy::Executor;
-use tantivy::{DateTime, DocAddress, Searcher, Term};
+use tantivy::{Searcher, Term};
 
 /// Total order of hits: time first, then ingest order, which is unique per record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -57,8 +57,8 @@ pub struct ShardRequest<'a> {
     pub order: Order,
     /// Only hits strictly after this key in `order`.
     pub after: Option<SortKey>,
-    /// Whether to count all matches (ignoring `after`).
-    pub count: bool,
+    /// Whether and how far to count the matches (all of them, ignoring `after`).
+    pub count: Option<CountMode>,
     /// When to stop scanning.
     pub stop: &'a Stop,
 }
@@ -66,8 +66,9 @@ pub struct ShardRequest<'a> {
 /// What a shard answers.
 #[derive(Debug, Default)]
 pub struct ShardResult {
-    /// Matches in the shard (0 when not asked to count).
-    pub total: u64,
+    /// Matches in the shard: `None` when not asked to count, or when a
+    /// [`CountMode::Free`] count would have needed a scan.
+    pub total: Option<u64>,
     /// Its top hits in `order`.
     pub hits: Vec<(SortKey, Record)>,
 }
@@ -229,95 +230,39 @@ impl Shard for PartitionShard {
 
     fn search(&self, req: &ShardRequest<'_>) -> Result<ShardResult, SearchError> {
         let schema = self.partition.index.schema();
-        let ts = schema.get_field(names::TIMESTAMP).expect("schema");
-        let ord = schema.get_field(names::ORD).expect("schema");
-        let base = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
+        let query = parse_query_at(&schema, req.q, req.now)?;
         let searcher = self.searcher();
-        let counting = req.count && self.counts;
-        if req.limit == 0 {
-            let total = if counting {
-                let weight = base.weight(EnableScoring::disabled_from_searcher(&searcher))?;
-                executor()
-                    .map(
-                        |reader| count_segment(weight.as_ref(), reader, req.stop),
-                        searcher.segment_readers().iter(),
-                    )?
-                    .into_iter()
-                    .sum()
-            } else {
-                0
-            };
-            return Ok(ShardResult {
-                total,
-                hits: Vec::new(),
-            });
-        }
-        // A later page counts over the whole query but collects after the cursor.
-        let count = match (counting, req.after) {
-            (false, _) => Counting::No,
-            (true, None) => Counting::Page,
-            (true, Some(_)) => Counting::Other(base.clone()),
+        let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+        let bounds = Bounds {
+            lo: req.start.map_or(i64::MIN, |t| t.0),
+            hi: req.end.map_or(i64::MAX, |t| t.0),
         };
-        let page: Box<dyn Query> = match req.after {
-            None => Box::new(base),
-            Some(k) => {
-                let (before_ts, same_ts_ord) = match req.order {
-                    Order::Desc => (
-                        RangeQuery::new(
-                            Bound::Unbounded,
-                            Bound::Excluded(date_term(ts, k.timestamp)),
-                        ),
-                        RangeQuery::new(
-                            Bound::Unbounded,
-                            Bound::Excluded(Term::from_field_u64(ord, k.ord)),
-                        ),
-                    ),
-                    Order::Asc => (
-                        RangeQuery::new(
-                            Bound::Excluded(date_term(ts, k.timestamp)),
-                            Bound::Unbounded,
-                        ),
-                        RangeQuery::new(
-                            Bound::Excluded(Term::from_field_u64(ord, k.ord)),
-                            Bound::Unbounded,
-                        ),
-                    ),
-                };
-                let at_ts = RangeQuery::new(
-                    Bound::Included(date_term(ts, k.timestamp)),
-                    Bound::Included(date_term(ts, k.timestamp)),
-                );
-                let tie: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
-                    (Occur::Must, Box::new(at_ts) as Box<dyn Query>),
-                    (Occur::Must, Box::new(same_ts_ord)),
-                ]));
-                let after: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
-                    (Occur::Should, Box::new(before_ts) as Box<dyn Query>),
-                    (Occur::Should, tie),
-                ]));
-                Box::new(BooleanQuery::new(vec![
-                    (Occur::Must, Box::new(base) as Box<dyn Query>),
-                    (Occur::Must, after),
-                ]))
-            }
-        };
-        let (total, top) = newest_first(
+        let top = page::top_hits(
             &searcher,
-            page.as_ref(),
-            count,
+            weight.as_ref(),
+            bounds,
             req.limit,
             req.order,
+            req.after,
             req.stop,
         )?;
+        let total = match req.count {
+            None => None,
+            Some(_) if !self.counts => Some(0),
+            Some(mode) => page::count(
+                &searcher,
+                query.as_ref(),
+                weight.as_ref(),
+                bounds,
+                mode,
+                executor(),
+                req.stop,
+            )?,
+        };
         let mut loader = RecordLoader::new(&searcher);
         let mut hits = Vec::with_capacity(top.len());
-        for ((t, o), addr) in top {
-            let record = loader.load(addr)?;
-            let key = SortKey {
-                timestamp: t.map_or(record.timestamp.0, |t| t.into_timestamp_nanos()),
-                ord: o.unwrap_or(0),
-            };
-            hits.push((key, record));
+        for (key, addr) in top {
+            hits.push((key, loader.load(addr)?));
         }
         Ok(ShardResult { total, hits })
     }
@@ -523,133 +468,6 @@ fn cancelled_or(stop: &Stop, e: tantivy::TantivyError) -> AggregateError {
     } else {
         AggregateError::from_tantivy(e)
     }
-}
-
-/// Hits as the top collector gives them: (time, ingest order) and address.
-type Hits = Vec<((Option<DateTime>, Option<u64>), DocAddress)>;
-
-/// Whether a search counts its matches, and with which query.
-enum Counting {
-    No,
-    /// The page's own query: one pass counts and collects.
-    Page,
-    /// Another query (the page's without the cursor).
-    Other(BooleanQuery),
-}
-
-/// Top hits by (time, ingest order), newest or oldest first.
-fn top_collector(limit: usize, order: Order) -> impl Collector<Fruit = Hits> {
-    let order = order.tantivy();
-    TopDocs::with_limit(limit).order_by((
-        (
-            SortByStaticFastValue::<DateTime>::for_field(names::TIMESTAMP),
-            order,
-        ),
-        (SortByStaticFastValue::<u64>::for_field(names::ORD), order),
-    ))
-}
-
-/// The count and the top `limit` hits of `page`.
-///
-/// Segments are visited from the side the order starts at, as many at a time as the
-/// query pool has threads. Once `limit` hits are held, a segment whose whole time span
-/// sorts after the last of them cannot hold a hit: it is only counted, which for a term
-/// needs no scan at all. Ingest fills segments roughly in time order, so the newest
-/// hits of a common term usually come from the newest segment or two. A segment that
-/// can hold hits is counted and collected in the same pass.
-fn newest_first(
-    searcher: &Searcher,
-    page: &dyn Query,
-    count: Counting,
-    limit: usize,
-    order: Order,
-    stop: &Stop,
-) -> tantivy::Result<(u64, Hits)> {
-    let scoring = EnableScoring::disabled_from_searcher(searcher);
-    let page_weight = page.weight(scoring)?;
-    let other_weight = match &count {
-        Counting::Other(q) => Some(q.weight(scoring)?),
-        _ => None,
-    };
-    let top = top_collector(limit, order);
-    let both = (Count, top_collector(limit, order));
-    let mut segments = Vec::new();
-    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
-        let ts = reader.fast_fields().date(names::TIMESTAMP)?;
-        let (lo, hi) = (
-            ts.min_value().into_timestamp_nanos(),
-            ts.max_value().into_timestamp_nanos(),
-        );
-        segments.push((ord as u32, reader, lo, hi));
-    }
-    match order {
-        Order::Desc => segments.sort_by_key(|s| std::cmp::Reverse(s.3)),
-        Order::Asc => segments.sort_by_key(|s| s.2),
-    }
-    let mut total = 0u64;
-    let mut held: Hits = Vec::new();
-    for chunk in segments.chunks(pool_threads()) {
-        if stop.should_stop() {
-            break;
-        }
-        let last = (held.len() >= limit).then(|| {
-            held[limit - 1]
-                .0
-                 .0
-                .map_or(i64::MIN, |t| t.into_timestamp_nanos())
-        });
-        // A hit at the same time as the last one held could still win on ingest order.
-        let can_hold = |lo: i64, hi: i64| match (last, order) {
-            (None, _) => true,
-            (Some(last), Order::Desc) => hi >= last,
-            (Some(last), Order::Asc) => lo <= last,
-        };
-        let jobs: Vec<_> = chunk
-            .iter()
-            .map(|&(ord, reader, lo, hi)| (ord, reader, can_hold(lo, hi)))
-            .collect();
-        if matches!(count, Counting::No) && !jobs.iter().any(|j| j.2) {
-            break;
-        }
-        let results = executor().map(
-            |(ord, reader, collect)| -> tantivy::Result<(u64, Hits)> {
-                let page_weight = page_weight.as_ref();
-                let mut n = match &other_weight {
-                    Some(w) => count_segment(w.as_ref(), reader, stop)?,
-                    None => 0,
-                };
-                let hits = match (&count, collect) {
-                    (Counting::Page, true) => {
-                        let fruit = collect_segment(&both, page_weight, ord, reader, stop)?;
-                        let (c, hits) = both.merge_fruits(vec![fruit])?;
-                        n = c as u64;
-                        hits
-                    }
-                    (Counting::Page, false) => {
-                        n = count_segment(page_weight, reader, stop)?;
-                        Vec::new()
-                    }
-                    (_, true) => {
-                        let fruit = collect_segment(&top, page_weight, ord, reader, stop)?;
-                        top.merge_fruits(vec![fruit])?
-                    }
-                    (_, false) => Vec::new(),
-                };
-                Ok((n, hits))
-            },
-            jobs.into_iter(),
-        )?;
-        for (n, hits) in results {
-            total += n;
-            held.extend(hits);
-        }
-        match order {
-            Order::Desc => held.sort_unstable_by_key(|h| std::cmp::Reverse(h.0)),
-            Order::Asc => held.sort_unstable_by_key(|h| h.0),
-        }
-        held.truncate(limit);
-    }
-    Ok((total, held))
 }
 
 /// Threads of the query pool: one per core.

@@ -170,20 +170,6 @@ pub fn collect_segment<C: Collector>(
 /// [`Stop::is_cancelled`] answer their own "cancelled" instead.
 pub const CANCELLED: &str = "cancelled: the client disconnected";
 
-/// Counts the matches of `weight` in one segment: Tantivy's count (a term's document
-/// frequency when nothing is deleted, no scan at all) unless `stop` already says stop.
-/// A count is one pass that cannot be cut short; the scans around it check.
-pub fn count_segment(
-    weight: &dyn Weight,
-    reader: &SegmentReader,
-    stop: &Stop,
-) -> tantivy::Result<u64> {
-    if stop.should_stop() {
-        return Ok(0);
-    }
-    Ok(u64::from(weight.count(reader)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,6 +75,7 @@ fn total(engine: &Engine, q: &str, now: i64) -> u64 {
     search(engine.catalog(), &req)
         .unwrap_or_else(|e| panic!("{q}: {e}"))
         .total
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

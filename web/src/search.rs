@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use skein_model::Timestamp;
-use skein_query::{Order, SearchError, SearchRequest, SearchResponse, Stop};
+use skein_query::{Order, SearchError, SearchRequest, SearchResponse, Stop, Total};
 
 /// Query-string parameters.
 #[derive(Debug, Deserialize)]
@@ -27,6 +27,10 @@ pub struct SearchParams {
     pub cursor: Option<String>,
     /// Time limit (`500ms`, `30s`; default `--query-timeout`).
     pub timeout: Option<String>,
+    /// `exact` (default): the answer's `total` counts every match. `later`: the page
+    /// comes first, and `total` is `null` with `total_pending` true unless counting
+    /// needed no scan; a search with `limit=0` then counts.
+    pub total: Option<String>,
 }
 
 /// Largest page.
@@ -89,6 +93,20 @@ pub fn request_from_params(
             ))
         }
     };
+    let total = match p.total.as_deref() {
+        None | Some("exact") => Total::Exact,
+        // A page of nothing asks for the count alone.
+        Some("later") if limit == 0 => Total::Exact,
+        Some("later") => Total::Later,
+        Some(t) => {
+            return Err(ApiError::bad_request(
+                "invalid_total",
+                format!(
+                    "`total` is {t:?}; use exact (count every match) or later (the page first)"
+                ),
+            ))
+        }
+    };
     let cursor = match p.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(
@@ -102,6 +120,7 @@ pub fn request_from_params(
         end: time("end", p.end)?,
         limit,
         order,
+        total,
         cursor,
         now: Some(now),
         stop: stop_param(p.timeout.as_deref(), limits)?,

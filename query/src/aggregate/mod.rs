@@ -27,7 +27,7 @@ pub mod top_terms;
 pub mod trend;
 
 use crate::parse::QueryError;
-use crate::search::{gather, Order, SearchError, SearchRequest};
+use crate::search::{gather, Order, SearchError, SearchRequest, Total};
 use crate::shard::{PartitionShard, Shard, ShardAggRequest};
 use crate::stop::Stop;
 pub use limits::AggLimits;
@@ -432,6 +432,8 @@ fn edge<S: Shard>(
         end: req.end,
         limit: 1,
         order,
+        // Only the edge record is wanted, not how many there are.
+        total: Total::UpTo(0),
         cursor: None,
         now: Some(now),
         stop: req.stop.clone(),

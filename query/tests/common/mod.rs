@@ -27,7 +27,10 @@ pub fn wait_total(engine: &Engine, q: &str, want: u64) {
             limit: 0,
             ..Default::default()
         };
-        let got = search(engine.catalog(), &req).unwrap().total;
+        let got = search(engine.catalog(), &req)
+            .unwrap()
+            .total
+            .expect("counted");
         if got == want {
             return;
         }

@@ -154,17 +154,28 @@ export function createDiscover() {
       status.replaceChildren(h('span', 'Live tail of '), h('code', eff.query || '*'));
     } else {
       live.stop();
-      search({ q: eff.query, start, end, limit: PAGE }, signal).then(r => {
+      // The page first; a total that needs counting every match comes after it.
+      const showCount = (total, took) => {
+        if (total === null) delete status.dataset.count;
+        else status.dataset.count = String(total);
+        status.replaceChildren(total === null ? h('b', { id: 'hits' }, 'counting…') : h('b', { id: 'hits' }, num(total)),
+          total === null ? ' hits' : ` hit${total === 1 ? '' : 's'}`,
+          h('span.muted', ` · ${took} ms on the server, ${Math.round(performance.now() - t0)} ms here`));
+      };
+      search({ q: eff.query, start, end, limit: PAGE, total: 'later' }, signal).then(r => {
         if (signal.aborted) return;
         if (!soft || main.scrollTop === 0) {
           table.reset({ cols: state.cols, tz: state.tz, pattern });
           cursor = r.cursor;
           table.append(r.hits, !!cursor);
         }
-        status.dataset.count = String(r.total);
-        status.replaceChildren(h('b', { id: 'hits' }, num(r.total)), ` hit${r.total === 1 ? '' : 's'}`,
-          h('span.muted', ` · ${r.took_ms} ms on the server, ${Math.round(performance.now() - t0)} ms here`));
+        showCount(r.total, r.took_ms);
         performance.mark('skein:table');
+        if (r.total_pending) {
+          search({ q: eff.query, start, end, limit: 0 }, signal).then(c => {
+            if (!signal.aborted) showCount(c.total, r.took_ms + c.took_ms);
+          }).catch(showError);
+        }
       }).catch(showError).finally(loadFields);
     }
     if (state.tab === 'patterns') loadPatterns();

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use skein_indexer::ids;
 use skein_model::Timestamp;
 use skein_query::lang::print::to_query_string;
-use skein_query::{Order, SearchRequest, Stop};
+use skein_query::{Order, SearchRequest, Stop, Total};
 use std::collections::HashMap;
 
 /// Query parameters of a single-document write.
@@ -330,6 +330,8 @@ async fn find(
         end: None,
         limit: 1,
         order: Order::Desc,
+        // Whether it exists, not how many.
+        total: Total::UpTo(0),
         cursor: None,
         now: Some(Timestamp::now()),
         stop: Stop::never(),

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use skein_model::Timestamp;
 use skein_query::lang::ast::Node;
 use skein_query::lang::print::to_query_string;
-use skein_query::{Order, SearchRequest, Stop};
+use skein_query::{Order, SearchRequest, Stop, Total};
 use std::collections::BTreeMap;
 
 /// Newest documents per request whose fields are described.
@@ -109,6 +109,7 @@ async fn describe(s: &EsState, index: &str) -> Result<Json<Value>, EsError> {
         end: None,
         limit: SAMPLE,
         order: Order::Desc,
+        total: Total::UpTo(0),
         cursor: None,
         now: Some(Timestamp::now()),
         stop: Stop::never(),

@@ -24,7 +24,7 @@ use skein_model::{Record, Timestamp};
 use skein_query::lang::ast::{Leaf, Node, Value as V, WildPart};
 use skein_query::lang::print::to_query_string;
 use skein_query::shard::SortKey;
-use skein_query::{Cursor, Order, PartitionShard, SearchError, SearchRequest, Stop};
+use skein_query::{Cursor, Order, PartitionShard, SearchError, SearchRequest, Stop, Total};
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::time::Instant;
@@ -468,12 +468,13 @@ fn total_of(
         end,
         limit: 0,
         order: Order::Desc,
+        total: Total::Exact,
         cursor: None,
         now: Some(now),
         stop,
     };
     skein_query::search(catalog, &req)
-        .map(|r| r.total)
+        .map(|r| r.total.unwrap_or(0))
         .map_err(search_error)
 }
 
@@ -762,6 +763,11 @@ impl SearchSpec {
             end,
             limit: self.from + self.size,
             order: self.order,
+            // One past the bound, so that a count that reaches it is more than it.
+            total: match self.track {
+                Track::Off => Total::UpTo(0),
+                Track::UpTo(cap) => Total::UpTo(cap.saturating_add(1)),
+            },
             cursor: self.after,
             now: Some(now),
             stop: stop.clone(),
@@ -784,6 +790,7 @@ impl SearchSpec {
                 end: Some(end.map_or(Timestamp(ms_end), |e| e.min(Timestamp(ms_end)))),
                 limit: MAX_WINDOW,
                 cursor: Some(last),
+                total: Total::UpTo(0),
                 ..req.clone()
             };
             let more = match shards {
@@ -806,10 +813,11 @@ impl SearchSpec {
         match self.track {
             Track::Off => {}
             Track::UpTo(cap) => {
-                let (value, relation) = if res.total > cap {
+                let total = res.total.unwrap_or(0);
+                let (value, relation) = if total > cap {
                     (cap, "gte")
                 } else {
-                    (res.total, "eq")
+                    (total, "eq")
                 };
                 out["hits"]["total"] = if self.total_as_int {
                     json!(value)
