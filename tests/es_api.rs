@@ -36,6 +36,16 @@ fn official_python_client() {
     run_script("python3", "client.py", &format!("{}/es", server.url));
 }
 
+/// Sorting on a keyword, a number, a nested number and several keys, every page walked
+/// with `search_after` by the official Python client, without and with a point in time
+/// (`tests/es/sort.py`).
+#[test]
+fn official_python_client_sorts_on_fields_and_walks_every_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--commit-interval-ms", "100"]);
+    run_script("python3", "sort.py", &format!("{}/es", server.url));
+}
+
 fn es_search(server: &Server, body: Value) -> Value {
     let r = common::client()
         .post(format!("{}/es/_search", server.url))

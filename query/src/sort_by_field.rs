@@ -95,6 +95,20 @@ pub struct FieldResult {
     pub total: u64,
     /// Top hits with their keys.
     pub hits: Vec<(FieldKey, Record)>,
+    /// Per key, whether the shard holds numbers (or dates) under its path: the kind a
+    /// missing value is shown as.
+    pub numeric: Vec<bool>,
+}
+
+/// The answer of [`search_sorted`].
+#[derive(Debug, Default)]
+pub struct Sorted {
+    /// Matches in every shard (0 when not asked to count).
+    pub total: u64,
+    /// The top hits in key order.
+    pub hits: Vec<(FieldKey, Record)>,
+    /// Per key, whether some shard holds numbers (or dates) under its path.
+    pub numeric: Vec<bool>,
 }
 
 /// A field-sorted search over several shards.
@@ -172,11 +186,9 @@ fn cmp_values(keys: &[SortField], a: &[SortValue], b: &[SortValue]) -> Ordering 
 /// `limit` hits. Every shard may hold hits wherever its time range lies, so each is
 /// asked, with the last hit held so far as a bound, so that it loads only records that
 /// can still make the page.
-pub fn search_sorted<S: Shard>(
-    shards: &[S],
-    req: &FieldSearch,
-) -> Result<(u64, Vec<(FieldKey, Record)>), SearchError> {
+pub fn search_sorted<S: Shard>(shards: &[S], req: &FieldSearch) -> Result<Sorted, SearchError> {
     let mut total = 0;
+    let mut numeric = vec![false; req.keys.len()];
     let mut hits: Vec<(FieldKey, Record)> = Vec::new();
     for shard in shards {
         if req.stop.should_stop() {
@@ -203,6 +215,9 @@ pub fn search_sorted<S: Shard>(
             Err(e) => return Err(e),
         };
         total += r.total;
+        for (n, m) in numeric.iter_mut().zip(&r.numeric) {
+            *n |= m;
+        }
         hits.append(&mut r.hits);
         hits.sort_by(|a, b| cmp_key(&req.keys, &a.0, &b.0));
         hits.truncate(req.limit);
@@ -210,7 +225,11 @@ pub fn search_sorted<S: Shard>(
     if req.stop.is_cancelled() {
         return Err(SearchError::Cancelled);
     }
-    Ok((total, hits))
+    Ok(Sorted {
+        total,
+        hits,
+        numeric,
+    })
 }
 
 /// One shard's part of [`search_sorted`]: `query` is the shard's filtered query,
@@ -234,10 +253,29 @@ pub fn search_shard(
     } else {
         0
     };
+    let mut numeric = Vec::with_capacity(req.keys.len());
+    for key in req.keys {
+        let mut any = false;
+        for reader in searcher.segment_readers() {
+            any |= reader
+                .fast_fields()
+                .dynamic_column_handles(&key.field)?
+                .iter()
+                .any(|h| {
+                    use tantivy::columnar::ColumnType as T;
+                    matches!(
+                        h.column_type(),
+                        T::I64 | T::U64 | T::F64 | T::Bool | T::DateTime
+                    )
+                });
+        }
+        numeric.push(any);
+    }
     if req.limit == 0 {
         return Ok(FieldResult {
             total,
             hits: Vec::new(),
+            numeric,
         });
     }
     let collector = TopByField {
@@ -257,7 +295,11 @@ pub fn search_shard(
     for (key, addr) in top {
         hits.push((key, loader.load(addr)?));
     }
-    Ok(FieldResult { total, hits })
+    Ok(FieldResult {
+        total,
+        hits,
+        numeric,
+    })
 }
 
 /// The top `limit` matches of each segment by field keys, merged.

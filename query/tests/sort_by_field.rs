@@ -165,7 +165,14 @@ async fn pages_walk_every_record_once_in_key_order() {
                     count: true,
                     stop: Stop::never(),
                 };
-                let (total, hits) = search_sorted(&shards, &req).unwrap();
+                let sorted = search_sorted(&shards, &req).unwrap();
+                let (total, hits) = (sorted.total, sorted.hits);
+                assert_eq!(
+                    sorted.numeric,
+                    keys.iter()
+                        .map(|k| k.field != "level" && k.field != "host")
+                        .collect::<Vec<_>>()
+                );
                 assert_eq!(total, n as u64, "the total ignores the position");
                 got.extend(hits.iter().map(|h| h.0.clone()));
                 if hits.len() < page {
@@ -194,7 +201,7 @@ async fn pages_walk_every_record_once_in_key_order() {
             },
         )
         .unwrap()
-        .1;
+        .hits;
         let want: Vec<&FieldKey> = expected[1..]
             .iter()
             .take_while(|k| k.values == first.values)
@@ -221,7 +228,7 @@ async fn pages_walk_every_record_once_in_key_order() {
             },
         )
         .unwrap()
-        .1;
+        .hits;
         assert_eq!(
             rest.iter().map(|h| &h.0).collect::<Vec<_>>(),
             expected[1 + want.len()..].iter().collect::<Vec<_>>()

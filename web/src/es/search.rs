@@ -926,7 +926,8 @@ impl SearchSpec {
             count: self.track != Track::Off,
             stop: stop.clone(),
         };
-        let (total, mut page) = sort_by_field::search_sorted(shards, &req).map_err(search_error)?;
+        let sorted = sort_by_field::search_sorted(shards, &req).map_err(search_error)?;
+        let (total, mut page, kinds) = (sorted.total, sorted.hits, sorted.numeric);
         let full = limit > 0 && page.len() == limit;
         page.drain(..self.from.min(page.len()));
         let mut last = page.last().map(|h| h.0.clone()).filter(|_| full);
@@ -938,7 +939,9 @@ impl SearchSpec {
                 count: false,
                 ..req.clone()
             };
-            let (_, more) = sort_by_field::search_sorted(shards, &ties).map_err(search_error)?;
+            let more = sort_by_field::search_sorted(shards, &ties)
+                .map_err(search_error)?
+                .hits;
             if more.len() > MAX_WINDOW {
                 return Err(EsError::bad_request(
                     "illegal_argument_exception",
@@ -947,7 +950,7 @@ impl SearchSpec {
                          last hit, so a page cannot end after all of them and `search_after` \
                          with those values could not continue exactly; add `_doc` as the last \
                          sort key (hits then carry a tiebreaker) or search with a `pit`",
-                        Value::Array(self.sort_values(&l.values, &[]))
+                        Value::Array(self.sort_values(&l.values, &kinds))
                     ),
                 ));
             }
@@ -956,16 +959,6 @@ impl SearchSpec {
             }
             page.extend(more);
         }
-        let kinds: Vec<bool> = (0..self.fields.len())
-            .map(|i| {
-                page.iter().any(|(k, _)| {
-                    matches!(
-                        k.values.get(i),
-                        Some(SortValue::Int(_) | SortValue::UInt(_) | SortValue::Float(_))
-                    )
-                })
-            })
-            .collect();
         let hits = page
             .into_iter()
             .map(|(k, r)| {
