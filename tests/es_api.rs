@@ -46,6 +46,15 @@ fn official_python_client_sorts_on_fields_and_walks_every_page() {
     run_script("python3", "sort.py", &format!("{}/es", server.url));
 }
 
+/// Percentiles exact on few values (Elasticsearch's REST test numbers) through `/es`
+/// and `/api/v1/aggregate`, the sketch past the bound (`tests/es/percentiles.py`).
+#[test]
+fn percentiles_are_exact_while_the_values_are_few() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--commit-interval-ms", "100"]);
+    run_script("python3", "percentiles.py", &format!("{}/es", server.url));
+}
+
 fn es_search(server: &Server, body: Value) -> Value {
     let r = common::client()
         .post(format!("{}/es/_search", server.url))

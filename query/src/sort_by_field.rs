@@ -84,6 +84,9 @@ pub struct FieldRequest<'a> {
     pub before: Option<&'a FieldKey>,
     /// Whether to count all matches (ignoring `after`).
     pub count: bool,
+    /// Whether hits come with their records; without, each hit's record is empty (for
+    /// callers that need only the values, such as exact percentiles).
+    pub load: bool,
     /// When to stop scanning.
     pub stop: &'a Stop,
 }
@@ -207,6 +210,7 @@ pub fn search_sorted<S: Shard>(shards: &[S], req: &FieldSearch) -> Result<Sorted
             ties_only: req.ties_only,
             before: before.as_ref(),
             count: req.count,
+            load: true,
             stop: &req.stop,
         };
         let mut r = match shard.search_by_field(&sreq) {
@@ -293,7 +297,12 @@ pub fn search_shard(
     let mut loader = RecordLoader::new(searcher);
     let mut hits = Vec::with_capacity(top.len());
     for (key, addr) in top {
-        hits.push((key, loader.load(addr)?));
+        let record = if req.load {
+            loader.load(addr)?
+        } else {
+            Record::new(Timestamp(0), String::new())
+        };
+        hits.push((key, record));
     }
     Ok(FieldResult {
         total,
