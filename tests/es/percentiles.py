@@ -39,6 +39,15 @@ for name in ["percentiles_int", "percentiles_double"]:
     got = r["aggregations"][name]["values"]
     assert got == FOUR, f"{name}: {got}"
 
+# Elasticsearch's digest settings are accepted (and checked).
+r = es.search(index="pct", aggs={"p": {"percentiles": {"field": "int_field", "tdigest": {"compression": 200}}}})
+assert r["aggregations"]["p"]["values"] == FOUR, r["aggregations"]
+try:
+    es.search(index="pct", aggs={"p": {"percentiles": {"field": "int_field", "tdigest": {"compression": -1}}}})
+    raise AssertionError("a negative compression was accepted")
+except elasticsearch.BadRequestError as e:
+    assert "[compression] must be greater than or equal to 0. Found [-1.0]" in str(e), e
+
 r = es.search(index="pct", size=0, query={"constant_score": {"filter": {"range": {"int_field": {"gte": 50}}}}},
               aggs={"percentiles_int": {"percentiles": {"field": "int_field"}}})
 assert r["aggregations"]["percentiles_int"]["values"] == THREE, r["aggregations"]
