@@ -61,6 +61,28 @@ assert r["aggregations"]["p"]["values"] == [
     {"key": 5.0, "value": 1.0}, {"key": 25.0, "value": 26.0}, {"key": 50.0, "value": 76.0}
 ], r["aggregations"]
 
+# Under bucket aggregations: per bucket, the same numbers.
+TWO_LOW = dict(zip(PERCENTS, [1.0, 1.0, 1.0, 26.0, 51.0, 51.0, 51.0]))
+TWO_HIGH = dict(zip(PERCENTS, [101.0, 101.0, 101.0, 126.0, 151.0, 151.0, 151.0]))
+p = {"p": {"percentiles": {"field": "int_field"}}}
+r = es.search(index="pct", size=0, aggs={
+    "by_string": {"terms": {"field": "string_field"}, "aggs": p},
+    "by_hour": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h"}, "aggs": p},
+    "by_range": {"range": {"field": "int_field", "ranges": [{"to": 100}, {"from": 100}]}, "aggs": p},
+    "by_hundred": {"histogram": {"field": "int_field", "interval": 100}, "aggs": p},
+    "by_value": {"terms": {"field": "int_field"}, "aggs": p},
+    "nested": {"terms": {"field": "string_field"},
+               "aggs": {"r": {"range": {"field": "double_field", "ranges": [{"from": 100}]}, "aggs": p}}},
+})
+a = r["aggregations"]
+assert a["by_string"]["buckets"][0]["p"]["values"] == FOUR, a["by_string"]
+assert a["by_hour"]["buckets"][0]["p"]["values"] == FOUR, a["by_hour"]
+assert [b["p"]["values"] for b in a["by_range"]["buckets"]] == [TWO_LOW, TWO_HIGH], a["by_range"]
+assert [b["p"]["values"] for b in a["by_hundred"]["buckets"]] == [TWO_LOW, TWO_HIGH], a["by_hundred"]
+for b in a["by_value"]["buckets"]:
+    assert b["p"]["values"] == dict.fromkeys(PERCENTS, float(b["key"])), b
+assert a["nested"]["buckets"][0]["r"]["buckets"][0]["p"]["values"] == TWO_HIGH, a["nested"]
+
 # The same through skein's own aggregate API.
 req = urllib.request.Request(
     BASE + "/api/v1/aggregate",

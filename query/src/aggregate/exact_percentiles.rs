@@ -7,15 +7,29 @@
 //! through the shards' field-sorted search, at most [`EXACT_PERCENTILE_VALUES`] of them
 //! (memory bounded by that number); when every value fits, the answer is computed from
 //! them as Elasticsearch does, else the sketch's answer stands.
+//!
+//! Under bucket aggregations (`terms`, `histogram`, `date_histogram`, `range`) the same
+//! is done per bucket after Tantivy has answered, for buckets of at most that many
+//! records: the query AND the bucket's condition (its term, or its interval or range)
+//! is read again, at most [`EXACT_PERCENTILE_BUCKETS`] buckets per request, so the extra
+//! work stays bounded; the other buckets keep the sketch.
 
 use super::AggregateError;
+use crate::lang::ast::{Leaf, Node, Value as V};
+use crate::lang::print::to_query_string;
 use crate::search::Order;
 use crate::shard::{Shard, ShardAggRequest};
 use crate::sort_by_field::{FieldRequest, SortField, SortValue};
 use serde_json::Value;
+use skein_model::Timestamp;
+use std::ops::Bound;
 
 /// Most values a percentiles aggregation keeps to answer exactly; past it, the sketch.
 pub const EXACT_PERCENTILE_VALUES: usize = 4_096;
+
+/// Most buckets per request whose percentiles are made exact (each one more read of its
+/// records); the rest keep the sketch.
+pub const EXACT_PERCENTILE_BUCKETS: usize = 1_000;
 
 /// A top-level `percentiles` that can be answered exactly when its values are few.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +60,17 @@ impl ExactPercentiles {
         shards: &[S],
         base: &ShardAggRequest<'_>,
     ) -> Result<Option<Vec<f64>>, AggregateError> {
+        self.values_where(shards, base, base.q)
+    }
+
+    /// [`values`](Self::values) of the records matching `q` (the request's query with
+    /// a bucket's condition).
+    fn values_where<S: Shard>(
+        &self,
+        shards: &[S],
+        base: &ShardAggRequest<'_>,
+        q: &str,
+    ) -> Result<Option<Vec<f64>>, AggregateError> {
         let keys = [SortField {
             field: self.field.clone(),
             order: Order::Asc,
@@ -54,7 +79,7 @@ impl ExactPercentiles {
         let mut values = Vec::new();
         for shard in shards {
             let r = shard.search_by_field(&FieldRequest {
-                q: base.q,
+                q,
                 now: base.now,
                 start: base.start,
                 end: base.end,
@@ -100,6 +125,173 @@ impl ExactPercentiles {
         }
         values.sort_by(f64::total_cmp);
         Ok(Some(values))
+    }
+}
+
+/// Makes the percentiles under the buckets of `result` (the shaped answer to the
+/// prepared `aggs`) exact where their buckets hold few records.
+pub fn nested<S: Shard>(
+    shards: &[S],
+    base: &ShardAggRequest<'_>,
+    aggs: &Value,
+    result: &mut Value,
+) -> Result<(), AggregateError> {
+    let mut budget = EXACT_PERCENTILE_BUCKETS;
+    walk(shards, base, aggs, result, &[], &mut budget)
+}
+
+fn walk<S: Shard>(
+    shards: &[S],
+    base: &ShardAggRequest<'_>,
+    aggs: &Value,
+    result: &mut Value,
+    conditions: &[Node],
+    budget: &mut usize,
+) -> Result<(), AggregateError> {
+    let Some(aggs) = aggs.as_object() else {
+        return Ok(());
+    };
+    for (name, agg) in aggs {
+        let Some(subs) = agg.get("aggs").filter(|s| s.is_object()) else {
+            continue;
+        };
+        let Some((kind, body)) = agg.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| !matches!(k.as_str(), "aggs" | "meta"))
+        }) else {
+            continue;
+        };
+        let Some(field) = body.get("field").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(answer) = result.get_mut(name) else {
+            continue;
+        };
+        let buckets: Vec<&mut Value> = match answer.get_mut("buckets") {
+            Some(Value::Array(a)) => a.iter_mut().collect(),
+            Some(Value::Object(o)) => o.values_mut().collect(),
+            _ => continue,
+        };
+        // A histogram's bucket runs to the next one's key; with buckets left out
+        // (`min_doc_count` over 1) that would take in records of others.
+        let contiguous = body
+            .get("min_doc_count")
+            .and_then(Value::as_u64)
+            .is_none_or(|n| n <= 1);
+        let keys: Vec<Option<f64>> = buckets
+            .iter()
+            .map(|b| b.get("key").and_then(Value::as_f64))
+            .collect();
+        for (i, bucket) in buckets.into_iter().enumerate() {
+            if *budget == 0 {
+                return Ok(());
+            }
+            let count = bucket.get("doc_count").and_then(Value::as_u64).unwrap_or(0);
+            if count == 0 {
+                continue;
+            }
+            let next = keys.get(i + 1).copied().flatten();
+            let Some(condition) = bucket_condition(kind, field, bucket, next, contiguous) else {
+                continue;
+            };
+            let mut inner = conditions.to_vec();
+            inner.push(condition);
+            if count <= EXACT_PERCENTILE_VALUES as u64 {
+                for (sub, sub_agg) in subs.as_object().into_iter().flatten() {
+                    let Some(p) = ExactPercentiles::eligible(sub_agg) else {
+                        continue;
+                    };
+                    let Some(target) = bucket.get_mut(sub) else {
+                        continue;
+                    };
+                    if *budget == 0 {
+                        return Ok(());
+                    }
+                    *budget -= 1;
+                    let q = query_with(base.q, &inner);
+                    if let Some(values) = p.values_where(shards, base, &q)? {
+                        apply(target, &values);
+                    }
+                }
+            }
+            walk(shards, base, subs, bucket, &inner, budget)?;
+        }
+    }
+    Ok(())
+}
+
+/// The query-language condition of one bucket: its term, or its interval or range.
+fn bucket_condition(
+    kind: &str,
+    field: &str,
+    bucket: &Value,
+    next: Option<f64>,
+    contiguous: bool,
+) -> Option<Node> {
+    let leaf = |value| {
+        Node::Leaf(Leaf {
+            field: Some(field.to_string()),
+            value,
+            pos: 0,
+        })
+    };
+    let number = |v: f64| {
+        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            format!("{}", v as i64)
+        } else {
+            format!("{v}")
+        }
+    };
+    let time = |ms: f64| Timestamp((ms as i64).saturating_mul(1_000_000)).to_rfc3339();
+    match kind {
+        "terms" => match bucket.get("key")? {
+            Value::String(s) => Some(leaf(V::Phrase(s.clone()))),
+            Value::Number(n) => Some(leaf(V::Phrase(number(n.as_f64()?)))),
+            _ => None,
+        },
+        "histogram" | "date_histogram" if contiguous => {
+            let key = bucket.get("key")?.as_f64()?;
+            let fmt = |v: f64| {
+                if kind == "date_histogram" {
+                    time(v)
+                } else {
+                    number(v)
+                }
+            };
+            Some(leaf(V::Range {
+                lower: Bound::Included(fmt(key)),
+                upper: next.map_or(Bound::Unbounded, |n| Bound::Excluded(fmt(n))),
+            }))
+        }
+        "range" => {
+            let from = bucket.get("from").and_then(Value::as_f64);
+            let to = bucket.get("to").and_then(Value::as_f64);
+            Some(leaf(V::Range {
+                lower: from.map_or(Bound::Unbounded, |f| Bound::Included(number(f))),
+                upper: to.map_or(Bound::Unbounded, |t| Bound::Excluded(number(t))),
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// `q` AND every condition, as query text.
+fn query_with(q: &str, conditions: &[Node]) -> String {
+    let mut text = if q.trim().is_empty() || q.trim() == "*" {
+        String::new()
+    } else {
+        format!("({q})")
+    };
+    for c in conditions {
+        if !text.is_empty() {
+            text.push_str(" AND ");
+        }
+        text.push_str(&to_query_string(c));
+    }
+    if text.is_empty() {
+        "*".into()
+    } else {
+        text
     }
 }
 

@@ -373,6 +373,9 @@ pub fn gather_aggregations<S: Shard>(
             exact_percentiles::apply(answer, &values);
         }
     }
+    if !req.stop.should_stop() {
+        exact_percentiles::nested(shards, &base, &prepared.aggs, &mut value)?;
+    }
     Ok((total, value))
 }
 
