@@ -78,6 +78,11 @@ impl ExactPercentiles {
         let limit = EXACT_PERCENTILE_VALUES + 1;
         let mut values = Vec::new();
         for shard in shards {
+            // A shard whose days lie outside the time range holds none of the records.
+            let (lo, hi) = shard.time_range();
+            if base.start.is_some_and(|s| s >= hi) || base.end.is_some_and(|e| e < lo) {
+                continue;
+            }
             let r = shard.search_by_field(&FieldRequest {
                 q,
                 now: base.now,
@@ -196,6 +201,20 @@ fn walk<S: Shard>(
             };
             let mut inner = conditions.to_vec();
             inner.push(condition);
+            // A time bucket's records lie in its interval: only the shards of those
+            // days are read for it and under it.
+            let mut narrowed = base.clone();
+            if kind == "date_histogram" {
+                if let Some(key) = keys[i] {
+                    let start = Timestamp((key as i64).saturating_mul(1_000_000));
+                    narrowed.start = Some(base.start.map_or(start, |s| s.max(start)));
+                    if let Some(n) = next {
+                        let end = Timestamp((n as i64).saturating_mul(1_000_000) - 1);
+                        narrowed.end = Some(base.end.map_or(end, |e| e.min(end)));
+                    }
+                }
+            }
+            let base = &narrowed;
             if count <= EXACT_PERCENTILE_VALUES as u64 {
                 for (sub, sub_agg) in subs.as_object().into_iter().flatten() {
                     let Some(p) = ExactPercentiles::eligible(sub_agg) else {
