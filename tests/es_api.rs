@@ -276,8 +276,8 @@ fn bad_requests_say_what_is_wrong() {
         ),
         (r#"{"highlight":{"fields":{"message":{}}}}"#, "`highlight`"),
         (
-            r#"{"sort":[{"latency_ms":"desc"}]}"#,
-            "sorting on `latency_ms`",
+            r#"{"sort":[{"message":"desc"}]}"#,
+            "cannot sort on `message`",
         ),
         (
             r#"{"query":{"query_string":{"query":"a AND"}}}"#,
