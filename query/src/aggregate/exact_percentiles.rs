@@ -11,8 +11,9 @@
 //! Under bucket aggregations (`terms`, `histogram`, `date_histogram`, `range`) the same
 //! is done per bucket after Tantivy has answered, for buckets of at most that many
 //! records: the query AND the bucket's condition (its term, or its interval or range)
-//! is read again, at most [`EXACT_PERCENTILE_BUCKETS`] buckets per request, so the extra
-//! work stays bounded; the other buckets keep the sketch.
+//! is read again, at most [`EXACT_PERCENTILE_BUCKETS`] buckets and
+//! [`EXACT_PERCENTILE_RECORDS`] records per request, so the extra work stays bounded;
+//! the other buckets keep the sketch.
 
 use super::AggregateError;
 use crate::lang::ast::{Leaf, Node, Value as V};
@@ -30,6 +31,16 @@ pub const EXACT_PERCENTILE_VALUES: usize = 4_096;
 /// Most buckets per request whose percentiles are made exact (each one more read of its
 /// records); the rest keep the sketch.
 pub const EXACT_PERCENTILE_BUCKETS: usize = 1_000;
+
+/// Most records read again per request for exact percentiles under buckets, so that a
+/// request's extra work is that of a small search whatever its buckets.
+pub const EXACT_PERCENTILE_RECORDS: u64 = 262_144;
+
+/// What a request may still spend on exact percentiles under buckets.
+struct Budget {
+    buckets: usize,
+    records: u64,
+}
 
 /// A top-level `percentiles` that can be answered exactly when its values are few.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +152,10 @@ pub fn nested<S: Shard>(
     aggs: &Value,
     result: &mut Value,
 ) -> Result<(), AggregateError> {
-    let mut budget = EXACT_PERCENTILE_BUCKETS;
+    let mut budget = Budget {
+        buckets: EXACT_PERCENTILE_BUCKETS,
+        records: EXACT_PERCENTILE_RECORDS,
+    };
     walk(shards, base, aggs, result, &[], &mut budget)
 }
 
@@ -151,7 +165,7 @@ fn walk<S: Shard>(
     aggs: &Value,
     result: &mut Value,
     conditions: &[Node],
-    budget: &mut usize,
+    budget: &mut Budget,
 ) -> Result<(), AggregateError> {
     let Some(aggs) = aggs.as_object() else {
         return Ok(());
@@ -188,7 +202,8 @@ fn walk<S: Shard>(
             .map(|b| b.get("key").and_then(Value::as_f64))
             .collect();
         for (i, bucket) in buckets.into_iter().enumerate() {
-            if *budget == 0 {
+            // Past the time limit the sketch's answers stand.
+            if budget.buckets == 0 || base.stop.should_stop() {
                 return Ok(());
             }
             let count = bucket.get("doc_count").and_then(Value::as_u64).unwrap_or(0);
@@ -223,10 +238,11 @@ fn walk<S: Shard>(
                     let Some(target) = bucket.get_mut(sub) else {
                         continue;
                     };
-                    if *budget == 0 {
-                        return Ok(());
+                    if budget.buckets == 0 || budget.records < count {
+                        continue;
                     }
-                    *budget -= 1;
+                    budget.buckets -= 1;
+                    budget.records -= count;
                     let q = query_with(base.q, &inner);
                     if let Some(values) = p.values_where(shards, base, &q)? {
                         apply(target, &values);

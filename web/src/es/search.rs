@@ -1262,3 +1262,73 @@ fn parse_after(v: &Value, order: Order) -> Result<Cursor, EsError> {
         },
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(sort: Value) -> (Order, bool, Vec<(String, Order)>) {
+        let (o, t, f) = parse_sort(Some(&sort)).unwrap();
+        (o, t, f.into_iter().map(|k| (k.field, k.order)).collect())
+    }
+
+    #[test]
+    fn sorts_on_fields_resolve_names_and_keep_time_first_when_asked() {
+        let (_, tiebreak, fields) = keys(json!([{"status": {"order": "desc"}}, "_score"]));
+        assert!(!tiebreak);
+        assert_eq!(fields, vec![("fields.status".into(), Order::Desc)]);
+        let (_, tiebreak, fields) = keys(json!(["level", {"kubernetes.pod_name": "desc"}, "_doc"]));
+        assert!(tiebreak);
+        assert_eq!(
+            fields,
+            vec![
+                ("level".into(), Order::Asc),
+                ("labels.io.kubernetes.pod.name".into(), Order::Desc)
+            ]
+        );
+        let (_, _, fields) = keys(json!([{"@timestamp": "desc"}, {"service.keyword": "asc"}]));
+        assert_eq!(
+            fields,
+            vec![
+                ("@timestamp".into(), Order::Desc),
+                ("fields.service".into(), Order::Asc)
+            ]
+        );
+        // `_score` first is no time key: the field alone sorts.
+        let (_, _, fields) = keys(json!(["_score", {"http.status": "asc"}]));
+        assert_eq!(fields, vec![("fields.http.status".into(), Order::Asc)]);
+        // Time alone keeps the time path.
+        assert!(keys(json!([{"@timestamp": "asc"}])).2.is_empty());
+        let err = parse_sort(Some(&json!([{"message": "asc"}]))).unwrap_err();
+        assert!(
+            err.reason.contains("cannot sort on `message`"),
+            "{}",
+            err.reason
+        );
+    }
+
+    #[test]
+    fn search_after_reads_values_missing_bounds_and_the_tiebreaker() {
+        let k = |field: &str, order| SortField {
+            field: field.into(),
+            order,
+        };
+        let asc = [k("level", Order::Asc), k("fields.n", Order::Asc)];
+        let a = parse_field_after(&json!(["info", i64::MAX]), &asc).unwrap();
+        assert_eq!(
+            a.values,
+            vec![SortValue::Str("info".into()), SortValue::Missing]
+        );
+        assert_eq!(a.ord, u64::MAX, "without the tiebreaker: after every tie");
+        let desc = [k("fields.n", Order::Desc)];
+        let a = parse_field_after(&json!([i64::MIN, "42"]), &desc).unwrap();
+        assert_eq!((a.values, a.ord), (vec![SortValue::Missing], 42));
+        let a = parse_field_after(&json!([null]), &desc).unwrap();
+        assert_eq!(a.values, vec![SortValue::Missing]);
+        let t = [k("@timestamp", Order::Asc)];
+        let a = parse_field_after(&json!(["2026-11-20T10:00:00.005Z"]), &t).unwrap();
+        assert_eq!(a.values, vec![SortValue::Int(1_795_168_800_005)]);
+        assert!(parse_field_after(&json!([1, 2, 3]), &desc).is_err());
+        assert!(parse_field_after(&json!("x"), &desc).is_err());
+    }
+}
