@@ -87,6 +87,10 @@ pub struct FieldRequest<'a> {
     /// Whether hits come with their records; without, each hit's record is empty (for
     /// callers that need only the values, such as exact percentiles).
     pub load: bool,
+    /// Stop reading a segment once it has shown more than this many records with a
+    /// value of the first key (its hits are then cut short): for callers that only need
+    /// every value while they are few, and to know when they are not.
+    pub enough: Option<usize>,
     /// When to stop scanning.
     pub stop: &'a Stop,
 }
@@ -211,6 +215,7 @@ pub fn search_sorted<S: Shard>(shards: &[S], req: &FieldSearch) -> Result<Sorted
             before: before.as_ref(),
             count: req.count,
             load: true,
+            enough: None,
             stop: &req.stop,
         };
         let mut r = match shard.search_by_field(&sreq) {
@@ -288,6 +293,7 @@ pub fn search_shard(
         after: req.after.cloned(),
         ties_only: req.ties_only,
         before: req.before.cloned(),
+        enough: req.enough,
     };
     let fruits = executor.map(
         |(ord, reader)| collect_segment(&collector, weight.as_ref(), ord as u32, reader, req.stop),
@@ -323,6 +329,8 @@ pub struct TopByField {
     pub ties_only: bool,
     /// Only hits strictly before this key.
     pub before: Option<FieldKey>,
+    /// See [`FieldRequest::enough`].
+    pub enough: Option<usize>,
 }
 
 impl Collector for TopByField {
@@ -353,6 +361,8 @@ impl Collector for TopByField {
             ords,
             limit: self.limit,
             held: Vec::new(),
+            enough: self.enough,
+            with_value: 0,
         })
     }
 
@@ -563,6 +573,9 @@ pub struct SegmentTop {
     ords: Column<u64>,
     limit: usize,
     held: Vec<(SegKey, DocId)>,
+    enough: Option<usize>,
+    /// Records seen with a value of the first key.
+    with_value: usize,
 }
 
 impl SegmentTop {
@@ -595,7 +608,7 @@ impl SegmentCollector for SegmentTop {
     type Fruit = Vec<(FieldKey, DocAddress)>;
 
     fn collect(&mut self, doc: DocId, _score: tantivy::Score) {
-        if self.limit == 0 {
+        if self.limit == 0 || self.enough.is_some_and(|n| self.with_value > n) {
             return;
         }
         let key = SegKey {
@@ -607,6 +620,9 @@ impl SegmentCollector for SegmentTop {
                 .collect(),
             ord: self.ords.first(doc).unwrap_or(0),
         };
+        if key.values.first().is_some_and(|v| *v != SegValue::Missing) {
+            self.with_value += 1;
+        }
         if let Some(a) = &self.after {
             if cmp_seg(&self.orders, &key, a) != Ordering::Greater {
                 return;

@@ -11,9 +11,10 @@
 //! Under bucket aggregations (`terms`, `histogram`, `date_histogram`, `range`) the same
 //! is done per bucket after Tantivy has answered, for buckets of at most that many
 //! records: the query AND the bucket's condition (its term, or its interval or range)
-//! is read again, at most [`EXACT_PERCENTILE_BUCKETS`] buckets and
-//! [`EXACT_PERCENTILE_RECORDS`] records per request, so the extra work stays bounded;
-//! the other buckets keep the sketch.
+//! is read again, at most [`EXACT_PERCENTILE_BUCKETS`] buckets, and only while the
+//! buckets times the request's matching records stay within [`EXACT_PERCENTILE_RECORDS`]
+//! (each read scans about that many), so the extra work stays that of a few small
+//! searches; the other buckets keep the sketch.
 
 use super::AggregateError;
 use crate::lang::ast::{Leaf, Node, Value as V};
@@ -32,14 +33,17 @@ pub const EXACT_PERCENTILE_VALUES: usize = 4_096;
 /// records); the rest keep the sketch.
 pub const EXACT_PERCENTILE_BUCKETS: usize = 1_000;
 
-/// Most records read again per request for exact percentiles under buckets, so that a
-/// request's extra work is that of a small search whatever its buckets.
+/// Most records scanned again per request for exact percentiles under buckets, so that
+/// a request's extra work is that of a few small searches whatever its buckets.
 pub const EXACT_PERCENTILE_RECORDS: u64 = 262_144;
 
 /// What a request may still spend on exact percentiles under buckets.
 struct Budget {
     buckets: usize,
     records: u64,
+    /// What reading one bucket again costs: its condition is a column scan (a term of a
+    /// `fields.` path, a range), so about every record the request matches.
+    per_bucket: u64,
 }
 
 /// A top-level `percentiles` that can be answered exactly when its values are few.
@@ -106,6 +110,9 @@ impl ExactPercentiles {
                 before: None,
                 count: self.missing.is_some(),
                 load: false,
+                // Past this many values in one segment they are not few: the sketch
+                // answers, and the rest of the segment need not be read.
+                enough: Some(EXACT_PERCENTILE_VALUES),
                 stop: base.stop,
             })?;
             // Missing values sort last: the shard's values are all here when fewer
@@ -146,15 +153,18 @@ impl ExactPercentiles {
 
 /// Makes the percentiles under the buckets of `result` (the shaped answer to the
 /// prepared `aggs`) exact where their buckets hold few records.
+/// `total` is the request's count of matching records.
 pub fn nested<S: Shard>(
     shards: &[S],
     base: &ShardAggRequest<'_>,
     aggs: &Value,
     result: &mut Value,
+    total: u64,
 ) -> Result<(), AggregateError> {
     let mut budget = Budget {
         buckets: EXACT_PERCENTILE_BUCKETS,
         records: EXACT_PERCENTILE_RECORDS,
+        per_bucket: total.max(1),
     };
     walk(shards, base, aggs, result, &[], &mut budget)
 }
@@ -238,11 +248,11 @@ fn walk<S: Shard>(
                     let Some(target) = bucket.get_mut(sub) else {
                         continue;
                     };
-                    if budget.buckets == 0 || budget.records < count {
-                        continue;
+                    if budget.buckets == 0 || budget.records < budget.per_bucket {
+                        return Ok(());
                     }
                     budget.buckets -= 1;
-                    budget.records -= count;
+                    budget.records -= budget.per_bucket;
                     let q = query_with(base.q, &inner);
                     if let Some(values) = p.values_where(shards, base, &q)? {
                         apply(target, &values);

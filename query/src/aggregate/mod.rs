@@ -374,7 +374,7 @@ pub fn gather_aggregations<S: Shard>(
         }
     }
     if !req.stop.should_stop() {
-        exact_percentiles::nested(shards, &base, &prepared.aggs, &mut value)?;
+        exact_percentiles::nested(shards, &base, &prepared.aggs, &mut value, total)?;
     }
     Ok((total, value))
 }
