@@ -36,6 +36,25 @@ fn official_python_client() {
     run_script("python3", "client.py", &format!("{}/es", server.url));
 }
 
+/// Sorting on a keyword, a number, a nested number and several keys, every page walked
+/// with `search_after` by the official Python client, without and with a point in time
+/// (`tests/es/sort.py`).
+#[test]
+fn official_python_client_sorts_on_fields_and_walks_every_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--commit-interval-ms", "100"]);
+    run_script("python3", "sort.py", &format!("{}/es", server.url));
+}
+
+/// Percentiles exact on few values (Elasticsearch's REST test numbers) through `/es`
+/// and `/api/v1/aggregate`, the sketch past the bound (`tests/es/percentiles.py`).
+#[test]
+fn percentiles_are_exact_while_the_values_are_few() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--commit-interval-ms", "100"]);
+    run_script("python3", "percentiles.py", &format!("{}/es", server.url));
+}
+
 fn es_search(server: &Server, body: Value) -> Value {
     let r = common::client()
         .post(format!("{}/es/_search", server.url))
@@ -257,8 +276,8 @@ fn bad_requests_say_what_is_wrong() {
         ),
         (r#"{"highlight":{"fields":{"message":{}}}}"#, "`highlight`"),
         (
-            r#"{"sort":[{"latency_ms":"desc"}]}"#,
-            "sorting on `latency_ms`",
+            r#"{"sort":[{"message":"desc"}]}"#,
+            "cannot sort on `message`",
         ),
         (
             r#"{"query":{"query_string":{"query":"a AND"}}}"#,

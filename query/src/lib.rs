@@ -32,6 +32,7 @@ pub mod parse;
 pub mod patterns;
 pub mod search;
 pub mod shard;
+pub mod sort_by_field;
 pub mod sources;
 pub mod stop;
 pub mod time_blocks;

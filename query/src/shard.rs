@@ -105,6 +105,11 @@ pub trait Shard: Send + Sync {
         field: &str,
         buckets: Buckets,
     ) -> Result<Trends, AggregateError>;
+    /// Runs a page sorted on fields other than time ([`crate::sort_by_field`]).
+    fn search_by_field(
+        &self,
+        req: &crate::sort_by_field::FieldRequest<'_>,
+    ) -> Result<crate::sort_by_field::FieldResult, SearchError>;
 }
 
 /// What a shard is asked to aggregate.
@@ -437,6 +442,15 @@ impl Shard for PartitionShard {
         };
         search_segments(&self.searcher(), &query, &collector, req.stop)
             .map_err(|e| cancelled_or(req.stop, e))
+    }
+
+    fn search_by_field(
+        &self,
+        req: &crate::sort_by_field::FieldRequest<'_>,
+    ) -> Result<crate::sort_by_field::FieldResult, SearchError> {
+        let schema = self.partition.index.schema();
+        let query = filtered_query(&schema, req.q, req.now, req.start, req.end)?;
+        crate::sort_by_field::search_shard(&self.searcher(), &query, self.counts, req, executor())
     }
 }
 

@@ -64,7 +64,7 @@ fn main() -> Result<()> {
     );
     let mut p99s = Vec::new();
     for (name, q) in queries {
-        let mut time = |limit: &str, total: &str, runs: usize| -> Result<(Vec<f64>, u64)> {
+        let time = |limit: &str, total: &str, runs: usize| -> Result<(Vec<f64>, u64)> {
             let mut lat = Vec::with_capacity(runs);
             let mut matches = 0;
             for i in 0..runs + 10 {

@@ -7,6 +7,7 @@
 //! - [`response`]: the merged result in Elasticsearch's shape.
 //! - [`distinct`]: the cardinality of a field from its columns, without Tantivy's
 //!   per-document mapping.
+//! - [`exact_percentiles`]: top-level percentiles exact while their values are few.
 //! - [`limits`]: the worst-case size of an answer, refused over the limit before it runs.
 //! - [`top_terms`]: exact top values of high-cardinality keyword fields, without
 //!   Tantivy's per-segment term maps.
@@ -17,6 +18,7 @@
 //! the same answer whether the records sit in one partition or in many.
 
 pub mod distinct;
+pub mod exact_percentiles;
 pub mod forecast;
 pub mod interval;
 pub mod limits;
@@ -307,6 +309,17 @@ pub fn gather_aggregations<S: Shard>(
         ));
         others.push((name.clone(), other));
     }
+    // Percentiles exact while their values are few; Tantivy's sketch still runs, for
+    // when they are not.
+    let mut exact = Vec::new();
+    for (name, agg) in prepared.aggs.as_object().into_iter().flatten() {
+        let Some(p) = exact_percentiles::ExactPercentiles::eligible(agg) else {
+            continue;
+        };
+        if let Some(values) = p.values(shards, &base)? {
+            exact.push((name.clone(), values));
+        }
+    }
     let mut total = None;
     let mut merged = IntermediateAggregationResults::default();
     if !rest.is_empty() || direct.is_empty() {
@@ -355,6 +368,14 @@ pub fn gather_aggregations<S: Shard>(
             now,
         },
     );
+    for (name, values) in exact {
+        if let Some(answer) = value.get_mut(&name) {
+            exact_percentiles::apply(answer, &values);
+        }
+    }
+    if !req.stop.should_stop() {
+        exact_percentiles::nested(shards, &base, &prepared.aggs, &mut value, total)?;
+    }
     Ok((total, value))
 }
 

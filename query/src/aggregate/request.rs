@@ -345,6 +345,27 @@ fn rewrite_options(
             cover_ranges(&mut body, path)?;
             Ok(("range", body))
         }
+        "percentiles" => {
+            // Elasticsearch's digest settings: exact values while they are few, then
+            // skein's one sketch (`super::exact_percentiles`); checked, not applied.
+            if let Some(t) = body.remove("tdigest") {
+                match t.get("compression").map(Value::as_f64) {
+                    None => {}
+                    Some(Some(c)) if c >= 0.0 => {}
+                    Some(c) => {
+                        return Err(bad(
+                            path,
+                            format!(
+                                "[compression] must be greater than or equal to 0. Found \
+                                 [{}]; give a number such as 100",
+                                c.map_or("not a number".to_string(), |c| format!("{c:?}"))
+                            ),
+                        ))
+                    }
+                }
+            }
+            Ok(("percentiles", body))
+        }
         "cardinality" => {
             // A precision hint for Elasticsearch's sketch; ours has one fixed precision.
             body.remove("precision_threshold");

@@ -24,6 +24,7 @@ use skein_model::{Record, Timestamp};
 use skein_query::lang::ast::{Leaf, Node, Value as V, WildPart};
 use skein_query::lang::print::to_query_string;
 use skein_query::shard::SortKey;
+use skein_query::sort_by_field::{self, FieldKey, FieldSearch, SortField, SortValue};
 use skein_query::{Cursor, Order, PartitionShard, SearchError, SearchRequest, Stop, Total};
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -488,6 +489,16 @@ pub async fn count_docs(s: &EsState, name: &str) -> Result<u64, EsError> {
         .map_err(internal)?
 }
 
+/// Where the page after a scroll's last one starts: after a time-sorted hit, or after
+/// a field-sorted one.
+#[derive(Debug, Clone)]
+pub enum Position {
+    /// After this time and ingest order.
+    Time(Cursor),
+    /// After this hit of a field-sorted search.
+    Field(FieldKey),
+}
+
 /// How the total is reported.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Track {
@@ -505,6 +516,10 @@ pub struct SearchSpec {
     from: usize,
     order: Order,
     after: Option<Cursor>,
+    /// Sort keys other than time alone (empty: hits sort by time in `order`).
+    fields: Vec<SortField>,
+    /// Where a field-sorted page starts (`search_after`, or a scroll's position).
+    field_after: Option<FieldKey>,
     source: SourceFilter,
     track: Track,
     total_as_int: bool,
@@ -598,9 +613,10 @@ impl SearchSpec {
             Some(s) => Some(Value::String(s.clone())),
             None => body.remove("sort"),
         };
-        let (order, tiebreak) = parse_sort(sort.as_ref())?;
-        let after = match body.get("search_after") {
-            None | Some(Value::Null) => None,
+        let (order, tiebreak, fields) = parse_sort(sort.as_ref())?;
+        let (mut after, mut field_after) = (None, None);
+        match body.get("search_after") {
+            None | Some(Value::Null) => {}
             Some(v) => {
                 if from != 0 {
                     return Err(EsError::bad_request(
@@ -608,9 +624,13 @@ impl SearchSpec {
                         "`from` must be 0 (or absent) when `search_after` is used",
                     ));
                 }
-                Some(parse_after(v, order)?)
+                if fields.is_empty() {
+                    after = Some(parse_after(v, order)?);
+                } else {
+                    field_after = Some(parse_field_after(v, &fields)?);
+                }
             }
-        };
+        }
         let mut source = match params.get("_source") {
             Some(p) => match p.as_str() {
                 "true" => SourceFilter::default(),
@@ -680,6 +700,8 @@ impl SearchSpec {
             from,
             order,
             after,
+            fields,
+            field_after,
             source,
             track,
             total_as_int,
@@ -732,8 +754,15 @@ impl SearchSpec {
     /// Makes this the search of the page after the one that ended at `cursor` (a
     /// scroll's next page): no `from`, no aggregations (Elasticsearch answers them on
     /// the first page only).
-    pub fn next_page(&mut self, cursor: Option<Cursor>) {
-        self.after = cursor;
+    pub fn next_page(&mut self, cursor: Option<Position>) {
+        match cursor {
+            Some(Position::Field(k)) => self.field_after = Some(k),
+            Some(Position::Time(c)) => self.after = Some(c),
+            None => {
+                self.after = None;
+                self.field_after = None;
+            }
+        }
         self.from = 0;
         self.aggs = None;
     }
@@ -753,10 +782,15 @@ impl SearchSpec {
         now: Timestamp,
         agg_limits: &skein_query::AggLimits,
         stop: &Stop,
-    ) -> Result<(Value, Option<Cursor>), EsError> {
+    ) -> Result<(Value, Option<Position>), EsError> {
         let started = Instant::now();
         let (start, end) = time_bounds(&self.node);
         let q = self.query_string();
+        if !self.fields.is_empty() {
+            let (hits, total, cursor) = self.field_page(catalog, shards, now, stop)?;
+            let out = self.answer(hits, total, catalog, now, agg_limits, stop, started)?;
+            return Ok((out, cursor));
+        }
         let req = SearchRequest {
             q: q.clone(),
             start,
@@ -804,6 +838,32 @@ impl SearchSpec {
             page.extend(more.keys.into_iter().zip(more.hits));
         }
         let hits: Vec<Value> = page.into_iter().map(|(k, r)| self.hit(r, k)).collect();
+        let out = self.answer(
+            hits,
+            res.total.unwrap_or(0),
+            catalog,
+            now,
+            agg_limits,
+            stop,
+            started,
+        )?;
+        Ok((out, cursor.map(Position::Time)))
+    }
+
+    /// The answer around a page of `hits`: the total as asked, the aggregations.
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &self,
+        hits: Vec<Value>,
+        total: u64,
+        catalog: &skein_indexer::Catalog,
+        now: Timestamp,
+        agg_limits: &skein_query::AggLimits,
+        stop: &Stop,
+        started: Instant,
+    ) -> Result<Value, EsError> {
+        let (start, end) = time_bounds(&self.node);
+        let q = self.query_string();
         let mut out = json!({
             "took": 0,
             "timed_out": false,
@@ -813,7 +873,6 @@ impl SearchSpec {
         match self.track {
             Track::Off => {}
             Track::UpTo(cap) => {
-                let total = res.total.unwrap_or(0);
                 let (value, relation) = if total > cap {
                     (cap, "gte")
                 } else {
@@ -840,7 +899,122 @@ impl SearchSpec {
         }
         out["timed_out"] = json!(stop.timed_out());
         out["took"] = json!(started.elapsed().as_millis() as u64);
-        Ok((out, cursor))
+        Ok(out)
+    }
+
+    /// A page sorted on fields: its hits in Elasticsearch's shape, the total, and the
+    /// position after its last hit when the page is full.
+    ///
+    /// Without a tiebreaker in hits' `sort` (no `_doc`, no point in time), a full page
+    /// runs on to the last of the hits that share its last hit's values, so that
+    /// `search_after` with those values alone continues exactly after it.
+    fn field_page(
+        &self,
+        catalog: &skein_indexer::Catalog,
+        shards: Option<&[PartitionShard]>,
+        now: Timestamp,
+        stop: &Stop,
+    ) -> Result<(Vec<Value>, u64, Option<Position>), EsError> {
+        let (start, end) = time_bounds(&self.node);
+        let q = self.query_string();
+        // A bad query is an error even when no partition overlaps.
+        skein_query::parse::parse_query_at(catalog.schema(), &q, now)
+            .map_err(|e| search_error(e.into()))?;
+        let owned;
+        let shards = match shards {
+            Some(s) => s,
+            None => {
+                owned = PartitionShard::overlapping(catalog, start, end);
+                &owned[..]
+            }
+        };
+        let limit = self.from + self.size;
+        let req = FieldSearch {
+            q,
+            now,
+            start,
+            end,
+            keys: self.fields.clone(),
+            limit,
+            after: self.field_after.clone(),
+            ties_only: false,
+            count: self.track != Track::Off,
+            stop: stop.clone(),
+        };
+        let sorted = sort_by_field::search_sorted(shards, &req).map_err(search_error)?;
+        let (total, mut page, kinds) = (sorted.total, sorted.hits, sorted.numeric);
+        let full = limit > 0 && page.len() == limit;
+        page.drain(..self.from.min(page.len()));
+        let mut last = page.last().map(|h| h.0.clone()).filter(|_| full);
+        if let (Some(l), true) = (&last, self.whole_millis && !self.tiebreak) {
+            let ties = FieldSearch {
+                limit: MAX_WINDOW + 1,
+                after: Some(l.clone()),
+                ties_only: true,
+                count: false,
+                ..req.clone()
+            };
+            let more = sort_by_field::search_sorted(shards, &ties)
+                .map_err(search_error)?
+                .hits;
+            if more.len() > MAX_WINDOW {
+                return Err(EsError::bad_request(
+                    "illegal_argument_exception",
+                    format!(
+                        "more than {MAX_WINDOW} hits share the sort values {} of this page's \
+                         last hit, so a page cannot end after all of them and `search_after` \
+                         with those values could not continue exactly; add `_doc` as the last \
+                         sort key (hits then carry a tiebreaker) or search with a `pit`",
+                        Value::Array(self.sort_values(&l.values, &kinds))
+                    ),
+                ));
+            }
+            if let Some(k) = more.last() {
+                last = Some(k.0.clone());
+            }
+            page.extend(more);
+        }
+        let hits = page
+            .into_iter()
+            .map(|(k, r)| {
+                let mut sort = self.sort_values(&k.values, &kinds);
+                if self.tiebreak {
+                    sort.push(Value::String(k.ord.to_string()));
+                }
+                let key = SortKey {
+                    timestamp: r.timestamp.0,
+                    ord: k.ord,
+                };
+                let mut hit = self.hit(r, key);
+                hit["sort"] = Value::Array(sort);
+                hit
+            })
+            .collect();
+        let cursor = last.filter(|_| !stop.timed_out()).map(Position::Field);
+        Ok((hits, total, cursor))
+    }
+
+    /// A hit's `sort` as Elasticsearch gives it: text as strings, numbers and dates
+    /// (epoch milliseconds) as numbers; a missing value is `null`, or for a numeric
+    /// field (`numeric[i]`) the largest long in ascending order and the smallest in
+    /// descending, as Elasticsearch's `missing: _last`.
+    fn sort_values(&self, values: &[SortValue], numeric: &[bool]) -> Vec<Value> {
+        values
+            .iter()
+            .zip(&self.fields)
+            .enumerate()
+            .map(|(i, (v, f))| match v {
+                SortValue::Missing if numeric.get(i) == Some(&true) => match f.order {
+                    Order::Asc => json!(i64::MAX),
+                    Order::Desc => json!(i64::MIN),
+                },
+                SortValue::Missing => Value::Null,
+                SortValue::Int(n) => json!(n),
+                SortValue::UInt(n) => json!(n),
+                SortValue::Float(x) => json!(x),
+                SortValue::Str(s) => json!(s),
+            })
+            .collect()
     }
 
     fn hit(&self, record: Record, key: SortKey) -> Value {
@@ -881,13 +1055,17 @@ pub(super) fn source_of(record: &Record) -> Value {
 }
 
 /// The hit order from `sort`: `@timestamp` (or `timestamp`) asc or desc, with `_doc`
-/// allowed as a tie-breaker (skein's own tie-breaker is the ingest order); and whether
+/// allowed as a tie-breaker (skein's own tie-breaker is the ingest order); whether
 /// hits' `sort` values carry that tie-breaker (`_doc` or `_shard_doc` named after the
-/// time).
-fn parse_sort(sort: Option<&Value>) -> Result<(Order, bool), EsError> {
+/// first key); and the keys when other fields are sorted on (empty when time alone
+/// orders the hits). `_score` is a no-op: scores are not computed.
+fn parse_sort(sort: Option<&Value>) -> Result<(Order, bool, Vec<SortField>), EsError> {
     let Some(sort) = sort else {
-        return Ok((Order::Desc, false));
+        return Ok((Order::Desc, false, Vec::new()));
     };
+    let mut fields: Vec<SortField> = Vec::new();
+    // Whether `order` came from a time key (not `_doc` or `_score`).
+    let mut time_first = false;
     let mut tiebreak = false;
     let items: Vec<Value> = match sort {
         Value::Array(a) => a.clone(),
@@ -949,21 +1127,118 @@ fn parse_sort(sort: Option<&Value>) -> Result<(Order, bool), EsError> {
             }
         };
         match field.as_str() {
+            "_doc" | "_shard_doc" if !fields.is_empty() => tiebreak = true,
+            "@timestamp" | "timestamp" if !fields.is_empty() => fields.push(SortField {
+                field: "@timestamp".into(),
+                order: dir.unwrap_or(Order::Asc),
+            }),
             "@timestamp" | "timestamp" if order.is_none() => {
+                time_first = true;
                 // Elasticsearch's default for a date field is ascending.
                 order = Some(dir.unwrap_or(Order::Asc));
             }
             "_doc" | "_shard_doc" if order.is_some() => tiebreak = true,
             "_doc" | "_shard_doc" => order = Some(dir.unwrap_or(Order::Asc)),
             "_score" if order.is_none() => order = Some(Order::Desc),
+            "_score" => {}
             other => {
-                return Err(EsError::unsupported(format!(
-                    "sorting on `{other}`; hits are sorted on @timestamp (asc or desc)"
-                )))
+                let column = sort_column(other)?;
+                if let (true, true, Some(o)) = (fields.is_empty(), time_first, order) {
+                    // Time came first: it stays the first key.
+                    fields.push(SortField {
+                        field: "@timestamp".into(),
+                        order: o,
+                    });
+                }
+                fields.push(SortField {
+                    field: column,
+                    order: dir.unwrap_or(Order::Asc),
+                });
             }
         }
     }
-    Ok((order.unwrap_or(Order::Desc), tiebreak))
+    Ok((order.unwrap_or(Order::Desc), tiebreak, fields))
+}
+
+/// The column a sort on `name` reads: the name resolved as in queries (moved metadata,
+/// `.keyword` dropped, other names under `fields.`); full text and internals refused.
+fn sort_column(name: &str) -> Result<String, EsError> {
+    let resolved = super::mapping::alias(name);
+    if matches!(
+        resolved.as_str(),
+        "message"
+            | "log"
+            | "msg"
+            | "_source"
+            | "_id"
+            | "_ord"
+            | "_seq"
+            | "_source_id"
+            | "_index"
+            | "_routing"
+    ) && name != "_index"
+    {
+        return Err(EsError::bad_request(
+            "illegal_argument_exception",
+            format!(
+                "cannot sort on `{name}`: it is full text or internal; sort on a keyword \
+                 field (host, container, level, labels.*), a field of the documents \
+                 (status, http.status, …) or @timestamp"
+            ),
+        ));
+    }
+    skein_query::aggregate::request::resolve_field(&resolved)
+        .map_err(|reason| EsError::bad_request("illegal_argument_exception", reason))
+}
+
+/// `search_after` of a field-sorted search: one value per key as hits' `sort` gives
+/// them (`null`, or the largest long in ascending and the smallest in descending order,
+/// for a missing value), then optionally the tiebreaker; without it, the search
+/// continues after every hit with those values.
+fn parse_field_after(v: &Value, keys: &[SortField]) -> Result<FieldKey, EsError> {
+    let bad = |why: &str| {
+        EsError::bad_request(
+            "parsing_exception",
+            format!(
+                "`search_after` takes the `sort` value of the last hit of a page ({why}), not {v}"
+            ),
+        )
+    };
+    let items = v.as_array().ok_or_else(|| bad("an array"))?;
+    if items.len() != keys.len() && items.len() != keys.len() + 1 {
+        return Err(bad(&format!(
+            "{} values, one per sort key, and the tiebreaker when hits carry one",
+            keys.len()
+        )));
+    }
+    let mut values = Vec::with_capacity(keys.len());
+    for (item, key) in items.iter().zip(keys) {
+        values.push(match item {
+            Value::Null => SortValue::Missing,
+            Value::String(s) if key.field == "@timestamp" => {
+                let t = super::mapping::parse_time_str(s).ok_or_else(|| bad("a time"))?;
+                SortValue::Int(t.0.div_euclid(1_000_000))
+            }
+            Value::String(s) => SortValue::Str(s.clone()),
+            Value::Bool(b) => SortValue::Int(i64::from(*b)),
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), key.order) {
+                (Some(i64::MAX), _, Order::Asc) | (Some(i64::MIN), _, Order::Desc) => {
+                    SortValue::Missing
+                }
+                (Some(i), _, _) => SortValue::Int(i),
+                (None, Some(u), _) => SortValue::UInt(u),
+                _ => SortValue::Float(n.as_f64().ok_or_else(|| bad("numbers"))?),
+            },
+            _ => return Err(bad("strings, numbers or null")),
+        });
+    }
+    let ord = match items.get(keys.len()) {
+        None => u64::MAX,
+        Some(Value::String(s)) => s.parse().map_err(|_| bad("the tiebreaker as given"))?,
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(|| bad("the tiebreaker as given"))?,
+        Some(_) => return Err(bad("the tiebreaker as given")),
+    };
+    Ok(FieldKey { values, ord })
 }
 
 /// `search_after`: the `sort` value of a hit: `[millis]`, strictly after that
@@ -1001,4 +1276,74 @@ fn parse_after(v: &Value, order: Order) -> Result<Cursor, EsError> {
             ord: u64::MAX,
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(sort: Value) -> (Order, bool, Vec<(String, Order)>) {
+        let (o, t, f) = parse_sort(Some(&sort)).unwrap();
+        (o, t, f.into_iter().map(|k| (k.field, k.order)).collect())
+    }
+
+    #[test]
+    fn sorts_on_fields_resolve_names_and_keep_time_first_when_asked() {
+        let (_, tiebreak, fields) = keys(json!([{"status": {"order": "desc"}}, "_score"]));
+        assert!(!tiebreak);
+        assert_eq!(fields, vec![("fields.status".into(), Order::Desc)]);
+        let (_, tiebreak, fields) = keys(json!(["level", {"kubernetes.pod_name": "desc"}, "_doc"]));
+        assert!(tiebreak);
+        assert_eq!(
+            fields,
+            vec![
+                ("level".into(), Order::Asc),
+                ("labels.io.kubernetes.pod.name".into(), Order::Desc)
+            ]
+        );
+        let (_, _, fields) = keys(json!([{"@timestamp": "desc"}, {"service.keyword": "asc"}]));
+        assert_eq!(
+            fields,
+            vec![
+                ("@timestamp".into(), Order::Desc),
+                ("fields.service".into(), Order::Asc)
+            ]
+        );
+        // `_score` first is no time key: the field alone sorts.
+        let (_, _, fields) = keys(json!(["_score", {"http.status": "asc"}]));
+        assert_eq!(fields, vec![("fields.http.status".into(), Order::Asc)]);
+        // Time alone keeps the time path.
+        assert!(keys(json!([{"@timestamp": "asc"}])).2.is_empty());
+        let err = parse_sort(Some(&json!([{"message": "asc"}]))).unwrap_err();
+        assert!(
+            err.reason.contains("cannot sort on `message`"),
+            "{}",
+            err.reason
+        );
+    }
+
+    #[test]
+    fn search_after_reads_values_missing_bounds_and_the_tiebreaker() {
+        let k = |field: &str, order| SortField {
+            field: field.into(),
+            order,
+        };
+        let asc = [k("level", Order::Asc), k("fields.n", Order::Asc)];
+        let a = parse_field_after(&json!(["info", i64::MAX]), &asc).unwrap();
+        assert_eq!(
+            a.values,
+            vec![SortValue::Str("info".into()), SortValue::Missing]
+        );
+        assert_eq!(a.ord, u64::MAX, "without the tiebreaker: after every tie");
+        let desc = [k("fields.n", Order::Desc)];
+        let a = parse_field_after(&json!([i64::MIN, "42"]), &desc).unwrap();
+        assert_eq!((a.values, a.ord), (vec![SortValue::Missing], 42));
+        let a = parse_field_after(&json!([null]), &desc).unwrap();
+        assert_eq!(a.values, vec![SortValue::Missing]);
+        let t = [k("@timestamp", Order::Asc)];
+        let a = parse_field_after(&json!(["2026-11-20T10:00:00.005Z"]), &t).unwrap();
+        assert_eq!(a.values, vec![SortValue::Int(1_795_168_800_005)]);
+        assert!(parse_field_after(&json!([1, 2, 3]), &desc).is_err());
+        assert!(parse_field_after(&json!("x"), &desc).is_err());
+    }
 }
