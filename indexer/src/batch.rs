@@ -33,9 +33,19 @@ pub struct PreparedBatch {
 impl PreparedBatch {
     /// Prepares `records`, holding `permit` (if any) until they are indexed.
     pub fn new(records: Vec<Record>, permit: Option<Permit>) -> PreparedBatch {
-        PreparedBatch::with_lines(records, permit, Vec::new(), |text, r| {
+        let write = |text: &mut Vec<u8>, r: &Record| {
             serde_json::to_writer(text, r).expect("a Record always serialises")
-        })
+        };
+        // The lines go into a pooled buffer (the WAL thread gives it back) sized from
+        // the first line: grown by doubling from empty, an OTLP request's lines were
+        // copied several times into fresh pages the kernel had to zero.
+        let first = records.first().map_or(0, |r| {
+            let mut line = Vec::with_capacity(1024);
+            write(&mut line, r);
+            line.len() + 1
+        });
+        let text = crate::text_buffers::take(first.saturating_mul(records.len()) / 4 * 5);
+        PreparedBatch::with_lines(records, permit, text, write)
     }
 
     /// A batch of records mapped from Elasticsearch documents

@@ -22,8 +22,10 @@ use base64::Engine;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 use skein_model::{Level, Record, Timestamp};
+use std::collections::BTreeMap;
 
 /// Keys of a map body whose string value is the message, in order of preference.
 const MESSAGE_KEYS: [&str; 3] = ["message", "msg", "log"];
@@ -47,6 +49,15 @@ pub fn map_request(
     horizon: Option<Timestamp>,
 ) -> Mapped {
     let mut out = Mapped::default();
+    // All at once: grown by doubling, a request's records were copied several times
+    // into fresh memory the kernel had to zero.
+    let count = request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .map(|s| s.log_records.len())
+        .sum();
+    out.records.reserve_exact(count);
     for resource_logs in request.resource_logs {
         let resource = Source::from_attributes(
             resource_logs
@@ -77,7 +88,9 @@ pub struct Source {
     container: String,
     container_id: String,
     image: String,
-    labels: Vec<(&'static str, String)>,
+    /// Cloned whole into each record: a clone copies the tree as it is, where inserting
+    /// the labels one by one compared keys again for every record.
+    labels: BTreeMap<String, String>,
     /// Every other attribute, under its OTel name.
     fields: Map<String, Value>,
 }
@@ -103,13 +116,17 @@ impl Source {
                 "container.id" if s.container_id.is_empty() => s.container_id = text,
                 "container.image.name" if s.image.is_empty() => s.image = text,
                 "container.image.tag" if image_tag.is_none() => image_tag = Some(text),
-                "k8s.pod.name" => s.labels.push(("io.kubernetes.pod.name", text)),
-                "k8s.namespace.name" => s.labels.push(("io.kubernetes.pod.namespace", text)),
+                "k8s.pod.name" => {
+                    s.labels.insert("io.kubernetes.pod.name".into(), text);
+                }
+                "k8s.namespace.name" => {
+                    s.labels.insert("io.kubernetes.pod.namespace".into(), text);
+                }
                 "k8s.container.name" => {
                     // The pod's container is the record's container, as the agent has it
                     // on a node; `container.name` then stays a field.
                     s.container = text.clone();
-                    s.labels.push(("io.kubernetes.container.name", text));
+                    s.labels.insert("io.kubernetes.container.name".into(), text);
                 }
                 _ => rest.push(kv),
             }
@@ -168,7 +185,9 @@ pub fn map_record(
             ));
         }
     }
-    let mut fields = Map::new();
+    // Sized for what goes in (besides the attributes: severity text, trace and span
+    // ids, event name, scope name and version), so only a map body's keys can grow it.
+    let mut fields = Map::with_capacity(log.attributes.len() + source.fields.len() + 6);
     let mut body_rest = Map::new();
     let message = match log.body.and_then(|b| b.value) {
         None => String::new(),
@@ -210,10 +229,16 @@ pub fn map_record(
         }
     }
     for (key, value) in &source.fields {
-        if fields.contains_key(key) {
+        // One lookup for the common case, the key not taken.
+        let taken = match fields.entry(key.clone()) {
+            Entry::Vacant(v) => {
+                v.insert(value.clone());
+                false
+            }
+            Entry::Occupied(_) => true,
+        };
+        if taken {
             fields.insert(format!("resource.{key}"), value.clone());
-        } else {
-            fields.insert(key.clone(), value.clone());
         }
     }
     let mut extra = |key: &str, value: String| {
@@ -230,8 +255,8 @@ pub fn map_record(
     record.container = source.container.clone();
     record.container_id = source.container_id.clone();
     record.image = source.image.clone();
-    for (name, value) in &source.labels {
-        record.labels.insert((*name).to_string(), value.clone());
+    if !source.labels.is_empty() {
+        record.labels = source.labels.clone();
     }
     record.fields = fields;
     Ok(record)
