@@ -63,6 +63,28 @@ impl PreparedBatch {
         PreparedBatch::with_lines(records, permit, text, write_document_line)
     }
 
+    /// A batch of `records` whose WAL lines the caller wrote: `text` holds them back to
+    /// back, each ending in a newline, and `spans[i]` is the line of `records[i]`
+    /// without it. Each line must decode ([`decode_line`]) to its record; the OTLP
+    /// mapping writes them so while it maps, as `/api/v1/ingest` keeps its client's.
+    pub fn from_lines(
+        records: Vec<Record>,
+        text: Vec<u8>,
+        spans: Vec<Range<usize>>,
+        permit: Option<Permit>,
+    ) -> PreparedBatch {
+        debug_assert_eq!(records.len(), spans.len());
+        PreparedBatch {
+            records_bytes: records_bytes(&records),
+            records,
+            text,
+            spans,
+            sources: Vec::new(),
+            permit,
+            creates: Vec::new(),
+        }
+    }
+
     /// A batch whose WAL lines `write` appends to `text`, one per record.
     fn with_lines(
         records: Vec<Record>,

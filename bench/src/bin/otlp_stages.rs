@@ -61,8 +61,8 @@ fn timed<T>(total: &mut Duration, f: impl FnOnce() -> T) -> T {
 const STAGES: [&str; 6] = [
     "decompress",
     "decode (protobuf; NDJSON: parse)",
-    "map to records",
-    "WAL lines",
+    "map to records (OTLP: + WAL lines)",
+    "WAL lines (OTLP: take them)",
     "patterns",
     "Tantivy documents",
 ];
@@ -182,11 +182,19 @@ fn run_otlp(
             "records were rejected: {:?}",
             mapped.reason
         );
-        let mut records = mapped.records;
+        let map::Mapped {
+            mut records,
+            text,
+            spans,
+            ..
+        } = mapped;
         n += records.len();
-        // The batch takes its records: it is handed copies, and dropped untimed.
+        // The mapping wrote the WAL lines (timed with it); the batch only takes them.
+        // It takes its records too: it is handed copies, and dropped untimed.
         let copy = records.clone();
-        let batch = timed(&mut time[3], || PreparedBatch::new(copy, None));
+        let batch = timed(&mut time[3], || {
+            PreparedBatch::from_lines(copy, text, spans, None)
+        });
         drop(batch);
         timed(&mut time[4], || patterns.assign(&mut records));
         timed(&mut time[5], || documents(fields, &records));

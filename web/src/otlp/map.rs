@@ -18,14 +18,17 @@
 //! Records carry no `_source_id` / `_seq`, like documents from `/es/_bulk`: an OTLP
 //! export has no delivery identity, so a retried export is stored again.
 
+use super::line::{self, Members};
 use base64::Engine;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
+use skein_indexer::text_buffers;
 use skein_model::{Level, Record, Timestamp};
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// Keys of a map body whose string value is the message, in order of preference.
 const MESSAGE_KEYS: [&str; 3] = ["message", "msg", "log"];
@@ -35,6 +38,11 @@ const MESSAGE_KEYS: [&str; 3] = ["message", "msg", "log"];
 pub struct Mapped {
     /// The records to store.
     pub records: Vec<Record>,
+    /// The WAL line of each record, back to back, each ending in a newline: written
+    /// while mapping ([`super::line`]), in a pooled buffer ([`text_buffers`]).
+    pub text: Vec<u8>,
+    /// Per record, its line in `text` without the newline.
+    pub spans: Vec<Range<usize>>,
     /// Log records that could not be stored.
     pub rejected: usize,
     /// Why the first rejected one was refused (OTLP's `error_message`).
@@ -58,6 +66,7 @@ pub fn map_request(
         .map(|s| s.log_records.len())
         .sum();
     out.records.reserve_exact(count);
+    out.spans.reserve_exact(count);
     for resource_logs in request.resource_logs {
         let resource = Source::from_attributes(
             resource_logs
@@ -68,8 +77,31 @@ pub fn map_request(
         for scope_logs in resource_logs.scope_logs {
             let scope = scope_logs.scope.unwrap_or_default();
             for log in scope_logs.log_records {
-                match map_record(log, &resource, &scope.name, &scope.version, now, horizon) {
-                    Ok(r) => out.records.push(r),
+                let start = out.text.len();
+                let mapped = map_record(
+                    log,
+                    &resource,
+                    &scope.name,
+                    &scope.version,
+                    now,
+                    horizon,
+                    &mut out.text,
+                );
+                match mapped {
+                    Ok(r) => {
+                        out.spans.push(start..out.text.len());
+                        out.text.push(b'\n');
+                        out.records.push(r);
+                        if out.records.len() == 1 {
+                            // Sized from the first line, in a pooled buffer: grown by
+                            // doubling from empty, a request's lines were copied
+                            // several times into fresh pages the kernel had to zero.
+                            let mut text =
+                                text_buffers::take((out.text.len().saturating_mul(count)) / 4 * 5);
+                            text.extend_from_slice(&out.text);
+                            out.text = text;
+                        }
+                    }
                     Err(reason) => {
                         out.rejected += 1;
                         out.reason.get_or_insert(reason);
@@ -93,6 +125,12 @@ pub struct Source {
     labels: BTreeMap<String, String>,
     /// Every other attribute, under its OTel name.
     fields: Map<String, Value>,
+    /// The JSON of each of `fields`' values, in its order: written once per resource,
+    /// not once per record.
+    fields_json: Vec<Vec<u8>>,
+    /// The members of a WAL line that come from the resource (`host`, `container`,
+    /// `container_id`, `image`, `labels`), each after a comma.
+    head: Vec<u8>,
 }
 
 impl Source {
@@ -150,11 +188,35 @@ impl Source {
             }
             None => {}
         }
+        s.fields_json = s
+            .fields
+            .values()
+            .map(|v| serde_json::to_vec(v).expect("a JSON value serialises"))
+            .collect();
+        for (key, value) in [
+            ("host", &s.host),
+            ("container", &s.container),
+            ("container_id", &s.container_id),
+            ("image", &s.image),
+        ] {
+            if !value.is_empty() {
+                s.head.push(b',');
+                line::string(&mut s.head, key);
+                s.head.push(b':');
+                line::string(&mut s.head, value);
+            }
+        }
+        if !s.labels.is_empty() {
+            s.head.extend_from_slice(b",\"labels\":");
+            serde_json::to_writer(&mut s.head, &s.labels).expect("labels serialise");
+        }
         s
     }
 }
 
-/// Maps one log record from a resource `source` and the scope `scope_name`/`version`.
+/// Maps one log record from a resource `source` and the scope `scope_name`/`version`,
+/// appending its WAL line (without a newline) to `out`; a record refused appends
+/// nothing.
 pub fn map_record(
     log: LogRecord,
     source: &Source,
@@ -162,6 +224,7 @@ pub fn map_record(
     scope_version: &str,
     now: Timestamp,
     horizon: Option<Timestamp>,
+    out: &mut Vec<u8>,
 ) -> Result<Record, String> {
     let nanos = [log.time_unix_nano, log.observed_time_unix_nano]
         .into_iter()
@@ -215,35 +278,61 @@ pub fn map_record(
     };
     let mut record = Record::new(timestamp, message);
     record.level = level(log.severity_number, &log.severity_text);
+    out.extend_from_slice(b"{\"@timestamp\":\"");
+    out.extend_from_slice(&timestamp.rfc3339_bytes());
+    out.push(b'"');
+    out.extend_from_slice(&source.head);
+    if let Some(level) = record.level {
+        out.extend_from_slice(b",\"level\":");
+        line::string(out, level.as_str());
+    }
+    out.extend_from_slice(b",\"message\":");
+    line::string(out, &record.message);
+    out.extend_from_slice(b",\"fields\":");
+    // Each insertion into `fields` writes its member: a key written twice decodes as
+    // the map has it, the last value at the first place.
+    let mut members = Members::open(out);
     if record.level.is_none() && !log.severity_text.is_empty() {
+        line::string(members.key("severity_text"), &log.severity_text);
         fields.insert("severity_text".into(), Value::String(log.severity_text));
     }
     for kv in log.attributes {
+        line::any(members.key(&kv.key), kv.value.as_ref());
         fields.insert(kv.key, to_json(kv.value));
     }
     for (key, value) in body_rest {
-        if fields.contains_key(&key) {
-            fields.insert(format!("body.{key}"), value);
+        let key = if fields.contains_key(&key) {
+            format!("body.{key}")
         } else {
-            fields.insert(key, value);
-        }
+            key
+        };
+        // A map body's keys are rare: written from their values.
+        serde_json::to_writer(members.key(&key), &value).expect("a JSON value serialises");
+        fields.insert(key, value);
     }
-    for (key, value) in &source.fields {
+    for ((key, value), json) in source.fields.iter().zip(&source.fields_json) {
         // One lookup for the common case, the key not taken.
         let taken = match fields.entry(key.clone()) {
             Entry::Vacant(v) => {
+                members.key(key).extend_from_slice(json);
                 v.insert(value.clone());
                 false
             }
             Entry::Occupied(_) => true,
         };
         if taken {
-            fields.insert(format!("resource.{key}"), value.clone());
+            let key = format!("resource.{key}");
+            members.key(&key).extend_from_slice(json);
+            fields.insert(key, value.clone());
         }
     }
     let mut extra = |key: &str, value: String| {
-        if !value.is_empty() {
-            fields.entry(key).or_insert(Value::String(value));
+        if value.is_empty() {
+            return;
+        }
+        if let Entry::Vacant(v) = fields.entry(key) {
+            line::string(members.key(key), &value);
+            v.insert(Value::String(value));
         }
     };
     extra("trace_id", hex(&log.trace_id));
@@ -251,6 +340,8 @@ pub fn map_record(
     extra("event_name", log.event_name);
     extra("otel.scope.name", scope_name.to_string());
     extra("otel.scope.version", scope_version.to_string());
+    members.close();
+    out.push(b'}');
     record.host = source.host.clone();
     record.container = source.container.clone();
     record.container_id = source.container_id.clone();
@@ -587,5 +678,108 @@ mod tests {
                 prop_assert!(serde_json::to_string(r).is_ok());
             }
         }
+
+        /// The WAL line written while mapping decodes to the record the mapping made,
+        /// fields in the same order, whatever the attribute types, repeated keys and
+        /// clashes between attributes, a map body and the resource.
+        #[test]
+        fn the_wal_line_decodes_to_the_mapped_record(
+            attrs in proptest::collection::vec((key(), any_value()), 0..6),
+            resource in proptest::collection::vec((resource_key(), any_value()), 0..8),
+            body in prop_oneof![
+                any_value(),
+                proptest::collection::vec((key(), any_value()), 0..5).prop_map(|kvs| AnyValue {
+                    value: Some(any_value::Value::KvlistValue(KeyValueList {
+                        values: kvs.into_iter().map(|(k, v)| kv(&k, Some(v))).collect(),
+                    })),
+                }),
+            ],
+            time in any::<u64>(),
+            severity in -2..30i32,
+            severity_text in "(|ERROR|warn|chatty|\"\\\u{1}é)",
+            trace in proptest::collection::vec(any::<u8>(), 0..17),
+            event in "(|ev|\"x\")",
+            scope in "(|s|\u{7f}\n)",
+        ) {
+            let log = LogRecord {
+                time_unix_nano: time,
+                severity_number: severity,
+                severity_text,
+                body: Some(body),
+                attributes: attrs.iter().map(|(k, v)| kv(k, Some(v.clone()))).collect(),
+                trace_id: trace.clone(),
+                span_id: trace.iter().rev().copied().collect(),
+                event_name: event,
+                ..Default::default()
+            };
+            let res = resource.iter().map(|(k, v)| kv(k, Some(v.clone()))).collect();
+            let mut req = request(res, vec![log.clone(), log]);
+            let s = &mut req.resource_logs[0].scope_logs[0];
+            s.scope = Some(InstrumentationScope {
+                name: scope.clone(),
+                version: scope,
+                ..Default::default()
+            });
+            let m = map_request(req, Timestamp(1), None);
+            prop_assert_eq!(m.records.len(), m.spans.len());
+            prop_assert_eq!(m.text.iter().filter(|&&b| b == b'\n').count(), m.records.len());
+            for (r, span) in m.records.iter().zip(&m.spans) {
+                let line = &m.text[span.clone()];
+                let back = skein_indexer::batch::decode_line(line)
+                    .map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(line))))?;
+                // What the WAL held before: the record's own JSON form, decoded.
+                let before = skein_indexer::batch::decode_line(&serde_json::to_vec(r).unwrap()).unwrap();
+                prop_assert_eq!(&back, &before);
+                prop_assert_eq!(serde_json::to_string(&back).unwrap(), serde_json::to_string(&before).unwrap());
+                if !has_double(&back) {
+                    prop_assert_eq!(&back, r);
+                    prop_assert_eq!(serde_json::to_string(&back).unwrap(), serde_json::to_string(r).unwrap());
+                }
+            }
+        }
+    }
+
+    /// Keys that clash: with each other, the message keys of a map body, the fields the
+    /// mapping adds and the prefixed names of a clash.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-c]",
+            Just("message".to_string()),
+            Just("msg".to_string()),
+            Just("trace_id".to_string()),
+            Just("severity_text".to_string()),
+            Just("body.a".to_string()),
+            Just("resource.b".to_string()),
+            Just("otel.scope.name".to_string()),
+            Just("\"q\\\u{0}".to_string()),
+        ]
+    }
+
+    /// A resource's keys: those the mapping moves to the source, and clashing ones.
+    fn resource_key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            key(),
+            Just("host.name".to_string()),
+            Just("container.name".to_string()),
+            Just("container.id".to_string()),
+            Just("container.image.name".to_string()),
+            Just("container.image.tag".to_string()),
+            Just("k8s.pod.name".to_string()),
+            Just("k8s.container.name".to_string()),
+        ]
+    }
+
+    /// Whether a field holds a finite non-integer number: serde_json's default float
+    /// parsing may read one back a last digit off, in any WAL line.
+    fn has_double(r: &Record) -> bool {
+        fn walk(v: &Value) -> bool {
+            match v {
+                Value::Number(n) => n.is_f64(),
+                Value::Array(a) => a.iter().any(walk),
+                Value::Object(o) => o.values().any(walk),
+                _ => false,
+            }
+        }
+        r.fields.values().any(walk)
     }
 }

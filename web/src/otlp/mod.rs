@@ -10,6 +10,7 @@
 //! is a `google.rpc.Status`, in the request's encoding too.
 
 pub mod grpc;
+mod line;
 pub mod map;
 
 use crate::error::ApiError;
@@ -217,8 +218,11 @@ async fn store(
     permit: skein_indexer::Permit,
 ) -> Result<Outcome, ApiError> {
     metrics::counter!("skein_records_rejected_total").increment(mapped.rejected as u64);
-    if !mapped.records.is_empty() {
-        let mut batch = PreparedBatch::new(mapped.records, Some(permit));
+    if mapped.records.is_empty() {
+        text_buffers::give_back(mapped.text);
+    } else {
+        let mut batch =
+            PreparedBatch::from_lines(mapped.records, mapped.text, mapped.spans, Some(permit));
         if !batch.fit_budget() {
             return Err(no_room());
         }
