@@ -100,15 +100,7 @@ impl PreparedBatch {
             // As in a request's NDJSON: the WAL takes the lines as they are.
             text.push(b'\n');
         }
-        PreparedBatch {
-            records_bytes: records_bytes(&records),
-            records,
-            text,
-            spans,
-            sources: Vec::new(),
-            permit,
-            creates: Vec::new(),
-        }
+        PreparedBatch::from_lines(records, text, spans, permit)
     }
 
     /// Marks the records that must not replace a stored document with their `_id`

@@ -151,3 +151,31 @@ pub async fn search(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(limit: usize, total: Option<&str>) -> SearchParams {
+        serde_json::from_value(serde_json::json!({
+            "limit": limit,
+            "total": total,
+        }))
+        .expect("valid parameters")
+    }
+
+    #[test]
+    fn total_is_exact_later_or_a_named_400() {
+        let limits = crate::Limits::default();
+        let total = |limit, t| {
+            request_from_params(params(limit, t), Timestamp::now(), &limits).map(|r| r.total)
+        };
+        assert_eq!(total(100, None).unwrap(), Total::Exact);
+        assert_eq!(total(100, Some("exact")).unwrap(), Total::Exact);
+        assert_eq!(total(100, Some("later")).unwrap(), Total::Later);
+        // A page of nothing is the count itself.
+        assert_eq!(total(0, Some("later")).unwrap(), Total::Exact);
+        let err = total(100, Some("eventually")).unwrap_err();
+        assert!(format!("{err:?}").contains("invalid_total"), "{err:?}");
+    }
+}
